@@ -1,0 +1,277 @@
+//! Shared parts of the example servers: command-line options, store and config
+//! set-up, and the seed's routes, so that every server binary behaves the same.
+//!
+//! Routes (the public contract of every example server):
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /set/{key}/{value}` | stores the string `value` under `key`; answers it as JSON |
+//! | `GET /get/{key}` | the JSON value of `key`, or `null` |
+//! | `GET /del/{key}` | deletes `key`; answers `true` |
+//! | `GET /destroy` | destroys the session and expires the cookie; answers `true` |
+//! | `GET /regenerate` | moves the session to a new id; answers `true` |
+//! | `GET /` | `ok`, touching no session |
+//!
+//! Store failures answer 503 with `{"error": "..."}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use http::StatusCode;
+use percent_encoding::percent_decode_str;
+use session_core::{Error, GenericSession, SessionConfig, SessionId, Store};
+use store_memory::MemoryStore;
+
+/// The stores an example server can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// In-process moka cache (store-memory): no server needed, lost on restart.
+    Memory,
+}
+
+/// Command-line options shared by the example servers. The port comes from the
+/// `PORT` environment variable (default 8080), signing keys from `SESSION_KEYS`.
+#[derive(Clone, Debug, Parser)]
+#[command(about = "generic-session example server")]
+pub struct Options {
+    /// Session store to use.
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    pub store: StoreKind,
+
+    /// Idle timeout in seconds, slid by every session operation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 14 * 24 * 60 * 60)]
+    pub idle_timeout: u64,
+
+    /// Absolute session lifetime in seconds, never extended by activity.
+    #[arg(long, value_name = "SECONDS")]
+    pub absolute_timeout: Option<u64>,
+
+    /// Send cookies without `Secure`, for plain-http development.
+    #[arg(long)]
+    pub insecure_cookies: bool,
+
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+}
+
+impl Options {
+    /// Builds the store the options name.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self.store {
+            StoreKind::Memory => Arc::new(MemoryStore::new()),
+        }
+    }
+
+    /// Builds the session config from the options and `SESSION_KEYS`
+    /// (comma-separated, newest first). Without keys, a random one is used and a
+    /// warning says that sessions will not survive a restart.
+    pub fn config(&self) -> Result<SessionConfig, Error> {
+        let keys: Vec<Vec<u8>> = match std::env::var("SESSION_KEYS") {
+            Ok(keys) if !keys.trim().is_empty() => keys
+                .split(',')
+                .map(|k| k.trim().as_bytes().to_vec())
+                .collect(),
+            _ => {
+                tracing::warn!(
+                    "SESSION_KEYS is not set: signing cookies with a random key, \
+                     so sessions end when the server restarts"
+                );
+                // A session token is 256 bits from the OS CSPRNG: a fine throwaway key.
+                vec![SessionId::generate("").token().as_bytes().to_vec()]
+            }
+        };
+        SessionConfig::builder()
+            .keys(keys)
+            .idle_timeout(Duration::from_secs(self.idle_timeout))
+            .absolute_timeout(self.absolute_timeout.map(Duration::from_secs))
+            .secure(!self.insecure_cookies)
+            .build()
+    }
+}
+
+/// One of the seed's routes, parsed from a request path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`
+    Index,
+    /// `GET /set/{key}/{value}`
+    Set(String, String),
+    /// `GET /get/{key}`
+    Get(String),
+    /// `GET /del/{key}`
+    Del(String),
+    /// `GET /destroy`
+    Destroy,
+    /// `GET /regenerate`
+    Regenerate,
+}
+
+impl Route {
+    /// Parses a path (percent-decoded per segment); `None` for unknown paths.
+    /// As in the seed, a value may itself contain `/`.
+    pub fn parse(path: &str) -> Option<Route> {
+        let decode = |s: &str| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned())
+        };
+        let nonempty = |s: &str| decode(s).filter(|s| !s.is_empty());
+        match path {
+            "/" => Some(Route::Index),
+            "/destroy" => Some(Route::Destroy),
+            "/regenerate" => Some(Route::Regenerate),
+            _ => {
+                if let Some(rest) = path.strip_prefix("/set/") {
+                    let (key, value) = rest.split_once('/')?;
+                    Some(Route::Set(nonempty(key)?, nonempty(value)?))
+                } else if let Some(key) = path.strip_prefix("/get/") {
+                    (!key.contains('/')).then_some(())?;
+                    Some(Route::Get(nonempty(key)?))
+                } else if let Some(key) = path.strip_prefix("/del/") {
+                    (!key.contains('/')).then_some(())?;
+                    Some(Route::Del(nonempty(key)?))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// A response of the example servers: status, content type and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    fn json(value: serde_json::Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            body: value.to_string(),
+        }
+    }
+
+    /// 404 for unknown paths.
+    pub fn not_found() -> Reply {
+        Reply {
+            status: StatusCode::NOT_FOUND,
+            content_type: "text/plain; charset=utf-8",
+            body: "not found".into(),
+        }
+    }
+
+    /// 405 for methods other than GET.
+    pub fn method_not_allowed() -> Reply {
+        Reply {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            content_type: "text/plain; charset=utf-8",
+            body: "only GET is served".into(),
+        }
+    }
+
+    /// Maps a session error: 503 when the store is down or slow, 400 for bad input.
+    pub fn error(error: &Error) -> Reply {
+        let (status, message) = if error.is_unavailable() {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable".to_string(),
+            )
+        } else if error.is_invalid_input() {
+            (StatusCode::BAD_REQUEST, error.to_string())
+        } else {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session store failed".to_string(),
+            )
+        };
+        tracing::warn!(%error, "session operation failed");
+        Reply {
+            status,
+            ..Reply::json(serde_json::json!({ "error": message }))
+        }
+    }
+}
+
+/// Runs `route` against `session`. The caller writes the session's cookie.
+pub async fn handle(route: Route, session: &GenericSession) -> Reply {
+    let result = match route {
+        Route::Index => {
+            return Reply {
+                status: StatusCode::OK,
+                content_type: "text/plain; charset=utf-8",
+                body: "ok".into(),
+            }
+        }
+        Route::Set(key, value) => session
+            .set(&key, &value)
+            .await
+            .map(|()| serde_json::Value::String(value)),
+        Route::Get(key) => session
+            .get::<serde_json::Value>(&key)
+            .await
+            .map(|v| v.unwrap_or(serde_json::Value::Null)),
+        Route::Del(key) => session.del(&key).await.map(|()| true.into()),
+        Route::Destroy => session.destroy().await.map(|()| true.into()),
+        Route::Regenerate => session.regenerate().await.map(|()| true.into()),
+    };
+    match result {
+        Ok(value) => Reply::json(value),
+        Err(error) => Reply::error(&error),
+    }
+}
+
+/// Sets up `tracing` output on stderr, at `info` unless `RUST_LOG` says otherwise.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_like_the_seed() {
+        assert_eq!(Route::parse("/"), Some(Route::Index));
+        assert_eq!(
+            Route::parse("/set/foo/bar"),
+            Some(Route::Set("foo".into(), "bar".into()))
+        );
+        assert_eq!(
+            Route::parse("/set/foo/a/b"),
+            Some(Route::Set("foo".into(), "a/b".into()))
+        );
+        assert_eq!(
+            Route::parse("/set/k%C3%A9y/v%20w"),
+            Some(Route::Set("kéy".into(), "v w".into()))
+        );
+        assert_eq!(Route::parse("/get/foo"), Some(Route::Get("foo".into())));
+        assert_eq!(Route::parse("/del/foo"), Some(Route::Del("foo".into())));
+        assert_eq!(Route::parse("/destroy"), Some(Route::Destroy));
+        assert_eq!(Route::parse("/regenerate"), Some(Route::Regenerate));
+        for bad in [
+            "/set/foo",
+            "/set//bar",
+            "/get/",
+            "/get/a/b",
+            "/nope",
+            "/get/%FF",
+        ] {
+            assert_eq!(Route::parse(bad), None, "{bad}");
+        }
+    }
+}

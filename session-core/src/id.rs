@@ -1,0 +1,127 @@
+//! Session ids: minted by the server only, validated before any store sees them.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Random bytes in a token: 256 bits, well over the 128 that guessing needs to fail.
+const TOKEN_BYTES: usize = 32;
+/// Length of a token as URL-safe base64 without padding.
+pub(crate) const TOKEN_LEN: usize = 43;
+
+/// The id of one session, as stores see it: the configured id prefix followed by a
+/// random token (for example `session:q5Xb…`).
+///
+/// A `SessionId` can only be made by [`SessionId::generate`] (fresh randomness
+/// from the operating system) or by [`SessionId::parse`], which accepts only text
+/// of exactly the shape `generate` produces. A client can therefore never choose a
+/// session id, and stores never see arbitrary cookie text.
+///
+/// `Debug` and `Display` show only the first characters of the token, so ids can
+/// be logged without leaking a usable credential.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId {
+    full: String,
+    prefix_len: usize,
+}
+
+impl SessionId {
+    /// Mints a new id from the operating system's CSPRNG.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the operating system cannot provide randomness, which on the
+    /// supported platforms only happens when the system is unusable; continuing
+    /// with weak ids would be worse.
+    pub fn generate(prefix: &str) -> SessionId {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        SessionId::from_parts(prefix, &token)
+    }
+
+    /// Accepts a token that came back from a client, if it has exactly the shape
+    /// that [`generate`](SessionId::generate) makes (43 characters of URL-safe
+    /// base64). Anything else gives `None`.
+    pub fn parse(prefix: &str, token: &str) -> Option<SessionId> {
+        let well_formed = token.len() == TOKEN_LEN
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| SessionId::from_parts(prefix, token))
+    }
+
+    fn from_parts(prefix: &str, token: &str) -> SessionId {
+        let mut full = String::with_capacity(prefix.len() + token.len());
+        full.push_str(prefix);
+        full.push_str(token);
+        SessionId {
+            full,
+            prefix_len: prefix.len(),
+        }
+    }
+
+    /// The whole id, prefix included: what a store uses as its key.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The id prefix this id was made with.
+    pub fn prefix(&self) -> &str {
+        &self.full[..self.prefix_len]
+    }
+
+    /// The random token alone: what travels (signed) in the cookie.
+    pub fn token(&self) -> &str {
+        &self.full[self.prefix_len..]
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Six characters are enough to correlate log lines, far too few to hijack.
+        write!(f, "{}{}…", self.prefix(), &self.token()[..6])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_and_differ() {
+        let a = SessionId::generate("session:");
+        let b = SessionId::generate("session:");
+        assert_ne!(a, b);
+        assert_eq!(a.prefix(), "session:");
+        assert_eq!(a.token().len(), TOKEN_LEN);
+        assert_eq!(SessionId::parse("session:", a.token()), Some(a.clone()));
+        assert_eq!(a.as_str(), format!("session:{}", a.token()));
+    }
+
+    #[test]
+    fn parse_rejects_anything_else() {
+        let good = SessionId::generate("").token().to_owned();
+        assert!(SessionId::parse("", &good[1..]).is_none());
+        assert!(SessionId::parse("", &format!("{good}A")).is_none());
+        let mut bad = good.clone();
+        bad.replace_range(0..1, "/");
+        assert!(SessionId::parse("", &bad).is_none());
+        assert!(SessionId::parse("", "").is_none());
+        assert!(SessionId::parse("", &"é".repeat(21)).is_none());
+    }
+
+    #[test]
+    fn display_does_not_leak_the_token() {
+        let id = SessionId::generate("s:");
+        let shown = format!("{id} {id:?}");
+        assert!(!shown.contains(id.token()));
+    }
+}

@@ -1,0 +1,376 @@
+//! [`GenericSession`]: one request's view of its session, on plain `http` types.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::{request, response, HeaderMap, HeaderValue, Request, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cookie::{CookieSettings, Incoming};
+use crate::signer::Verified;
+use crate::{
+    Change, Codec, JsonCodec, Result, SessionConfig, SessionId, Store, WriteMode, WriteOutcome,
+};
+
+/// The session of one HTTP request, generic-session's `genericSession(req, res, store)`.
+///
+/// Built from a request's headers, a store and a config, it is lazy: it reads
+/// and verifies the cookie at once but does no store I/O until a method is
+/// called, and then exactly one store operation per call (a write to a session
+/// that has expired meanwhile costs a second one, to create the fresh session).
+/// A session is created on the first write, never on a read. When the handler
+/// is done, [`write_cookie`](Self::write_cookie) adds the `Set-Cookie` header
+/// the response needs, if any.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use session_core::{GenericSession, SessionConfig, Store};
+/// # async fn handle(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> session_core::Result<()> {
+/// let request = http::Request::get("/").body(()).unwrap();
+/// let session = GenericSession::from_request(&request, store, config);
+/// let visits: u64 = session.get("visits").await?.unwrap_or(0);
+/// session.set("visits", &(visits + 1)).await?;
+///
+/// let mut response = http::Response::new(());
+/// session.write_cookie(response.headers_mut());
+/// # Ok(()) }
+/// ```
+///
+/// Methods take `&self`, so one session can be shared by concurrent tasks of the
+/// same request; its small state sits behind a mutex that is never held across
+/// an `.await`.
+pub struct GenericSession<C: Codec = JsonCodec> {
+    store: Arc<dyn Store>,
+    config: Arc<SessionConfig<C>>,
+    incoming: Incoming,
+    state: Mutex<State>,
+}
+
+/// What this request has done to its session so far.
+#[derive(Debug, Default)]
+struct State {
+    /// The id the client should hold after this response.
+    current: Option<SessionId>,
+    /// `current` was minted during this request: writes may create it.
+    minted: bool,
+    /// `current` was minted and then created in the store: it needs a cookie.
+    created: bool,
+    /// Some method was called (a rotated key's cookie is only re-signed then).
+    accessed: bool,
+    /// The session was destroyed: drop the client's cookie unless a new one replaces it.
+    expire_cookie: bool,
+}
+
+impl<C: Codec> std::fmt::Debug for GenericSession<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenericSession")
+            .field("incoming", &self.incoming)
+            .field("state", &*self.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Codec> GenericSession<C> {
+    /// The session of a request with these headers.
+    pub fn new(headers: &HeaderMap, store: Arc<dyn Store>, config: Arc<SessionConfig<C>>) -> Self {
+        let incoming = config
+            .cookie
+            .read(headers, &config.signer, &config.id_prefix);
+        let state = State {
+            current: incoming.id.as_ref().map(|(id, _)| id.clone()),
+            ..State::default()
+        };
+        GenericSession {
+            store,
+            config,
+            incoming,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The session of `request`.
+    pub fn from_request<B>(
+        request: &Request<B>,
+        store: Arc<dyn Store>,
+        config: Arc<SessionConfig<C>>,
+    ) -> Self {
+        Self::new(request.headers(), store, config)
+    }
+
+    /// The session of a request split into parts.
+    pub fn from_parts(
+        parts: &request::Parts,
+        store: Arc<dyn Store>,
+        config: Arc<SessionConfig<C>>,
+    ) -> Self {
+        Self::new(&parts.headers, store, config)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is a handful of flags updated in one step each, so a panic in
+        // another holder cannot leave it half-written: recover from poisoning.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The id of the session after what this request did so far: the cookie's
+    /// (verified) id, a newly created one, or `None`.
+    pub fn id(&self) -> Option<SessionId> {
+        self.lock().current.clone()
+    }
+
+    /// The id to read from, marking the session as used.
+    fn current(&self) -> Option<SessionId> {
+        let mut state = self.lock();
+        state.accessed = true;
+        state.current.clone()
+    }
+
+    fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        match self.config.codec.decode(bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                // Stored data this code cannot read (an old format, another app's
+                // value) is treated as absent rather than failing the request.
+                tracing::warn!(key, %error, "undecodable session value read as absent");
+                None
+            }
+        }
+    }
+
+    /// The value of `key`, or `None`. Slides the idle expiry.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(id) = self.current() else {
+            return Ok(None);
+        };
+        let bytes = self.store.get(&id, key, &self.config.policy).await?;
+        Ok(bytes.and_then(|b| self.decode(key, &b)))
+    }
+
+    /// The values of `keys`, in order (circumflex-session's `mget`).
+    pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
+        let Some(id) = self.current() else {
+            return Ok(keys.iter().map(|_| None).collect());
+        };
+        let values = self.store.get_many(&id, keys, &self.config.policy).await?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .map(|(key, bytes)| bytes.and_then(|b| self.decode(key, &b)))
+            .collect())
+    }
+
+    /// Every key of the session with its value (generic-session's `getAll`).
+    /// Use `serde_json::Value` as `T` for values of mixed types.
+    pub async fn get_all<T: DeserializeOwned>(&self) -> Result<HashMap<String, T>> {
+        let Some(id) = self.current() else {
+            return Ok(HashMap::new());
+        };
+        let all = self.store.get_all(&id, &self.config.policy).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(key, bytes)| self.decode(&key, &bytes).map(|v| (key, v)))
+            .collect())
+    }
+
+    /// Sets `key` to `value`, creating the session if there is none.
+    pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        let bytes = self.config.codec.encode(value)?;
+        self.write(&[(key.to_owned(), Some(bytes))]).await
+    }
+
+    /// Applies several changes atomically; `None` deletes a key (redis-sessions'
+    /// set-with-null). Creates the session if there is none and a value is set.
+    pub async fn set_many<K, V, I>(&self, changes: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, Option<V>)>,
+        K: Into<String>,
+        V: Serialize,
+    {
+        let changes = changes
+            .into_iter()
+            .map(|(key, value)| {
+                let bytes = value.map(|v| self.config.codec.encode(&v)).transpose()?;
+                Ok((key.into(), bytes))
+            })
+            .collect::<Result<Vec<Change>>>()?;
+        self.write(&changes).await
+    }
+
+    /// One write, with strict-mode handling: an id from the cookie is written with
+    /// [`WriteMode::Existing`]; if the store no longer holds it, a fresh session
+    /// with a new id takes the write.
+    async fn write(&self, changes: &[Change]) -> Result<()> {
+        let only_deletes = changes.iter().all(|(_, value)| value.is_none());
+        let mut failed: Option<SessionId> = None;
+        loop {
+            let (id, mode) = {
+                let mut state = self.lock();
+                state.accessed = true;
+                if state.current.is_some() && state.current == failed {
+                    state.current = None;
+                }
+                match &state.current {
+                    Some(id) => {
+                        let mode = if state.minted {
+                            WriteMode::Create
+                        } else {
+                            WriteMode::Existing
+                        };
+                        (id.clone(), mode)
+                    }
+                    // Deleting keys of no session changes nothing: do not create one.
+                    None if only_deletes => return Ok(()),
+                    None => {
+                        let id = SessionId::generate(&self.config.id_prefix);
+                        state.current = Some(id.clone());
+                        state.minted = true;
+                        state.created = false;
+                        (id, WriteMode::Create)
+                    }
+                }
+            };
+            match self
+                .store
+                .set_many(&id, changes, mode, &self.config.policy)
+                .await?
+            {
+                WriteOutcome::Applied => {
+                    let mut state = self.lock();
+                    if mode == WriteMode::Create && state.current.as_ref() == Some(&id) {
+                        state.created = true;
+                    }
+                    return Ok(());
+                }
+                WriteOutcome::NoSession if mode == WriteMode::Create => {
+                    return Err(crate::Error::Backend(
+                        "store reported no session for a creating write".into(),
+                    ));
+                }
+                // The cookie's session is gone; the next turn mints a new id.
+                WriteOutcome::NoSession => {
+                    tracing::debug!(session = %id, "session gone; starting a fresh one");
+                    failed = Some(id);
+                }
+            }
+        }
+    }
+
+    /// Deletes `key`. Never creates a session.
+    pub async fn del(&self, key: &str) -> Result<()> {
+        self.del_many(&[key]).await
+    }
+
+    /// Deletes several keys atomically (circumflex-session's `remove([...])`).
+    pub async fn del_many(&self, keys: &[&str]) -> Result<()> {
+        if let Some(id) = self.current() {
+            self.store.del_many(&id, keys, &self.config.policy).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes all data of the session (generic-session's `delAll`); the cookie
+    /// stays, and a later write starts a new session.
+    pub async fn del_all(&self) -> Result<()> {
+        if let Some(id) = self.current() {
+            self.store.del_all(&id).await?;
+            let mut state = self.lock();
+            if state.current.as_ref() == Some(&id) {
+                state.current = None;
+                state.minted = false;
+                state.created = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Another name for [`del_all`](Self::del_all).
+    pub async fn clear(&self) -> Result<()> {
+        self.del_all().await
+    }
+
+    /// Deletes all data and removes the cookie from the client.
+    pub async fn destroy(&self) -> Result<()> {
+        self.del_all().await?;
+        self.lock().expire_cookie = true;
+        Ok(())
+    }
+
+    /// Slides the idle expiry without reading or writing data (a `touch`).
+    pub async fn extend(&self) -> Result<()> {
+        if let Some(id) = self.current() {
+            self.store.extend(&id, &self.config.policy).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the session to a new id, keeping its data and creation time, and
+    /// sends the new id in the cookie; the old id stops working. Call it when
+    /// privileges change (at login) to defeat session fixation.
+    ///
+    /// Without a live session there is nothing to move and nothing is created.
+    pub async fn regenerate(&self) -> Result<()> {
+        let Some(from) = self.current() else {
+            return Ok(());
+        };
+        let to = SessionId::generate(&self.config.id_prefix);
+        let moved = self
+            .store
+            .regenerate(&from, &to, &self.config.policy)
+            .await?;
+        let mut state = self.lock();
+        if state.current.as_ref() == Some(&from) {
+            if moved {
+                state.current = Some(to);
+                state.minted = true;
+                state.created = true;
+            } else {
+                state.current = None;
+                state.minted = false;
+                state.created = false;
+                state.expire_cookie = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `Set-Cookie` value this response needs, if any: the new id after a
+    /// creation or regeneration, the same id re-signed when an older key had signed
+    /// it, or an expired cookie after [`destroy`](Self::destroy). `None` when the
+    /// session was not touched or its cookie did not change.
+    pub fn set_cookie(&self) -> Option<HeaderValue> {
+        let state = self.lock();
+        let cookie: &CookieSettings = &self.config.cookie;
+        let incoming = self.incoming.id.as_ref();
+        match &state.current {
+            Some(id) if state.created => Some(cookie.issue(id, &self.config.signer)),
+            Some(id) => match incoming {
+                Some((old, Verified::Rotated)) if old == id && state.accessed => {
+                    Some(cookie.issue(id, &self.config.signer))
+                }
+                _ => None,
+            },
+            None if state.expire_cookie && self.incoming.present => Some(cookie.removal()),
+            None => None,
+        }
+    }
+
+    /// Appends the needed `Set-Cookie` header, if any, to `headers`.
+    pub fn write_cookie(&self, headers: &mut HeaderMap) {
+        if let Some(value) = self.set_cookie() {
+            CookieSettings::append(headers, value);
+        }
+    }
+
+    /// Appends the needed `Set-Cookie` header, if any, to a response split into parts.
+    pub fn write_cookie_to_parts(&self, parts: &mut response::Parts) {
+        self.write_cookie(&mut parts.headers);
+    }
+
+    /// Appends the needed `Set-Cookie` header, if any, to `response`.
+    pub fn write_cookie_to_response<B>(&self, response: &mut Response<B>) {
+        self.write_cookie(response.headers_mut());
+    }
+}

@@ -1,0 +1,295 @@
+//! The Store trait: generic-session's per-key Store API, made async and strict.
+//!
+//! A store holds, per session, a map from user keys to encoded values plus the
+//! metadata it needs for expiry. Every operation names one session and is
+//! applied atomically to it; every operation except [`Store::del_all`] slides the
+//! session's idle expiry, as in generic-session, where each call carries
+//! `expire`.
+//!
+//! # Strict mode
+//!
+//! Only the server mints session ids. A write therefore says whether it may
+//! create the session ([`WriteMode::Create`], for an id the server has just
+//! minted) or must find it alive ([`WriteMode::Existing`], for an id that came
+//! back in a cookie). A store never creates a session for an `Existing` write:
+//! it reports [`WriteOutcome::NoSession`] instead, in the same round trip, and
+//! [`GenericSession`](crate::GenericSession) starts a fresh session.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{Error, Result, SessionId};
+
+/// How long a session lives: an idle timeout slid by every operation, and an
+/// optional absolute lifetime counted from creation that activity never extends.
+///
+/// A session past either limit must behave, in every store, exactly as if it did
+/// not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExpiryPolicy {
+    /// Time without any operation after which the session expires.
+    pub idle: Duration,
+    /// Time since creation after which the session expires, whatever its activity.
+    pub absolute: Option<Duration>,
+}
+
+impl ExpiryPolicy {
+    /// A policy with only an idle timeout.
+    pub const fn idle(idle: Duration) -> ExpiryPolicy {
+        ExpiryPolicy {
+            idle,
+            absolute: None,
+        }
+    }
+
+    /// The same policy with an absolute lifetime.
+    pub const fn with_absolute(self, absolute: Duration) -> ExpiryPolicy {
+        ExpiryPolicy {
+            idle: self.idle,
+            absolute: Some(absolute),
+        }
+    }
+
+    /// How long a session created `age` ago may still live if touched now, or
+    /// `None` if it is already past its absolute lifetime.
+    ///
+    /// Stores use this to compute the time-to-live they set on each operation.
+    pub fn remaining(&self, age: Duration) -> Option<Duration> {
+        match self.absolute {
+            None => Some(self.idle),
+            Some(absolute) => absolute
+                .checked_sub(age)
+                .filter(|left| !left.is_zero())
+                .map(|left| left.min(self.idle)),
+        }
+    }
+}
+
+/// Whether a write may create the session it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteMode {
+    /// The id was just minted by the server: create the session if it is absent
+    /// (recording its creation time), update it otherwise.
+    Create,
+    /// The id came from a client: write only if the session exists and has not
+    /// expired; otherwise change nothing and report [`WriteOutcome::NoSession`].
+    Existing,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum WriteOutcome {
+    /// The changes were applied (and the session created, for [`WriteMode::Create`]).
+    Applied,
+    /// The session does not exist (never did, expired or destroyed) and the mode
+    /// was [`WriteMode::Existing`]: nothing was written.
+    NoSession,
+}
+
+/// One change of a multi-key write: a key and its new encoded value, or `None` to
+/// delete the key (as redis-sessions' set-with-null).
+pub type Change = (String, Option<Vec<u8>>);
+
+/// Size limits a store enforces on keys and values, so that one request cannot
+/// fill a store or a hash field with megabytes of junk.
+///
+/// ```
+/// use session_core::Limits;
+/// let limits = Limits::default().with_max_key_bytes(64).with_max_value_bytes(16 * 1024);
+/// assert!(limits.check_key("user").is_ok());
+/// assert!(limits.check_key("").is_err());
+/// assert!(limits.check_value(&[0; 16 * 1024 + 1]).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    max_key_bytes: usize,
+    max_value_bytes: usize,
+}
+
+impl Default for Limits {
+    /// Keys up to 256 bytes, values up to 4 MiB.
+    fn default() -> Limits {
+        Limits {
+            max_key_bytes: 256,
+            max_value_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest key accepted, in bytes of UTF-8.
+    pub fn with_max_key_bytes(self, max_key_bytes: usize) -> Limits {
+        Limits {
+            max_key_bytes,
+            ..self
+        }
+    }
+
+    /// Sets the largest encoded value accepted, in bytes.
+    pub fn with_max_value_bytes(self, max_value_bytes: usize) -> Limits {
+        Limits {
+            max_value_bytes,
+            ..self
+        }
+    }
+
+    /// The largest key accepted, in bytes.
+    pub fn max_key_bytes(&self) -> usize {
+        self.max_key_bytes
+    }
+
+    /// The largest encoded value accepted, in bytes.
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_value_bytes
+    }
+
+    /// Checks one key: not empty, not over the limit.
+    pub fn check_key(&self, key: &str) -> Result<()> {
+        if key.is_empty() {
+            Err(Error::EmptyKey)
+        } else if key.len() > self.max_key_bytes {
+            Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: self.max_key_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks several keys.
+    pub fn check_keys<K: AsRef<str>>(&self, keys: &[K]) -> Result<()> {
+        keys.iter().try_for_each(|key| self.check_key(key.as_ref()))
+    }
+
+    /// Checks one encoded value.
+    pub fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.max_value_bytes {
+            Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: self.max_value_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks every key and value of a multi-key write, before anything is written.
+    pub fn check_changes(&self, changes: &[Change]) -> Result<()> {
+        changes.iter().try_for_each(|(key, value)| {
+            self.check_key(key)?;
+            value.as_deref().map_or(Ok(()), |v| self.check_value(v))
+        })
+    }
+}
+
+/// A session backend: generic-session's Store API, per key, async and strict.
+///
+/// | generic-session        | this trait                          |
+/// |------------------------|-------------------------------------|
+/// | `get(id, key, expire)` | [`get`](Store::get)                 |
+/// | `getAll(id, expire)`   | [`get_all`](Store::get_all)         |
+/// | circumflex `mget`      | [`get_many`](Store::get_many)       |
+/// | `set(id, key, value, expire)` | [`set`](Store::set)          |
+/// | redis-sessions `set` with nulls | [`set_many`](Store::set_many) |
+/// | `del(id, key, expire)` | [`del`](Store::del)                 |
+/// | circumflex `remove([..])` | [`del_many`](Store::del_many)    |
+/// | `delAll(id)`           | [`del_all`](Store::del_all)         |
+/// | `extend(id, expire)`   | [`extend`](Store::extend)           |
+///
+/// plus [`regenerate`](Store::regenerate), which moves a session to a new id.
+///
+/// # Contract
+///
+/// - Each call is atomic for its session: a reader never sees half of a
+///   `set_many`, and concurrent writers to different keys of one session never
+///   lose each other's writes.
+/// - Each call except `del_all` slides the idle expiry of a live session to
+///   `policy.remaining(age)`. Reads and deletes never create a session.
+/// - A session past its idle timeout or absolute lifetime behaves as absent.
+/// - The creation time is metadata that no user key can collide with and that
+///   `get_all` never returns.
+/// - Keys and values are checked against the store's [`Limits`] before anything
+///   is written; an error then means nothing changed.
+///
+/// The trait is object safe: [`GenericSession`](crate::GenericSession) holds an
+/// `Arc<dyn Store>`. The `testkit` feature of this crate holds the conformance
+/// suite every store must pass.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The value of `key`, or `None` if the key or the session is absent.
+    async fn get(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>>;
+
+    /// The values of `keys`, in the same order, `None` for each absent one.
+    async fn get_many(
+        &self,
+        id: &SessionId,
+        keys: &[&str],
+        policy: &ExpiryPolicy,
+    ) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Every user key of the session and its value; empty if the session is absent.
+    async fn get_all(
+        &self,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<HashMap<String, Vec<u8>>>;
+
+    /// Sets one key. The default delegates to [`set_many`](Store::set_many).
+    async fn set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        value: &[u8],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        let changes = [(key.to_owned(), Some(value.to_vec()))];
+        self.set_many(id, &changes, mode, policy).await
+    }
+
+    /// Applies all `changes` as one atomic operation; a change to `None` deletes
+    /// that key. With [`WriteMode::Existing`] nothing is written to an absent
+    /// session.
+    async fn set_many(
+        &self,
+        id: &SessionId,
+        changes: &[Change],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome>;
+
+    /// Deletes one key. Returns whether the session exists (it is never created).
+    async fn del(&self, id: &SessionId, key: &str, policy: &ExpiryPolicy) -> Result<bool> {
+        self.del_many(id, &[key], policy).await
+    }
+
+    /// Deletes several keys atomically. Returns whether the session exists.
+    async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool>;
+
+    /// Removes the whole session, data and metadata (generic-session's `delAll`,
+    /// a destroy). Later `Existing` writes to this id find no session.
+    async fn del_all(&self, id: &SessionId) -> Result<()>;
+
+    /// Slides the idle expiry without touching data (a `touch`). Returns whether
+    /// the session exists.
+    async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool>;
+
+    /// Moves a live session to the fresh id `to`, keeping its data and creation
+    /// time (so regeneration never extends the absolute lifetime); `from` is gone
+    /// afterwards. Returns `false`, changing nothing, if `from` does not exist.
+    async fn regenerate(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool>;
+}

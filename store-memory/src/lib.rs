@@ -1,0 +1,400 @@
+//! # store-memory
+//!
+//! A bounded, in-memory [`Store`] on [moka](https://docs.rs/moka): generic-session's
+//! `MemoryStore`, with the same caveat. It is fast and needs no server, but it is
+//! neither persistent nor shared between processes, so use it for development,
+//! tests and single-process deployments that can afford to lose sessions on
+//! restart.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use session_core::Store;
+//! use store_memory::MemoryStore;
+//!
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::builder().max_bytes(16 * 1024 * 1024).build());
+//! ```
+//!
+//! ## How it works
+//!
+//! - One cache entry per session: an immutable record of its fields and
+//!   creation time behind an `Arc`. Writes go through moka's per-key
+//!   `and_compute_with`, which serialises writers of one session without a global
+//!   lock, and replace the record copy-on-write, so readers never see half a
+//!   write. A write therefore costs O(number of keys in the session); values
+//!   themselves are shared, not copied.
+//! - The cache is bounded by bytes (a weigher counts keys and values) and
+//!   evicts the least recently used sessions first when full. An evicted session
+//!   behaves like an expired one.
+//! - Each entry's time-to-live is computed by moka's `Expiry` from the session's
+//!   [`ExpiryPolicy`]: reads and writes slide it to the idle timeout, never past
+//!   the absolute lifetime. The policy recorded is the one of the latest write;
+//!   reads slide by it.
+
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+use moka::Expiry;
+use session_core::{
+    Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
+};
+
+/// Default bound on the bytes held: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Bytes counted per field and per session on top of their text, for the
+/// allocations around them.
+const FIELD_OVERHEAD: usize = 48;
+const RECORD_OVERHEAD: usize = 128;
+
+/// One session: immutable once built; writes build a new one.
+#[derive(Debug)]
+struct Record {
+    created: Instant,
+    policy: ExpiryPolicy,
+    fields: HashMap<String, Arc<[u8]>>,
+    bytes: usize,
+}
+
+impl Record {
+    fn new(created: Instant, policy: ExpiryPolicy) -> Record {
+        Record {
+            created,
+            policy,
+            fields: HashMap::new(),
+            bytes: RECORD_OVERHEAD,
+        }
+    }
+
+    /// Time left to live if touched at `now`, zero once past the absolute lifetime.
+    fn ttl(&self, now: Instant) -> Duration {
+        self.policy
+            .remaining(now.saturating_duration_since(self.created))
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn alive(&self, now: Instant) -> bool {
+        !self.ttl(now).is_zero()
+    }
+
+    /// A copy with `changes` applied and `policy` recorded.
+    fn with_changes(&self, changes: &[Change], policy: &ExpiryPolicy) -> Record {
+        let mut fields = self.fields.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => fields.insert(key.clone(), Arc::from(value.as_slice())),
+                None => fields.remove(key),
+            };
+        }
+        let bytes = RECORD_OVERHEAD
+            + fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD)
+                .sum::<usize>();
+        Record {
+            created: self.created,
+            policy: *policy,
+            fields,
+            bytes,
+        }
+    }
+
+    fn value(&self, key: &str) -> Option<Vec<u8>> {
+        self.fields.get(key).map(|v| v.to_vec())
+    }
+}
+
+/// Tells moka each session's time-to-live after every access.
+struct SessionExpiry;
+
+impl Expiry<String, Arc<Record>> for SessionExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(record.ttl(now))
+    }
+
+    fn expire_after_read(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+        _: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(record.ttl(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(record.ttl(now))
+    }
+}
+
+/// Configures a [`MemoryStore`].
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_bytes`](Self::max_bytes) | [`DEFAULT_MAX_BYTES`] (64 MiB) |
+/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB) |
+#[derive(Clone, Debug)]
+pub struct MemoryStoreBuilder {
+    max_bytes: u64,
+    limits: Limits,
+}
+
+impl MemoryStoreBuilder {
+    /// Bound on the bytes of keys and values held; least recently used sessions are
+    /// evicted beyond it.
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Size limits on keys and values.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryStore {
+        let cache = Cache::builder()
+            .name("store-memory")
+            .max_capacity(self.max_bytes)
+            .weigher(|id: &String, record: &Arc<Record>| {
+                u32::try_from(id.len() + record.bytes).unwrap_or(u32::MAX)
+            })
+            .expire_after(SessionExpiry)
+            .build();
+        MemoryStore {
+            cache,
+            limits: self.limits,
+        }
+    }
+}
+
+/// The in-memory session store. Cheap to clone: clones share the cache.
+#[derive(Clone)]
+pub struct MemoryStore {
+    cache: Cache<String, Arc<Record>>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.cache.entry_count())
+            .field("bytes", &self.cache.weighted_size())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store with the default settings.
+    pub fn new() -> MemoryStore {
+        MemoryStore::builder().build()
+    }
+
+    /// A builder with the default settings.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder {
+            max_bytes: DEFAULT_MAX_BYTES,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Number of sessions held, after running moka's pending maintenance
+    /// (expirations and evictions).
+    pub async fn len(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
+    /// Whether no session is held.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+
+    /// Bytes held, as the weigher counts them, after pending maintenance.
+    pub async fn weighted_size(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.weighted_size()
+    }
+
+    /// Removes every session.
+    pub async fn clear(&self) {
+        self.cache.invalidate_all();
+        self.cache.run_pending_tasks().await;
+    }
+
+    /// The live record of a session; reading it slides its expiry.
+    async fn live(&self, id: &SessionId) -> Option<Arc<Record>> {
+        self.cache
+            .get(id.as_str())
+            .await
+            .filter(|record| record.alive(Instant::now()))
+    }
+
+    /// Atomically replaces the session's record with `update(current)`, where
+    /// `current` is the live record or `None`; `update` returning `None` leaves
+    /// the entry as it is. Returns whether a record was written.
+    async fn update<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Record>) -> Option<Record> + Send,
+    {
+        let result = self
+            .cache
+            .entry_by_ref(id.as_str())
+            .and_compute_with(|entry| {
+                let now = Instant::now();
+                let current = entry.map(|e| e.into_value()).filter(|r| r.alive(now));
+                let op = match update(current.as_deref()) {
+                    Some(record) => Op::Put(Arc::new(record)),
+                    None => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        matches!(
+            result,
+            CompResult::Inserted(_) | CompResult::ReplacedWith(_)
+        )
+    }
+
+    /// Atomically removes the session, returning its live record if it had one.
+    async fn take(&self, id: &SessionId) -> Option<Arc<Record>> {
+        let result = self
+            .cache
+            .entry_by_ref(id.as_str())
+            .and_compute_with(|entry| {
+                let op = match entry {
+                    Some(_) => Op::Remove,
+                    None => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        match result {
+            CompResult::Removed(entry) => {
+                Some(entry.into_value()).filter(|r| r.alive(Instant::now()))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, id: &SessionId, key: &str, _: &ExpiryPolicy) -> Result<Option<Vec<u8>>> {
+        self.limits.check_key(key)?;
+        Ok(self.live(id).await.and_then(|record| record.value(key)))
+    }
+
+    async fn get_many(
+        &self,
+        id: &SessionId,
+        keys: &[&str],
+        _: &ExpiryPolicy,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.limits.check_keys(keys)?;
+        let record = self.live(id).await;
+        Ok(keys
+            .iter()
+            .map(|key| record.as_ref().and_then(|r| r.value(key)))
+            .collect())
+    }
+
+    async fn get_all(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<HashMap<String, Vec<u8>>> {
+        Ok(self
+            .live(id)
+            .await
+            .map(|record| {
+                record
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_many(
+        &self,
+        id: &SessionId,
+        changes: &[Change],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        self.limits.check_changes(changes)?;
+        let written = self
+            .update(id, |current| match (current, mode) {
+                (Some(record), _) => Some(record.with_changes(changes, policy)),
+                (None, WriteMode::Create) => {
+                    Some(Record::new(Instant::now(), *policy).with_changes(changes, policy))
+                }
+                (None, WriteMode::Existing) => None,
+            })
+            .await;
+        Ok(if written {
+            WriteOutcome::Applied
+        } else {
+            WriteOutcome::NoSession
+        })
+    }
+
+    async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
+        self.limits.check_keys(keys)?;
+        let changes: Vec<Change> = keys.iter().map(|k| (k.to_string(), None)).collect();
+        Ok(self
+            .update(id, |current| {
+                current.map(|r| r.with_changes(&changes, policy))
+            })
+            .await)
+    }
+
+    async fn del_all(&self, id: &SessionId) -> Result<()> {
+        // Through the per-key lock, so a write racing the destroy cannot put it back.
+        self.take(id).await;
+        Ok(())
+    }
+
+    async fn extend(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<bool> {
+        Ok(self.live(id).await.is_some())
+    }
+
+    async fn regenerate(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        let Some(record) = self.take(from).await else {
+            return Ok(false);
+        };
+        // Same fields and creation time under the new id; `to` is fresh, so the
+        // short gap between the two steps is invisible to clients.
+        let moved = record.with_changes(&[], policy);
+        Ok(self.update(to, |_| Some(moved)).await)
+    }
+}
