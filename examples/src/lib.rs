@@ -275,3 +275,8 @@ mod tests {
         }
     }
 }
+
+/// README.md's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

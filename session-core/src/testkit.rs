@@ -13,7 +13,7 @@
 //! store needs something kept alive beside it (a test server, a temporary
 //! directory). Each case gets a fresh store and becomes one `#[tokio::test]`,
 //! so a failure names the case. Store-level cases call the [`Store`] directly;
-//! `session_*` cases drive a [`GenericSession`] over it, with cookies.
+//! `session_*` cases drive a [`GenericSession`](crate::GenericSession) over it, with cookies.
 //!
 //! Timing cases use real, short timeouts (seconds) with wide margins, so that a
 //! loaded 2-core machine does not make them flaky; they cost a few seconds of
