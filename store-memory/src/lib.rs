@@ -22,9 +22,10 @@
 //!   lock, and replace the record copy-on-write, so readers never see half a
 //!   write. A write therefore costs O(number of keys in the session); values
 //!   themselves are shared, not copied.
-//! - The cache is bounded by bytes (a weigher counts keys and values) and
-//!   evicts the least recently used sessions first when full. An evicted session
-//!   behaves like an expired one.
+//! - The cache is bounded by bytes (a weigher counts keys and values plus a
+//!   fixed overhead per field and per session) and evicts the least recently used
+//!   sessions first when full (moka's LRU policy: a new session is always
+//!   admitted). An evicted session behaves like an expired one.
 //! - Each entry's time-to-live is computed by moka's `Expiry` from the session's
 //!   [`ExpiryPolicy`]: reads and writes slide it to the idle timeout, never past
 //!   the absolute lifetime. The policy recorded is the one of the latest write;
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
+use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use session_core::{
     Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
@@ -175,6 +177,9 @@ impl MemoryStoreBuilder {
         let cache = Cache::builder()
             .name("store-memory")
             .max_capacity(self.max_bytes)
+            // Plain LRU: moka's default (TinyLFU) may refuse to admit a new entry
+            // when full, which would drop a session the moment it is created.
+            .eviction_policy(EvictionPolicy::lru())
             .weigher(|id: &String, record: &Arc<Record>| {
                 u32::try_from(id.len() + record.bytes).unwrap_or(u32::MAX)
             })
