@@ -179,19 +179,15 @@ impl Reply {
         }
     }
 
-    /// Maps a session error: 503 when the store is down or slow, 400 for bad input.
+    /// Maps a session error: 400 for bad input, 503 for any store failure.
     pub fn error(error: &Error) -> Reply {
-        let (status, message) = if error.is_unavailable() {
+        let (status, message) = if error.is_invalid_input() {
+            (StatusCode::BAD_REQUEST, error.to_string())
+        } else {
+            // Down, slow or failing: the store, not the request, is at fault.
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "session store unavailable".to_string(),
-            )
-        } else if error.is_invalid_input() {
-            (StatusCode::BAD_REQUEST, error.to_string())
-        } else {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "session store failed".to_string(),
             )
         };
         tracing::warn!(%error, "session operation failed");

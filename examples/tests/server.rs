@@ -189,11 +189,11 @@ async fn routes_behave_as_documented() {
 
 #[tokio::test]
 async fn timeout_flags_expire_sessions() {
-    let server = Server::start(&["--insecure-cookies", "--idle-timeout", "1"]);
+    let server = Server::start(&["--insecure-cookies", "--idle-timeout", "3"]);
     let mut browser = Browser::new(&server);
     browser.get("/set/foo/bar").await;
     assert_eq!(browser.get("/get/foo").await.body, "\"bar\"");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
     assert_eq!(browser.get("/get/foo").await.body, "null");
 
     let server = Server::start(&["--insecure-cookies", "--absolute-timeout", "2"]);

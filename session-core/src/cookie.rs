@@ -1,12 +1,17 @@
 //! The session cookie: its attributes, and how a signed id is read from a request
 //! and written to a response.
 //!
-//! The cookie value is `<token>.<signature>`, where the signature is
-//! HMAC-SHA256 over `<cookie name>=<token>` (see [`Signer`]). Reading never
-//! fails: a cookie that is missing, oversized, malformed or wrongly signed is
-//! simply no session, and its text never reaches a store.
+//! The cookie value is `<token>.<issued>.<signature>`: the session token, the
+//! Unix time (seconds) the cookie was issued, and HMAC-SHA256 over
+//! `<cookie name>=<token>.<issued>` (see [`Signer`]). The issue time lets a
+//! persistent cookie be refreshed once half its `Max-Age` has passed, so an
+//! active user's browser never drops a cookie whose session is still alive,
+//! while most responses still carry no `Set-Cookie`.
+//!
+//! Reading never fails: a cookie that is missing, oversized, malformed or
+//! wrongly signed is simply no session, and its text never reaches a store.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cookie::{Cookie, SameSite};
 use http::header::{COOKIE, SET_COOKIE};
@@ -16,8 +21,9 @@ use crate::id::TOKEN_LEN;
 use crate::signer::{Signer, Verified, SIGNATURE_LEN};
 use crate::SessionId;
 
-/// The longest cookie value even looked at: a token, a dot and a signature.
-const MAX_VALUE_LEN: usize = TOKEN_LEN + 1 + SIGNATURE_LEN;
+/// The longest cookie value even looked at: a token, a 20-digit time, a
+/// signature and two dots.
+const MAX_VALUE_LEN: usize = TOKEN_LEN + 1 + 20 + 1 + SIGNATURE_LEN;
 
 /// Attributes of the session cookie. Built by
 /// [`SessionConfigBuilder`](crate::SessionConfigBuilder).
@@ -38,8 +44,25 @@ pub(crate) struct CookieSettings {
 pub(crate) struct Incoming {
     /// A cookie with our name was present, valid or not.
     pub(crate) present: bool,
-    /// The verified id, and whether it was signed with an older key.
-    pub(crate) id: Option<(SessionId, Verified)>,
+    /// The verified cookie, if one was.
+    pub(crate) found: Option<Found>,
+}
+
+/// A session cookie whose signature verified.
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    pub(crate) id: SessionId,
+    /// Signed with the newest key, or an older one.
+    pub(crate) verified: Verified,
+    /// When it was issued, in Unix seconds.
+    pub(crate) issued: u64,
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl CookieSettings {
@@ -58,28 +81,41 @@ impl CookieSettings {
         for cookie in values {
             incoming.present = true;
             if let Some(found) = self.verify(cookie.value(), signer, prefix) {
-                incoming.id = Some(found);
+                incoming.found = Some(found);
                 break;
             }
         }
         incoming
     }
 
-    fn verify(&self, value: &str, signer: &Signer, prefix: &str) -> Option<(SessionId, Verified)> {
+    fn verify(&self, value: &str, signer: &Signer, prefix: &str) -> Option<Found> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
-        let (token, signature) = value.split_once('.')?;
-        let verified = signer.verify(&self.name, token, signature)?;
+        let (payload, signature) = value.rsplit_once('.')?;
+        let verified = signer.verify(&self.name, payload, signature)?;
         // Checked after the signature too, so only our own well-formed ids go further.
+        let (token, issued) = payload.split_once('.')?;
         let id = SessionId::parse(prefix, token)?;
-        Some((id, verified))
+        let issued = issued.parse().ok()?;
+        Some(Found {
+            id,
+            verified,
+            issued,
+        })
     }
 
-    /// A `Set-Cookie` header carrying `id`, signed with the newest key.
+    /// Whether a cookie issued at `issued` has used half its `Max-Age` and should
+    /// be refreshed. Browser-session cookies never need it.
+    pub(crate) fn needs_refresh(&self, issued: u64) -> bool {
+        self.max_age
+            .is_some_and(|max_age| now_secs().saturating_sub(issued) >= max_age.as_secs() / 2)
+    }
+
+    /// A `Set-Cookie` header carrying `id`, issued now, signed with the newest key.
     pub(crate) fn issue(&self, id: &SessionId, signer: &Signer) -> HeaderValue {
-        let token = id.token();
-        let value = format!("{token}.{}", signer.sign(&self.name, token));
+        let payload = format!("{}.{}", id.token(), now_secs());
+        let value = format!("{payload}.{}", signer.sign(&self.name, &payload));
         let mut cookie = self.base(value);
         if let Some(max_age) = self.max_age {
             cookie.set_max_age(to_time(max_age));

@@ -52,7 +52,8 @@ pub struct GenericSession<C: Codec = JsonCodec> {
 struct State {
     /// The id the client should hold after this response.
     current: Option<SessionId>,
-    /// `current` was minted during this request: writes may create it.
+    /// `current` was minted during this request and not yet stored: writes may
+    /// create it.
     minted: bool,
     /// `current` was minted and then created in the store: it needs a cookie.
     created: bool,
@@ -78,7 +79,7 @@ impl<C: Codec> GenericSession<C> {
             .cookie
             .read(headers, &config.signer, &config.id_prefix);
         let state = State {
-            current: incoming.id.as_ref().map(|(id, _)| id.clone()),
+            current: incoming.found.as_ref().map(|found| found.id.clone()),
             ..State::default()
         };
         GenericSession {
@@ -240,7 +241,9 @@ impl<C: Codec> GenericSession<C> {
                 WriteOutcome::Applied => {
                     let mut state = self.lock();
                     if mode == WriteMode::Create && state.current.as_ref() == Some(&id) {
+                        // Stored now: later writes must find it alive, like any other.
                         state.created = true;
+                        state.minted = false;
                     }
                     return Ok(());
                 }
@@ -324,7 +327,7 @@ impl<C: Codec> GenericSession<C> {
         if state.current.as_ref() == Some(&from) {
             if moved {
                 state.current = Some(to);
-                state.minted = true;
+                state.minted = false;
                 state.created = true;
             } else {
                 state.current = None;
@@ -337,21 +340,21 @@ impl<C: Codec> GenericSession<C> {
     }
 
     /// The `Set-Cookie` value this response needs, if any: the new id after a
-    /// creation or regeneration, the same id re-signed when an older key had signed
-    /// it, or an expired cookie after [`destroy`](Self::destroy). `None` when the
+    /// creation or regeneration; the same id re-issued when the session was used
+    /// and its cookie was signed by an older key or has lived half its `Max-Age`;
+    /// or an expired cookie after [`destroy`](Self::destroy). `None` when the
     /// session was not touched or its cookie did not change.
     pub fn set_cookie(&self) -> Option<HeaderValue> {
         let state = self.lock();
         let cookie: &CookieSettings = &self.config.cookie;
-        let incoming = self.incoming.id.as_ref();
         match &state.current {
             Some(id) if state.created => Some(cookie.issue(id, &self.config.signer)),
-            Some(id) => match incoming {
-                Some((old, Verified::Rotated)) if old == id && state.accessed => {
-                    Some(cookie.issue(id, &self.config.signer))
-                }
-                _ => None,
-            },
+            Some(id) => {
+                let found = self.incoming.found.as_ref().filter(|f| &f.id == id)?;
+                let reissue = state.accessed
+                    && (found.verified == Verified::Rotated || cookie.needs_refresh(found.issued));
+                reissue.then(|| cookie.issue(id, &self.config.signer))
+            }
             None if state.expire_cookie && self.incoming.present => Some(cookie.removal()),
             None => None,
         }

@@ -115,6 +115,7 @@ macro_rules! store_conformance_tests {
             session_regenerate_issues_new_id_and_kills_old,
             session_tampered_cookie_is_no_session_and_no_store_call,
             session_rotated_key_is_resigned,
+            session_persistent_cookie_is_refreshed_when_half_used,
             session_typed_values_roundtrip,
             session_concurrent_requests_lose_nothing,
         );
@@ -549,11 +550,11 @@ pub mod cases {
     /// Every kind of operation slides the idle expiry: a session touched more often
     /// than its idle timeout outlives that timeout several times over.
     pub async fn idle_expiry_slides_with_activity(store: Arc<dyn Store>) {
-        let policy = ExpiryPolicy::idle(Duration::from_secs(2));
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3));
         let id = create(&*store, &[("a", "1")], &policy).await;
         let started = Instant::now();
         let mut step = 0u32;
-        while started.elapsed() < Duration::from_secs(5) {
+        while started.elapsed() < Duration::from_secs(7) {
             tokio::time::sleep(Duration::from_millis(250)).await;
             match step % 6 {
                 0 => assert!(store.get(&id, "a", &policy).await.unwrap().is_some()),
@@ -625,7 +626,9 @@ pub mod cases {
         assert!(store.regenerate(&old, &new, &policy).await.unwrap());
         let all = store.get_all(&new, &policy).await.unwrap();
         if created.elapsed() < lifetime / 2 {
-            assert_eq!(all.len(), 2, "regenerated session must keep its data");
+            let expected: HashMap<String, Vec<u8>> =
+                [("a".to_string(), v("1")), ("b".to_string(), v("2"))].into();
+            assert_eq!(all, expected, "regenerated session must keep its data");
         }
         assert!(store.get_all(&old, &policy).await.unwrap().is_empty());
         assert!(!exists(&*store, &old).await);
@@ -1133,15 +1136,21 @@ pub mod cases {
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         let good = jar.0.clone().unwrap();
-        let (token, signature) = good.trim_start_matches("s=").split_once('.').unwrap();
+        let value = good.trim_start_matches("s=");
+        let (payload, signature) = value.rsplit_once('.').unwrap();
+        let (token, issued) = payload.split_once('.').unwrap();
         let flipped = if signature.starts_with('A') { "B" } else { "A" };
-        let foreign = config_signature(&KEY_OLD, token);
+        let foreign = config_signature(&KEY_OLD, payload);
+        let later: u64 = issued.parse::<u64>().unwrap() + 1;
         let forged = [
-            format!("s={token}.{flipped}{}", &signature[1..]),
+            format!("s={payload}.{flipped}{}", &signature[1..]),
             format!("s={token}"),
-            format!("s={token}.{foreign}"),
-            format!("s={}.{signature}", &token[..token.len() - 1]),
-            format!("s={token}.{signature}{}", "A".repeat(4096)),
+            format!("s={payload}"),
+            format!("s={token}.{signature}"),
+            format!("s={payload}.{foreign}"),
+            format!("s={token}.{later}.{signature}"),
+            format!("s={}.{issued}.{signature}", &token[..token.len() - 1]),
+            format!("s={value}{}", "A".repeat(4096)),
             "s=".to_string(),
             "s=..".to_string(),
             "s=%00%ff".to_string(),
@@ -1166,8 +1175,53 @@ pub mod cases {
         );
     }
 
-    fn config_signature(key: &[u8; 32], token: &str) -> String {
-        crate::signer::Signer::new([key]).unwrap().sign("s", token)
+    fn config_signature(key: &[u8; 32], payload: &str) -> String {
+        crate::signer::Signer::new([key])
+            .unwrap()
+            .sign("s", payload)
+    }
+
+    /// A persistent cookie that has lived half its `Max-Age` is re-issued when the
+    /// session is used, so an active user's browser keeps it; not before.
+    pub async fn session_persistent_cookie_is_refreshed_when_half_used(store: Arc<dyn Store>) {
+        let config = Arc::new(
+            SessionConfig::builder()
+                .key(KEY_NEW.to_vec())
+                .secure(false)
+                .idle_timeout(Duration::from_secs(4))
+                .build()
+                .unwrap(),
+        );
+        let mut jar = Jar::default();
+        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        first.set("a", "1").await.unwrap();
+        assert!(jar.take(&first));
+        assert!(first
+            .set_cookie()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=4"));
+        let soon = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        soon.get::<String>("a").await.unwrap();
+        assert!(!jar.take(&soon), "a fresh cookie is not re-sent");
+
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let unused = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        assert!(
+            unused.set_cookie().is_none(),
+            "an unused session sends no cookie"
+        );
+        let later = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        assert_eq!(
+            later.get::<String>("a").await.unwrap().as_deref(),
+            Some("1")
+        );
+        assert_eq!(later.id(), first.id());
+        assert!(jar.take(&later), "a half-used cookie must be refreshed");
+        let again = GenericSession::new(&jar.headers(), store, config);
+        again.get::<String>("a").await.unwrap();
+        assert!(!jar.take(&again), "the refreshed cookie is fresh again");
     }
 
     /// A cookie signed with an older key still works and is re-signed with the

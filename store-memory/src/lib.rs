@@ -394,12 +394,24 @@ impl Store for MemoryStore {
         to: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
-        let Some(record) = self.take(from).await else {
-            return Ok(false);
-        };
-        // Same fields and creation time under the new id; `to` is fresh, so the
-        // short gap between the two steps is invisible to clients.
-        let moved = record.with_changes(&[], policy);
-        Ok(self.update(to, |_| Some(moved)).await)
+        // The new id is stored inside the compute on the old one, before the old
+        // one is removed: the move is one step, so a cancelled request can not
+        // lose the session between the two.
+        let result = self
+            .cache
+            .entry_by_ref(from.as_str())
+            .and_compute_with(|entry| async move {
+                let now = Instant::now();
+                match entry.map(|e| e.into_value()).filter(|r| r.alive(now)) {
+                    Some(record) => {
+                        let moved = Arc::new(record.with_changes(&[], policy));
+                        self.cache.insert(to.as_str().to_owned(), moved).await;
+                        Op::Remove
+                    }
+                    None => Op::Nop,
+                }
+            })
+            .await;
+        Ok(matches!(result, CompResult::Removed(_)))
     }
 }
