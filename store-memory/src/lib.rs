@@ -287,25 +287,13 @@ impl MemoryStore {
         )
     }
 
-    /// Atomically removes the session, returning its live record if it had one.
-    async fn take(&self, id: &SessionId) -> Option<Arc<Record>> {
-        let result = self
-            .cache
+    /// Removes the session through its per-key lock, so a write racing the
+    /// removal cannot put it back.
+    async fn remove(&self, id: &SessionId) {
+        self.cache
             .entry_by_ref(id.as_str())
-            .and_compute_with(|entry| {
-                let op = match entry {
-                    Some(_) => Op::Remove,
-                    None => Op::Nop,
-                };
-                std::future::ready(op)
-            })
+            .and_compute_with(|entry| std::future::ready(entry.map_or(Op::Nop, |_| Op::Remove)))
             .await;
-        match result {
-            CompResult::Removed(entry) => {
-                Some(entry.into_value()).filter(|r| r.alive(Instant::now()))
-            }
-            _ => None,
-        }
     }
 }
 
@@ -379,8 +367,7 @@ impl Store for MemoryStore {
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {
-        // Through the per-key lock, so a write racing the destroy cannot put it back.
-        self.take(id).await;
+        self.remove(id).await;
         Ok(())
     }
 
