@@ -1,0 +1,350 @@
+//! [`RedisStoreBuilder`]: where Redis is, how to talk to it, and how keys are named.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ConnectionAddr, IntoConnectionInfo};
+use session_core::Limits;
+
+use crate::connection::Connection;
+use crate::{Error, RedisStore};
+
+/// The key prefix used unless [`RedisStoreBuilder::prefix`] says otherwise.
+pub const DEFAULT_PREFIX: &str = "session:";
+/// How many keys one `SCAN` step asks for, unless [`RedisStoreBuilder::scan_count`] says otherwise.
+pub const DEFAULT_SCAN_COUNT: usize = 100;
+/// How long connecting may take, unless [`RedisStoreBuilder::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one operation may take, unless [`RedisStoreBuilder::response_timeout`] says otherwise.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Reconnection backoff: short, so that a server that comes back is in use again
+/// within about a second; each operation is bounded by the response timeout anyway.
+const RECONNECT_RETRIES: usize = 3;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
+
+/// Configures and connects a [`RedisStore`]. Options follow circumflex-session's
+/// (host, port, database index, password, key prefix) plus what production needs.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`url`](Self::url) | `redis://127.0.0.1:6379` (`rediss://` for TLS) |
+/// | [`host`](Self::host) / [`port`](Self::port) | from the URL |
+/// | [`database`](Self::database) | from the URL, else 0 |
+/// | [`username`](Self::username) / [`password`](Self::password) | from the URL, else none |
+/// | [`tls`](Self::tls) (feature `tls`) | from the URL scheme |
+/// | [`cluster`](Self::cluster) (feature `cluster`) | off: one standalone server |
+/// | [`prefix`](Self::prefix) | [`DEFAULT_PREFIX`] (`session:`) |
+/// | [`scan_count`](Self::scan_count) | [`DEFAULT_SCAN_COUNT`] (100) |
+/// | [`connect_timeout`](Self::connect_timeout) | [`DEFAULT_CONNECT_TIMEOUT`] (1 s) |
+/// | [`response_timeout`](Self::response_timeout) | [`DEFAULT_RESPONSE_TIMEOUT`] (500 ms) |
+/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB) |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use store_redis::RedisStore;
+///
+/// # async fn connect() -> Result<(), store_redis::Error> {
+/// let store = RedisStore::builder()
+///     .url("redis://127.0.0.1:6379")
+///     .database(2)
+///     .password("secret")
+///     .prefix("myapp:session:")
+///     .response_timeout(Duration::from_millis(250))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisStoreBuilder {
+    url: String,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<i64>,
+    username: Option<String>,
+    password: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: Option<bool>,
+    #[cfg(feature = "tls")]
+    root_certificate: Option<Vec<u8>>,
+    #[cfg(feature = "cluster")]
+    cluster: Option<Vec<String>>,
+    prefix: String,
+    scan_count: usize,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    limits: Limits,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            url: "redis://127.0.0.1:6379".into(),
+            host: None,
+            port: None,
+            database: None,
+            username: None,
+            password: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            root_certificate: None,
+            #[cfg(feature = "cluster")]
+            cluster: None,
+            prefix: DEFAULT_PREFIX.into(),
+            scan_count: DEFAULT_SCAN_COUNT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The server's URL: `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://…` for TLS (feature `tls`). The other options override its parts.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// The server's host name or address.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The server's port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The database index (`SELECT`), circumflex-session's `dbIndex`. Standalone only:
+    /// a cluster has database 0 alone.
+    pub fn database(mut self, database: i64) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// The ACL user name.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password (`AUTH`).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Connects over TLS even with a `redis://` URL (or not, even with `rediss://`).
+    /// The server's certificate is checked against the system's roots, or
+    /// [`root_certificate`](Self::root_certificate).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// A PEM certificate authority to trust instead of the system's roots.
+    #[cfg(feature = "tls")]
+    pub fn root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificate = Some(pem.into());
+        self
+    }
+
+    /// Talks to a Redis Cluster through these seed nodes (URLs as in
+    /// [`url`](Self::url)) instead of one standalone server. Every per-session
+    /// operation works on a cluster, since all of a session lives in one slot.
+    #[cfg(feature = "cluster")]
+    pub fn cluster<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The prefix of every key this store writes; the session id follows inside
+    /// a hash tag: `PREFIX{ID}`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many keys each `SCAN` step asks for in store-wide operations
+    /// ([`len`](RedisStore::len), [`ids`](RedisStore::ids), [`clear`](RedisStore::clear)).
+    pub fn scan_count(mut self, count: usize) -> Self {
+        self.scan_count = count;
+        self
+    }
+
+    /// How long establishing a connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one operation may take, waiting for a reconnection included;
+    /// past it the operation fails with [`session_core::Error::Timeout`].
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Size limits on keys and values.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Checks the options and connects.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for invalid options, [`Error::Connect`] when the
+    /// server (or no seed node of a cluster) can be reached within the connect
+    /// timeout, or refuses the credentials or database.
+    pub async fn build(self) -> Result<RedisStore, Error> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::Config(
+                "the key prefix must not contain '{' or '}': they would move the hash tag".into(),
+            ));
+        }
+        if self.scan_count == 0 || self.connect_timeout.is_zero() || self.response_timeout.is_zero()
+        {
+            return Err(Error::Config(
+                "scan count and timeouts must be greater than zero".into(),
+            ));
+        }
+        #[cfg(feature = "cluster")]
+        if let Some(nodes) = &self.cluster {
+            let connection = self.connect_cluster(nodes).await?;
+            return Ok(self.store(Connection::Cluster(connection)));
+        }
+        let client = self.client(&self.url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(Error::Connect)?;
+        Ok(self.store(Connection::Standalone(manager)))
+    }
+
+    fn store(self, connection: Connection) -> RedisStore {
+        RedisStore {
+            connection,
+            prefix: Arc::from(self.prefix),
+            scan_count: self.scan_count,
+            timeout: self.response_timeout,
+            limits: self.limits,
+        }
+    }
+
+    /// The connection settings for `url` with this builder's overrides.
+    fn connection_info(&self, url: &str) -> Result<redis::ConnectionInfo, Error> {
+        let info = url
+            .into_connection_info()
+            .map_err(|e| Error::Config(format!("Redis URL {url:?}: {e}")))?;
+        let addr = match info.addr().clone() {
+            ConnectionAddr::Tcp(host, port) => self.tcp_addr(host, port, false, false),
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                ..
+            } => self.tcp_addr(host, port, true, insecure),
+            unix => unix,
+        };
+        let mut redis = info.redis_settings().clone();
+        if let Some(database) = self.database {
+            redis = redis.set_db(database);
+        }
+        if let Some(username) = &self.username {
+            redis = redis.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        Ok(info.set_addr(addr).set_redis_settings(redis))
+    }
+
+    /// A TCP address with the host, port and TLS overrides applied.
+    fn tcp_addr(&self, host: String, port: u16, tls: bool, insecure: bool) -> ConnectionAddr {
+        let host = self.host.clone().unwrap_or(host);
+        let port = self.port.unwrap_or(port);
+        #[cfg(feature = "tls")]
+        let tls = self.tls.unwrap_or(tls);
+        if tls {
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host, port)
+        }
+    }
+
+    fn client(&self, url: &str) -> Result<Client, Error> {
+        let info = self.connection_info(url)?;
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &self.root_certificate {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            };
+            return Client::build_with_tls(info, certificates)
+                .map_err(|e| Error::Config(e.to_string()));
+        }
+        Client::open(info).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn connect_cluster(
+        &self,
+        nodes: &[String],
+    ) -> Result<redis::cluster_async::ClusterConnection, Error> {
+        if nodes.is_empty() {
+            return Err(Error::Config(
+                "a cluster needs at least one node URL".into(),
+            ));
+        }
+        let infos = nodes
+            .iter()
+            .map(|url| self.connection_info(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut builder = redis::cluster::ClusterClientBuilder::new(infos)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.response_timeout)
+            .retries(RECONNECT_RETRIES as u32)
+            .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
+            .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64);
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &self.root_certificate {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        }
+        let client = builder.build().map_err(|e| Error::Config(e.to_string()))?;
+        let connect = client.get_async_connection();
+        match tokio::time::timeout(self.connect_timeout * 2, connect).await {
+            Ok(result) => result.map_err(Error::Connect),
+            Err(_) => Err(Error::Connect(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no cluster node answered within the connect timeout",
+            )))),
+        }
+    }
+}
