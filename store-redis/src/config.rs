@@ -324,19 +324,20 @@ impl RedisStoreBuilder {
             .iter()
             .map(|url| self.connection_info(url))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut builder = redis::cluster::ClusterClientBuilder::new(infos)
+        let builder = redis::cluster::ClusterClientBuilder::new(infos)
             .connection_timeout(self.connect_timeout)
             .response_timeout(self.response_timeout)
             .retries(RECONNECT_RETRIES as u32)
             .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
             .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64);
         #[cfg(feature = "tls")]
-        if let Some(pem) = &self.root_certificate {
-            builder = builder.certs(redis::TlsCertificates {
+        let builder = match &self.root_certificate {
+            Some(pem) => builder.certs(redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem.clone()),
-            });
-        }
+            }),
+            None => builder,
+        };
         let client = builder.build().map_err(|e| Error::Config(e.to_string()))?;
         let connect = client.get_async_connection();
         match tokio::time::timeout(self.connect_timeout * 2, connect).await {

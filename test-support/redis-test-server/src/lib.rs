@@ -129,20 +129,21 @@ impl RedisCluster {
     /// the nodes to each other and waits until the cluster state is ok on each.
     pub fn start(masters: usize) -> RedisCluster {
         assert!(masters >= 1, "a cluster needs at least one master");
-        let nodes: Vec<RedisServer> = (0..masters)
+        // Each node's cluster bus gets a free port of its own rather than port + 10000.
+        let (nodes, buses): (Vec<RedisServer>, Vec<u16>) = (0..masters)
             .map(|_| {
-                // The cluster bus gets its own free port rather than port + 10000.
-                let bus = free_port().to_string();
-                RedisServer::start_with(&[
+                let bus = free_port();
+                let server = RedisServer::start_with(&[
                     "--cluster-enabled",
                     "yes",
                     "--cluster-port",
-                    &bus,
+                    &bus.to_string(),
                     "--cluster-node-timeout",
                     "5000",
-                ])
+                ]);
+                (server, bus)
             })
-            .collect();
+            .unzip();
         let slots_per_node = 16384 / masters;
         let mut connections: Vec<redis::Connection> =
             nodes.iter().map(RedisServer::connection).collect();
@@ -160,11 +161,12 @@ impl RedisCluster {
                 .query(con)
                 .expect("CLUSTER ADDSLOTSRANGE");
         }
-        for node in &nodes[1..] {
+        for (node, bus) in nodes.iter().zip(&buses).skip(1) {
             let () = redis::cmd("CLUSTER")
                 .arg("MEET")
                 .arg("127.0.0.1")
                 .arg(node.port)
+                .arg(bus)
                 .query(&mut connections[0])
                 .expect("CLUSTER MEET");
         }
