@@ -225,7 +225,7 @@ impl RedisStoreBuilder {
         #[cfg(feature = "cluster")]
         if let Some(nodes) = &self.cluster {
             let connection = self.connect_cluster(nodes).await?;
-            return Ok(self.store(Connection::Cluster(connection)));
+            return self.checked(Connection::Cluster(connection)).await;
         }
         let client = self.client(&self.url)?;
         let config = ConnectionManagerConfig::new()
@@ -237,17 +237,31 @@ impl RedisStoreBuilder {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(Error::Connect)?;
-        Ok(self.store(Connection::Standalone(manager)))
+        self.checked(Connection::Standalone(manager)).await
     }
 
-    fn store(self, connection: Connection) -> RedisStore {
-        RedisStore {
+    /// The store, once a PING shows the connection is usable: a server that
+    /// wants a password accepts connections without one and refuses commands.
+    async fn checked(self, mut connection: Connection) -> Result<RedisStore, Error> {
+        let ping = redis::cmd("PING");
+        let ping = ping.query_async::<String>(&mut connection);
+        match tokio::time::timeout(self.response_timeout, ping).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(Error::Connect(error)),
+            Err(_) => {
+                return Err(Error::Connect(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "PING got no answer within the response timeout",
+                ))))
+            }
+        }
+        Ok(RedisStore {
             connection,
             prefix: Arc::from(self.prefix),
             scan_count: self.scan_count,
             timeout: self.response_timeout,
             limits: self.limits,
-        }
+        })
     }
 
     /// The connection settings for `url` with this builder's overrides.

@@ -118,14 +118,16 @@ impl RedisStore {
         to: &str,
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
-        // The ids hash to different slots, so no one script can see both. Copy,
-        // then delete the old hash only if it still holds what was copied; a
-        // write that raced the copy makes the copy start over. If this is
-        // cancelled midway, the old session is intact and the copy expires.
+        // The ids hash to different slots, so no one script can see both. Seal
+        // the old hash and copy it, then delete it if it still holds what was
+        // copied (it would not only if the seal ran out meanwhile: then copy
+        // again). Sealed, it refuses writes, as a moved session would. If this
+        // is cancelled midway, the old session is intact once the seal runs
+        // out, and the copy expires.
         const ATTEMPTS: usize = 8;
+        let seal = millis(&ExpiryPolicy::idle(self.timeout * 3)).0;
         for _ in 0..ATTEMPTS {
-            let exported: Vec<Vec<u8>> =
-                self.script(&scripts::EXPORT, from, policy, NO_ARGS).await?;
+            let exported: Vec<Vec<u8>> = self.script(&scripts::EXPORT, from, policy, seal).await?;
             if exported.is_empty() {
                 self.run(|mut c| async move { redis::cmd("DEL").arg(to).exec_async(&mut c).await })
                     .await?;
@@ -297,24 +299,9 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return self.extend(id, policy).await;
         }
-        let hash = self.key(id);
-        match policy.absolute {
-            None => {
-                let idle = millis(policy).0;
-                self.run(|mut c| async move {
-                    let (exists,): (bool,) = redis::pipe()
-                        .atomic()
-                        .hdel(&hash, keys)
-                        .ignore()
-                        .pexpire(&hash, idle as i64)
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(exists)
-                })
-                .await
-            }
-            Some(_) => self.script(&scripts::DEL_MANY, &hash, policy, keys).await,
-        }
+        // Always a script: a cluster regenerate may have sealed the session.
+        self.script(&scripts::DEL_MANY, &self.key(id), policy, keys)
+            .await
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {

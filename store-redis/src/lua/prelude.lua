@@ -3,6 +3,8 @@
 -- both in milliseconds. Times come from the server's clock, so app servers
 -- with skewed clocks agree on every session's age.
 local CREATED = '\255created'
+-- Set while a cluster regenerate copies the session to its new slot.
+local SEALED = '\255sealed'
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -23,6 +25,13 @@ local function live_ttl(key)
   local left = tonumber(created) + absolute - now_ms()
   if left <= 0 then return nil end
   return math.min(idle, left)
+end
+
+-- Whether a cluster regenerate is moving the session right now: writes then
+-- find no session, as they would a moment after a move on one server.
+local function sealed(key)
+  local until_ms = redis.call('HGET', key, SEALED)
+  return until_ms and tonumber(until_ms) > now_ms()
 end
 
 -- redis.call(command, key, args[first..last]) in slices that stay below Lua's

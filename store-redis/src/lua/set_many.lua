@@ -12,6 +12,8 @@ if not ttl then
   ttl = tonumber(ARGV[1])
   local absolute = tonumber(ARGV[2])
   if absolute > 0 then ttl = math.min(ttl, absolute) end
+elseif sealed(key) then
+  return 0
 end
 local last_set = 4 + 2 * tonumber(ARGV[4])
 if last_set >= 5 then call_sliced('HSET', key, ARGV, 5, last_set) end

@@ -228,7 +228,15 @@ fn spawn(port: u16, extra: &[String], dir: &Path) -> Option<Child> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
         Err(error) => panic!("could not run redis-server: {error}"),
     };
-    let url = format!("redis://127.0.0.1:{port}");
+    // With `--requirepass`, the readiness check must authenticate.
+    let password = extra
+        .iter()
+        .position(|arg| arg == "--requirepass")
+        .and_then(|i| extra.get(i + 1));
+    let url = match password {
+        Some(password) => format!("redis://:{password}@127.0.0.1:{port}"),
+        None => format!("redis://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Ok(Some(_)) = child.try_wait() {

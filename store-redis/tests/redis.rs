@@ -1,0 +1,385 @@
+//! store-redis's own promises beyond the conformance suite, on real servers:
+//! the key layout, recovery from a server restart, store-wide access,
+//! connection options, and typed errors for bad ones.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use redis_test_server::RedisServer;
+use session_core::{ExpiryPolicy, GenericSession, SessionConfig, SessionId, Store, WriteMode};
+use store_redis::{RedisStore, CREATED_FIELD};
+
+const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
+
+async fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::builder()
+        .url(server.url())
+        .build()
+        .await
+        .expect("connect to the test server")
+}
+
+/// Every key in the server's current database, by SCAN.
+fn all_keys(con: &mut redis::Connection) -> Vec<String> {
+    con.scan::<String>()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every key has a TTL: none lives forever (-1), none is missing (-2).
+fn assert_every_key_expires(con: &mut redis::Connection) {
+    for key in all_keys(con) {
+        let ttl: i64 = con.pttl(&key).unwrap();
+        assert!(ttl > 0, "{key} has PTTL {ttl}");
+    }
+}
+
+#[tokio::test]
+async fn layout_is_one_readable_hash_per_session_with_a_ttl() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let config = Arc::new(
+        SessionConfig::builder()
+            .key(b"a layout test key of at least thirty-two bytes".to_vec())
+            .build()
+            .unwrap(),
+    );
+    let session = GenericSession::new(
+        &http::HeaderMap::new(),
+        Arc::new(store.clone()),
+        config.clone(),
+    );
+    session.set("user", "ada").await.unwrap();
+    session.set("cart", &vec![1, 2]).await.unwrap();
+    let id = session.id().unwrap();
+
+    let key = format!("session:{{{}}}", id.as_str());
+    assert_eq!(store.key(&id), key);
+    assert_eq!(all_keys(&mut con), vec![key.clone()]);
+    let hash: Vec<(Vec<u8>, Vec<u8>)> = con.hgetall(&key).unwrap();
+    let fields: HashSet<Vec<u8>> = hash.iter().map(|(f, _)| f.clone()).collect();
+    assert_eq!(
+        fields,
+        HashSet::from([b"user".to_vec(), b"cart".to_vec(), CREATED_FIELD.to_vec()])
+    );
+    let user: String = con.hget(&key, "user").unwrap();
+    assert_eq!(user, "\"ada\"", "values are the codec's JSON, readable");
+    let created: u64 = con.hget(&key, CREATED_FIELD).unwrap();
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let server_now = seconds * 1000 + micros / 1000;
+    assert!(
+        created <= server_now && created + 60_000 > server_now,
+        "created {created}, server time {server_now}"
+    );
+    let ttl: i64 = con.pttl(&key).unwrap();
+    let idle = session_core::DEFAULT_IDLE_TIMEOUT.as_millis() as i64;
+    assert!(
+        ttl > idle - 60_000 && ttl <= idle,
+        "TTL is the idle timeout: {ttl}"
+    );
+
+    // An absolute lifetime caps the TTL.
+    let short = POLICY.with_absolute(Duration::from_secs(60));
+    let capped = SessionId::generate("session:");
+    let _ = store
+        .set(&capped, "a", b"1", WriteMode::Create, &short)
+        .await
+        .unwrap();
+    let ttl: i64 = con.pttl(store.key(&capped)).unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+
+    // Deleting every user key keeps the session (and its TTL); regenerating
+    // moves it; destroying leaves nothing.
+    session.del_many(&["user", "cart"]).await.unwrap();
+    assert_every_key_expires(&mut con);
+    session.regenerate().await.unwrap();
+    let moved = session.id().unwrap();
+    assert_ne!(moved, id);
+    assert!(!con.exists::<_, bool>(&key).unwrap());
+    assert_every_key_expires(&mut con);
+    session.destroy().await.unwrap();
+    store.del_all(&capped).await.unwrap();
+    assert_eq!(
+        all_keys(&mut con),
+        Vec::<String>::new(),
+        "destroy leaves nothing"
+    );
+}
+
+#[tokio::test]
+async fn strict_writes_and_expiry_leave_no_key_without_ttl() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let short = ExpiryPolicy::idle(Duration::from_millis(300));
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let id = SessionId::generate("session:");
+        let _ = store
+            .set(&id, "a", b"1", WriteMode::Create, &short)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for id in &ids {
+        let changes = vec![("b".to_string(), Some(b"2".to_vec())), ("a".into(), None)];
+        let _ = store
+            .set_many(id, &changes, WriteMode::Existing, &short)
+            .await
+            .unwrap();
+        store.del(id, "b", &short).await.unwrap();
+        assert_every_key_expires(&mut con);
+    }
+    // Writes that must find a session never make a key, live or not.
+    for _ in 0..20 {
+        let outcome = store
+            .set(
+                &SessionId::generate("session:"),
+                "a",
+                b"1",
+                WriteMode::Existing,
+                &POLICY,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, session_core::WriteOutcome::NoSession);
+    }
+    assert_every_key_expires(&mut con);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(all_keys(&mut con), Vec::<String>::new(), "all expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_a_server_restart() {
+    let mut server = RedisServer::start();
+    let timeout = Duration::from_millis(500);
+    let store = RedisStore::builder()
+        .url(server.url())
+        .response_timeout(timeout)
+        .build()
+        .await
+        .unwrap();
+    let id = SessionId::generate("session:");
+    let _ = store
+        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
+        .await
+        .unwrap();
+
+    server.stop();
+    let mut took_each = Vec::new();
+    for i in 0..10 {
+        let started = Instant::now();
+        let error = if i % 2 == 0 {
+            store.get(&id, "a", &POLICY).await.unwrap_err()
+        } else {
+            store
+                .set(&id, "a", b"2", WriteMode::Existing, &POLICY)
+                .await
+                .unwrap_err()
+        };
+        let took = started.elapsed();
+        assert!(error.is_unavailable(), "{error:?}");
+        // "Within the response timeout": a hang would take seconds, not this.
+        assert!(
+            took < timeout + Duration::from_millis(500),
+            "failed after {took:?}"
+        );
+        took_each.push(took);
+    }
+
+    server.restart();
+    let restarted = Instant::now();
+    let fresh = SessionId::generate("session:");
+    let mut failures = 0;
+    loop {
+        match store
+            .set(&fresh, "b", b"1", WriteMode::Create, &POLICY)
+            .await
+        {
+            Ok(_) => break,
+            Err(error) => {
+                assert!(error.is_unavailable(), "{error:?}");
+                failures += 1;
+            }
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(2),
+            "still failing {:?} after the restart",
+            restarted.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recovered = restarted.elapsed();
+    assert_eq!(
+        store.get(&fresh, "b", &POLICY).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    // The restarted server kept nothing (no persistence): the old session is gone, not revived.
+    assert_eq!(store.get(&id, "a", &POLICY).await.unwrap(), None);
+    eprintln!(
+        "outage: failing operations took {took_each:?} (timeout {timeout:?}); \
+         recovery: first success {recovered:?} after the restart, {failures} failures before it"
+    );
+}
+
+#[tokio::test]
+async fn store_wide_access_scans_in_batches() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder()
+        .url(server.url())
+        .scan_count(7)
+        .build()
+        .await
+        .unwrap();
+    let mut con = server.connection();
+    let mut created = HashSet::new();
+    for i in 0..120 {
+        // Ids with and without an id prefix.
+        let id = SessionId::generate(if i % 2 == 0 { "session:" } else { "" });
+        let _ = store
+            .set(
+                &id,
+                "n",
+                i.to_string().as_bytes(),
+                WriteMode::Create,
+                &POLICY,
+            )
+            .await
+            .unwrap();
+        created.insert(id);
+    }
+    // Keys that are not sessions of this store.
+    let () = con.set("unrelated", "x").unwrap();
+    let () = con.set("session:{not-a-session}", "x").unwrap();
+    let () = con.set("session:plain", "x").unwrap();
+
+    assert_eq!(store.len().await.unwrap(), 120);
+    assert!(!store.is_empty().await.unwrap());
+    let mut seen = HashSet::new();
+    let mut ids = store.ids();
+    let mut batches = 0;
+    while let Some(batch) = ids.next_batch().await.unwrap() {
+        seen.extend(batch);
+        batches += 1;
+    }
+    assert_eq!(seen, created);
+    assert!(batches > 5, "SCAN in batches, not one sweep: {batches}");
+    for id in &seen {
+        assert!(store.get(id, "n", &POLICY).await.unwrap().is_some());
+    }
+
+    // Another prefix is another store.
+    let other = RedisStore::builder()
+        .url(server.url())
+        .prefix("other*app:")
+        .build()
+        .await
+        .unwrap();
+    let id = SessionId::generate("");
+    let _ = other
+        .set(&id, "k", b"v", WriteMode::Create, &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(other.len().await.unwrap(), 1);
+
+    assert_eq!(store.clear().await.unwrap(), 120);
+    assert_eq!(store.len().await.unwrap(), 0);
+    assert!(store.is_empty().await.unwrap());
+    let mut left: Vec<String> = all_keys(&mut con);
+    left.sort();
+    assert_eq!(
+        left,
+        vec![
+            format!("other*app:{{{}}}", id.as_str()),
+            "session:plain".to_string(),
+            "session:{not-a-session}".to_string(),
+            "unrelated".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn password_and_database_options_are_used() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let refused = RedisStore::builder().url(server.url()).build().await;
+    assert!(
+        matches!(refused, Err(store_redis::Error::Connect(_))),
+        "{refused:?}"
+    );
+    let store = RedisStore::builder()
+        .url(server.url())
+        .password("s3cret")
+        .database(3)
+        .build()
+        .await
+        .unwrap();
+    let id = SessionId::generate("session:");
+    let _ = store
+        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
+        .await
+        .unwrap();
+    let mut con = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/3", server.port()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert!(
+        con.exists::<_, bool>(store.key(&id)).unwrap(),
+        "in database 3"
+    );
+    let () = redis::cmd("SELECT").arg(0).query(&mut con).unwrap();
+    assert_eq!(
+        all_keys(&mut con),
+        Vec::<String>::new(),
+        "not in database 0"
+    );
+    // Host and port given apart override the URL's.
+    let split = RedisStore::builder()
+        .url("redis://:s3cret@example.invalid:1/3")
+        .host("127.0.0.1")
+        .port(server.port())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        split.get(&id, "a", &POLICY).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn bad_options_are_typed_errors() {
+    let config = |result: Result<RedisStore, store_redis::Error>| {
+        matches!(result, Err(store_redis::Error::Config(_)))
+    };
+    assert!(config(RedisStore::builder().url("not a url").build().await));
+    assert!(config(RedisStore::builder().prefix("a{b}").build().await));
+    assert!(config(RedisStore::builder().scan_count(0).build().await));
+    assert!(config(
+        RedisStore::builder()
+            .response_timeout(Duration::ZERO)
+            .build()
+            .await
+    ));
+    // Nothing listens on a port that was just free: refused at once, not hung.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let result = RedisStore::builder()
+        .url(format!("redis://127.0.0.1:{port}"))
+        .build()
+        .await;
+    assert!(
+        matches!(result, Err(store_redis::Error::Connect(_))),
+        "{result:?}"
+    );
+    let error: session_core::Error = result.unwrap_err().into();
+    assert!(error.is_unavailable());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
