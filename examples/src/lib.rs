@@ -22,12 +22,15 @@ use http::StatusCode;
 use percent_encoding::percent_decode_str;
 use session_core::{Error, GenericSession, SessionConfig, SessionId, Store};
 use store_memory::MemoryStore;
+use store_redis::RedisStore;
 
 /// The stores an example server can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
     /// In-process moka cache (store-memory): no server needed, lost on restart.
     Memory,
+    /// Redis (store-redis): `--redis-url`, or a cluster with `--redis-cluster`.
+    Redis,
 }
 
 /// Command-line options shared by the example servers. The port comes from the
@@ -54,14 +57,49 @@ pub struct Options {
     /// Port to listen on (127.0.0.1).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
+
+    /// Redis server for `--store redis`: `redis://[user:password@]host[:port][/db]`
+    /// (`rediss://` for TLS).
+    #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// Redis Cluster seed nodes for `--store redis`, comma-separated; used
+    /// instead of `--redis-url`. Implies `--store redis`.
+    #[arg(long, value_name = "URL,URL,...", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
 }
 
 impl Options {
-    /// Builds the store the options name.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self.store {
-            StoreKind::Memory => Arc::new(MemoryStore::new()),
+    /// The store the options name: `--redis-cluster` implies Redis.
+    pub fn store_kind(&self) -> StoreKind {
+        if self.redis_cluster.is_empty() {
+            self.store
+        } else {
+            StoreKind::Redis
         }
+    }
+
+    /// Builds (and for Redis, connects) the store the options name.
+    pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
+        Ok(match self.store_kind() {
+            StoreKind::Memory => Arc::new(MemoryStore::new()),
+            StoreKind::Redis => {
+                let builder = RedisStore::builder().url(&self.redis_url);
+                #[cfg(feature = "cluster")]
+                let builder = if self.redis_cluster.is_empty() {
+                    builder
+                } else {
+                    builder.cluster(self.redis_cluster.iter().cloned())
+                };
+                #[cfg(not(feature = "cluster"))]
+                if !self.redis_cluster.is_empty() {
+                    return Err(Error::Config(
+                        "--redis-cluster needs the examples' `cluster` feature".into(),
+                    ));
+                }
+                Arc::new(builder.build().await?)
+            }
+        })
     }
 
     /// Builds the session config from the options and `SESSION_KEYS`

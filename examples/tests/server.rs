@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use redis_test_server::{RedisCluster, RedisServer};
 
 /// A server process on a free port, killed when dropped.
 struct Server {
@@ -127,7 +128,50 @@ fn seed_client_talks_to_seed_server() {
 #[tokio::test]
 async fn routes_behave_as_documented() {
     let server = Server::start(&["--store", "memory", "--insecure-cookies"]);
+    check_routes(&server).await;
+}
+
+#[tokio::test]
+async fn routes_behave_the_same_on_redis() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let server = Server::start(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--insecure-cookies",
+    ]);
+    check_routes(&server).await;
+
+    // With Redis down, session routes answer 503 and `/` still works.
     let mut browser = Browser::new(&server);
+    browser.get("/set/foo/bar").await;
+    redis.stop();
+    let down = browser.get("/get/foo").await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.body
+    );
+    assert!(down.body.contains("unavailable"), "{}", down.body);
+    assert_eq!(browser.get("/").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn routes_behave_the_same_on_a_redis_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let nodes = cluster.urls().join(",");
+    let server = Server::start(&["--redis-cluster", &nodes, "--insecure-cookies"]);
+    check_routes(&server).await;
+}
+
+/// Every route of the contract, through a browser with a cookie jar.
+async fn check_routes(server: &Server) {
+    let mut browser = Browser::new(server);
 
     let index = browser.get("/").await;
     assert_eq!((index.status, index.body.as_str()), (StatusCode::OK, "ok"));
@@ -158,12 +202,12 @@ async fn routes_behave_as_documented() {
     assert!(regenerated.set_cookie.is_some());
     assert_ne!(browser.jar, old_jar);
     assert_eq!(browser.get("/get/path").await.body, "\"a/b/c\"");
-    let mut replay = Browser::new(&server);
+    let mut replay = Browser::new(server);
     replay.jar = old_jar;
     assert_eq!(replay.get("/get/path").await.body, "null");
 
     // A tampered cookie is no session.
-    let mut forger = Browser::new(&server);
+    let mut forger = Browser::new(server);
     forger.jar = browser
         .jar
         .as_ref()
@@ -178,7 +222,7 @@ async fn routes_behave_as_documented() {
     let jar = browser.jar.clone();
     let destroyed = browser.get("/destroy").await;
     assert!(destroyed.set_cookie.unwrap().contains("Max-Age=0"));
-    let mut after = Browser::new(&server);
+    let mut after = Browser::new(server);
     after.jar = jar;
     assert_eq!(after.get("/get/path").await.body, "null");
 

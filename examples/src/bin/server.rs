@@ -2,8 +2,9 @@
 //! the "hyper without tower" way to use generic-session.
 //!
 //! ```text
-//! cargo run -p examples --bin server -- [--store memory] [--idle-timeout S]
-//!     [--absolute-timeout S] [--insecure-cookies]      (env: PORT, SESSION_KEYS)
+//! cargo run -p examples --bin server -- [--store memory|redis] [--idle-timeout S]
+//!     [--absolute-timeout S] [--insecure-cookies] [--redis-url URL]
+//!     [--redis-cluster URL,URL,...]                    (env: PORT, SESSION_KEYS)
 //! ```
 
 use std::convert::Infallible;
@@ -53,11 +54,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     examples::init_tracing();
     let options = Options::parse();
     let config = Arc::new(options.config()?);
-    let store = options.store();
+    let store = options.store().await?;
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
     // Printed on stdout so scripts and tests can find the port when PORT=0.
     println!("listening on http://{}", listener.local_addr()?);
-    tracing::info!(store = ?options.store, "serving");
+    tracing::info!(store = ?options.store_kind(), "serving");
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
