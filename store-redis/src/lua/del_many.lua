@@ -1,6 +1,6 @@
 -- del_many(ARGV[3..]): 1 if the session exists (and the fields are gone), 0 if not.
-local ttl = live_ttl(KEYS[1])
-if not ttl or sealed(KEYS[1]) then return 0 end
+local ttl, sealed = live_ttl(KEYS[1])
+if not ttl or sealed then return 0 end
 if #ARGV >= 3 then call_sliced('HDEL', KEYS[1], ARGV, 3, #ARGV) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1

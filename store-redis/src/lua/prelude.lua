@@ -11,27 +11,24 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- The time to live of a live session touched now, or nil when the session is
--- absent or past its absolute lifetime.
+-- The time to live of a live session touched now, or nil when it is absent
+-- or past its absolute lifetime; and whether a cluster regenerate has sealed
+-- it, so that writes must find it gone. One HMGET reads both.
 local function live_ttl(key)
-  local idle = tonumber(ARGV[1])
+  local meta = redis.call('HMGET', key, CREATED, SEALED)
+  if not meta[1] then return nil, false end
+  local ttl = tonumber(ARGV[1])
   local absolute = tonumber(ARGV[2])
-  if absolute == 0 then
-    if redis.call('EXISTS', key) == 1 then return idle end
-    return nil
+  local now
+  if absolute > 0 then
+    now = now_ms()
+    local left = tonumber(meta[1]) + absolute - now
+    if left <= 0 then return nil, false end
+    ttl = math.min(ttl, left)
   end
-  local created = redis.call('HGET', key, CREATED)
-  if not created then return nil end
-  local left = tonumber(created) + absolute - now_ms()
-  if left <= 0 then return nil end
-  return math.min(idle, left)
-end
-
--- Whether a cluster regenerate is moving the session right now: writes then
--- find no session, as they would a moment after a move on one server.
-local function sealed(key)
-  local until_ms = redis.call('HGET', key, SEALED)
-  return until_ms and tonumber(until_ms) > now_ms()
+  local sealed = false
+  if meta[2] then sealed = tonumber(meta[2]) > (now or now_ms()) end
+  return ttl, sealed
 end
 
 -- redis.call(command, key, args[first..last]) in slices that stay below Lua's

@@ -3,7 +3,7 @@
 -- the fields deleted. Returns 1 if applied, 0 if the session is absent and
 -- the mode forbids creating it.
 local key = KEYS[1]
-local ttl = live_ttl(key)
+local ttl, sealed = live_ttl(key)
 if not ttl then
   if ARGV[3] ~= '1' then return 0 end
   -- Whatever is left of a session past its absolute lifetime goes first.
@@ -12,7 +12,7 @@ if not ttl then
   ttl = tonumber(ARGV[1])
   local absolute = tonumber(ARGV[2])
   if absolute > 0 then ttl = math.min(ttl, absolute) end
-elseif sealed(key) then
+elseif sealed then
   return 0
 end
 local last_set = 4 + 2 * tonumber(ARGV[4])
