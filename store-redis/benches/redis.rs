@@ -4,10 +4,14 @@
 //! `ConnectionManager`) to a redis-server the bench starts itself, with 1 and
 //! 50 concurrent tasks on a 2-worker runtime.
 //!
-//! The ratio `raw / store` is what the store costs over the bare commands:
-//! the atomic expiry refresh on reads (`MULTI`/`EXEC`), strict-mode writes
-//! (a script), and key and argument building. `get (absolute)` is a read
-//! of a session with an absolute lifetime, which goes through a script.
+//! The ratio `store / raw` (throughput) is what the store costs over the bare
+//! commands: the atomic expiry refresh on reads (`MULTI`/`EXEC`), strict-mode
+//! writes (a script), and key and argument building. `get (absolute)` reads a
+//! session with an absolute lifetime, which goes through a script.
+//!
+//! Besides criterion's figures, each pair is also measured interleaved, in
+//! short alternating rounds, and the median ratio printed: on a shared,
+//! noisy machine that is steadier than two runs seconds apart.
 //!
 //! ```text
 //! cargo bench -p store-redis --bench redis
@@ -27,19 +31,118 @@ const ABSOLUTE: ExpiryPolicy = POLICY.with_absolute(Duration::from_secs(7200));
 const VALUE: &[u8] = b"\"a short json string value\"";
 const KEYS: usize = 10;
 
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    StoreGet,
+    StoreGetAbsolute,
+    RawHget,
+    RawMultiHgetPexpire,
+    StoreSet,
+    RawHsetPexpire,
+}
+
+impl Op {
+    fn name(self) -> (&'static str, &'static str) {
+        match self {
+            Op::StoreGet => ("get", "store-redis"),
+            Op::StoreGetAbsolute => ("get (absolute)", "store-redis"),
+            Op::RawHget => ("get", "raw HGET"),
+            Op::RawMultiHgetPexpire => ("get", "raw MULTI HGET+PEXPIRE"),
+            Op::StoreSet => ("set", "store-redis"),
+            Op::RawHsetPexpire => ("set", "raw HSET+PEXPIRE"),
+        }
+    }
+}
+
+/// Everything the operations work on: one warm session of 10 keys (and one
+/// with an absolute lifetime), the store, and a raw connection to the same server.
+struct Bench {
+    store: RedisStore,
+    raw: ConnectionManager,
+    id: SessionId,
+    absolute_id: SessionId,
+    /// The session's Redis key, built in advance for the raw baseline.
+    hash: String,
+    keys: Vec<String>,
+}
+
+impl Bench {
+    async fn op(&self, op: Op, n: u64) {
+        let key = &self.keys[n as usize % KEYS];
+        match op {
+            Op::StoreGet => {
+                assert!(self
+                    .store
+                    .get(&self.id, key, &POLICY)
+                    .await
+                    .unwrap()
+                    .is_some())
+            }
+            Op::StoreGetAbsolute => assert!(self
+                .store
+                .get(&self.absolute_id, key, &ABSOLUTE)
+                .await
+                .unwrap()
+                .is_some()),
+            Op::RawHget => {
+                let value: Option<Vec<u8>> = redis::cmd("HGET")
+                    .arg(&self.hash)
+                    .arg(key)
+                    .query_async(&mut self.raw.clone())
+                    .await
+                    .unwrap();
+                assert!(value.is_some());
+            }
+            Op::RawMultiHgetPexpire => {
+                let (value,): (Option<Vec<u8>>,) = redis::pipe()
+                    .atomic()
+                    .cmd("HGET")
+                    .arg(&self.hash)
+                    .arg(key)
+                    .cmd("PEXPIRE")
+                    .arg(&self.hash)
+                    .arg(3_600_000)
+                    .ignore()
+                    .query_async(&mut self.raw.clone())
+                    .await
+                    .unwrap();
+                assert!(value.is_some());
+            }
+            Op::StoreSet => {
+                let _ = self
+                    .store
+                    .set(&self.id, key, VALUE, WriteMode::Existing, &POLICY)
+                    .await
+                    .unwrap();
+            }
+            Op::RawHsetPexpire => {
+                let () = redis::pipe()
+                    .cmd("HSET")
+                    .arg(&self.hash)
+                    .arg(key)
+                    .arg(VALUE)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(&self.hash)
+                    .arg(3_600_000)
+                    .ignore()
+                    .query_async(&mut self.raw.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 /// Runs `op` `iters` times in each of `tasks` tasks; returns the wall time.
-async fn run<F, Fut>(tasks: usize, iters: u64, op: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
+async fn run(bench: &Arc<Bench>, op: Op, tasks: usize, iters: u64) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
-            let op = op.clone();
+            let bench = bench.clone();
             tokio::spawn(async move {
                 for i in 0..iters {
-                    op(i).await;
+                    bench.op(op, i).await;
                 }
             })
         })
@@ -50,6 +153,29 @@ where
     start.elapsed()
 }
 
+/// Throughput of `store` over that of `raw`, from alternating rounds of each:
+/// (median, lowest, highest) over the rounds.
+async fn interleaved_ratio(
+    bench: &Arc<Bench>,
+    store: Op,
+    raw: Op,
+    tasks: usize,
+) -> (f64, f64, f64) {
+    let iters = if tasks == 1 { 400 } else { 40 };
+    let mut ratios: Vec<f64> = Vec::new();
+    for _ in 0..30 {
+        let store_time = run(bench, store, tasks, iters).await;
+        let raw_time = run(bench, raw, tasks, iters).await;
+        ratios.push(raw_time.as_secs_f64() / store_time.as_secs_f64());
+    }
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    (
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1],
+    )
+}
+
 fn bench(c: &mut Criterion) {
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,8 +183,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("key{i}")).collect());
-    let (store, raw, id, absolute_id) = runtime.block_on(async {
+    let bench = runtime.block_on(async {
         let store = RedisStore::builder()
             .url(server.url())
             .build()
@@ -67,119 +192,71 @@ fn bench(c: &mut Criterion) {
         let raw = ConnectionManager::new(redis::Client::open(server.url()).unwrap())
             .await
             .unwrap();
-        let id = SessionId::generate("session:");
-        let absolute_id = SessionId::generate("session:");
-        for key in keys.iter() {
-            let _ = store
-                .set(&id, key, VALUE, WriteMode::Create, &POLICY)
-                .await
-                .unwrap();
-            let _ = store
-                .set(&absolute_id, key, VALUE, WriteMode::Create, &ABSOLUTE)
-                .await
-                .unwrap();
+        let (id, absolute_id) = (
+            SessionId::generate("session:"),
+            SessionId::generate("session:"),
+        );
+        let keys: Vec<String> = (0..KEYS).map(|i| format!("key{i}")).collect();
+        for key in &keys {
+            for (id, policy) in [(&id, &POLICY), (&absolute_id, &ABSOLUTE)] {
+                let _ = store
+                    .set(id, key, VALUE, WriteMode::Create, policy)
+                    .await
+                    .unwrap();
+            }
         }
-        (Arc::new(store), raw, Arc::new(id), Arc::new(absolute_id))
+        let hash = store.key(&id);
+        Arc::new(Bench {
+            store,
+            raw,
+            id,
+            absolute_id,
+            hash,
+            keys,
+        })
     });
-    // The raw baseline works on the same hash, its key built in advance.
-    let hash: Arc<str> = Arc::from(store.key(&id));
 
+    let ops = [
+        Op::StoreGet,
+        Op::StoreGetAbsolute,
+        Op::RawHget,
+        Op::RawMultiHgetPexpire,
+        Op::StoreSet,
+        Op::RawHsetPexpire,
+    ];
     for tasks in [1usize, 50] {
         let mut group = c.benchmark_group(format!("redis/{tasks}-tasks"));
         group.throughput(Throughput::Elements(tasks as u64));
         group.measurement_time(Duration::from_secs(5));
-
-        let (s, i, k) = (store.clone(), id.clone(), keys.clone());
-        group.bench_function(BenchmarkId::new("get", "store-redis"), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                run(tasks, iters, move |n| {
-                    let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                    async move {
-                        let key = &k[n as usize % KEYS];
-                        assert!(s.get(&i, key, &POLICY).await.unwrap().is_some());
-                    }
-                })
-            })
-        });
-
-        let (s, i, k) = (store.clone(), absolute_id.clone(), keys.clone());
-        group.bench_function(BenchmarkId::new("get (absolute)", "store-redis"), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                run(tasks, iters, move |n| {
-                    let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                    async move {
-                        let key = &k[n as usize % KEYS];
-                        assert!(s.get(&i, key, &ABSOLUTE).await.unwrap().is_some());
-                    }
-                })
-            })
-        });
-
-        let (r, h, k) = (raw.clone(), hash.clone(), keys.clone());
-        group.bench_function(BenchmarkId::new("get", "raw HGET"), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let (r, h, k) = (r.clone(), h.clone(), k.clone());
-                run(tasks, iters, move |n| {
-                    let (mut r, h, k) = (r.clone(), h.clone(), k.clone());
-                    async move {
-                        let key = &k[n as usize % KEYS];
-                        let value: Option<Vec<u8>> = redis::cmd("HGET")
-                            .arg(&*h)
-                            .arg(key)
-                            .query_async(&mut r)
-                            .await
-                            .unwrap();
-                        assert!(value.is_some());
-                    }
-                })
-            })
-        });
-
-        let (s, i, k) = (store.clone(), id.clone(), keys.clone());
-        group.bench_function(BenchmarkId::new("set", "store-redis"), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                run(tasks, iters, move |n| {
-                    let (s, i, k) = (s.clone(), i.clone(), k.clone());
-                    async move {
-                        let key = &k[n as usize % KEYS];
-                        let _ = s
-                            .set(&i, key, VALUE, WriteMode::Existing, &POLICY)
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-        });
-
-        let (r, h, k) = (raw.clone(), hash.clone(), keys.clone());
-        group.bench_function(BenchmarkId::new("set", "raw HSET+PEXPIRE"), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let (r, h, k) = (r.clone(), h.clone(), k.clone());
-                run(tasks, iters, move |n| {
-                    let (mut r, h, k) = (r.clone(), h.clone(), k.clone());
-                    async move {
-                        let key = &k[n as usize % KEYS];
-                        let () = redis::pipe()
-                            .cmd("HSET")
-                            .arg(&*h)
-                            .arg(key)
-                            .arg(VALUE)
-                            .ignore()
-                            .cmd("PEXPIRE")
-                            .arg(&*h)
-                            .arg(3_600_000)
-                            .ignore()
-                            .query_async(&mut r)
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-        });
+        for op in ops {
+            let (function, parameter) = op.name();
+            group.bench_function(BenchmarkId::new(function, parameter), |b| {
+                b.to_async(&runtime)
+                    .iter_custom(|iters| run(&bench, op, tasks, iters))
+            });
+        }
         group.finish();
+    }
+
+    println!(
+        "\ninterleaved throughput ratios, store / raw (median [lowest, highest] of 30 rounds):"
+    );
+    for tasks in [1usize, 50] {
+        for (store, raw) in [
+            (Op::StoreGet, Op::RawHget),
+            (Op::RawMultiHgetPexpire, Op::RawHget),
+            (Op::StoreGet, Op::RawMultiHgetPexpire),
+            (Op::StoreGetAbsolute, Op::RawHget),
+            (Op::StoreSet, Op::RawHsetPexpire),
+        ] {
+            let (median, low, high) =
+                runtime.block_on(interleaved_ratio(&bench, store, raw, tasks));
+            println!(
+                "  {tasks:>2} tasks  {:<30} vs {:<27} {median:.2} [{low:.2}, {high:.2}]",
+                format!("{} {}", store.name().0, store.name().1),
+                raw.name().1,
+            );
+        }
     }
 }
 
