@@ -46,7 +46,7 @@
 //! | operation | without an absolute lifetime | with one |
 //! |---|---|---|
 //! | `get`, `get_many`, `get_all` | `MULTI` HGET / HMGET / HGETALL + PEXPIRE `EXEC` | script |
-//! | `del`, `del_many` | `MULTI` HDEL + PEXPIRE `EXEC` | script |
+//! | `del`, `del_many` | script | script |
 //! | `extend` | PEXPIRE | script |
 //! | `set`, `set_many` | script | script |
 //! | `del_all` | DEL | DEL |

@@ -111,6 +111,43 @@ impl RedisStore {
             .await
     }
 
+    /// Deletes one key.
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.run(|mut c| async move { redis::cmd("DEL").arg(key).exec_async(&mut c).await })
+            .await
+    }
+
+    /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`) that slides the idle
+    /// expiry in the same atomic step. With only an idle timeout, Redis' own TTL
+    /// enforces it and a `MULTI` transaction is enough (and cheaper than a
+    /// script); with an absolute lifetime, `script` also checks the session's age.
+    async fn read<T: redis::FromRedisValue + Send>(
+        &self,
+        hash: &str,
+        command: &str,
+        script: &Script,
+        fields: &[&str],
+        policy: &ExpiryPolicy,
+    ) -> Result<T> {
+        if policy.absolute.is_some() {
+            return self.script(script, hash, policy, fields).await;
+        }
+        let idle = millis(policy).0;
+        let mut read = redis::cmd(command);
+        read.arg(hash).arg(fields);
+        self.run(|mut c| async move {
+            let (value,): (T,) = redis::pipe()
+                .atomic()
+                .add_command(read)
+                .pexpire(hash, idle as i64)
+                .ignore()
+                .query_async(&mut c)
+                .await?;
+            Ok(value)
+        })
+        .await
+    }
+
     #[cfg(feature = "cluster")]
     async fn regenerate_across_slots(
         &self,
@@ -129,8 +166,7 @@ impl RedisStore {
         for _ in 0..ATTEMPTS {
             let exported: Vec<Vec<u8>> = self.script(&scripts::EXPORT, from, policy, seal).await?;
             if exported.is_empty() {
-                self.run(|mut c| async move { redis::cmd("DEL").arg(to).exec_async(&mut c).await })
-                    .await?;
+                self.delete(to).await?;
                 return Ok(false);
             }
             let imported: bool = self.script(&scripts::IMPORT, to, policy, &exported).await?;
@@ -148,8 +184,7 @@ impl RedisStore {
                 return Ok(true);
             }
         }
-        self.run(|mut c| async move { redis::cmd("DEL").arg(to).exec_async(&mut c).await })
-            .await?;
+        self.delete(to).await?;
         Err(session_core::Error::Backend(
             format!("the session kept changing during {ATTEMPTS} attempts to regenerate it").into(),
         ))
@@ -165,27 +200,8 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        let hash = self.key(id);
-        match policy.absolute {
-            // Without an absolute lifetime, the idle timeout is all there is to
-            // enforce, and Redis' own TTL does that: a transaction is cheaper
-            // than a script.
-            None => {
-                let idle = millis(policy).0;
-                self.run(|mut c| async move {
-                    let (value,): (Option<Vec<u8>>,) = redis::pipe()
-                        .atomic()
-                        .hget(&hash, key)
-                        .pexpire(&hash, idle as i64)
-                        .ignore()
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(value)
-                })
-                .await
-            }
-            Some(_) => self.script(&scripts::GET, &hash, policy, key).await,
-        }
+        self.read(&self.key(id), "HGET", &scripts::GET, &[key], policy)
+            .await
     }
 
     async fn get_many(
@@ -199,26 +215,9 @@ impl Store for RedisStore {
             self.extend(id, policy).await?;
             return Ok(Vec::new());
         }
-        let hash = self.key(id);
-        let values: Vec<Option<Vec<u8>>> = match policy.absolute {
-            None => {
-                let idle = millis(policy).0;
-                self.run(|mut c| async move {
-                    let (values,): (Vec<Option<Vec<u8>>>,) = redis::pipe()
-                        .atomic()
-                        .cmd("HMGET")
-                        .arg(&hash)
-                        .arg(keys)
-                        .pexpire(&hash, idle as i64)
-                        .ignore()
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(values)
-                })
-                .await?
-            }
-            Some(_) => self.script(&scripts::GET_MANY, &hash, policy, keys).await?,
-        };
+        let values: Vec<Option<Vec<u8>>> = self
+            .read(&self.key(id), "HMGET", &scripts::GET_MANY, keys, policy)
+            .await?;
         // An absent session answers an empty list.
         Ok(if values.len() == keys.len() {
             values
@@ -232,27 +231,9 @@ impl Store for RedisStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
-        let hash = self.key(id);
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = match policy.absolute {
-            None => {
-                let idle = millis(policy).0;
-                self.run(|mut c| async move {
-                    let (fields,): (Vec<(Vec<u8>, Vec<u8>)>,) = redis::pipe()
-                        .atomic()
-                        .hgetall(&hash)
-                        .pexpire(&hash, idle as i64)
-                        .ignore()
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(fields)
-                })
-                .await?
-            }
-            Some(_) => {
-                self.script(&scripts::GET_ALL, &hash, policy, NO_ARGS)
-                    .await?
-            }
-        };
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self
+            .read(&self.key(id), "HGETALL", &scripts::GET_ALL, NO_ARGS, policy)
+            .await?;
         // Metadata fields are not UTF-8, user keys always are.
         Ok(fields
             .into_iter()
@@ -305,9 +286,7 @@ impl Store for RedisStore {
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {
-        let hash = self.key(id);
-        self.run(|mut c| async move { redis::cmd("DEL").arg(&hash).exec_async(&mut c).await })
-            .await
+        self.delete(&self.key(id)).await
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
