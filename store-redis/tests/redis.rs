@@ -351,6 +351,42 @@ async fn password_and_database_options_are_used() {
 }
 
 #[tokio::test]
+async fn acl_username_is_used() {
+    let server = RedisServer::start_with(&["--user", "alice", "on", ">pw", "~*", "+@all"]);
+    let wrong = RedisStore::builder()
+        .url(server.url())
+        .username("alice")
+        .password("not-pw")
+        .build()
+        .await;
+    assert!(
+        matches!(wrong, Err(store_redis::Error::Connect(_))),
+        "{wrong:?}"
+    );
+    let store = RedisStore::builder()
+        .url(server.url())
+        .username("alice")
+        .password("pw")
+        .build()
+        .await
+        .unwrap();
+    let id = SessionId::generate("session:");
+    let _ = store
+        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
+        .await
+        .unwrap();
+    let mut con = server.connection();
+    let whoami: String = redis::cmd("ACL")
+        .arg("LOG")
+        .arg("RESET")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(whoami, "OK");
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    assert!(clients.contains("user=alice"), "{clients}");
+}
+
+#[tokio::test]
 async fn bad_options_are_typed_errors() {
     let config = |result: Result<RedisStore, store_redis::Error>| {
         matches!(result, Err(store_redis::Error::Config(_)))
