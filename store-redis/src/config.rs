@@ -277,7 +277,14 @@ impl RedisStoreBuilder {
                 insecure,
                 ..
             } => self.tcp_addr(host, port, true, insecure),
-            unix => unix,
+            unix => {
+                if self.host.is_some() || self.port.is_some() {
+                    return Err(Error::Config(format!(
+                        "host and port do not apply to the socket URL {url:?}"
+                    )));
+                }
+                unix
+            }
         };
         let mut redis = info.redis_settings().clone();
         if let Some(database) = self.database {
@@ -334,6 +341,11 @@ impl RedisStoreBuilder {
                 "a cluster needs at least one node URL".into(),
             ));
         }
+        if self.host.is_some() || self.port.is_some() {
+            return Err(Error::Config(
+                "host and port are for one server: give a cluster's nodes as URLs".into(),
+            ));
+        }
         let infos = nodes
             .iter()
             .map(|url| self.connection_info(url))
@@ -354,7 +366,7 @@ impl RedisStoreBuilder {
         };
         let client = builder.build().map_err(|e| Error::Config(e.to_string()))?;
         let connect = client.get_async_connection();
-        match tokio::time::timeout(self.connect_timeout * 2, connect).await {
+        match tokio::time::timeout(self.connect_timeout.saturating_mul(2), connect).await {
             Ok(result) => result.map_err(Error::Connect),
             Err(_) => Err(Error::Connect(redis::RedisError::from((
                 redis::ErrorKind::Io,

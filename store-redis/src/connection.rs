@@ -18,10 +18,10 @@ pub(crate) enum Connection {
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
     Standalone,
+    /// The master serving this slot (one slot of each master is kept).
     #[cfg(feature = "cluster")]
     Master {
-        host: String,
-        port: u16,
+        slot: u16,
     },
 }
 
@@ -50,12 +50,13 @@ impl Connection {
         match (self, node) {
             (Connection::Standalone(connection), _) => cmd.query_async(connection).await,
             #[cfg(feature = "cluster")]
-            (Connection::Cluster(connection), Node::Master { host, port }) => {
-                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
+            (Connection::Cluster(connection), Node::Master { slot }) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                // By slot rather than by address: the client maps slots to the
+                // connections it holds, whatever address a node announces.
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(*slot, SlotAddr::Master),
+                ));
                 let value = connection.route_command(cmd, routing).await?;
                 Ok(redis::from_redis_value(value)?)
             }
@@ -67,40 +68,40 @@ impl Connection {
     }
 }
 
-/// The masters of a cluster, from `CLUSTER SLOTS` asked of any node.
+/// The masters of a cluster, one slot of each, from `CLUSTER SLOTS` asked of any node.
 #[cfg(feature = "cluster")]
 async fn cluster_masters(
     connection: &mut redis::cluster_async::ClusterConnection,
 ) -> redis::RedisResult<Vec<Node>> {
     // Each entry: [first slot, last slot, [host, port, node id, ...], replicas...].
-    let slots: Vec<Vec<Value>> = redis::cmd("CLUSTER")
+    let ranges: Vec<(u16, u16, Vec<Value>)> = redis::cmd("CLUSTER")
         .arg("SLOTS")
-        .query_async(connection)
-        .await?;
-    let mut masters: Vec<(String, u16)> = Vec::new();
-    for range in slots {
-        let Some(master) = range.into_iter().nth(2) else {
-            continue;
+        .query_async::<Vec<Vec<Value>>>(connection)
+        .await?
+        .into_iter()
+        .map(|range| {
+            let mut parts = range.into_iter();
+            let first: u16 = redis::from_redis_value(parts.next().unwrap_or(Value::Nil))?;
+            let last: u16 = redis::from_redis_value(parts.next().unwrap_or(Value::Nil))?;
+            let master: Vec<Value> = redis::from_redis_value(parts.next().unwrap_or(Value::Nil))?;
+            Ok((first, last, master))
+        })
+        .collect::<redis::RedisResult<_>>()?;
+    let mut masters: Vec<(Vec<Value>, u16)> = Vec::new();
+    for (first, _, master) in ranges {
+        // A master is known by its node id, else by its announced address.
+        let identity = if master.len() >= 3 {
+            master[2..3].to_vec()
+        } else {
+            master
         };
-        let (host, port): (String, u16) = match redis::from_redis_value::<Vec<Value>>(master) {
-            Ok(fields) if fields.len() >= 2 => {
-                let mut fields = fields.into_iter();
-                let host = fields.next().map(redis::from_redis_value).transpose()?;
-                let port = fields.next().map(redis::from_redis_value).transpose()?;
-                match (host, port) {
-                    (Some(host), Some(port)) => (host, port),
-                    _ => continue,
-                }
-            }
-            _ => continue,
-        };
-        if !masters.contains(&(host.clone(), port)) {
-            masters.push((host, port));
+        if !masters.iter().any(|(known, _)| known == &identity) {
+            masters.push((identity, first));
         }
     }
     Ok(masters
         .into_iter()
-        .map(|(host, port)| Node::Master { host, port })
+        .map(|(_, slot)| Node::Master { slot })
         .collect())
 }
 

@@ -15,6 +15,10 @@ use crate::connection::Connection;
 use crate::error::to_core;
 use crate::{scripts, RedisStoreBuilder};
 
+/// The hash field set while a cluster regenerate copies the session (see `lua/export.lua`).
+#[cfg(feature = "cluster")]
+const SEALED_FIELD: &[u8] = b"\xffsealed";
+
 /// Nothing after the policy, for scripts that take no more arguments.
 const NO_ARGS: &[&str] = &[];
 
@@ -48,11 +52,19 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The longest duration sent to Redis, about 35,000 years: `PEXPIRE` refuses
+/// what overflows the server's clock, and Lua numbers are exact only to 2^53.
+const MAX_MILLIS: u64 = 1 << 50;
+
 /// An [`ExpiryPolicy`] in the milliseconds the scripts take: the idle timeout,
 /// and the absolute lifetime or 0 for none. Never 0 for a real duration, since
-/// `PEXPIRE key 0` would delete the session.
+/// `PEXPIRE key 0` would delete the session, and never over [`MAX_MILLIS`].
 fn millis(policy: &ExpiryPolicy) -> (u64, u64) {
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+    let ms = |d: Duration| {
+        u64::try_from(d.as_millis())
+            .unwrap_or(MAX_MILLIS)
+            .clamp(1, MAX_MILLIS)
+    };
     (ms(policy.idle), policy.absolute.map_or(0, ms))
 }
 
@@ -161,8 +173,28 @@ impl RedisStore {
         // again). Sealed, it refuses writes, as a moved session would. If this
         // is cancelled midway, the old session is intact once the seal runs
         // out, and the copy expires.
+        let moved = self.copy_across_slots(from, to, policy).await;
+        if moved.is_err() {
+            // Best effort: give the old session back its writes at once, and
+            // drop the copy (both also end by themselves: the seal and the TTL).
+            let _ = self
+                .run(|mut c| async move {
+                    redis::cmd("HDEL")
+                        .arg(from)
+                        .arg(SEALED_FIELD)
+                        .exec_async(&mut c)
+                        .await
+                })
+                .await;
+            let _ = self.delete(to).await;
+        }
+        moved
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn copy_across_slots(&self, from: &str, to: &str, policy: &ExpiryPolicy) -> Result<bool> {
         const ATTEMPTS: usize = 8;
-        let seal = millis(&ExpiryPolicy::idle(self.timeout * 3)).0;
+        let seal = millis(&ExpiryPolicy::idle(self.timeout.saturating_mul(3))).0;
         for _ in 0..ATTEMPTS {
             let exported: Vec<Vec<u8>> = self.script(&scripts::EXPORT, from, policy, seal).await?;
             if exported.is_empty() {
@@ -184,7 +216,6 @@ impl RedisStore {
                 return Ok(true);
             }
         }
-        self.delete(to).await?;
         Err(session_core::Error::Backend(
             format!("the session kept changing during {ATTEMPTS} attempts to regenerate it").into(),
         ))
@@ -251,14 +282,20 @@ impl Store for RedisStore {
         self.limits.check_changes(changes)?;
         let hash = self.key(id);
         let create = u8::from(mode == WriteMode::Create);
-        let set: Vec<(&str, &[u8])> = changes
+        // The script sets, then deletes: keep only each key's last change, so
+        // that the changes apply as if in order.
+        let last: HashMap<&str, Option<&[u8]>> = changes
             .iter()
-            .filter_map(|(key, value)| value.as_deref().map(|v| (key.as_str(), v)))
+            .map(|(key, value)| (key.as_str(), value.as_deref()))
             .collect();
-        let deleted: Vec<&str> = changes
+        let set: Vec<(&str, &[u8])> = last
+            .iter()
+            .filter_map(|(key, value)| value.map(|v| (*key, v)))
+            .collect();
+        let deleted: Vec<&str> = last
             .iter()
             .filter(|(_, value)| value.is_none())
-            .map(|(key, _)| key.as_str())
+            .map(|(key, _)| *key)
             .collect();
         let applied: bool = self
             .script(

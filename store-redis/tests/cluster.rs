@@ -60,6 +60,19 @@ async fn store_wide_access_visits_every_master() {
     assert!(store.is_empty().await.unwrap());
 }
 
+#[tokio::test]
+async fn host_and_port_do_not_apply_to_a_cluster() {
+    let result = RedisStore::builder()
+        .cluster(["redis://127.0.0.1:7000"])
+        .port(7001)
+        .build()
+        .await;
+    assert!(
+        matches!(result, Err(store_redis::Error::Config(_))),
+        "{result:?}"
+    );
+}
+
 /// Writers hammer a session while it is regenerated: every write the store
 /// acknowledged is in the new session, and the old one is gone.
 async fn regenerate_keeps_racing_writes(store: Arc<RedisStore>) {

@@ -153,6 +153,46 @@ async fn strict_writes_and_expiry_leave_no_key_without_ttl() {
     assert_eq!(all_keys(&mut con), Vec::<String>::new(), "all expired");
 }
 
+#[tokio::test]
+async fn changes_apply_in_order_and_huge_timeouts_are_capped() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let id = SessionId::generate("session:");
+    let changes = vec![
+        ("a".to_string(), None),
+        ("a".to_string(), Some(b"1".to_vec())),
+        ("b".to_string(), Some(b"2".to_vec())),
+        ("b".to_string(), None),
+    ];
+    let _ = store
+        .set_many(&id, &changes, WriteMode::Create, &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_many(&id, &["a", "b"], &POLICY).await.unwrap(),
+        vec![Some(b"1".to_vec()), None],
+        "the last change of each key wins"
+    );
+
+    // "Never idle out" still gives every key a TTL, and reads keep the session.
+    let forever = ExpiryPolicy::idle(Duration::MAX).with_absolute(Duration::MAX);
+    for policy in [ExpiryPolicy::idle(Duration::MAX), forever] {
+        let id = SessionId::generate("session:");
+        let _ = store
+            .set(&id, "a", b"1", WriteMode::Create, &policy)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&id, "a", &policy).await.unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert!(store.extend(&id, &policy).await.unwrap());
+        assert!(store.del(&id, "zz", &policy).await.unwrap());
+    }
+    assert_every_key_expires(&mut con);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_a_server_restart() {
     let mut server = RedisServer::start();

@@ -13,4 +13,5 @@ for i = 1, #fields, 2 do
   end
 end
 redis.call('HSET', KEYS[1], SEALED, now_ms() + tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ttl)
 return exported

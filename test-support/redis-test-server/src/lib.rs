@@ -246,7 +246,11 @@ fn spawn(port: u16, extra: &[String], dir: &Path) -> Option<Child> {
         // first is not mistaken for this one.
         let info = redis::Client::open(url.as_str())
             .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
-            .and_then(|mut con| redis::cmd("INFO").arg("server").query::<String>(&mut con));
+            .and_then(|mut con| {
+                // Something else on the port must not hang the check.
+                con.set_read_timeout(Some(Duration::from_secs(1)))?;
+                redis::cmd("INFO").arg("server").query::<String>(&mut con)
+            });
         if let Ok(info) = info {
             if info.contains(&format!("process_id:{}\r", child.id())) {
                 return Some(child);
