@@ -21,6 +21,17 @@ async fn store(server: &RedisServer) -> RedisStore {
         .expect("connect to the test server")
 }
 
+/// A new session holding `a = 1`.
+async fn create(store: &RedisStore, policy: &ExpiryPolicy) -> SessionId {
+    let id = SessionId::generate("session:");
+    let outcome = store
+        .set(&id, "a", b"1", WriteMode::Create, policy)
+        .await
+        .unwrap();
+    assert_eq!(outcome, session_core::WriteOutcome::Applied);
+    id
+}
+
 /// Every key in the server's current database, by SCAN.
 fn all_keys(con: &mut redis::Connection) -> Vec<String> {
     con.scan::<String>()
@@ -84,11 +95,7 @@ async fn layout_is_one_readable_hash_per_session_with_a_ttl() {
 
     // An absolute lifetime caps the TTL.
     let short = POLICY.with_absolute(Duration::from_secs(60));
-    let capped = SessionId::generate("session:");
-    let _ = store
-        .set(&capped, "a", b"1", WriteMode::Create, &short)
-        .await
-        .unwrap();
+    let capped = create(&store, &short).await;
     let ttl: i64 = con.pttl(store.key(&capped)).unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
 
@@ -118,11 +125,7 @@ async fn strict_writes_and_expiry_leave_no_key_without_ttl() {
     let short = ExpiryPolicy::idle(Duration::from_millis(300));
     let mut ids = Vec::new();
     for _ in 0..20 {
-        let id = SessionId::generate("session:");
-        let _ = store
-            .set(&id, "a", b"1", WriteMode::Create, &short)
-            .await
-            .unwrap();
+        let id = create(&store, &short).await;
         ids.push(id);
     }
     for id in &ids {
@@ -178,11 +181,7 @@ async fn changes_apply_in_order_and_huge_timeouts_are_capped() {
     // "Never idle out" still gives every key a TTL, and reads keep the session.
     let forever = ExpiryPolicy::idle(Duration::MAX).with_absolute(Duration::MAX);
     for policy in [ExpiryPolicy::idle(Duration::MAX), forever] {
-        let id = SessionId::generate("session:");
-        let _ = store
-            .set(&id, "a", b"1", WriteMode::Create, &policy)
-            .await
-            .unwrap();
+        let id = create(&store, &policy).await;
         assert_eq!(
             store.get(&id, "a", &policy).await.unwrap(),
             Some(b"1".to_vec())
@@ -203,11 +202,7 @@ async fn survives_a_server_restart() {
         .build()
         .await
         .unwrap();
-    let id = SessionId::generate("session:");
-    let _ = store
-        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
-        .await
-        .unwrap();
+    let id = create(&store, &POLICY).await;
 
     server.stop();
     let mut took_each = Vec::new();
@@ -357,11 +352,7 @@ async fn password_and_database_options_are_used() {
         .build()
         .await
         .unwrap();
-    let id = SessionId::generate("session:");
-    let _ = store
-        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
-        .await
-        .unwrap();
+    let id = create(&store, &POLICY).await;
     let mut con = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/3", server.port()))
         .unwrap()
         .get_connection()
@@ -410,11 +401,7 @@ async fn acl_username_is_used() {
         .build()
         .await
         .unwrap();
-    let id = SessionId::generate("session:");
-    let _ = store
-        .set(&id, "a", b"1", WriteMode::Create, &POLICY)
-        .await
-        .unwrap();
+    let id = create(&store, &POLICY).await;
     let mut con = server.connection();
     let whoami: String = redis::cmd("ACL")
         .arg("LOG")
