@@ -14,13 +14,17 @@
 //!
 //! Store failures answer 503 with `{"error": "..."}`.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod apps;
 
 use clap::{Parser, ValueEnum};
 use http::StatusCode;
 use percent_encoding::percent_decode_str;
-use session_core::{Error, GenericSession, SessionConfig, SessionId, Store};
+use session_core::{BoxError, Error, GenericSession, SessionConfig, SessionId, Store};
 use store_memory::MemoryStore;
 use store_redis::RedisStore;
 
@@ -156,7 +160,6 @@ impl Route {
                 .ok()
                 .map(|s| s.into_owned())
         };
-        let nonempty = |s: &str| decode(s).filter(|s| !s.is_empty());
         match path {
             "/" => Some(Route::Index),
             "/destroy" => Some(Route::Destroy),
@@ -164,18 +167,58 @@ impl Route {
             _ => {
                 if let Some(rest) = path.strip_prefix("/set/") {
                     let (key, value) = rest.split_once('/')?;
-                    Some(Route::Set(nonempty(key)?, nonempty(value)?))
+                    Route::set(decode(key)?, decode(value)?)
                 } else if let Some(key) = path.strip_prefix("/get/") {
                     (!key.contains('/')).then_some(())?;
-                    Some(Route::Get(nonempty(key)?))
+                    Route::get(decode(key)?)
                 } else if let Some(key) = path.strip_prefix("/del/") {
                     (!key.contains('/')).then_some(())?;
-                    Some(Route::Del(nonempty(key)?))
+                    Route::del(decode(key)?)
                 } else {
                     None
                 }
             }
         }
+    }
+
+    /// `/set/{key}/{value}` from decoded parameters; `None` (a 404) when
+    /// either is empty. Routers that capture parameters themselves use it, so
+    /// that they answer exactly like [`parse`](Self::parse).
+    pub fn set(key: String, value: String) -> Option<Route> {
+        (!key.is_empty() && !value.is_empty()).then_some(Route::Set(key, value))
+    }
+
+    /// `/get/{key}` from a decoded parameter; `None` when it is empty.
+    pub fn get(key: String) -> Option<Route> {
+        (!key.is_empty()).then_some(Route::Get(key))
+    }
+
+    /// `/del/{key}` from a decoded parameter; `None` when it is empty.
+    pub fn del(key: String) -> Option<Route> {
+        (!key.is_empty()).then_some(Route::Del(key))
+    }
+}
+
+/// The checks every server makes before routing: 405 to any method but GET
+/// (on every path), then 404 to a path whose percent-encoding is not UTF-8
+/// (routers that decode parameters themselves would otherwise answer 400, or
+/// replace the bytes). `None`: route the request.
+pub fn precheck(is_get: bool, path: &str) -> Option<Reply> {
+    if !is_get {
+        Some(Reply::method_not_allowed())
+    } else if percent_decode_str(path).decode_utf8().is_err() {
+        Some(Reply::not_found())
+    } else {
+        None
+    }
+}
+
+/// Runs `route` (as the routers' parameter constructors give it) against
+/// `session`: 404 for `None`.
+pub async fn handle_some(route: Option<Route>, session: &GenericSession) -> Reply {
+    match route {
+        Some(route) => handle(route, session).await,
+        None => Reply::not_found(),
     }
 }
 
@@ -196,6 +239,15 @@ impl Reply {
             status: StatusCode::OK,
             content_type: "application/json",
             body: value.to_string(),
+        }
+    }
+
+    /// `ok`, the answer of `/`.
+    pub fn index() -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: "text/plain; charset=utf-8",
+            body: "ok".into(),
         }
     }
 
@@ -239,13 +291,7 @@ impl Reply {
 /// Runs `route` against `session`. The caller writes the session's cookie.
 pub async fn handle(route: Route, session: &GenericSession) -> Reply {
     let result = match route {
-        Route::Index => {
-            return Reply {
-                status: StatusCode::OK,
-                content_type: "text/plain; charset=utf-8",
-                body: "ok".into(),
-            }
-        }
+        Route::Index => return Reply::index(),
         Route::Set(key, value) => session
             .set(&key, &value)
             .await
@@ -261,6 +307,64 @@ pub async fn handle(route: Route, session: &GenericSession) -> Reply {
     match result {
         Ok(value) => Reply::json(value),
         Err(error) => Reply::error(&error),
+    }
+}
+
+/// What every server binary does before serving: sets up tracing, reads the
+/// options, builds the config and store, binds `127.0.0.1:PORT`, and prints
+/// `listening on http://ADDR` on stdout (so scripts and tests can find the port
+/// when `PORT=0`).
+pub async fn setup() -> Result<(std::net::TcpListener, Arc<dyn Store>, Arc<SessionConfig>), BoxError>
+{
+    init_tracing();
+    let options = Options::parse();
+    let config = Arc::new(options.config()?);
+    let store = options.store().await?;
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    tracing::info!(store = ?options.store_kind(), "serving");
+    Ok((listener, store, config))
+}
+
+/// Runs `serve` until it ends or Ctrl-C arrives.
+pub async fn until_ctrl_c(
+    serve: impl Future<Output = std::io::Result<()>>,
+) -> Result<(), BoxError> {
+    tokio::select! {
+        served = serve => Ok(served?),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Accepts connections on `listener` forever, serving each with `connection`
+/// on its own task. Accept errors (out of file descriptors and the like) are
+/// logged and do not stop the server.
+pub(crate) async fn accept_loop<F, C, E>(
+    listener: std::net::TcpListener,
+    mut connection: F,
+) -> std::io::Result<()>
+where
+    F: FnMut(tokio::net::TcpStream) -> C,
+    C: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let served = connection(stream);
+        tokio::spawn(async move {
+            if let Err(error) = served.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
     }
 }
 

@@ -39,13 +39,24 @@ pub(crate) struct CookieSettings {
     pub(crate) max_age: Option<Duration>,
 }
 
-/// What the request's cookies said about the session.
-#[derive(Clone, Debug, Default)]
+/// The request's cookies with our name, not yet verified: verifying costs an
+/// HMAC, so it waits until a handler uses the session.
+#[derive(Clone, Default)]
 pub(crate) struct Incoming {
     /// A cookie with our name was present, valid or not.
     pub(crate) present: bool,
-    /// The verified cookie, if one was.
-    pub(crate) found: Option<Found>,
+    /// Their values, in request order, leaving out any too long to be ours.
+    values: Vec<String>,
+}
+
+impl std::fmt::Debug for Incoming {
+    // The values are bearer tokens: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("present", &self.present)
+            .field("values", &self.values.len())
+            .finish()
+    }
 }
 
 /// A session cookie whose signature verified.
@@ -66,26 +77,47 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 impl CookieSettings {
-    /// Finds and verifies the session cookie among the request's `Cookie` headers.
-    ///
-    /// Several cookies may carry our name (set for different paths); the first
-    /// that verifies wins.
-    pub(crate) fn read(&self, headers: &HeaderMap, signer: &Signer, prefix: &str) -> Incoming {
-        let mut incoming = Incoming::default();
+    /// Finds the session cookies among the request's `Cookie` headers.
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Incoming {
         let values = headers
             .get_all(COOKIE)
             .iter()
-            .filter_map(|header| header.to_str().ok())
+            .filter_map(|header| header.to_str().ok());
+        self.read_values(values)
+    }
+
+    /// [`read`](Self::read) over the text of each `Cookie` header, for callers
+    /// whose header types are not `http`'s.
+    pub(crate) fn read_values<'a>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+    ) -> Incoming {
+        let mut incoming = Incoming::default();
+        let cookies = cookie_headers
+            .into_iter()
             .flat_map(|header| Cookie::split_parse(header).filter_map(Result::ok))
             .filter(|cookie| cookie.name() == self.name);
-        for cookie in values {
+        for cookie in cookies {
             incoming.present = true;
-            if let Some(found) = self.verify(cookie.value(), signer, prefix) {
-                incoming.found = Some(found);
-                break;
+            if cookie.value().len() <= MAX_VALUE_LEN {
+                incoming.values.push(cookie.value().to_owned());
             }
         }
         incoming
+    }
+
+    /// The first of the request's session cookies whose signature verifies.
+    /// Several may carry our name (set for different paths).
+    pub(crate) fn verify_first(
+        &self,
+        incoming: &Incoming,
+        signer: &Signer,
+        prefix: &str,
+    ) -> Option<Found> {
+        incoming
+            .values
+            .iter()
+            .find_map(|value| self.verify(value, signer, prefix))
     }
 
     fn verify(&self, value: &str, signer: &Signer, prefix: &str) -> Option<Found> {

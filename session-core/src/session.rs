@@ -1,13 +1,13 @@
 //! [`GenericSession`]: one request's view of its session, on plain `http` types.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use http::{request, response, HeaderMap, HeaderValue, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cookie::{CookieSettings, Incoming};
+use crate::cookie::{CookieSettings, Found, Incoming};
 use crate::signer::Verified;
 use crate::{
     Change, Codec, JsonCodec, Result, SessionConfig, SessionId, Store, WriteMode, WriteOutcome,
@@ -15,10 +15,11 @@ use crate::{
 
 /// The session of one HTTP request, generic-session's `genericSession(req, res, store)`.
 ///
-/// Built from a request's headers, a store and a config, it is lazy: it reads
-/// and verifies the cookie at once but does no store I/O until a method is
-/// called, and then exactly one store operation per call (a write to a session
-/// that has expired meanwhile costs a second one, to create the fresh session).
+/// Built from a request's headers, a store and a config, it is lazy: it finds
+/// the cookie at once, verifies its signature on first use, and does no store
+/// I/O until a method is called, and then exactly one store operation per call
+/// (a write to a session that has expired meanwhile costs a second one, to
+/// create the fresh session).
 /// A session is created on the first write, never on a read. When the handler
 /// is done, [`write_cookie`](Self::write_cookie) adds the `Set-Cookie` header
 /// the response needs, if any.
@@ -44,12 +45,16 @@ pub struct GenericSession<C: Codec = JsonCodec> {
     store: Arc<dyn Store>,
     config: Arc<SessionConfig<C>>,
     incoming: Incoming,
+    found: OnceLock<Option<Found>>,
     state: Mutex<State>,
 }
 
 /// What this request has done to its session so far.
 #[derive(Debug, Default)]
 struct State {
+    /// The cookie was verified and `current` set from it: done on first use,
+    /// so a request whose handler never touches the session pays no HMAC.
+    verified: bool,
     /// The id the client should hold after this response.
     current: Option<SessionId>,
     /// `current` was minted during this request and not yet stored: writes may
@@ -67,7 +72,7 @@ impl<C: Codec> std::fmt::Debug for GenericSession<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GenericSession")
             .field("incoming", &self.incoming)
-            .field("state", &*self.lock())
+            .field("state", &*self.lock_unverified())
             .finish_non_exhaustive()
     }
 }
@@ -75,18 +80,33 @@ impl<C: Codec> std::fmt::Debug for GenericSession<C> {
 impl<C: Codec> GenericSession<C> {
     /// The session of a request with these headers.
     pub fn new(headers: &HeaderMap, store: Arc<dyn Store>, config: Arc<SessionConfig<C>>) -> Self {
-        let incoming = config
-            .cookie
-            .read(headers, &config.signer, &config.id_prefix);
-        let state = State {
-            current: incoming.found.as_ref().map(|found| found.id.clone()),
-            ..State::default()
-        };
+        let incoming = config.cookie.read(headers);
+        Self::with_incoming(incoming, store, config)
+    }
+
+    /// The session of a request whose `Cookie` headers have this text, for
+    /// frameworks whose header types are not `http` 1's (actix-web's, say).
+    /// Headers that are not valid text are left out by the caller.
+    pub fn from_cookie_headers<'a>(
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+        store: Arc<dyn Store>,
+        config: Arc<SessionConfig<C>>,
+    ) -> Self {
+        let incoming = config.cookie.read_values(cookie_headers);
+        Self::with_incoming(incoming, store, config)
+    }
+
+    fn with_incoming(
+        incoming: Incoming,
+        store: Arc<dyn Store>,
+        config: Arc<SessionConfig<C>>,
+    ) -> Self {
         GenericSession {
             store,
             config,
             incoming,
-            state: Mutex::new(state),
+            found: OnceLock::new(),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -108,12 +128,34 @@ impl<C: Codec> GenericSession<C> {
         Self::new(&parts.headers, store, config)
     }
 
+    /// The state, with the cookie verified first if nothing did that yet.
     fn lock(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock_unverified();
+        if !state.verified {
+            state.verified = true;
+            state.current = self.found().map(|found| found.id.clone());
+        }
+        state
+    }
+
+    fn lock_unverified(&self) -> MutexGuard<'_, State> {
         // The state is a handful of flags updated in one step each, so a panic in
         // another holder cannot leave it half-written: recover from poisoning.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The request's verified session cookie, checked once, on first use.
+    fn found(&self) -> Option<&Found> {
+        self.found
+            .get_or_init(|| {
+                let config = &self.config;
+                config
+                    .cookie
+                    .verify_first(&self.incoming, &config.signer, &config.id_prefix)
+            })
+            .as_ref()
     }
 
     /// The id of the session after what this request did so far: the cookie's
@@ -345,12 +387,16 @@ impl<C: Codec> GenericSession<C> {
     /// or an expired cookie after [`destroy`](Self::destroy). `None` when the
     /// session was not touched or its cookie did not change.
     pub fn set_cookie(&self) -> Option<HeaderValue> {
-        let state = self.lock();
+        let state = self.lock_unverified();
+        if !state.verified {
+            // Nothing looked at the session, so nothing about it changed.
+            return None;
+        }
         let cookie: &CookieSettings = &self.config.cookie;
         match &state.current {
             Some(id) if state.created => Some(cookie.issue(id, &self.config.signer)),
             Some(id) => {
-                let found = self.incoming.found.as_ref().filter(|f| &f.id == id)?;
+                let found = self.found().filter(|f| &f.id == id)?;
                 let reissue = state.accessed
                     && (found.verified == Verified::Rotated || cookie.needs_refresh(found.issued));
                 reissue.then(|| cookie.issue(id, &self.config.signer))

@@ -1,0 +1,149 @@
+//! actix-web integration: [`SessionMiddleware`], [`Session`] as an extractor,
+//! [`Error`] as a response.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use session_core::{Codec, JsonCodec, SessionConfig, Store};
+
+use crate::session::{Session, Sessions};
+use crate::Error;
+
+/// actix-web middleware that gives every request a [`Session`] and adds the
+/// session's `Set-Cookie` to the response; add it with `App::wrap`.
+///
+/// It does what [`SessionLayer`](crate::SessionLayer) does for tower: it
+/// finds the cookie, and its signature is verified and the store called only
+/// when the handler uses the session. Cloning it is two `Arc` clones, so build it once
+/// and clone it into each worker's `App`.
+pub struct SessionMiddleware<C: Codec = JsonCodec> {
+    sessions: Sessions<C>,
+}
+
+impl<C: Codec> SessionMiddleware<C> {
+    /// Sessions kept in `store`, with cookies and timeouts from `config`.
+    pub fn new(store: Arc<dyn Store>, config: impl Into<Arc<SessionConfig<C>>>) -> Self {
+        SessionMiddleware {
+            sessions: Sessions::new(store, config),
+        }
+    }
+}
+
+impl<C: Codec> Clone for SessionMiddleware<C> {
+    fn clone(&self) -> Self {
+        SessionMiddleware {
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+impl<C: Codec> std::fmt::Debug for SessionMiddleware<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddleware").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, C> Transform<S, ServiceRequest> for SessionMiddleware<C>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    C: Codec,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = SessionMiddlewareService<S, C>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionMiddlewareService {
+            service: Arc::new(service),
+            sessions: self.sessions.clone(),
+        }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps around an actix-web app.
+pub struct SessionMiddlewareService<S, C: Codec = JsonCodec> {
+    // An `Arc` so the response future can own what it needs; actix services
+    // are not `Clone`.
+    service: Arc<S>,
+    sessions: Sessions<C>,
+}
+
+impl<S, C: Codec> std::fmt::Debug for SessionMiddlewareService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddlewareService")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, C> Service<ServiceRequest> for SessionMiddlewareService<S, C>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    C: Codec,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        // actix-web's headers are not `http` 1's: hand over the cookie text.
+        let cookies = request
+            .headers()
+            .get_all(COOKIE)
+            .filter_map(|value| value.to_str().ok());
+        let session = self.sessions.start(cookies);
+        request.extensions_mut().insert(session.clone());
+        let response = self.service.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            if let Some(cookie) = session.set_cookie() {
+                match HeaderValue::from_bytes(cookie.as_bytes()) {
+                    Ok(value) => response.headers_mut().append(SET_COOKIE, value),
+                    // Cannot happen: it was a valid header value a moment ago.
+                    Err(error) => tracing::error!(%error, "session cookie dropped"),
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// `async fn handler(session: Session)`: the request's session, or a 500 that
+/// says the middleware is missing.
+impl<C: Codec> FromRequest for Session<C> {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(
+            request
+                .extensions()
+                .get::<Session<C>>()
+                .cloned()
+                .ok_or(Error::MissingMiddleware),
+        )
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::from_u16(self.status().as_u16())
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(self.public_message())
+    }
+}

@@ -1,0 +1,85 @@
+//! [`Error`]: what a handler using the session can fail with, and the HTTP
+//! status each failure answers.
+
+use http::StatusCode;
+
+/// The error of session-adapters, usable as a handler's error type: `?`
+/// converts [`session_core::Error`] into it, and it becomes a response with
+/// [`status`](Error::status) (axum's `IntoResponse`, actix-web's
+/// `ResponseError`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A handler asked for the session but no session middleware ran for its
+    /// request: a set-up mistake, answered with 500.
+    #[error(
+        "no session on this request: add session_adapters::SessionLayer (tower, axum) \
+         or SessionMiddleware (actix-web) in front of this handler"
+    )]
+    MissingMiddleware,
+    /// A session operation failed.
+    #[error(transparent)]
+    Session(#[from] session_core::Error),
+}
+
+impl Error {
+    /// The status this error answers: 400 for bad input (an empty or oversized
+    /// key or value), 503 when the store is down or slow, 500 for the rest.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Session(error) if error.is_invalid_input() => StatusCode::BAD_REQUEST,
+            Error::Session(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Session(_) | Error::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response body: the message for client and set-up errors; store
+    /// failures are logged and answer a generic text, so that addresses and
+    /// driver messages do not leak to clients.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Session(error) if !error.is_invalid_input() => {
+                tracing::warn!(%error, "session operation failed");
+                if error.is_unavailable() {
+                    "session store unavailable".into()
+                } else {
+                    "session store failed".into()
+                }
+            }
+            Error::MissingMiddleware => {
+                tracing::error!("{self}");
+                self.to_string()
+            }
+            Error::Session(_) => self.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn each_failure_answers_its_status_and_store_details_stay_private() {
+        let down = Error::from(session_core::Error::Unavailable(
+            "connection refused by 10.0.0.7:6379".into(),
+        ));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.public_message(), "session store unavailable");
+        let slow = Error::from(session_core::Error::Timeout(Duration::from_millis(500)));
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let broken = Error::from(session_core::Error::Backend("disk full on /var/db".into()));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.public_message(), "session store failed");
+
+        let bad = Error::from(session_core::Error::KeyTooLarge { len: 300, max: 256 });
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(bad.public_message().contains("300"));
+        assert_eq!(
+            Error::MissingMiddleware.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! # session-adapters
+//!
+//! generic-session's "filter / middleware" for Rust web frameworks: it attaches
+//! the session of each request to the request, and after the handler writes the
+//! `Set-Cookie` header the response needs (none when the session was not
+//! touched or its cookie did not change).
+//!
+//! Each framework is a cargo feature, so a user of one compiles none of the
+//! others:
+//!
+//! | feature | gives |
+//! |---|---|
+//! | `tower` | [`SessionLayer`]: a tower layer for hyper 1 (through hyper-util), axum, tonic, or any tower stack |
+//! | `axum` | `tower`, plus [`Session`] as an axum extractor |
+//! | `actix` | [`SessionMiddleware`] for actix-web, and [`Session`] as an actix-web extractor |
+//!
+//! Without a framework, use [`session_core::GenericSession`] directly (the
+//! `server` example does, on raw hyper).
+//!
+//! ## The handle
+//!
+//! Handlers get a [`Session`]: a cheap-to-clone handle that dereferences to
+//! [`GenericSession`](session_core::GenericSession), so the whole per-key API is there (`get`, `set`, `del`,
+//! `get_many`, `set_many`, `del_many`, `get_all`, `destroy`, `regenerate`, …,
+//! typed through serde). Building it finds the cookie and nothing more: the
+//! signature is verified on first use, the store is only called by the
+//! handle's methods, one operation per call, and no lock is held while the
+//! handler runs, so concurrent requests of one session run concurrently and
+//! none overwrites another's keys.
+//!
+//! ## axum
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use std::sync::Arc;
+//! use axum::{routing::get, Router};
+//! use session_adapters::{Error, Session, SessionLayer};
+//! use session_core::SessionConfig;
+//! use store_memory::MemoryStore;
+//!
+//! async fn visits(session: Session) -> Result<String, Error> {
+//!     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+//!     session.set("visits", &visits).await?;
+//!     Ok(format!("visit number {visits}"))
+//! }
+//!
+//! # fn main() -> Result<(), session_core::Error> {
+//! let config = SessionConfig::builder()
+//!     .key(b"a signing key of at least 32 bytes, from a secret store".to_vec())
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(visits))
+//!     .layer(SessionLayer::new(Arc::new(MemoryStore::new()), config));
+//! # Ok(()) }
+//! # }
+//! ```
+//!
+//! [`Error`] is the handlers' error type: `?` converts session-core's errors,
+//! which answer 400 for bad input (an oversized key, say), 503 when the store
+//! is down or slow, and 500 otherwise.
+//!
+//! ## actix-web
+//!
+//! ```
+//! # #[cfg(feature = "actix")] {
+//! use std::sync::Arc;
+//! use actix_web::{web, App};
+//! use session_adapters::{Error, Session, SessionMiddleware};
+//! use session_core::SessionConfig;
+//! use store_memory::MemoryStore;
+//!
+//! async fn visits(session: Session) -> Result<String, Error> {
+//!     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+//!     session.set("visits", &visits).await?;
+//!     Ok(format!("visit number {visits}"))
+//! }
+//!
+//! # fn main() -> Result<(), session_core::Error> {
+//! let config = SessionConfig::builder()
+//!     .key(b"a signing key of at least 32 bytes, from a secret store".to_vec())
+//!     .build()?;
+//! let sessions = SessionMiddleware::new(Arc::new(MemoryStore::new()), config);
+//! // In `HttpServer::new(move || ...)`, once per worker:
+//! let app = App::new()
+//!     .wrap(sessions.clone())
+//!     .route("/", web::get().to(visits));
+//! # Ok(()) }
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+#[cfg(feature = "actix")]
+mod actix;
+#[cfg(feature = "axum")]
+mod axum;
+mod error;
+mod session;
+#[cfg(feature = "tower")]
+mod tower;
+
+#[cfg(feature = "actix")]
+pub use crate::actix::{SessionMiddleware, SessionMiddlewareService};
+pub use crate::error::Error;
+pub use crate::session::Session;
+#[cfg(feature = "tower")]
+pub use crate::tower::{ResponseFuture, SessionLayer, SessionService};

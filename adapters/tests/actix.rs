@@ -1,0 +1,151 @@
+//! The actix-web middleware and extractor, on an app called in process
+//! through `actix_web::test` (the HTTP-level suite runs in the `examples`
+//! package).
+
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App, HttpResponse};
+use session_adapters::{Error, Session, SessionMiddleware};
+use session_core::testkit::CountingStore;
+use session_core::SessionConfig;
+use store_memory::MemoryStore;
+
+fn middleware() -> (SessionMiddleware, Arc<CountingStore>) {
+    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+    let config = SessionConfig::builder()
+        .key(b"actix-test-key-0123456789abcdef!".to_vec())
+        .secure(false)
+        .build()
+        .unwrap();
+    (SessionMiddleware::new(store.clone(), config), store)
+}
+
+async fn visits(session: Session) -> Result<HttpResponse, Error> {
+    let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+    session.set("visits", &visits).await?;
+    Ok(HttpResponse::Ok()
+        // The handler's own cookie stays next to the session's.
+        .append_header((SET_COOKIE, HeaderValue::from_static("theme=dark")))
+        .body(visits.to_string()))
+}
+
+async fn untouched(_session: Session) -> &'static str {
+    "ok"
+}
+
+/// Status, the session cookie's `name=value`, and the body.
+async fn call<S, B>(
+    app: &S,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Option<String>, String)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let mut request = test::TestRequest::get().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.insert_header((COOKIE, cookie));
+    }
+    let response = test::call_service(app, request.to_request()).await;
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|pair| pair.starts_with("s="));
+    let body = test::read_body(response).await;
+    (status, cookie, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn run(test: impl std::future::Future<Output = ()>) {
+    actix_web::rt::System::new().block_on(test);
+}
+
+#[test]
+fn the_extractor_gives_the_session_of_the_cookie() {
+    run(async {
+        let (sessions, store) = middleware();
+        let app = test::init_service(
+            App::new()
+                .wrap(sessions)
+                .route("/", web::get().to(visits))
+                .route("/untouched", web::get().to(untouched)),
+        )
+        .await;
+        let (status, cookie, body) = call(&app, "/", None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
+        let cookie = cookie.expect("the first write sets the cookie");
+        let (_, again, body) = call(&app, "/", Some(&cookie)).await;
+        assert_eq!((again, body.as_str()), (None, "2"));
+
+        // A handler that takes the session but does not use it: no store
+        // call, no cookie. A tampered cookie: no session, no store call.
+        let calls = store.calls();
+        let (_, cookie_after, body) = call(&app, "/untouched", Some(&cookie)).await;
+        assert_eq!((cookie_after, body.as_str()), (None, "ok"));
+        let tampered = format!("{}x", &cookie[..cookie.len() - 1]);
+        let (_, _, body) = call(&app, "/untouched", Some(&tampered)).await;
+        assert_eq!(body, "ok");
+        assert_eq!(store.calls(), calls);
+        let (_, fresh, body) = call(&app, "/", Some(&tampered)).await;
+        assert_eq!(body, "1", "a tampered cookie is no session");
+        assert!(fresh.is_some_and(|c| c != cookie));
+    });
+}
+
+#[test]
+fn the_handlers_own_cookies_are_kept() {
+    run(async {
+        let (sessions, _) = middleware();
+        let app =
+            test::init_service(App::new().wrap(sessions).route("/", web::get().to(visits))).await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+        let cookies: Vec<_> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(cookies.len(), 2, "{cookies:?}");
+        assert!(cookies.iter().any(|c| c == "theme=dark"), "{cookies:?}");
+    });
+}
+
+#[test]
+fn without_the_middleware_the_extractor_answers_500_and_says_why() {
+    run(async {
+        let app = test::init_service(App::new().route("/", web::get().to(visits))).await;
+        let (status, cookie, body) = call(&app, "/", None).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(cookie, None);
+        assert!(body.contains("SessionMiddleware"), "{body}");
+    });
+}
+
+#[test]
+fn bad_input_answers_400_with_the_reason_and_creates_nothing() {
+    async fn oversized(session: Session) -> Result<&'static str, Error> {
+        session.set(&"k".repeat(10_000), "v").await?;
+        Ok("stored")
+    }
+    run(async {
+        let (sessions, _) = middleware();
+        let app = test::init_service(
+            App::new()
+                .wrap(sessions)
+                .route("/", web::get().to(oversized)),
+        )
+        .await;
+        let (status, cookie, body) = call(&app, "/", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("over the limit"), "{body}");
+        assert_eq!(cookie, None, "a refused write creates no session");
+    });
+}

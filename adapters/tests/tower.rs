@@ -1,0 +1,197 @@
+//! The tower layer in front of plain `service_fn` handlers, called in
+//! process (the HTTP-level suite runs in the `examples` package).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderValue, Request, Response};
+use serde_json::json;
+use session_adapters::{Session, SessionLayer};
+use session_core::testkit::CountingStore;
+use session_core::SessionConfig;
+use store_memory::MemoryStore;
+use tokio::sync::Barrier;
+use tower::{Layer, Service, ServiceExt};
+
+fn layer() -> (SessionLayer, Arc<CountingStore>) {
+    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+    let config = SessionConfig::builder()
+        .key(b"tower-test-key-0123456789abcdef!".to_vec())
+        .secure(false)
+        .build()
+        .unwrap();
+    (SessionLayer::new(store.clone(), config), store)
+}
+
+fn session_of<B>(request: &Request<B>) -> Session {
+    request
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .expect("the layer puts a Session into the extensions")
+}
+
+fn get(cookie: Option<&str>) -> Request<()> {
+    let mut request = Request::get("/");
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    request.body(()).unwrap()
+}
+
+/// The `name=value` pair of the response's only session cookie, if any.
+fn cookie_pair<B>(response: &Response<B>) -> Option<String> {
+    let lines: Vec<_> = response.headers().get_all(SET_COOKIE).iter().collect();
+    let line = lines
+        .iter()
+        .find(|l| l.to_str().unwrap().starts_with("s="))?;
+    Some(
+        line.to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_untouched_session_costs_no_store_call_and_no_cookie() {
+    let (layer, store) = layer();
+    let service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let _session = session_of(&request);
+        Ok::<_, Infallible>(Response::new(()))
+    }));
+    let response = service.clone().oneshot(get(None)).await.unwrap();
+    assert_eq!(cookie_pair(&response), None);
+
+    // The same with a valid session cookie.
+    let writer = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        session_of(&request).set("k", "v").await.unwrap();
+        Ok::<_, Infallible>(Response::new(()))
+    }));
+    let created = writer.oneshot(get(None)).await.unwrap();
+    let cookie = cookie_pair(&created).expect("a write creates the session");
+    let calls = store.calls();
+    let response = service.oneshot(get(Some(&cookie))).await.unwrap();
+    assert_eq!(cookie_pair(&response), None);
+    assert_eq!(store.calls(), calls, "the handler did not use the session");
+}
+
+#[tokio::test]
+async fn typed_values_round_trip_and_the_cookie_is_appended() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Cart {
+        items: Vec<String>,
+    }
+    let (layer, _) = layer();
+    let service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let session = session_of(&request);
+        let mut cart: Cart = session
+            .get("cart")
+            .await
+            .unwrap()
+            .unwrap_or(Cart { items: vec![] });
+        cart.items.push(format!("item{}", cart.items.len()));
+        session.set("cart", &cart).await.unwrap();
+        let all: std::collections::HashMap<String, serde_json::Value> =
+            session.get_all().await.unwrap();
+        let mut response = Response::new(serde_json::to_string(&all).unwrap());
+        // The handler's own cookie stays next to the session's.
+        response
+            .headers_mut()
+            .append(SET_COOKIE, HeaderValue::from_static("theme=dark"));
+        Ok::<_, Infallible>(response)
+    }));
+    let first = service.clone().oneshot(get(None)).await.unwrap();
+    let cookie = cookie_pair(&first).unwrap();
+    assert_eq!(first.headers().get_all(SET_COOKIE).iter().count(), 2);
+    let second = service.oneshot(get(Some(&cookie))).await.unwrap();
+    assert_eq!(cookie_pair(&second), None, "same session, same cookie");
+    let body: serde_json::Value = serde_json::from_str(second.body()).unwrap();
+    assert_eq!(body, json!({ "cart": { "items": ["item0", "item1"] } }));
+}
+
+/// Two requests of one session are in their handlers at the same time: the
+/// layer holds no per-session lock while a handler runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_one_session_run_concurrently() {
+    let (layer, _) = layer();
+    let barrier = Arc::new(Barrier::new(2));
+    let service = layer.layer(tower::service_fn(move |request: Request<()>| {
+        let barrier = barrier.clone();
+        async move {
+            let session = session_of(&request);
+            let key = request.uri().path().trim_start_matches('/').to_string();
+            session.set(&key, &key).await.unwrap();
+            if key != "setup" {
+                // Both handlers must get here before either may finish.
+                tokio::time::timeout(Duration::from_secs(10), barrier.wait())
+                    .await
+                    .expect("the other request of this session never ran alongside");
+            }
+            Ok::<_, Infallible>(Response::new(()))
+        }
+    }));
+    let setup = Request::get("/setup").body(()).unwrap();
+    let created = service.clone().oneshot(setup).await.unwrap();
+    let cookie = cookie_pair(&created).unwrap();
+    let request = |path: &str| {
+        Request::get(path)
+            .header(COOKIE, cookie.as_str())
+            .body(())
+            .unwrap()
+    };
+    let (a, b) = tokio::join!(
+        service.clone().oneshot(request("/a")),
+        service.clone().oneshot(request("/b"))
+    );
+    a.unwrap();
+    b.unwrap();
+    let check = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let values: Vec<Option<String>> = session_of(&request)
+            .get_many(&["setup", "a", "b"])
+            .await
+            .unwrap();
+        Ok::<_, Infallible>(Response::new(values))
+    }));
+    let values = check.oneshot(request("/")).await.unwrap().into_body();
+    assert_eq!(
+        values,
+        vec![Some("setup".into()), Some("a".into()), Some("b".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_clone_used_by_another_task_shares_the_session() {
+    let (layer, _) = layer();
+    let service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let session = session_of(&request);
+        let helper = session.clone();
+        tokio::spawn(async move { helper.set("from", "helper").await })
+            .await
+            .unwrap()
+            .unwrap();
+        let value: Option<String> = session.get("from").await.unwrap();
+        Ok::<_, Infallible>(Response::new(value))
+    }));
+    let response = service.oneshot(get(None)).await.unwrap();
+    assert!(
+        cookie_pair(&response).is_some(),
+        "the helper's write created the session"
+    );
+    assert_eq!(response.body().as_deref(), Some("helper"));
+}
+
+#[tokio::test]
+async fn errors_of_the_inner_service_pass_through() {
+    let (layer, _) = layer();
+    let mut service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        session_of(&request).set("k", "v").await.unwrap();
+        Err::<Response<()>, _>("handler failed")
+    }));
+    let result = service.ready().await.unwrap().call(get(None)).await;
+    assert_eq!(result.unwrap_err(), "handler failed");
+}

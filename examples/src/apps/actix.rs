@@ -1,0 +1,103 @@
+//! The contract on actix-web: one route per path with typed `Path` parameters,
+//! the [`Session`] extractor, and [`SessionMiddleware`] on the app.
+//!
+//! actix-web runs its own runtime: call [`serve`] inside an actix
+//! `System` (`actix_web::rt::System::new().block_on(..)`).
+
+use std::sync::Arc;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{self, Next};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use session_adapters::{Session, SessionMiddleware};
+use session_core::{SessionConfig, Store};
+
+use crate::{handle, handle_some, Reply, Route};
+
+/// Adds the contract's routes to an actix-web app.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(index))
+        .route("/set/{key}/{value:.+}", web::get().to(set))
+        .route("/get/{key}", web::get().to(read))
+        .route("/del/{key}", web::get().to(del))
+        .route("/destroy", web::get().to(destroy))
+        .route("/regenerate", web::get().to(regenerate))
+        .default_service(web::to(|| async { response(Reply::not_found()) }));
+}
+
+/// Serves the contract on `listener` until the process ends (or, in a test,
+/// until the returned server's handle stops it).
+pub fn server(
+    listener: std::net::TcpListener,
+    store: Arc<dyn Store>,
+    config: Arc<SessionConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let sessions = SessionMiddleware::new(store, config);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            // Outermost, before routing, as on the other servers: 405 to every
+            // method but GET, 404 to paths that do not decode.
+            .wrap(middleware::from_fn(precheck))
+            .configure(routes)
+    })
+    .listen(listener)?
+    .run())
+}
+
+/// Serves the contract on `listener` until the process ends.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    store: Arc<dyn Store>,
+    config: Arc<SessionConfig>,
+) -> std::io::Result<()> {
+    server(listener, store, config)?.await
+}
+
+async fn precheck(
+    request: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match crate::precheck(request.method() == Method::GET, request.path()) {
+        Some(refused) => Ok(request.into_response(response(refused))),
+        None => next.call(request).await,
+    }
+}
+
+/// `/` touches no session, so its handler does not even take one.
+async fn index() -> HttpResponse {
+    response(Reply::index())
+}
+
+async fn set(session: Session, path: web::Path<(String, String)>) -> HttpResponse {
+    let (key, value) = path.into_inner();
+    response(handle_some(Route::set(key, value), &session).await)
+}
+
+async fn read(session: Session, key: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::get(key.into_inner()), &session).await)
+}
+
+async fn del(session: Session, key: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::del(key.into_inner()), &session).await)
+}
+
+async fn destroy(session: Session) -> HttpResponse {
+    response(handle(Route::Destroy, &session).await)
+}
+
+async fn regenerate(session: Session) -> HttpResponse {
+    response(handle(Route::Regenerate, &session).await)
+}
+
+/// A [`Reply`] as an actix-web response (whose `http` types are version 0.2).
+fn response(reply: Reply) -> HttpResponse {
+    let status =
+        StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type(reply.content_type)
+        .body(reply.body)
+}

@@ -1,0 +1,147 @@
+//! A realistic axum app on sessions: log in (the session id is regenerated and
+//! the user stored), a page that needs a login, log out (the session is
+//! destroyed).
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /` | the login form, or who is logged in |
+//! | `POST /login` | form fields `username`, `password`; 303 to the page asked for before, or `/account`; 401 on a wrong password |
+//! | `GET /account` | needs a login: the account page, or 303 to `/` (remembering where to come back to) |
+//! | `POST /logout` | destroys the session; 303 to `/` |
+//!
+//! The users are a fixed demo table (`ada` / `lovelace`, `grace` / `hopper`);
+//! a real app checks password hashes (argon2, say) from its database. Forms
+//! are POSTed, and the session cookie's default `SameSite=Lax` keeps other
+//! sites from POSTing them with the user's cookie.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::Form;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use session_adapters::{Error, Session, SessionLayer};
+use session_core::{SessionConfig, Store};
+
+/// Demo users and their passwords.
+const USERS: [(&str, &str); 2] = [("ada", "lovelace"), ("grace", "hopper")];
+
+/// What the session keeps about a logged-in user.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct User {
+    /// The user's name.
+    pub name: String,
+    /// When they logged in, in Unix seconds.
+    pub since: u64,
+}
+
+/// The login form's fields.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// The app's router, sessions included.
+pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/account", get(account))
+        .route("/logout", post(logout))
+        .layer(SessionLayer::new(store, config))
+}
+
+/// Serves the app on `listener` until the process ends.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    store: Arc<dyn Store>,
+    config: Arc<SessionConfig>,
+) -> std::io::Result<()> {
+    super::axum::serve_router(listener, router(store, config)).await
+}
+
+async fn home(session: Session) -> Result<Html<String>, Error> {
+    Ok(Html(match session.get::<User>("user").await? {
+        Some(user) => format!(
+            "<p>Logged in as {}. <a href=\"/account\">Your account</a></p>{LOGOUT_FORM}",
+            user.name
+        ),
+        None => LOGIN_FORM.to_string(),
+    }))
+}
+
+async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Response, Error> {
+    let Some(name) = check_password(&form.username, &form.password) else {
+        let page = format!("<p>Wrong user name or password.</p>{LOGIN_FORM}");
+        return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
+    };
+    // A new id for the new privileges, so an id planted or seen before the
+    // login (session fixation) is worth nothing now. The data moves along.
+    session.regenerate().await?;
+    let user = User {
+        name: name.to_string(),
+        since: now(),
+    };
+    session.set("user", &user).await?;
+    let next: Option<String> = session.get("next").await?;
+    if next.is_some() {
+        session.del("next").await?;
+    }
+    Ok(Redirect::to(next.as_deref().unwrap_or("/account")).into_response())
+}
+
+async fn account(session: Session) -> Result<Response, Error> {
+    let Some(user) = session.get::<User>("user").await? else {
+        // Come back here after logging in.
+        session.set("next", "/account").await?;
+        return Ok(Redirect::to("/").into_response());
+    };
+    let views: u64 = session.get("account_views").await?.unwrap_or(0) + 1;
+    session.set("account_views", &views).await?;
+    Ok(Html(format!(
+        "<h1>{}'s account</h1><p>Logged in since {} (Unix time); this page seen {views} times in this session.</p>{LOGOUT_FORM}",
+        user.name, user.since
+    ))
+    .into_response())
+}
+
+async fn logout(session: Session) -> Result<Redirect, Error> {
+    session.destroy().await?;
+    Ok(Redirect::to("/"))
+}
+
+/// The user's name if the password is theirs. Every entry is compared, in
+/// time that does not depend on where the bytes differ.
+fn check_password(username: &str, password: &str) -> Option<&'static str> {
+    let mut found = None;
+    for (name, secret) in USERS {
+        if constant_time_eq(name.as_bytes(), username.as_bytes())
+            & constant_time_eq(secret.as_bytes(), password.as_bytes())
+        {
+            found = Some(name);
+        }
+    }
+    found
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+const LOGIN_FORM: &str = "<form method=\"post\" action=\"/login\">\
+    <input name=\"username\" placeholder=\"user name\"> \
+    <input name=\"password\" type=\"password\" placeholder=\"password\"> \
+    <button>Log in</button></form>";
+
+const LOGOUT_FORM: &str =
+    "<form method=\"post\" action=\"/logout\"><button>Log out</button></form>";

@@ -1,0 +1,343 @@
+//! The HTTP-level suite every example server must pass, and what it needs: a
+//! server process on a free port and a browser with a cookie jar.
+//!
+//! Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The signing key every test server gets through `SESSION_KEYS`.
+pub const KEY: &str = "an-example-key-that-is-long-enough-0123456789";
+
+/// Every example server binary that serves the route contract, by name.
+pub const SERVERS: [(&str, &str); 4] = [
+    ("server", env!("CARGO_BIN_EXE_server")),
+    ("server-tower", env!("CARGO_BIN_EXE_server-tower")),
+    ("server-axum", env!("CARGO_BIN_EXE_server-axum")),
+    ("server-actix", env!("CARGO_BIN_EXE_server-actix")),
+];
+
+/// A server process on a free port, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `binary` with `PORT=0` and waits for its `listening on` line.
+    pub fn start(binary: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(binary)
+            .args(args)
+            .env("PORT", "0")
+            .env("SESSION_KEYS", KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the server's address");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{binary}: unexpected first line {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client with a one-cookie jar, like the seed's `request.jar()`.
+/// Requests take `&self`, so one browser can send several at once.
+pub struct Browser {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    pub jar: Mutex<Option<String>>,
+}
+
+/// What a response said.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub set_cookie: Option<String>,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser::with_jar(base, None)
+    }
+
+    pub fn with_jar(base: &str, jar: Option<String>) -> Browser {
+        Browser {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: base.to_string(),
+            jar: Mutex::new(jar),
+        }
+    }
+
+    pub fn jar(&self) -> Option<String> {
+        self.jar.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`).
+    pub async fn post_form(&self, path: &str, form: &str) -> Answer {
+        self.send(Method::POST, path, Some(form)).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, form: Option<&str>) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(cookie) = self.jar() {
+            request = request.header(COOKIE, cookie);
+        }
+        if form.is_some() {
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let body = Full::new(Bytes::from(form.unwrap_or("").to_owned()));
+        let response = self
+            .client
+            .request(request.body(body).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status();
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(cookies.len() <= 1, "one Set-Cookie at most: {cookies:?}");
+        let set_cookie = cookies.into_iter().next();
+        if let Some(line) = &set_cookie {
+            let pair = line.split(';').next().unwrap().trim().to_string();
+            *self.jar.lock().unwrap() = (!line.contains("Max-Age=0")).then_some(pair);
+        }
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            set_cookie,
+            location,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+}
+
+/// Counts the store operations of an in-process server, for the checks that
+/// some requests make none. Servers in another process pass `None`.
+pub type StoreCalls<'a> = Option<&'a (dyn Fn() -> usize + Sync)>;
+
+/// Asserts that `during` made no store operation, when calls can be counted.
+async fn no_store_call<T>(
+    calls: StoreCalls<'_>,
+    what: &str,
+    during: impl std::future::Future<Output = T>,
+) -> T {
+    let before = calls.map(|count| count());
+    let result = during.await;
+    if let (Some(count), Some(before)) = (calls, before) {
+        assert_eq!(count(), before, "{what} must not call the store");
+    }
+    result
+}
+
+/// The route contract, through a browser with a cookie jar: create, read,
+/// update, delete, regenerate, a tampered cookie, a route that does not use
+/// the session, 8 concurrent writers on one session, destroy, and the error
+/// answers.
+pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
+    let browser = Browser::new(base);
+
+    // No cookie: `/` and reads answer without a session and without the store.
+    let index = no_store_call(calls, "`/`", browser.get("/")).await;
+    assert_eq!((index.status, index.body.as_str()), (StatusCode::OK, "ok"));
+    assert!(index.set_cookie.is_none(), "/ touches no session");
+    let missing = no_store_call(calls, "a read without a session", browser.get("/get/foo")).await;
+    assert_eq!((missing.body.as_str(), missing.set_cookie), ("null", None));
+
+    // Create.
+    let set = browser.get("/set/foo/bar").await;
+    assert_eq!((set.status, set.body.as_str()), (StatusCode::OK, "\"bar\""));
+    let cookie = set.set_cookie.expect("the first write creates the session");
+    assert!(
+        cookie.starts_with("s=") && cookie.contains("HttpOnly") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+
+    // Read and update: the same session, no new cookie.
+    let got = browser.get("/get/foo").await;
+    assert_eq!((got.body.as_str(), got.set_cookie), ("\"bar\"", None));
+    let updated = browser.get("/set/foo/baz").await;
+    assert_eq!(
+        (updated.body.as_str(), updated.set_cookie),
+        ("\"baz\"", None)
+    );
+    assert_eq!(browser.get("/get/foo").await.body, "\"baz\"");
+    assert_eq!(browser.get("/set/path/a%2Fb/c").await.body, "\"a/b/c\"");
+    assert_eq!(browser.get("/get/path").await.body, "\"a/b/c\"");
+    assert_eq!(browser.get("/set/k%C3%A9y/v%20w").await.body, "\"v w\"");
+    assert_eq!(browser.get("/get/k%C3%A9y").await.body, "\"v w\"");
+
+    // Delete.
+    assert_eq!(browser.get("/del/foo").await.body, "true");
+    assert_eq!(browser.get("/get/foo").await.body, "null");
+
+    // With a session, a route that does not use it sets no cookie and costs
+    // no store call.
+    let untouched = no_store_call(calls, "`/` with a session", browser.get("/")).await;
+    assert_eq!(
+        (untouched.body.as_str(), untouched.set_cookie),
+        ("ok", None)
+    );
+
+    // Regenerate: new cookie, data kept, old cookie dead.
+    let old_jar = browser.jar();
+    let regenerated = browser.get("/regenerate").await;
+    assert_eq!(regenerated.body, "true");
+    assert!(
+        regenerated.set_cookie.is_some(),
+        "regenerate sends the new id"
+    );
+    assert_ne!(browser.jar(), old_jar);
+    assert_eq!(browser.get("/get/path").await.body, "\"a/b/c\"");
+    let replay = Browser::with_jar(base, old_jar);
+    let replayed = replay.get("/get/path").await;
+    assert_eq!(
+        (replayed.body.as_str(), replayed.set_cookie),
+        ("null", None)
+    );
+
+    // A tampered cookie is no session, and never reaches the store.
+    let forged_jar = browser.jar().map(|c| format!("{}x", &c[..c.len() - 1]));
+    let forger = Browser::with_jar(base, forged_jar);
+    let forged = no_store_call(calls, "a tampered cookie", forger.get("/get/path")).await;
+    assert_eq!(
+        (forged.status, forged.body.as_str(), forged.set_cookie),
+        (StatusCode::OK, "null", None)
+    );
+
+    check_concurrent_writers(&browser).await;
+
+    // Destroy expires the cookie; the data is gone.
+    let jar = browser.jar();
+    let destroyed = browser.get("/destroy").await;
+    assert_eq!(destroyed.body, "true");
+    assert!(destroyed.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(browser.jar(), None);
+    let after = Browser::with_jar(base, jar);
+    assert_eq!(after.get("/get/path").await.body, "null");
+
+    let too_long = browser.get(&format!("/set/{}/v", "k".repeat(300))).await;
+    assert_eq!(
+        too_long.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        too_long.body
+    );
+    assert!(too_long.body.contains("error"), "{}", too_long.body);
+
+    check_edges(base).await;
+}
+
+/// 8 concurrent requests on one session, each writing its own key: none is
+/// lost, and none replaces the session's cookie.
+pub async fn check_concurrent_writers(browser: &Browser) {
+    const WRITERS: usize = 8;
+    let jar = browser.jar();
+    assert!(jar.is_some(), "the writers need a session");
+    let writes = (0..WRITERS).map(|i| async move {
+        let answer = browser.get(&format!("/set/writer{i}/value{i}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.set_cookie, None, "writer {i} got a new cookie");
+    });
+    join_all(writes).await;
+    for i in 0..WRITERS {
+        assert_eq!(
+            browser.get(&format!("/get/writer{i}")).await.body,
+            format!("\"value{i}\""),
+            "writer {i}'s key was lost"
+        );
+    }
+    assert_eq!(browser.jar(), jar);
+}
+
+/// Runs futures concurrently on the current task (no `futures` crate needed).
+async fn join_all<F: std::future::Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Paths and methods at the edges of the contract, answered alike by every
+/// server: status and body.
+pub async fn check_edges(base: &str) {
+    const NOT_FOUND: (StatusCode, &str) = (StatusCode::NOT_FOUND, "not found");
+    const ONLY_GET: (StatusCode, &str) = (StatusCode::METHOD_NOT_ALLOWED, "only GET is served");
+    let ok = |body| (StatusCode::OK, body);
+    let browser = Browser::new(base);
+    let cases: &[(Method, &str, (StatusCode, &str))] = &[
+        (Method::GET, "/nope", NOT_FOUND),
+        (Method::GET, "/get/", NOT_FOUND),
+        (Method::GET, "/del/", NOT_FOUND),
+        (Method::GET, "/get/a/b", NOT_FOUND),
+        (Method::GET, "/set/foo", NOT_FOUND),
+        (Method::GET, "/set/foo/", NOT_FOUND),
+        (Method::GET, "/set//bar", NOT_FOUND),
+        (Method::GET, "/get/%FF", NOT_FOUND),
+        (Method::GET, "/set/x/%FF", NOT_FOUND),
+        (Method::GET, "/destroy/x", NOT_FOUND),
+        (Method::GET, "/set/x/a%2541", ok("\"a%41\"")),
+        (Method::GET, "/set/x/a+b", ok("\"a+b\"")),
+        (Method::GET, "/set/x/a%3Fb", ok("\"a?b\"")),
+        (Method::GET, "/get/k%2Fy", ok("null")),
+        (Method::POST, "/", ONLY_GET),
+        (Method::POST, "/set/a/b", ONLY_GET),
+        (Method::POST, "/nope", ONLY_GET),
+        (Method::PUT, "/get/a", ONLY_GET),
+        (Method::DELETE, "/del/a", ONLY_GET),
+        // No body in an answer to HEAD.
+        (Method::HEAD, "/get/a", (StatusCode::METHOD_NOT_ALLOWED, "")),
+    ];
+    for (method, path, (status, body)) in cases {
+        let answer = browser.send(method.clone(), path, None).await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (*status, *body),
+            "{method} {path}"
+        );
+    }
+}

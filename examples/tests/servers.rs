@@ -1,0 +1,131 @@
+//! The shared HTTP-level suite, run against every example server binary as a
+//! separate process, on every store: all of them must behave identically.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{check_routes, Browser, Server, SERVERS};
+use http::StatusCode;
+use redis_test_server::{RedisCluster, RedisServer};
+
+#[test]
+fn seed_client_talks_to_every_server() {
+    for (name, binary) in SERVERS {
+        let server = Server::start(binary, &["--insecure-cookies"]);
+        let output = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(["--url", &server.url])
+            .output()
+            .expect("run the client binary");
+        assert!(
+            output.status.success(),
+            "{name}: client failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            "Set foo = bar\nFetched foo = bar\n",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_keeps_the_contract_on_memory() {
+    for (name, binary) in SERVERS {
+        eprintln!("{name}");
+        let server = Server::start(binary, &["--store", "memory", "--insecure-cookies"]);
+        check_routes(&server.url, None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_keeps_the_contract_on_redis() {
+    for (name, binary) in SERVERS {
+        eprintln!("{name}");
+        let mut redis = RedisServer::start();
+        let url = redis.url();
+        let args = [
+            "--store",
+            "redis",
+            "--redis-url",
+            &url,
+            "--insecure-cookies",
+        ];
+        let server = Server::start(binary, &args);
+        check_routes(&server.url, None).await;
+
+        // With Redis down, session routes answer 503 and `/` still works.
+        let browser = Browser::new(&server.url);
+        browser.get("/set/foo/bar").await;
+        redis.stop();
+        let down = browser.get("/get/foo").await;
+        assert_eq!(
+            down.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{name}: {}",
+            down.body
+        );
+        assert!(down.body.contains("unavailable"), "{name}: {}", down.body);
+        assert_eq!(browser.get("/").await.status, StatusCode::OK, "{name}");
+    }
+}
+
+/// The cluster is a store matter, not a framework one: one binary is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_on_a_redis_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let nodes = cluster.urls().join(",");
+    let server = Server::start(
+        SERVERS[0].1,
+        &["--redis-cluster", &nodes, "--insecure-cookies"],
+    );
+    check_routes(&server.url, None).await;
+}
+
+/// Every server takes the timeout flags, and they work. The servers run side
+/// by side, so this takes one idle timeout, not four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_expires_sessions_by_its_flags() {
+    let idle: Vec<_> = SERVERS
+        .iter()
+        .map(|(_, binary)| Server::start(binary, &["--insecure-cookies", "--idle-timeout", "3"]))
+        .collect();
+    let absolute: Vec<_> = SERVERS
+        .iter()
+        .map(|(_, binary)| {
+            Server::start(binary, &["--insecure-cookies", "--absolute-timeout", "2"])
+        })
+        .collect();
+    let idle: Vec<_> = idle.iter().map(|s| Browser::new(&s.url)).collect();
+    let absolute: Vec<_> = absolute.iter().map(|s| Browser::new(&s.url)).collect();
+    for browser in idle.iter().chain(&absolute) {
+        browser.get("/set/foo/bar").await;
+        assert_eq!(browser.get("/get/foo").await.body, "\"bar\"");
+    }
+    // The absolute sessions stay in use; the idle ones are left alone.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for browser in &absolute {
+            browser.get("/get/foo").await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    for ((name, _), browser) in SERVERS.iter().zip(&idle) {
+        assert_eq!(
+            browser.get("/get/foo").await.body,
+            "null",
+            "{name}: idle timeout"
+        );
+    }
+    for ((name, _), browser) in SERVERS.iter().zip(&absolute) {
+        assert_eq!(
+            browser.get("/get/foo").await.body,
+            "null",
+            "{name}: activity must not extend the absolute lifetime"
+        );
+    }
+}
