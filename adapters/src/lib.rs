@@ -25,13 +25,17 @@
 //! typed through serde). Building it finds the cookie and nothing more: the
 //! signature is verified on first use, the store is only called by the
 //! handle's methods, one operation per call, and no lock is held while the
-//! handler runs, so concurrent requests of one session run concurrently and
-//! none overwrites another's keys.
+//! handler runs. So concurrent requests of one session run concurrently, and
+//! writes to different keys never overwrite each other; writes to the same
+//! key are last-writer-wins, so a read-then-write such as a counter can lose
+//! increments under concurrent requests of one session, as anywhere.
 //!
 //! ## axum
 //!
 //! ```
-//! # #[cfg(feature = "axum")] {
+//! # #[cfg(not(feature = "axum"))] fn main() {}
+//! # #[cfg(feature = "axum")]
+//! # mod doc {
 //! use std::sync::Arc;
 //! use axum::{routing::get, Router};
 //! use session_adapters::{Error, Session, SessionLayer};
@@ -44,7 +48,7 @@
 //!     Ok(format!("visit number {visits}"))
 //! }
 //!
-//! # fn main() -> Result<(), session_core::Error> {
+//! # pub fn main() -> Result<(), session_core::Error> {
 //! let config = SessionConfig::builder()
 //!     .key(b"a signing key of at least 32 bytes, from a secret store".to_vec())
 //!     .build()?;
@@ -53,6 +57,8 @@
 //!     .layer(SessionLayer::new(Arc::new(MemoryStore::new()), config));
 //! # Ok(()) }
 //! # }
+//! # #[cfg(feature = "axum")]
+//! # fn main() { doc::main().unwrap() }
 //! ```
 //!
 //! [`Error`] is the handlers' error type: `?` converts session-core's errors,
@@ -62,7 +68,9 @@
 //! ## actix-web
 //!
 //! ```
-//! # #[cfg(feature = "actix")] {
+//! # #[cfg(not(feature = "actix"))] fn main() {}
+//! # #[cfg(feature = "actix")]
+//! # mod doc {
 //! use std::sync::Arc;
 //! use actix_web::{web, App};
 //! use session_adapters::{Error, Session, SessionMiddleware};
@@ -75,7 +83,7 @@
 //!     Ok(format!("visit number {visits}"))
 //! }
 //!
-//! # fn main() -> Result<(), session_core::Error> {
+//! # pub fn main() -> Result<(), session_core::Error> {
 //! let config = SessionConfig::builder()
 //!     .key(b"a signing key of at least 32 bytes, from a secret store".to_vec())
 //!     .build()?;
@@ -86,6 +94,8 @@
 //!     .route("/", web::get().to(visits));
 //! # Ok(()) }
 //! # }
+//! # #[cfg(feature = "actix")]
+//! # fn main() { doc::main().unwrap() }
 //! ```
 #![warn(missing_docs)]
 

@@ -15,7 +15,8 @@ use session_core::{Codec, GenericSession, JsonCodec, SessionConfig, Store};
 /// the client).
 ///
 /// Get it from the request extensions (tower, hyper), or as an extractor
-/// (axum, actix-web).
+/// (axum, actix-web). Leave `set_cookie` / `write_cookie` to the middleware:
+/// a handler calling them would send the cookie twice.
 pub struct Session<C: Codec = JsonCodec> {
     inner: Arc<GenericSession<C>>,
 }

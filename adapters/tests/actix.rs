@@ -3,6 +3,7 @@
 //! package).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{HeaderValue, COOKIE, SET_COOKIE};
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use session_adapters::{Error, Session, SessionMiddleware};
 use session_core::testkit::CountingStore;
 use session_core::SessionConfig;
 use store_memory::MemoryStore;
+use tokio::sync::Barrier;
 
 fn middleware() -> (SessionMiddleware, Arc<CountingStore>) {
     let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
@@ -90,7 +92,9 @@ fn the_extractor_gives_the_session_of_the_cookie() {
         let calls = store.calls();
         let (_, cookie_after, body) = call(&app, "/untouched", Some(&cookie)).await;
         assert_eq!((cookie_after, body.as_str()), (None, "ok"));
-        let tampered = format!("{}x", &cookie[..cookie.len() - 1]);
+        // One character of the token changed: only the HMAC can refuse it.
+        let swapped = if cookie.starts_with("s=A") { 'B' } else { 'A' };
+        let tampered = format!("s={swapped}{}", &cookie[3..]);
         let (_, _, body) = call(&app, "/untouched", Some(&tampered)).await;
         assert_eq!(body, "ok");
         assert_eq!(store.calls(), calls);
@@ -147,5 +151,44 @@ fn bad_input_answers_400_with_the_reason_and_creates_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("over the limit"), "{body}");
         assert_eq!(cookie, None, "a refused write creates no session");
+    });
+}
+
+/// Two requests of one session are in their handlers at the same time: the
+/// middleware holds no per-session lock while a handler runs.
+#[test]
+fn requests_of_one_session_run_concurrently() {
+    async fn meet(
+        session: Session,
+        barrier: web::Data<Barrier>,
+        key: web::Path<String>,
+    ) -> HttpResponse {
+        let key = key.into_inner();
+        session.set(&key, &key).await.unwrap();
+        if key != "setup" {
+            tokio::time::timeout(Duration::from_secs(10), barrier.wait())
+                .await
+                .expect("the other request of this session never ran alongside");
+        }
+        HttpResponse::Ok().finish()
+    }
+    run(async {
+        let (sessions, _) = middleware();
+        let barrier = web::Data::new(Barrier::new(2));
+        let app = test::init_service(
+            App::new()
+                .wrap(sessions)
+                .app_data(barrier)
+                .route("/{key}", web::get().to(meet))
+                .route("/", web::get().to(visits)),
+        )
+        .await;
+        let (_, cookie, _) = call(&app, "/setup", None).await;
+        let cookie = cookie.expect("a session");
+        let (a, b) = tokio::join!(
+            call(&app, "/a", Some(&cookie)),
+            call(&app, "/b", Some(&cookie))
+        );
+        assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     });
 }

@@ -2,6 +2,7 @@
 //! (the HTTP-level suite runs in the `examples` package).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::routing::get;
@@ -10,17 +11,25 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use session_adapters::{Error, Session, SessionLayer};
+use session_core::testkit::CountingStore;
 use session_core::SessionConfig;
 use store_memory::MemoryStore;
+use tokio::sync::Barrier;
 use tower::ServiceExt;
 
 fn with_sessions(router: Router) -> Router {
+    with_counted_sessions(router).0
+}
+
+fn with_counted_sessions(router: Router) -> (Router, Arc<CountingStore>) {
+    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
     let config = SessionConfig::builder()
         .key(b"axum-test-key-0123456789abcdef!!".to_vec())
         .secure(false)
         .build()
         .unwrap();
-    router.layer(SessionLayer::new(Arc::new(MemoryStore::new()), config))
+    let layer = SessionLayer::new(store.clone(), config);
+    (router.layer(layer), store)
 }
 
 async fn visits(session: Session) -> Result<String, Error> {
@@ -99,4 +108,52 @@ async fn bad_input_answers_400_with_the_reason_and_creates_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("over the limit"), "{body}");
     assert_eq!(cookie, None, "a refused write creates no session");
+}
+
+#[tokio::test]
+async fn an_extracted_but_unused_session_costs_no_store_call_and_no_cookie() {
+    async fn untouched(_session: Session) -> &'static str {
+        "ok"
+    }
+    let (router, store) = with_counted_sessions(
+        Router::new()
+            .route("/", get(visits))
+            .route("/untouched", get(untouched)),
+    );
+    let (_, cookie, _) = call(&router, "/", None).await;
+    let cookie = cookie.expect("a session");
+    let calls = store.calls();
+    let (status, set_cookie, body) = call(&router, "/untouched", Some(&cookie)).await;
+    assert_eq!(
+        (status, set_cookie, body.as_str()),
+        (StatusCode::OK, None, "ok")
+    );
+    assert_eq!(store.calls(), calls);
+}
+
+/// Two requests of one session are in their handlers at the same time: the
+/// layer holds no per-session lock while a handler runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_one_session_run_concurrently() {
+    let barrier = Arc::new(Barrier::new(2));
+    let meet = move |session: Session, axum::extract::Path(key): axum::extract::Path<String>| {
+        let barrier = barrier.clone();
+        async move {
+            session.set(&key, &key).await.unwrap();
+            if key != "setup" {
+                tokio::time::timeout(Duration::from_secs(10), barrier.wait())
+                    .await
+                    .expect("the other request of this session never ran alongside");
+            }
+            "met"
+        }
+    };
+    let router = with_sessions(Router::new().route("/{key}", get(meet)));
+    let (_, cookie, _) = call(&router, "/setup", None).await;
+    let cookie = cookie.expect("a session");
+    let (a, b) = tokio::join!(
+        call(&router, "/a", Some(&cookie)),
+        call(&router, "/b", Some(&cookie))
+    );
+    assert_eq!((a.2.as_str(), b.2.as_str()), ("met", "met"));
 }

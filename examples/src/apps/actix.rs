@@ -2,7 +2,9 @@
 //! the [`Session`] extractor, and [`SessionMiddleware`] on the app.
 //!
 //! actix-web runs its own runtime: call [`serve`] inside an actix
-//! `System` (`actix_web::rt::System::new().block_on(..)`).
+//! `System` (`actix_web::rt::System::new().block_on(..)`). Unlike the tokio
+//! servers, which stop at once on Ctrl-C, actix-web's default shutdown on
+//! SIGINT / SIGTERM drains open requests first (up to 30 s).
 
 use std::sync::Arc;
 

@@ -12,7 +12,9 @@
 //! The users are a fixed demo table (`ada` / `lovelace`, `grace` / `hopper`);
 //! a real app checks password hashes (argon2, say) from its database. Forms
 //! are POSTed, and the session cookie's default `SameSite=Lax` keeps other
-//! sites from POSTing them with the user's cookie.
+//! sites from POSTing them with the user's cookie; that does not stop a
+//! cross-site POST to `/login` itself (login CSRF), which a real app refuses
+//! with a CSRF token or an `Origin` check.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -40,14 +40,24 @@ impl Server {
             .args(args)
             .env("PORT", "0")
             .env("SESSION_KEYS", KEY)
+            // Warnings and start-up failures show in the test's output.
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the server's address");
+        // Read the first line on a thread, so a server that never gets to
+        // listening fails the test instead of hanging it.
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, line_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = line_tx.send(line);
+        });
+        let line = line_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{binary} did not start listening within 60 s"));
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -235,7 +245,7 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
     );
 
     // A tampered cookie is no session, and never reaches the store.
-    let forged_jar = browser.jar().map(|c| format!("{}x", &c[..c.len() - 1]));
+    let forged_jar = browser.jar().map(|c| tamper(&c));
     let forger = Browser::with_jar(base, forged_jar);
     let forged = no_store_call(calls, "a tampered cookie", forger.get("/get/path")).await;
     assert_eq!(
@@ -264,6 +274,16 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
     assert!(too_long.body.contains("error"), "{}", too_long.body);
 
     check_edges(base).await;
+}
+
+/// `s=token.issued.signature` with one character of the token changed, so
+/// that the signature is well-formed and only the HMAC can refuse it.
+pub fn tamper(pair: &str) -> String {
+    let (name, value) = pair.split_once('=').expect("name=value");
+    let mut value = value.to_string();
+    let swapped = if value.starts_with('A') { "B" } else { "A" };
+    value.replace_range(0..1, swapped);
+    format!("{name}={value}")
 }
 
 /// 8 concurrent requests on one session, each writing its own key: none is
@@ -329,15 +349,14 @@ pub async fn check_edges(base: &str) {
         (Method::POST, "/nope", ONLY_GET),
         (Method::PUT, "/get/a", ONLY_GET),
         (Method::DELETE, "/del/a", ONLY_GET),
-        // No body in an answer to HEAD.
-        (Method::HEAD, "/get/a", (StatusCode::METHOD_NOT_ALLOWED, "")),
+        (Method::HEAD, "/get/a", ONLY_GET),
     ];
     for (method, path, (status, body)) in cases {
         let answer = browser.send(method.clone(), path, None).await;
-        assert_eq!(
-            (answer.status, answer.body.as_str()),
-            (*status, *body),
-            "{method} {path}"
-        );
+        assert_eq!(answer.status, *status, "{method} {path}");
+        // An answer to HEAD has no body, whatever the server wrote.
+        if method != Method::HEAD {
+            assert_eq!(answer.body, *body, "{method} {path}");
+        }
     }
 }
