@@ -27,10 +27,14 @@ use percent_encoding::percent_decode_str;
 use session_core::{BoxError, Error, GenericSession, SessionConfig, SessionId, Store};
 use store_memory::MemoryStore;
 use store_redis::RedisStore;
+use store_sled::SledStore;
 
 /// The stores an example server can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
+    /// Embedded sled database (store-sled) in `--sled-path`: no server needed,
+    /// kept across restarts. The default.
+    Sled,
     /// In-process moka cache (store-memory): no server needed, lost on restart.
     Memory,
     /// Redis (store-redis): `--redis-url`, or a cluster with `--redis-cluster`.
@@ -43,8 +47,13 @@ pub enum StoreKind {
 #[command(about = "generic-session example server")]
 pub struct Options {
     /// Session store to use.
-    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    #[arg(long, value_enum, default_value_t = StoreKind::Sled)]
     pub store: StoreKind,
+
+    /// Database directory for `--store sled`, created if missing (relative to
+    /// the working directory).
+    #[arg(long, value_name = "DIR", default_value = store_sled::DEFAULT_PATH)]
+    pub sled_path: std::path::PathBuf,
 
     /// Idle timeout in seconds, slid by every session operation.
     #[arg(long, value_name = "SECONDS", default_value_t = 14 * 24 * 60 * 60)]
@@ -87,6 +96,7 @@ impl Options {
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
         Ok(match self.store_kind() {
             StoreKind::Memory => Arc::new(MemoryStore::new()),
+            StoreKind::Sled => Arc::new(SledStore::open(&self.sled_path)?),
             StoreKind::Redis => {
                 let builder = RedisStore::builder().url(&self.redis_url);
                 #[cfg(feature = "cluster")]
@@ -280,7 +290,11 @@ impl Reply {
                 "session store unavailable".to_string(),
             )
         };
-        tracing::warn!(%error, "session operation failed");
+        if error.is_invalid_input() {
+            tracing::debug!(%error, "session operation refused");
+        } else {
+            tracing::warn!(%error, "session operation failed");
+        }
         Reply {
             status,
             ..Reply::json(serde_json::json!({ "error": message }))

@@ -41,6 +41,42 @@ async fn every_server_keeps_the_contract_on_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_keeps_the_contract_on_sled() {
+    for (name, binary) in SERVERS {
+        eprintln!("{name}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let args = ["--store", "sled", "--sled-path", path, "--insecure-cookies"];
+        let server = Server::start(binary, &args);
+        check_routes(&server.url, None).await;
+    }
+}
+
+/// On the default store (sled, in `./session-data`), sessions outlive the
+/// server, even one killed with SIGKILL: every write was on disk before it
+/// was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_keeps_sessions_across_a_kill_and_restart() {
+    for (name, binary) in SERVERS {
+        let mut server = Server::start(binary, &["--insecure-cookies"]);
+        let browser = Browser::new(&server.url);
+        browser.get("/set/user/ada").await;
+        let cookie = browser.jar();
+        server.restart(&["--insecure-cookies"]);
+        let browser = Browser::with_jar(&server.url, cookie);
+        let after = browser.get("/get/user").await;
+        assert_eq!(
+            after.body, "\"ada\"",
+            "{name}: the session did not survive a restart"
+        );
+        assert_eq!(
+            after.set_cookie, None,
+            "{name}: the same cookie still works"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_redis() {
     for (name, binary) in SERVERS {
         eprintln!("{name}");

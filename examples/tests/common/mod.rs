@@ -30,41 +30,67 @@ pub const SERVERS: [(&str, &str); 4] = [
 /// A server process on a free port, killed when dropped.
 pub struct Server {
     child: Child,
+    binary: String,
     pub url: String,
+    /// Its working directory, fresh, so the default sled store's
+    /// `session-data` is its own.
+    cwd: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts `binary` with `PORT=0` and waits for its `listening on` line.
     pub fn start(binary: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(binary)
-            .args(args)
-            .env("PORT", "0")
-            .env("SESSION_KEYS", KEY)
-            // Warnings and start-up failures show in the test's output.
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        // Read the first line on a thread, so a server that never gets to
-        // listening fails the test instead of hanging it.
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, line_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = line_tx.send(line);
-        });
-        let line = line_rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("{binary} did not start listening within 60 s"));
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{binary}: unexpected first line {line:?}"))
-            .to_string();
-        Server { child, url }
+        let cwd = tempfile::tempdir().expect("a working directory");
+        let (child, url) = spawn(binary, args, cwd.path());
+        Server {
+            child,
+            binary: binary.to_string(),
+            url,
+            cwd,
+        }
     }
+
+    /// Kills the server with SIGKILL and starts it again in the same working
+    /// directory (on a new port).
+    pub fn restart(&mut self, args: &[&str]) {
+        self.child.kill().expect("kill the server");
+        self.child.wait().expect("reap the server");
+        let (child, url) = spawn(&self.binary, args, self.cwd.path());
+        self.child = child;
+        self.url = url;
+    }
+}
+
+fn spawn(binary: &str, args: &[&str], cwd: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(binary)
+        .current_dir(cwd)
+        .args(args)
+        .env("PORT", "0")
+        .env("SESSION_KEYS", KEY)
+        // Warnings and start-up failures show in the test's output.
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+    // Read the first line on a thread, so a server that never gets to
+    // listening fails the test instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = line_tx.send(line);
+    });
+    let line = line_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{binary} did not start listening within 60 s"));
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{binary}: unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
 }
 
 impl Drop for Server {

@@ -1,0 +1,59 @@
+//! [`Error`]: what can go wrong opening a store-sled database. Once open, the
+//! store's operations fail with [`session_core::Error`] like every store's.
+
+use std::path::PathBuf;
+
+/// Why [`SledStoreBuilder::open`](crate::SledStoreBuilder::open) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another process (or another store in this one) has the database open:
+    /// sled allows one at a time.
+    #[error("store-sled: {path} is locked by another process that has it open")]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// The directory could not be created or read, or sled refused what it
+    /// found there (not a sled database, a newer format, corruption).
+    #[error("store-sled: cannot open {path}: {source}")]
+    Open {
+        /// The database directory.
+        path: PathBuf,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// An option was out of range.
+    #[error("store-sled: invalid option: {0}")]
+    Config(String),
+    /// The store's sweeper or flusher thread could not be started.
+    #[error("store-sled: cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn open(path: PathBuf, source: sled::Error) -> Error {
+        // sled reports a held lock as an I/O error with this text (0.34).
+        let locked = matches!(&source, sled::Error::Io(io)
+            if io.to_string().starts_with("could not acquire lock"));
+        if locked {
+            Error::Locked { path }
+        } else {
+            Error::Open { path, source }
+        }
+    }
+}
+
+impl From<Error> for session_core::Error {
+    /// For code that builds every store behind one error type (the example
+    /// servers): opening failures are configuration-time errors.
+    fn from(error: Error) -> Self {
+        session_core::Error::Config(error.to_string())
+    }
+}
+
+/// A sled failure during an operation, as session-core's error.
+pub(crate) fn backend(error: sled::Error) -> session_core::Error {
+    session_core::Error::Backend(Box::new(error))
+}

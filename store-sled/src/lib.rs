@@ -1,0 +1,71 @@
+//! # store-sled
+//!
+//! An embedded, persistent [`Store`](session_core::Store) on
+//! [sled](https://docs.rs/sled/0.34.7): for single-machine deployments that
+//! want sessions to survive a restart or a crash without running a server.
+//! generic-session warns that its memory store is neither persistent nor
+//! shared; this one is persistent, and shared by everything in one process
+//! (sled allows one process per database).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use session_core::Store;
+//! use store_sled::{Durability, SledStore};
+//!
+//! # fn main() -> Result<(), store_sled::Error> {
+//! let store: Arc<dyn Store> = Arc::new(
+//!     SledStore::builder()
+//!         .path("/var/lib/myapp/sessions")
+//!         .durability(Durability::EveryWrite) // the default
+//!         .open()?,
+//! );
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it works
+//!
+//! - Three trees (see the `layout` module's table): `meta` holds each
+//!   session's creation time, deadline and list of keys; `data` one entry per
+//!   user key; `expiry` an index ordered by deadline. Every operation is one
+//!   sled transaction over the three, so `set_many` is all or nothing, a
+//!   reader never sees half of it, and concurrent writers to one session are
+//!   serialized by sled's conflict detection and retries, never lost.
+//! - Expiry is checked on every access: a session past its idle timeout or
+//!   absolute lifetime is removed in the same transaction and behaves as
+//!   absent. Every operation but `del_all` slides the deadline and moves the
+//!   session's `expiry` entry. Deadlines are wall-clock times, so they hold
+//!   across restarts.
+//! - A sweeper thread, owned by the store and stopped when it is dropped,
+//!   removes expired sessions from disk in bounded batches, taking them from
+//!   the start of `expiry` (no full scan).
+//! - [`Durability`] says when writes reach the disk and what a crash can
+//!   lose; [`SledStore::flush`] forces it. Dropping the store flushes.
+//!   Writes waiting for the disk share one sync (group commit, on a thread
+//!   owned by the store).
+//! - Operations run inline on the calling task: they work on sled's cached
+//!   pages in microseconds, less than a hand-off to a blocking thread costs.
+//!   Waiting for the disk, the slow part, is awaited, not blocked on. A cold
+//!   page read from disk does block the task briefly.
+//! - Opening fails with a typed [`Error`]: [`Error::Locked`] when another
+//!   process has the database, [`Error::Open`] for a bad path or data.
+//!
+//! Store-wide access: [`SledStore::len`], [`SledStore::ids`],
+//! [`SledStore::clear`], [`SledStore::ttl`], [`SledStore::size_on_disk`].
+//!
+//! sled 0.34 is the last stable release and is not developed further; its
+//! issue tracker has reports of corruption after abrupt stops (#1527,
+//! #1533). This crate's crash test (kill -9 while writing, then reopen and
+//! check every acknowledged write) passes here.
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod flusher;
+mod layout;
+mod store;
+mod sweeper;
+mod trees;
+
+pub use crate::config::{Durability, SledStoreBuilder, DEFAULT_PATH};
+pub use crate::error::Error;
+pub use crate::store::SledStore;

@@ -1,0 +1,220 @@
+//! The three trees of a store and the transactions over them: every
+//! operation reads and writes a session's metadata, data and expiry entry in
+//! one sled transaction, so it is atomic, and concurrent operations on one
+//! session are serialized by sled's conflict detection and retries, never
+//! lost.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use session_core::{Error, ExpiryPolicy, Result};
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+use sled::{Transactional, Tree};
+
+use crate::error::backend;
+use crate::layout::{data_key, expiry_key, split_expiry_key, Meta};
+
+/// Now, in ms since the Unix epoch: deadlines outlive the process, so they
+/// are wall-clock times.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The trees of one database. Cloning is cheap (sled's trees are `Arc`s).
+#[derive(Clone, Debug)]
+pub(crate) struct Trees {
+    pub(crate) meta: Tree,
+    pub(crate) data: Tree,
+    pub(crate) expiry: Tree,
+}
+
+/// The trees inside a transaction.
+pub(crate) struct Tx<'a> {
+    meta: &'a TransactionalTree,
+    pub(crate) data: &'a TransactionalTree,
+    expiry: &'a TransactionalTree,
+}
+
+/// The result of a step inside a transaction: `?` works on sled's own errors,
+/// and our errors abort the transaction.
+pub(crate) type TxResult<T> = ConflictableTransactionResult<T, Error>;
+
+/// A live session found in a transaction, its deadline already moved.
+pub(crate) struct Live {
+    pub(crate) meta: Meta,
+    /// Its deadline as stored, `None` for a session being created.
+    old_deadline: Option<u64>,
+}
+
+impl Trees {
+    pub(crate) fn open(db: &sled::Db) -> sled::Result<Trees> {
+        Ok(Trees {
+            meta: db.open_tree("meta")?,
+            data: db.open_tree("data")?,
+            expiry: db.open_tree("expiry")?,
+        })
+    }
+
+    /// Runs `step` as one transaction over the three trees. sled may run it
+    /// more than once when it conflicts with another, so it only computes
+    /// from its inputs.
+    pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
+        (&self.meta, &self.data, &self.expiry)
+            .transaction(|(meta, data, expiry)| step(&Tx { meta, data, expiry }))
+            .map_err(|error| match error {
+                TransactionError::Abort(error) => error,
+                TransactionError::Storage(error) => backend(error),
+            })
+    }
+
+    /// Removes sessions whose deadline is at or before `now`, at most `batch`
+    /// of them, oldest first. Returns how many expiry entries it handled.
+    pub(crate) fn sweep(&self, now: u64, batch: usize) -> Result<usize> {
+        let end = expiry_key(now.saturating_add(1), "");
+        let mut due = Vec::with_capacity(batch.min(1024));
+        for entry in self.expiry.range(..end).keys().take(batch) {
+            due.push(entry.map_err(backend)?);
+        }
+        for key in &due {
+            let Some((deadline, id)) = split_expiry_key(key) else {
+                // Not ours: drop it so it cannot stall the sweep.
+                self.expiry.remove(key).map_err(backend)?;
+                continue;
+            };
+            self.transaction(|tx| {
+                match tx.meta(id)? {
+                    Some(meta) if meta.deadline <= now => tx.purge(id, &meta)?,
+                    // Moved or gone meanwhile: only this entry is stale.
+                    Some(meta) if meta.deadline != deadline => {
+                        tx.expiry.remove(key.as_ref())?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        tx.expiry.remove(key.as_ref())?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(due.len())
+    }
+}
+
+fn abort<T>(error: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(error))
+}
+
+impl Tx<'_> {
+    /// The stored metadata of `id`, expired or not.
+    pub(crate) fn meta(&self, id: &str) -> TxResult<Option<Meta>> {
+        match self.meta.get(id)? {
+            None => Ok(None),
+            Some(bytes) => match Meta::decode(&bytes) {
+                Ok(meta) => Ok(Some(meta)),
+                Err(error) => abort(error),
+            },
+        }
+    }
+
+    /// The session `id` if it is alive at `now` under `policy`, with its
+    /// deadline slid to what `policy` gives now (not yet saved). An expired
+    /// session is removed on the spot and reported absent.
+    pub(crate) fn live(&self, id: &str, now: u64, policy: &ExpiryPolicy) -> TxResult<Option<Live>> {
+        let Some(mut meta) = self.meta(id)? else {
+            return Ok(None);
+        };
+        let deadline = (meta.deadline > now)
+            .then(|| deadline(now, meta.created, policy))
+            .flatten();
+        match deadline {
+            Some(deadline) => {
+                let old_deadline = std::mem::replace(&mut meta.deadline, deadline);
+                Ok(Some(Live {
+                    meta,
+                    old_deadline: Some(old_deadline),
+                }))
+            }
+            None => {
+                self.purge(id, &meta)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A new session's metadata, created `now`; `None` if `policy` gives it no
+    /// time at all (a zero absolute lifetime).
+    pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
+        let mut meta = Meta::new(now);
+        meta.deadline = deadline(now, now, policy)?;
+        Some(Live {
+            meta,
+            old_deadline: None,
+        })
+    }
+
+    /// Writes `live`'s metadata and moves its expiry entry.
+    pub(crate) fn save(&self, id: &str, live: &Live) -> TxResult<()> {
+        let deadline = live.meta.deadline;
+        if live.old_deadline != Some(deadline) {
+            if let Some(old) = live.old_deadline {
+                self.expiry.remove(expiry_key(old, id))?;
+            }
+            self.expiry.insert(expiry_key(deadline, id), &[])?;
+        }
+        self.meta.insert(id, live.meta.encode())?;
+        Ok(())
+    }
+
+    /// Moves the live session `old` to the fresh id `new`: its data, its
+    /// creation time and its (slid) deadline.
+    pub(crate) fn rename(&self, old: &str, new: &str, live: Live) -> TxResult<()> {
+        for key in &live.meta.keys {
+            if let Some(value) = self.data.remove(data_key(old, key))? {
+                self.data.insert(data_key(new, key), value)?;
+            }
+        }
+        self.meta.remove(old)?;
+        if let Some(deadline) = live.old_deadline {
+            self.expiry.remove(expiry_key(deadline, old))?;
+        }
+        let moved = Live {
+            meta: live.meta,
+            old_deadline: None,
+        };
+        self.save(new, &moved)
+    }
+
+    /// Removes everything of the session `id`.
+    pub(crate) fn purge(&self, id: &str, meta: &Meta) -> TxResult<()> {
+        for key in &meta.keys {
+            self.data.remove(data_key(id, key))?;
+        }
+        self.meta.remove(id)?;
+        self.expiry.remove(expiry_key(meta.deadline, id))?;
+        Ok(())
+    }
+
+    /// The value of `key` in a live session.
+    pub(crate) fn value(&self, id: &str, live: &Live, key: &str) -> TxResult<Option<Vec<u8>>> {
+        if !live.meta.keys.contains(key) {
+            return Ok(None);
+        }
+        Ok(self.data.get(data_key(id, key))?.map(|v| v.to_vec()))
+    }
+}
+
+/// The deadline of a session created at `created`, touched `now`: the idle
+/// timeout from now, capped by the absolute lifetime; `None` if past it.
+fn deadline(now: u64, created: u64, policy: &ExpiryPolicy) -> Option<u64> {
+    let age = Duration::from_millis(now.saturating_sub(created));
+    let remaining = policy.remaining(age)?;
+    Some(now.saturating_add(ms(remaining).max(1)))
+}
