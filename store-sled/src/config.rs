@@ -17,15 +17,18 @@ pub enum Durability {
     /// acknowledged write. Reads and `extend` slide expiry without waiting for
     /// the disk; sled flushes those every 500 ms, so after a crash a session
     /// may expire up to that much earlier than it would have, never later.
-    /// Costs a disk sync per write (about 0.2 ms here, more on slow disks).
+    /// Costs a disk sync per write (about 0.1 ms here, more on slow disks);
+    /// concurrent writes share one. If the sync fails the write returns an
+    /// error although it was applied, and may still reach the disk later.
     /// The default.
     EveryWrite,
     /// sled flushes in the background at this interval: a crash loses at most
     /// the writes of the last interval, and never leaves a session half
     /// written (each operation is one transaction).
     Every(Duration),
-    /// Nothing reaches the disk until [`SledStore::flush`] or the store is
-    /// dropped: a crash loses everything since then.
+    /// No flush until [`SledStore::flush`] or the store is dropped (sled
+    /// still writes out full buffers by itself): a crash may lose everything
+    /// since the last flush.
     Manual,
 }
 
@@ -104,7 +107,7 @@ impl SledStoreBuilder {
                 "sweep_interval and sweep_batch must be more than zero".into(),
             ));
         }
-        if matches!(self.durability, Durability::Every(every) if every.is_zero()) {
+        if matches!(self.durability, Durability::Every(every) if every < Duration::from_millis(1)) {
             return Err(Error::Config(
                 "Durability::Every needs an interval of at least 1 ms".into(),
             ));

@@ -24,8 +24,10 @@ struct State {
     requested: u64,
     /// Tickets answered: every write up to here has had its flush.
     completed: u64,
-    /// The error of the last flush, if it failed. A later flush that succeeds
-    /// clears it: it wrote everything, earlier writes included.
+    /// Tickets up to here are on disk: the target of the last flush that
+    /// succeeded (it wrote everything before it, earlier tickets included).
+    synced: u64,
+    /// The error of the last flush that failed.
     failed: Option<String>,
     /// Tasks waiting for a ticket.
     waiting: Vec<Waker>,
@@ -82,7 +84,23 @@ impl Flusher {
     }
 }
 
+/// Answers every waiter when the flusher thread ends, even by a panic in
+/// sled, so that none waits forever.
+struct Closing<'a>(&'a Shared);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut state = self.0.lock();
+            state.stop = true;
+            std::mem::take(&mut state.waiting)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
 fn run(db: &sled::Db, shared: &Shared) {
+    let _closing = Closing(shared);
     loop {
         let target = {
             let mut state = shared.lock();
@@ -101,7 +119,10 @@ fn run(db: &sled::Db, shared: &Shared) {
         let waiting = {
             let mut state = shared.lock();
             state.completed = target;
-            state.failed = result.err().map(|error| error.to_string());
+            match result {
+                Ok(_) => state.synced = target,
+                Err(error) => state.failed = Some(error.to_string()),
+            }
             std::mem::take(&mut state.waiting)
         };
         // Wake everyone: those whose ticket is not answered yet wait again.
@@ -133,13 +154,14 @@ impl Future for Flushed {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut state = self.shared.lock();
+        if state.synced >= self.ticket {
+            return Poll::Ready(Ok(()));
+        }
         if state.completed >= self.ticket {
-            return Poll::Ready(match &state.failed {
-                None => Ok(()),
-                Some(error) => Err(Error::Backend(
-                    format!("store-sled: flush to disk failed: {error}").into(),
-                )),
-            });
+            let error = state.failed.as_deref().unwrap_or("unknown error");
+            return Poll::Ready(Err(Error::Backend(
+                format!("store-sled: flush to disk failed: {error}").into(),
+            )));
         }
         if state.stop {
             return Poll::Ready(Err(Error::Unavailable(

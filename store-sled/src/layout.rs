@@ -4,7 +4,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | session id | [`Meta`]: creation time, deadline, the user keys |
-//! | `data` | id length (u16, big-endian), id, user key | the encoded value |
+//! | `data` | id length (u32, big-endian), id, user key | the encoded value |
 //! | `expiry` | deadline (ms since the Unix epoch, u64 big-endian), id | empty |
 //!
 //! Big-endian deadlines make `expiry` ordered by deadline, so the expired
@@ -92,11 +92,16 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_be_bytes(*head), rest))
 }
 
+/// The start of every `data` key of the session `id`.
+pub(crate) fn data_prefix(id: &str) -> Vec<u8> {
+    data_key(id, "")
+}
+
 /// The `data` key of one user key of a session.
 pub(crate) fn data_key(id: &str, key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + id.len() + key.len());
-    // Ids are a prefix and a 43-character token; the config bounds prefixes.
-    let len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(4 + id.len() + key.len());
+    // No id comes near 4 GiB; the cap only keeps this total.
+    let len = u32::try_from(id.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(key.as_bytes());

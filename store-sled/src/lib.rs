@@ -29,7 +29,8 @@
 //!   user key; `expiry` an index ordered by deadline. Every operation is one
 //!   sled transaction over the three, so `set_many` is all or nothing, a
 //!   reader never sees half of it, and concurrent writers to one session are
-//!   serialized by sled's conflict detection and retries, never lost.
+//!   serialized (sled runs transactions under a process-wide lock), never
+//!   lost.
 //! - Expiry is checked on every access: a session past its idle timeout or
 //!   absolute lifetime is removed in the same transaction and behaves as
 //!   absent. Every operation but `del_all` slides the deadline and moves the
@@ -42,20 +43,24 @@
 //!   lose; [`SledStore::flush`] forces it. Dropping the store flushes.
 //!   Writes waiting for the disk share one sync (group commit, on a thread
 //!   owned by the store).
-//! - Operations run inline on the calling task: they work on sled's cached
-//!   pages in microseconds, less than a hand-off to a blocking thread costs.
-//!   Waiting for the disk, the slow part, is awaited, not blocked on. A cold
-//!   page read from disk does block the task briefly.
+//! - Operations run on tokio's blocking pool (inline without a tokio
+//!   runtime). A transaction on cached pages takes microseconds, but sled's
+//!   process-wide transaction lock waits for any flush in progress, so any
+//!   operation can take as long as a disk sync; that wait must not hold an
+//!   async worker. The hand-off costs a few microseconds per operation
+//!   (see the `stores` bench in `examples`).
 //! - Opening fails with a typed [`Error`]: [`Error::Locked`] when another
 //!   process has the database, [`Error::Open`] for a bad path or data.
 //!
 //! Store-wide access: [`SledStore::len`], [`SledStore::ids`],
-//! [`SledStore::clear`], [`SledStore::ttl`], [`SledStore::size_on_disk`].
+//! [`SledStore::clear`], [`SledStore::ttl`], [`SledStore::size_on_disk`], and
+//! [`SledStore::verify`], which checks that the trees agree (after a crash,
+//! say).
 //!
 //! sled 0.34 is the last stable release and is not developed further; its
 //! issue tracker has reports of corruption after abrupt stops (#1527,
-//! #1533). This crate's crash test (kill -9 while writing, then reopen and
-//! check every acknowledged write) passes here.
+//! #1533). This crate's crash test (kill -9 while writing, then reopen, check
+//! every acknowledged write and verify the trees) passes here.
 #![warn(missing_docs)]
 
 mod config;

@@ -14,17 +14,18 @@ use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
 use crate::sweeper::Sweeper;
-use crate::trees::{now_ms, Trees, Tx};
+use crate::trees::{now_ms, Live, Trees, Tx, TxResult};
 
 /// Length of the random token at the end of every id (see [`SessionId`]).
 const TOKEN_LEN: usize = 43;
 
 /// An embedded, persistent session store on sled. See the [crate docs](crate).
 ///
-/// Operations run sled's transactions inline on the calling task: they work
-/// on sled's in-memory pages and take microseconds, less than handing them to
-/// a blocking thread would. Waiting for the disk is the one slow part: it
-/// happens on the store's flusher thread and is awaited, not blocked on.
+/// Operations run sled's transactions on tokio's blocking pool (inline when
+/// there is no tokio runtime): a transaction usually takes microseconds, but
+/// sled makes every transaction in the process wait while a flush syncs the
+/// disk, and that wait must not hold a runtime worker. Waiting for a write's
+/// own flush happens on the store's flusher thread and is awaited.
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
@@ -148,15 +149,21 @@ impl SledStore {
         Ok((meta.deadline > now).then(|| Duration::from_millis(meta.deadline - now)))
     }
 
-    /// Removes every session; returns how many were on disk. Sessions written
-    /// while it runs may survive it.
+    /// Removes every session, each in its own transaction (so none is left
+    /// half removed); returns how many it removed. Sessions created while it
+    /// runs may survive it.
     pub async fn clear(&self) -> Result<u64> {
-        let count = self.len_on_disk();
-        for tree in [&self.trees.meta, &self.trees.data, &self.trees.expiry] {
-            tree.clear().map_err(backend)?;
-        }
+        let removed = self.run(|trees| trees.clear()).await?;
         self.persist().await?;
-        Ok(count)
+        Ok(removed)
+    }
+
+    /// Checks that the store's trees agree with each other (an fsck): every
+    /// session has its one expiry entry and the data of the keys it lists, and
+    /// nothing else is there. Returns the problems found, none for a sound
+    /// store. It reads everything: for tests and for checking after a crash.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        self.trees.verify()
     }
 
     /// Bytes the database takes on disk (sled's own figure).
@@ -164,26 +171,47 @@ impl SledStore {
         self.db.size_on_disk().map_err(backend)
     }
 
+    /// Runs `op` on the trees off the async runtime: on tokio's blocking
+    /// pool when called from a tokio runtime, inline otherwise. sled takes a
+    /// process-wide lock for every transaction that waits while any flush is
+    /// syncing the disk, so even a read can take as long as an fsync; on the
+    /// blocking pool that wait holds a spare thread, not a runtime worker.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Trees) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let trees = self.trees.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || op(&trees))
+                .await
+                .map_err(|error| session_core::Error::Backend(Box::new(error)))?,
+            Err(_) => op(&trees),
+        }
+    }
+
     /// Runs `step` on the live session `id`, saving its slid deadline; or
-    /// `absent` without it.
-    fn with_live<T>(
+    /// gives `absent()` without it.
+    async fn with_live<T: Send + 'static>(
         &self,
         id: &SessionId,
         policy: &ExpiryPolicy,
-        absent: impl Fn() -> T,
-        step: impl Fn(&Tx<'_>, &mut crate::trees::Live) -> crate::trees::TxResult<T>,
+        absent: impl Fn() -> T + Send + 'static,
+        step: impl Fn(&Tx<'_>, &str, &mut Live) -> TxResult<T> + Send + 'static,
     ) -> Result<T> {
-        let now = now_ms();
-        let id = id.as_str();
-        self.trees
-            .transaction(|tx| match tx.live(id, now, policy)? {
+        let (id, policy) = (id.as_str().to_owned(), *policy);
+        self.run(move |trees| {
+            let now = now_ms();
+            trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                 Some(mut live) => {
-                    let result = step(tx, &mut live)?;
-                    tx.save(id, &live)?;
+                    let result = step(tx, &id, &mut live)?;
+                    tx.save(&id, &live)?;
                     Ok(result)
                 }
                 None => Ok(absent()),
             })
+        })
+        .await
     }
 }
 
@@ -216,12 +244,9 @@ impl Store for SledStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        self.with_live(
-            id,
-            policy,
-            || None,
-            |tx, live| tx.value(id.as_str(), live, key),
-        )
+        let key = key.to_owned();
+        let value = move |tx: &Tx<'_>, id: &str, live: &mut Live| tx.value(id, live, &key);
+        self.with_live(id, policy, || None, value).await
     }
 
     async fn get_many(
@@ -231,16 +256,13 @@ impl Store for SledStore {
         policy: &ExpiryPolicy,
     ) -> Result<Vec<Option<Vec<u8>>>> {
         self.limits.check_keys(keys)?;
-        self.with_live(
-            id,
-            policy,
-            || vec![None; keys.len()],
-            |tx, live| {
-                keys.iter()
-                    .map(|key| tx.value(id.as_str(), live, key))
-                    .collect()
-            },
-        )
+        let count = keys.len();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let values = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
+            keys.iter().map(|key| tx.value(id, live, key)).collect()
+        };
+        self.with_live(id, policy, move || vec![None; count], values)
+            .await
     }
 
     async fn get_all(
@@ -248,15 +270,16 @@ impl Store for SledStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
-        self.with_live(id, policy, HashMap::new, |tx, live| {
+        let all = |tx: &Tx<'_>, id: &str, live: &mut Live| {
             let mut all = HashMap::with_capacity(live.meta.keys.len());
             for key in &live.meta.keys {
-                if let Some(value) = tx.data.get(data_key(id.as_str(), key))? {
+                if let Some(value) = tx.data.get(data_key(id, key))? {
                     all.insert(key.clone(), value.to_vec());
                 }
             }
             Ok(all)
-        })
+        };
+        self.with_live(id, policy, HashMap::new, all).await
     }
 
     async fn set_many(
@@ -267,33 +290,37 @@ impl Store for SledStore {
         policy: &ExpiryPolicy,
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
-        let now = now_ms();
-        let name = id.as_str();
-        let outcome = self.trees.transaction(|tx| {
-            let live = match (tx.live(name, now, policy)?, mode) {
-                (Some(live), _) => Some(live),
-                (None, WriteMode::Create) => Tx::create(now, policy),
-                (None, WriteMode::Existing) => return Ok(WriteOutcome::NoSession),
-            };
-            // A zero absolute lifetime: the session would be born expired.
-            let Some(mut live) = live else {
-                return Ok(WriteOutcome::Applied);
-            };
-            for (key, value) in changes {
-                match value {
-                    Some(value) => {
-                        tx.data.insert(data_key(name, key), value.as_slice())?;
-                        live.meta.keys.insert(key.clone());
+        let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
+        let outcome = self
+            .run(move |trees| {
+                let now = now_ms();
+                trees.transaction(|tx| {
+                    let live = match (tx.live(&id, now, &policy)?, mode) {
+                        (Some(live), _) => Some(live),
+                        (None, WriteMode::Create) => Tx::create(now, &policy),
+                        (None, WriteMode::Existing) => return Ok(WriteOutcome::NoSession),
+                    };
+                    // A zero absolute lifetime: the session would be born expired.
+                    let Some(mut live) = live else {
+                        return Ok(WriteOutcome::Applied);
+                    };
+                    for (key, value) in &changes {
+                        match value {
+                            Some(value) => {
+                                tx.data.insert(data_key(&id, key), value.as_slice())?;
+                                live.meta.keys.insert(key.clone());
+                            }
+                            None => {
+                                tx.data.remove(data_key(&id, key))?;
+                                live.meta.keys.remove(key);
+                            }
+                        }
                     }
-                    None => {
-                        tx.data.remove(data_key(name, key))?;
-                        live.meta.keys.remove(key);
-                    }
-                }
-            }
-            tx.save(name, &live)?;
-            Ok(WriteOutcome::Applied)
-        })?;
+                    tx.save(&id, &live)?;
+                    Ok(WriteOutcome::Applied)
+                })
+            })
+            .await?;
         if outcome == WriteOutcome::Applied {
             self.persist().await?;
         }
@@ -302,18 +329,15 @@ impl Store for SledStore {
 
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
         self.limits.check_keys(keys)?;
-        let exists = self.with_live(
-            id,
-            policy,
-            || false,
-            |tx, live| {
-                for key in keys {
-                    tx.data.remove(data_key(id.as_str(), key))?;
-                    live.meta.keys.remove(*key);
-                }
-                Ok(true)
-            },
-        )?;
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let delete = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
+            for key in &keys {
+                tx.data.remove(data_key(id, key))?;
+                live.meta.keys.remove(key);
+            }
+            Ok(true)
+        };
+        let exists = self.with_live(id, policy, || false, delete).await?;
         if exists {
             self.persist().await?;
         }
@@ -321,14 +345,18 @@ impl Store for SledStore {
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {
-        let name = id.as_str();
-        let removed = self.trees.transaction(|tx| match tx.meta(name)? {
-            Some(meta) => {
-                tx.purge(name, &meta)?;
-                Ok(true)
-            }
-            None => Ok(false),
-        })?;
+        let id = id.as_str().to_owned();
+        let removed = self
+            .run(move |trees| {
+                trees.transaction(|tx| match tx.meta(&id)? {
+                    Some(meta) => {
+                        tx.purge(&id, &meta)?;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                })
+            })
+            .await?;
         if removed {
             self.persist().await?;
         }
@@ -336,7 +364,8 @@ impl Store for SledStore {
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        self.with_live(id, policy, || false, |_, _| Ok(true))
+        self.with_live(id, policy, || false, |_, _, _| Ok(true))
+            .await
     }
 
     async fn regenerate(
@@ -345,17 +374,19 @@ impl Store for SledStore {
         to: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
-        let now = now_ms();
-        let (old, new) = (from.as_str(), to.as_str());
+        let (old, new, policy) = (from.as_str().to_owned(), to.as_str().to_owned(), *policy);
         let moved = self
-            .trees
-            .transaction(|tx| match tx.live(old, now, policy)? {
-                Some(live) => {
-                    tx.rename(old, new, live)?;
-                    Ok(true)
-                }
-                None => Ok(false),
-            })?;
+            .run(move |trees| {
+                let now = now_ms();
+                trees.transaction(|tx| match tx.live(&old, now, &policy)? {
+                    Some(live) => {
+                        tx.rename(&old, &new, live)?;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                })
+            })
+            .await?;
         if moved {
             self.persist().await?;
         }

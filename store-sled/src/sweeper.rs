@@ -33,18 +33,17 @@ impl Sweeper {
                     // The store was dropped (or asked us to stop).
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
-                // Full batches mean more is due: go on, but stop promptly.
+                // Full batches mean more is due: go on, but stop promptly,
+                // between any two sessions, when the store is dropped.
+                let go_on = || matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty));
                 loop {
-                    match trees.sweep(now_ms(), batch) {
-                        Ok(swept) if swept == batch => {}
+                    match trees.sweep(now_ms(), batch, &go_on) {
+                        Ok(swept) if swept == batch && go_on() => {}
                         Ok(_) => break,
                         Err(error) => {
                             tracing::warn!(%error, "store-sled: expiry sweep failed; retrying next interval");
                             break;
                         }
-                    }
-                    if !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
-                        return;
                     }
                 }
             })?;

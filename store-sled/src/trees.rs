@@ -14,7 +14,7 @@ use sled::transaction::{
 use sled::{Transactional, Tree};
 
 use crate::error::backend;
-use crate::layout::{data_key, expiry_key, split_expiry_key, Meta};
+use crate::layout::{data_key, data_prefix, expiry_key, split_expiry_key, Meta};
 
 /// Now, in ms since the Unix epoch: deadlines outlive the process, so they
 /// are wall-clock times.
@@ -76,20 +76,24 @@ impl Trees {
     }
 
     /// Removes sessions whose deadline is at or before `now`, at most `batch`
-    /// of them, oldest first. Returns how many expiry entries it handled.
-    pub(crate) fn sweep(&self, now: u64, batch: usize) -> Result<usize> {
+    /// of them, oldest first, while `go_on()` says so. Returns how many expiry
+    /// entries it handled.
+    pub(crate) fn sweep(&self, now: u64, batch: usize, go_on: &dyn Fn() -> bool) -> Result<usize> {
         let end = expiry_key(now.saturating_add(1), "");
         let mut due = Vec::with_capacity(batch.min(1024));
         for entry in self.expiry.range(..end).keys().take(batch) {
             due.push(entry.map_err(backend)?);
         }
         for key in &due {
+            if !go_on() {
+                break;
+            }
             let Some((deadline, id)) = split_expiry_key(key) else {
                 // Not ours: drop it so it cannot stall the sweep.
                 self.expiry.remove(key).map_err(backend)?;
                 continue;
             };
-            self.transaction(|tx| {
+            let swept = self.transaction(|tx| {
                 match tx.meta(id)? {
                     Some(meta) if meta.deadline <= now => tx.purge(id, &meta)?,
                     // Moved or gone meanwhile: only this entry is stale.
@@ -102,9 +106,102 @@ impl Trees {
                     }
                 }
                 Ok(())
-            })?;
+            });
+            if let Err(error) = swept {
+                // Unreadable metadata would stop every later sweep at this
+                // entry: remove the session by its id instead.
+                tracing::error!(%error, "store-sled: removing a session whose metadata is unreadable");
+                self.remove_raw(id)?;
+                self.expiry.remove(key).map_err(backend)?;
+            }
         }
         Ok(due.len())
+    }
+
+    /// Removes every entry of the session `id` without reading its metadata,
+    /// outside a transaction: for metadata that does not decode.
+    pub(crate) fn remove_raw(&self, id: &str) -> Result<()> {
+        for key in self.data.scan_prefix(data_prefix(id)).keys() {
+            self.data.remove(key.map_err(backend)?).map_err(backend)?;
+        }
+        self.meta.remove(id).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Removes every session, one transaction each, so that none is left half
+    /// removed; returns how many it removed.
+    pub(crate) fn clear(&self) -> Result<u64> {
+        let mut removed = 0;
+        for id in self.meta.iter().keys() {
+            let id = id.map_err(backend)?;
+            let Ok(id) = std::str::from_utf8(&id) else {
+                self.meta.remove(&id).map_err(backend)?;
+                continue;
+            };
+            let purged = self.transaction(|tx| match tx.meta(id)? {
+                Some(meta) => tx.purge(id, &meta).map(|()| true),
+                None => Ok(false),
+            });
+            match purged {
+                Ok(purged) => removed += u64::from(purged),
+                Err(_) => {
+                    self.remove_raw(id)?;
+                    removed += 1;
+                }
+            }
+        }
+        // Entries no session owns any more (left by an unreadable one).
+        self.expiry.clear().map_err(backend)?;
+        Ok(removed)
+    }
+
+    /// Checks that the trees agree: every session has exactly one expiry
+    /// entry, at its deadline; every expiry entry and every data entry
+    /// belongs to a session that lists it. Returns the problems found.
+    pub(crate) fn verify(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut deadlines = std::collections::HashMap::new();
+        let mut listed = std::collections::HashSet::new();
+        for entry in self.meta.iter() {
+            let (id, bytes) = entry.map_err(backend)?;
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let meta = match Meta::decode(&bytes) {
+                Ok(meta) => meta,
+                Err(error) => {
+                    problems.push(format!("session {id}: {error}"));
+                    continue;
+                }
+            };
+            if !self
+                .expiry
+                .contains_key(expiry_key(meta.deadline, &id))
+                .map_err(backend)?
+            {
+                problems.push(format!("session {id}: no expiry entry at its deadline"));
+            }
+            for key in &meta.keys {
+                let data = data_key(&id, key);
+                if !self.data.contains_key(&data).map_err(backend)? {
+                    problems.push(format!("session {id}: key {key:?} listed but missing"));
+                }
+                listed.insert(data);
+            }
+            deadlines.insert(id, meta.deadline);
+        }
+        for key in self.expiry.iter().keys() {
+            let key = key.map_err(backend)?;
+            match split_expiry_key(&key) {
+                Some((deadline, id)) if deadlines.get(id) == Some(&deadline) => {}
+                _ => problems.push(format!("stray expiry entry {key:?}")),
+            }
+        }
+        for key in self.data.iter().keys() {
+            let key = key.map_err(backend)?;
+            if !listed.contains(key.as_ref()) {
+                problems.push(format!("stray data entry {key:?}"));
+            }
+        }
+        Ok(problems)
     }
 }
 
@@ -176,6 +273,10 @@ impl Tx<'_> {
     /// Moves the live session `old` to the fresh id `new`: its data, its
     /// creation time and its (slid) deadline.
     pub(crate) fn rename(&self, old: &str, new: &str, live: Live) -> TxResult<()> {
+        // `new` is freshly minted; should it exist anyway, it is replaced whole.
+        if let Some(existing) = self.meta(new)? {
+            self.purge(new, &existing)?;
+        }
         for key in &live.meta.keys {
             if let Some(value) = self.data.remove(data_key(old, key))? {
                 self.data.insert(data_key(new, key), value)?;
@@ -217,4 +318,27 @@ fn deadline(now: u64, created: u64, policy: &ExpiryPolicy) -> Option<u64> {
     let age = Duration::from_millis(now.saturating_sub(created));
     let remaining = policy.remaining(age)?;
     Some(now.saturating_add(ms(remaining).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_reports_trees_that_disagree() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let trees = Trees::open(&db).unwrap();
+        assert!(trees.verify().unwrap().is_empty());
+        let mut meta = Meta::new(1);
+        meta.deadline = 2;
+        meta.keys.insert("listed".into());
+        trees.meta.insert("s1", meta.encode()).unwrap();
+        trees.expiry.insert(expiry_key(3, "s1"), &[]).unwrap();
+        trees
+            .data
+            .insert(data_key("s2", "orphan"), &b"x"[..])
+            .unwrap();
+        let problems = trees.verify().unwrap();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
 }

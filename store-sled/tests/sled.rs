@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
-use store_sled::{Error, SledStore};
+use store_sled::{Durability, Error, SledStore};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -58,18 +58,21 @@ async fn data_and_remaining_lifetimes_survive_a_reopen() {
         Some(&b"grace"[..])
     );
     assert!(store.ttl(&capped).unwrap().unwrap() <= Duration::from_secs(29));
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
     let dir = tempfile::tempdir().unwrap();
+    // No disk sync per write, so that all 501 exist before the first expires.
     let store = SledStore::builder()
         .path(dir.path())
+        .durability(Durability::Manual)
         .sweep_interval(Duration::from_millis(50))
         .sweep_batch(64)
         .open()
         .unwrap();
-    let short = ExpiryPolicy::idle(Duration::from_millis(300));
+    let short = ExpiryPolicy::idle(Duration::from_secs(1));
     for i in 0..500 {
         create(
             &store,
@@ -91,6 +94,11 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(store.len().unwrap(), 1);
+    assert_eq!(
+        store.verify().unwrap(),
+        Vec::<String>::new(),
+        "data and index entries swept too"
+    );
     let ids: Vec<_> = store.ids().collect::<Result<_, _>>().unwrap();
     assert_eq!(ids, vec![keeper.clone()]);
     assert_eq!(
@@ -106,7 +114,12 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
 #[tokio::test]
 async fn store_wide_count_iterate_and_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    // The sweeper stays out of the way: `clear` must count the expired one.
+    let store = SledStore::builder()
+        .path(dir.path())
+        .sweep_interval(HOUR)
+        .open()
+        .unwrap();
     let policy = ExpiryPolicy::idle(HOUR);
     let mut made = Vec::new();
     for i in 0..20 {
@@ -127,8 +140,11 @@ async fn store_wide_count_iterate_and_clear() {
     assert_eq!(ids, made);
     assert!(store.size_on_disk().unwrap() > 0);
 
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     assert_eq!(store.clear().await.unwrap(), 21);
     assert!(store.is_empty().unwrap());
+    assert_eq!(store.len_on_disk(), 0);
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     assert_eq!(store.get(&made[0], "n", &policy).await.unwrap(), None);
 }
 
@@ -141,7 +157,17 @@ fn open_errors_are_typed() {
         other => panic!("expected Locked, got {other:?}"),
     }
     drop(first);
-    SledStore::open(dir.path()).expect("free again once the first is dropped");
+    // sled's I/O threads may hold the database a moment after the drop.
+    let start = Instant::now();
+    loop {
+        match SledStore::open(dir.path()) {
+            Ok(_) => break,
+            Err(Error::Locked { .. }) if start.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => panic!("free again once the first is dropped: {error}"),
+        }
+    }
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
