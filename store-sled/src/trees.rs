@@ -150,8 +150,9 @@ impl Trees {
                 }
             }
         }
-        // Entries no session owns any more (left by an unreadable one).
-        self.expiry.clear().map_err(backend)?;
+        // Expiry entries no session owns any more (an unreadable one's) are
+        // the sweeper's: clearing the tree would also drop those of sessions
+        // created meanwhile, which then would never be swept.
         Ok(removed)
     }
 
