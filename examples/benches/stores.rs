@@ -1,15 +1,16 @@
-//! store-sled's `get` and `set` next to store-memory's, measured in the same
-//! run, and the disk space 100,000 sessions of 1 KiB take in sled.
+//! The embedded stores' `get` and `set` (store-redb, store-sled) next to
+//! store-memory's, measured in the same run, and the disk space 100,000
+//! sessions of 1 KiB take in each.
 //!
 //! - criterion: `get` of a warm 10-key session and `set` of one key, through
-//!   the `Store` trait, one task, for store-memory, store-sled with
-//!   `Durability::EveryWrite` (the default: every write waits for the disk)
-//!   and with `Durability::Every(500 ms)` (sled's background flush).
+//!   the `Store` trait, one task, for store-memory, and store-redb and
+//!   store-sled each with `Durability::EveryWrite` (the default: every write
+//!   waits for the disk) and with `Durability::Every(500 ms)`.
 //! - interleaved: the same operations in alternating rounds, the median ratio
-//!   sled / memory (throughput) printed, steadier than figures from separate
+//!   store / memory (throughput) printed, steadier than figures from separate
 //!   benches on a shared machine.
-//! - disk: 100,000 sessions with one 1 KiB value each, flushed, then the
-//!   directory's size.
+//! - disk: 100,000 sessions with one 1 KiB value each, synced, then the
+//!   size on disk.
 //!
 //! ```text
 //! cargo bench -p examples --bench stores
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
 use store_memory::MemoryStore;
+use store_redb::RedbStore;
 use store_sled::{Durability, SledStore};
 
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
@@ -47,14 +49,23 @@ fn subjects(runtime: &tokio::runtime::Runtime) -> Vec<Subject> {
             .expect("open sled");
         (name, Arc::new(store) as Arc<dyn Store>, Some(dir))
     };
+    let redb = |name, durability| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = RedbStore::builder()
+            .path(dir.path().join("sessions.redb"))
+            .durability(redb_durability(durability))
+            .open()
+            .expect("open redb");
+        (name, Arc::new(store) as Arc<dyn Store>, Some(dir))
+    };
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let every = Durability::Every(Duration::from_millis(500));
     [
         ("memory", memory, None),
+        redb("redb, every write", Durability::EveryWrite),
+        redb("redb, every 500 ms", every),
         sled("sled, every write", Durability::EveryWrite),
-        sled(
-            "sled, every 500 ms",
-            Durability::Every(Duration::from_millis(500)),
-        ),
+        sled("sled, every 500 ms", every),
     ]
     .into_iter()
     .map(|(name, store, dir)| {
@@ -74,6 +85,15 @@ fn subjects(runtime: &tokio::runtime::Runtime) -> Vec<Subject> {
         }
     })
     .collect()
+}
+
+/// The same durability in store-redb's terms (the stores share no types).
+fn redb_durability(durability: Durability) -> store_redb::Durability {
+    match durability {
+        Durability::EveryWrite => store_redb::Durability::EveryWrite,
+        Durability::Every(every) => store_redb::Durability::Every(every),
+        Durability::Manual => store_redb::Durability::Manual,
+    }
 }
 
 async fn get(subject: &Subject) {
@@ -127,9 +147,9 @@ fn interleaved(_c: &mut Criterion) {
         .build()
         .expect("runtime");
     let subjects = subjects(&runtime);
-    let (memory, sleds) = subjects.split_first().expect("memory first");
-    println!("\ninterleaved throughput ratios, sled / memory (median [lowest, highest] of {ROUNDS} rounds):");
-    for sled in sleds {
+    let (memory, embedded) = subjects.split_first().expect("memory first");
+    println!("\ninterleaved throughput ratios, store / memory (median [lowest, highest] of {ROUNDS} rounds):");
+    for sled in embedded {
         for (op, count) in [("get", 20_000u32), ("set", 2_000)] {
             let mut ratios: Vec<f64> = runtime.block_on(async {
                 let mut ratios = Vec::new();
@@ -172,18 +192,14 @@ fn directory_size(path: &Path) -> u64 {
         .sum()
 }
 
-fn disk_size(_c: &mut Criterion) {
+/// Writes 100,000 sessions of 1 KiB to `store`, syncs with `flush`, and
+/// prints the size of `dir` beside the data's.
+fn fill(name: &str, store: &dyn Store, flush: impl std::future::Future<Output = ()>, dir: &Path) {
     const SESSIONS: usize = 100_000;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SledStore::builder()
-        .path(dir.path())
-        .durability(Durability::Every(Duration::from_millis(500)))
-        .open()
-        .expect("open sled");
     let value = vec![b'x'; 1024];
     let start = Instant::now();
     runtime.block_on(async {
@@ -195,20 +211,40 @@ fn disk_size(_c: &mut Criterion) {
                 .expect("write");
             assert_eq!(outcome, WriteOutcome::Applied);
         }
-        store.flush().await.expect("flush");
+        flush.await;
     });
     let elapsed = start.elapsed();
-    let on_disk = directory_size(dir.path());
+    let on_disk = directory_size(dir);
     let user_bytes = (SESSIONS * (value.len() + 43 + 4)) as f64;
     println!(
-        "\ndisk: {SESSIONS} sessions of 1 KiB written in {:.1} s; directory {:.1} MiB \
-         (sled's size_on_disk {:.1} MiB), {:.2}x the {:.1} MiB of ids, keys and values",
+        "\ndisk, {name}: {SESSIONS} sessions of 1 KiB written in {:.1} s; {:.1} MiB on disk, \
+         {:.2}x the {:.1} MiB of ids, keys and values",
         elapsed.as_secs_f64(),
         on_disk as f64 / 1048576.0,
-        store.size_on_disk().expect("size") as f64 / 1048576.0,
         on_disk as f64 / user_bytes,
         user_bytes / 1048576.0
     );
+}
+
+fn disk_size(_c: &mut Criterion) {
+    let every = Duration::from_millis(500);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let redb = RedbStore::builder()
+        .path(dir.path().join("sessions.redb"))
+        .durability(store_redb::Durability::Every(every))
+        .open()
+        .expect("open redb");
+    let flush = async { redb.flush().await.expect("flush") };
+    fill("redb", &redb, flush, dir.path());
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sled = SledStore::builder()
+        .path(dir.path())
+        .durability(Durability::Every(every))
+        .open()
+        .expect("open sled");
+    let flush = async { sled.flush().await.expect("flush") };
+    fill("sled", &sled, flush, dir.path());
 }
 
 criterion_group!(benches, criterion_benches, interleaved, disk_size);

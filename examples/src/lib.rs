@@ -26,14 +26,19 @@ use http::StatusCode;
 use percent_encoding::percent_decode_str;
 use session_core::{BoxError, Error, GenericSession, SessionConfig, SessionId, Store};
 use store_memory::MemoryStore;
+use store_redb::RedbStore;
 use store_redis::RedisStore;
 use store_sled::SledStore;
 
 /// The stores an example server can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
+    /// Embedded redb database (store-redb) in the file `--redb-path`: no
+    /// server needed, kept across restarts. The default.
+    Redb,
     /// Embedded sled database (store-sled) in `--sled-path`: no server needed,
-    /// kept across restarts. The default.
+    /// kept across restarts. sled is frozen upstream and can deadlock under
+    /// load (sled #1412); its operations then fail after a deadline.
     Sled,
     /// In-process moka cache (store-memory): no server needed, lost on restart.
     Memory,
@@ -47,8 +52,13 @@ pub enum StoreKind {
 #[command(about = "generic-session example server")]
 pub struct Options {
     /// Session store to use.
-    #[arg(long, value_enum, default_value_t = StoreKind::Sled)]
+    #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
     pub store: StoreKind,
+
+    /// Database file for `--store redb`, created with its directory if
+    /// missing (relative to the working directory).
+    #[arg(long, value_name = "FILE", default_value = store_redb::DEFAULT_PATH)]
+    pub redb_path: std::path::PathBuf,
 
     /// Database directory for `--store sled`, created if missing (relative to
     /// the working directory).
@@ -96,6 +106,7 @@ impl Options {
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
         Ok(match self.store_kind() {
             StoreKind::Memory => Arc::new(MemoryStore::new()),
+            StoreKind::Redb => Arc::new(RedbStore::open(&self.redb_path)?),
             StoreKind::Sled => Arc::new(SledStore::open(&self.sled_path)?),
             StoreKind::Redis => {
                 let builder = RedisStore::builder().url(&self.redis_url);

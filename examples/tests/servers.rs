@@ -41,6 +41,23 @@ async fn every_server_keeps_the_contract_on_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_keeps_the_contract_on_redb() {
+    for (name, binary) in SERVERS {
+        eprintln!("{name}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db").join("sessions.redb");
+        let path = file.to_str().unwrap();
+        let args = ["--store", "redb", "--redb-path", path, "--insecure-cookies"];
+        let server = Server::start(binary, &args);
+        check_routes(&server.url, None).await;
+        assert!(
+            file.exists(),
+            "{name}: the database is where --redb-path says"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_sled() {
     for (name, binary) in SERVERS {
         eprintln!("{name}");
@@ -52,27 +69,38 @@ async fn every_server_keeps_the_contract_on_sled() {
     }
 }
 
-/// On the default store (sled, in `./session-data`), sessions outlive the
-/// server, even one killed with SIGKILL: every write was on disk before it
-/// was answered.
+/// On the embedded stores (redb, the default, in
+/// `./session-data/sessions.redb`; and sled), sessions outlive the server,
+/// even one killed with SIGKILL: every write was on disk before it was
+/// answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_sessions_across_a_kill_and_restart() {
-    for (name, binary) in SERVERS {
-        let mut server = Server::start(binary, &["--insecure-cookies"]);
-        let browser = Browser::new(&server.url);
-        browser.get("/set/user/ada").await;
-        let cookie = browser.jar();
-        server.restart(&["--insecure-cookies"]);
-        let browser = Browser::with_jar(&server.url, cookie);
-        let after = browser.get("/get/user").await;
-        assert_eq!(
-            after.body, "\"ada\"",
-            "{name}: the session did not survive a restart"
-        );
-        assert_eq!(
-            after.set_cookie, None,
-            "{name}: the same cookie still works"
-        );
+    for store in [None, Some("sled")] {
+        let mut args = vec!["--insecure-cookies"];
+        args.extend(store.map(|store| ["--store", store]).into_iter().flatten());
+        for (name, binary) in SERVERS {
+            let mut server = Server::start(binary, &args);
+            let browser = Browser::new(&server.url);
+            browser.get("/set/user/ada").await;
+            let cookie = browser.jar();
+            server.restart(&args);
+            let browser = Browser::with_jar(&server.url, cookie);
+            let after = browser.get("/get/user").await;
+            let store = store.unwrap_or("the default store");
+            assert_eq!(
+                after.body, "\"ada\"",
+                "{name} on {store}: the session did not survive a restart"
+            );
+            assert_eq!(
+                after.set_cookie, None,
+                "{name} on {store}: the same cookie still works"
+            );
+        }
+        if store.is_none() {
+            // The default really is redb, in its default file.
+            let server = Server::start(SERVERS[0].1, &args);
+            assert!(server.cwd().join(store_redb::DEFAULT_PATH).exists());
+        }
     }
 }
 

@@ -52,6 +52,25 @@ impl SessionId {
         well_formed.then(|| SessionId::from_parts(prefix, token))
     }
 
+    /// An id back from a store's own listing (its key, `as_str()` as
+    /// stored): whatever precedes the last 43 characters is the prefix, and
+    /// those must be a well-formed token. `None` for anything else.
+    ///
+    /// ```
+    /// use session_core::SessionId;
+    /// let id = SessionId::generate("session:");
+    /// assert_eq!(SessionId::from_stored(id.as_str()), Some(id));
+    /// assert_eq!(SessionId::from_stored("session:short"), None);
+    /// ```
+    pub fn from_stored(full: &str) -> Option<SessionId> {
+        let split = full.len().checked_sub(TOKEN_LEN)?;
+        if !full.is_char_boundary(split) {
+            return None;
+        }
+        let (prefix, token) = full.split_at(split);
+        SessionId::parse(prefix, token)
+    }
+
     fn from_parts(prefix: &str, token: &str) -> SessionId {
         let mut full = String::with_capacity(prefix.len() + token.len());
         full.push_str(prefix);

@@ -7,7 +7,7 @@
 //! - [`Store`]: generic-session's Store API (get, get_all, set, del, del_all,
 //!   extend) as an async, object-safe trait, plus multi-key reads and writes and
 //!   [strict](store#strict-mode) creation semantics. Stores live in their own
-//!   crates (`store-memory`, `store-redis`, `store-sled`).
+//!   crates (`store-memory`, `store-redis`, `store-redb`, `store-sled`).
 //! - [`GenericSession`]: the session of one request. It finds the id in an
 //!   HMAC-SHA256-signed cookie, reads and writes single keys through the store
 //!   (no load-all, save-all: concurrent requests writing different keys never
@@ -15,7 +15,8 @@
 //!   and emits `Set-Cookie` only when the cookie changed.
 //! - [`SessionConfig`]: keys (with rotation), cookie attributes, id prefix, idle
 //!   and absolute timeouts, and the value [`Codec`].
-//! - `testkit` (feature `testkit`): the conformance suite every store runs.
+//! - `testkit` (feature `testkit`): the conformance suite every store runs,
+//!   and the soak test (`testkit::soak`) that catches a store that hangs.
 //!
 //! ## Modules, one idea each
 //!

@@ -65,6 +65,27 @@ impl ExpiryPolicy {
                 .map(|left| left.min(self.idle)),
         }
     }
+
+    /// For stores that keep deadlines as wall-clock times: the deadline, in
+    /// ms since the Unix epoch, of a session created at `created_ms` and
+    /// touched at `now_ms` (the idle timeout from now, capped by the absolute
+    /// lifetime, at least 1 ms on), or `None` if it is past its absolute
+    /// lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::ExpiryPolicy;
+    /// let policy = ExpiryPolicy::idle(Duration::from_secs(60)).with_absolute(Duration::from_secs(90));
+    /// assert_eq!(policy.deadline_ms(1_000, 2_000), Some(62_000));
+    /// assert_eq!(policy.deadline_ms(1_000, 61_000), Some(91_000));
+    /// assert_eq!(policy.deadline_ms(1_000, 91_000), None);
+    /// ```
+    pub fn deadline_ms(&self, created_ms: u64, now_ms: u64) -> Option<u64> {
+        let age = Duration::from_millis(now_ms.saturating_sub(created_ms));
+        let remaining = self.remaining(age)?;
+        let remaining = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+        Some(now_ms.saturating_add(remaining.max(1)))
+    }
 }
 
 /// Whether a write may create the session it names.

@@ -247,6 +247,9 @@ impl Store for CountingStore {
     }
 }
 
+pub mod crash;
+pub mod soak;
+
 /// The conformance cases. Each takes a fresh store.
 pub mod cases {
     use std::collections::{HashMap, HashSet};

@@ -7,10 +7,6 @@ use session_core::{Result, SessionId};
 use crate::connection::{Connection, Node};
 use crate::RedisStore;
 
-/// Length of a session token (see [`SessionId`]): the id is the id prefix
-/// followed by that many characters.
-const TOKEN_LEN: usize = 43;
-
 /// A walk over the ids of every session in a [`RedisStore`], one `SCAN` batch
 /// at a time. Made by [`RedisStore::ids`].
 ///
@@ -138,12 +134,7 @@ impl SessionIds {
             .strip_prefix(&*self.store.prefix)?
             .strip_prefix('{')?
             .strip_suffix('}')?;
-        let split = id.len().checked_sub(TOKEN_LEN)?;
-        if !id.is_char_boundary(split) {
-            return None;
-        }
-        let (prefix, token) = id.split_at(split);
-        SessionId::parse(prefix, token)
+        SessionId::from_stored(id)
     }
 }
 

@@ -41,6 +41,8 @@ pub struct SledStoreBuilder {
     pub(crate) sweep_batch: usize,
     pub(crate) cache_bytes: u64,
     pub(crate) limits: Limits,
+    pub(crate) timeout: Duration,
+    pub(crate) max_concurrent: usize,
 }
 
 /// The default directory, relative to the working directory.
@@ -55,6 +57,8 @@ impl Default for SledStoreBuilder {
             sweep_batch: 1000,
             cache_bytes: 64 * 1024 * 1024,
             limits: Limits::default(),
+            timeout: Duration::from_secs(5),
+            max_concurrent: 64,
         }
     }
 }
@@ -99,12 +103,39 @@ impl SledStoreBuilder {
         self
     }
 
+    /// How long an operation may take before it fails with
+    /// [`session_core::Error::Timeout`] (default 5 s). sled 0.34 can
+    /// deadlock under load (sled #1412); with a deadline, a request then
+    /// gets an error (a 503 from the example servers) instead of hanging for
+    /// good. The operation may still be applied later, as with any timed-out
+    /// call. The deadline uses tokio's timer: run the store on a runtime with
+    /// time enabled (`#[tokio::main]` is).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many sled transactions may run at once (default 64), each on a
+    /// thread of tokio's blocking pool. Operations beyond it wait their turn
+    /// (within their deadline) without holding a thread. This bounds the
+    /// threads a deadlocked sled can hold; it does not prevent the deadlock
+    /// (one at a time deadlocked too here; see the crate docs).
+    pub fn max_concurrent(mut self, transactions: usize) -> Self {
+        self.max_concurrent = transactions;
+        self
+    }
+
     /// Opens (or creates) the database and starts the sweeper. Fails with
     /// [`Error::Locked`] when another process has it open.
     pub fn open(self) -> Result<SledStore, Error> {
-        if self.sweep_interval.is_zero() || self.sweep_batch == 0 {
+        if self.sweep_interval.is_zero()
+            || self.sweep_batch == 0
+            || self.timeout.is_zero()
+            || self.max_concurrent == 0
+        {
             return Err(Error::Config(
-                "sweep_interval and sweep_batch must be more than zero".into(),
+                "sweep_interval, sweep_batch, timeout and max_concurrent must be more than zero"
+                    .into(),
             ));
         }
         if matches!(self.durability, Durability::Every(every) if every < Duration::from_millis(1)) {

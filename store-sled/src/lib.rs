@@ -44,7 +44,8 @@
 //!   Writes waiting for the disk share one sync (group commit, on a thread
 //!   owned by the store).
 //! - Operations run on tokio's blocking pool (inline without a tokio
-//!   runtime). A transaction on cached pages takes microseconds, but sled's
+//!   runtime), at most [`max_concurrent`](SledStoreBuilder::max_concurrent)
+//!   at a time, each within its [`timeout`](SledStoreBuilder::timeout). A transaction on cached pages takes microseconds, but sled's
 //!   process-wide transaction lock waits for any flush in progress, so any
 //!   operation can take as long as a disk sync; that wait must not hold an
 //!   async worker. The hand-off costs a few microseconds per operation
@@ -57,10 +58,31 @@
 //! [`SledStore::verify`], which checks that the trees agree (after a crash,
 //! say).
 //!
-//! sled 0.34 is the last stable release and is not developed further; its
-//! issue tracker has reports of corruption after abrupt stops (#1527,
-//! #1533). This crate's crash test (kill -9 while writing, then reopen, check
-//! every acknowledged write and verify the trees) passes here.
+//! ## What is known about sled
+//!
+//! sled 0.34 is the last stable release and is frozen upstream: no fix is
+//! coming for what follows. **For a new deployment, prefer `store-redb`**,
+//! the example servers' default, which passes the same tests and the soak.
+//!
+//! - **Deadlock under load (sled #1412).** Under load, sled can stop for
+//!   good: a transaction's commit waits in `SegmentAccountant::next` for a
+//!   new log segment that sled's I/O threads, all blocked in
+//!   `IoBufs::write_to_log`, never provide. The example server hung this way
+//!   here, on this crate's own HTTP load bench, within minutes. Running one
+//!   transaction at a time did **not** prevent it (it hung that way too), so
+//!   there is no fix on this side. What this crate does instead is make the
+//!   hang visible and bounded: every operation has a deadline
+//!   ([`SledStoreBuilder::timeout`], 5 s by default) and then fails with
+//!   [`session_core::Error::Timeout`] (a 503 from the example servers), never
+//!   a request that hangs; and at most
+//!   [`max_concurrent`](SledStoreBuilder::max_concurrent) threads (64 by
+//!   default) can be stuck inside a hung sled, the rest wait their turn
+//!   without a thread and time out. A deadlocked sled does not come back;
+//!   only a restart of the process does.
+//! - **Corruption after abrupt stops (#1527, #1533)** is reported upstream.
+//!   This crate's crash test (kill -9 while writing, then reopen, check
+//!   every acknowledged write and verify the trees) passes here.
+//! - **Space amplification (#1124, #1333):** about 2.9× the data here.
 #![warn(missing_docs)]
 
 mod config;

@@ -1,10 +1,14 @@
 //! [`SledStore`]: the [`Store`] implementation and store-wide access.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
 use session_core::{
     Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
 };
@@ -16,9 +20,6 @@ use crate::layout::{data_key, Meta};
 use crate::sweeper::Sweeper;
 use crate::trees::{now_ms, Live, Trees, Tx, TxResult};
 
-/// Length of the random token at the end of every id (see [`SessionId`]).
-const TOKEN_LEN: usize = 43;
-
 /// An embedded, persistent session store on sled. See the [crate docs](crate).
 ///
 /// Operations run sled's transactions on tokio's blocking pool (inline when
@@ -26,7 +27,6 @@ const TOKEN_LEN: usize = 43;
 /// sled makes every transaction in the process wait while a flush syncs the
 /// disk, and that wait must not hold a runtime worker. Waiting for a write's
 /// own flush happens on the store's flusher thread and is awaited.
-#[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
     trees: Trees,
@@ -36,6 +36,22 @@ pub struct SledStore {
     flusher: Flusher,
     // An `Option` so that `Drop` stops it before the final flush.
     sweeper: Option<Sweeper>,
+    /// Bounds the transactions running at once (see `max_concurrent`).
+    gate: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SledStore {
+    /// The path and settings; never the database's contents (sled's own
+    /// `Debug` prints every key and value).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .field("durability", &self.durability)
+            .field("timeout", &self.timeout)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SledStore {
@@ -76,6 +92,8 @@ impl SledStore {
             path,
             flusher,
             sweeper: Some(sweeper),
+            gate: Arc::new(Semaphore::new(options.max_concurrent)),
+            timeout: options.timeout,
         })
     }
 
@@ -88,13 +106,13 @@ impl SledStore {
     /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
     /// one disk sync.
     pub async fn flush(&self) -> Result<()> {
-        self.flusher.flush().await
+        deadline(self.timeout, self.flusher.flush()).await
     }
 
     /// Flushes after a write if the durability says so.
     async fn persist(&self) -> Result<()> {
         match self.durability {
-            Durability::EveryWrite => self.flush().await,
+            Durability::EveryWrite => self.flusher.flush().await,
             Durability::Every(_) | Durability::Manual => Ok(()),
         }
     }
@@ -132,7 +150,10 @@ impl SledStore {
             };
             match Meta::decode(&meta) {
                 Ok(meta) if meta.deadline <= now => None,
-                Ok(_) => parse_id(&id).map(Ok),
+                Ok(_) => std::str::from_utf8(&id)
+                    .ok()
+                    .and_then(SessionId::from_stored)
+                    .map(Ok),
                 Err(error) => Some(Err(error)),
             }
         })
@@ -153,9 +174,7 @@ impl SledStore {
     /// half removed); returns how many it removed. Sessions created while it
     /// runs may survive it.
     pub async fn clear(&self) -> Result<u64> {
-        let removed = self.run(|trees| trees.clear()).await?;
-        self.persist().await?;
-        Ok(removed)
+        self.run(|trees| trees.clear(), |_| true).await
     }
 
     /// Checks that the store's trees agree with each other (an fsck): every
@@ -171,36 +190,65 @@ impl SledStore {
         self.db.size_on_disk().map_err(backend)
     }
 
-    /// Runs `op` on the trees off the async runtime: on tokio's blocking
-    /// pool when called from a tokio runtime, inline otherwise. sled takes a
+    /// Runs `op` on the trees off the async runtime, then syncs the disk if
+    /// `persist` says the result needs it under the durability; all within
+    /// the deadline, and at most `max_concurrent` transactions at a time.
+    ///
+    /// On tokio's blocking pool when called from a tokio runtime, inline
+    /// otherwise (with no deadline: there is no timer). sled takes a
     /// process-wide lock for every transaction that waits while any flush is
     /// syncing the disk, so even a read can take as long as an fsync; on the
     /// blocking pool that wait holds a spare thread, not a runtime worker.
     async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Trees) -> Result<T> + Send + 'static,
+        persist: impl FnOnce(&T) -> bool,
     ) -> Result<T> {
         let trees = self.trees.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime
-                .spawn_blocking(move || op(&trees))
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let result = op(&trees)?;
+            if persist(&result) {
+                self.persist().await?;
+            }
+            return Ok(result);
+        };
+        let gate = self.gate.clone();
+        deadline(self.timeout, async move {
+            let permit = gate
+                .acquire_owned()
                 .await
-                .map_err(|error| session_core::Error::Backend(Box::new(error)))?,
-            Err(_) => op(&trees),
-        }
+                .map_err(|error| session_core::Error::Unavailable(Box::new(error)))?;
+            // The permit goes with the transaction, not with this future: an
+            // operation past its deadline keeps its place until sled returns,
+            // so a stuck sled never has more than `max_concurrent` threads in
+            // it, and the operations queued behind fail at their deadlines.
+            let result = runtime
+                .spawn_blocking(move || {
+                    let _permit = permit;
+                    op(&trees)
+                })
+                .await
+                .map_err(|error| session_core::Error::Backend(Box::new(error)))??;
+            if persist(&result) {
+                self.persist().await?;
+            }
+            Ok(result)
+        })
+        .await
     }
 
     /// Runs `step` on the live session `id`, saving its slid deadline; or
-    /// gives `absent()` without it.
+    /// gives `absent()` without it. `persist` as for [`SledStore::run`].
     async fn with_live<T: Send + 'static>(
         &self,
         id: &SessionId,
         policy: &ExpiryPolicy,
         absent: impl Fn() -> T + Send + 'static,
         step: impl Fn(&Tx<'_>, &str, &mut Live) -> TxResult<T> + Send + 'static,
+        persist: impl FnOnce(&T) -> bool,
     ) -> Result<T> {
         let (id, policy) = (id.as_str().to_owned(), *policy);
-        self.run(move |trees| {
+        let op = move |trees: &Trees| {
             let now = now_ms();
             trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                 Some(mut live) => {
@@ -210,19 +258,25 @@ impl SledStore {
                 }
                 None => Ok(absent()),
             })
-        })
-        .await
+        };
+        self.run(op, persist).await
     }
 }
 
-/// A stored id back as a [`SessionId`]: its last 43 characters are the token.
-fn parse_id(id: &[u8]) -> Option<SessionId> {
-    let id = std::str::from_utf8(id).ok()?;
-    let split = id.len().checked_sub(TOKEN_LEN)?;
-    if !id.is_char_boundary(split) {
-        return None;
+/// For reads and `extend`: they never wait for the disk.
+fn never<T>(_: &T) -> bool {
+    false
+}
+
+/// Awaits `operation` for at most `limit`, on tokio's timer.
+async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, operation).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(?limit, "store-sled: an operation missed its deadline");
+            Err(session_core::Error::Timeout(limit))
+        }
     }
-    SessionId::parse(&id[..split], &id[split..])
 }
 
 impl Drop for SledStore {
@@ -246,7 +300,7 @@ impl Store for SledStore {
         self.limits.check_key(key)?;
         let key = key.to_owned();
         let value = move |tx: &Tx<'_>, id: &str, live: &mut Live| tx.value(id, live, &key);
-        self.with_live(id, policy, || None, value).await
+        self.with_live(id, policy, || None, value, never).await
     }
 
     async fn get_many(
@@ -261,7 +315,7 @@ impl Store for SledStore {
         let values = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
             keys.iter().map(|key| tx.value(id, live, key)).collect()
         };
-        self.with_live(id, policy, move || vec![None; count], values)
+        self.with_live(id, policy, move || vec![None; count], values, never)
             .await
     }
 
@@ -279,7 +333,7 @@ impl Store for SledStore {
             }
             Ok(all)
         };
-        self.with_live(id, policy, HashMap::new, all).await
+        self.with_live(id, policy, HashMap::new, all, never).await
     }
 
     async fn set_many(
@@ -291,8 +345,9 @@ impl Store for SledStore {
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
         let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
-        let outcome = self
-            .run(move |trees| {
+        let applied = |outcome: &WriteOutcome| *outcome == WriteOutcome::Applied;
+        self.run(
+            move |trees| {
                 let now = now_ms();
                 trees.transaction(|tx| {
                     let live = match (tx.live(&id, now, &policy)?, mode) {
@@ -319,12 +374,10 @@ impl Store for SledStore {
                     tx.save(&id, &live)?;
                     Ok(WriteOutcome::Applied)
                 })
-            })
-            .await?;
-        if outcome == WriteOutcome::Applied {
-            self.persist().await?;
-        }
-        Ok(outcome)
+            },
+            applied,
+        )
+        .await
     }
 
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
@@ -337,34 +390,26 @@ impl Store for SledStore {
             }
             Ok(true)
         };
-        let exists = self.with_live(id, policy, || false, delete).await?;
-        if exists {
-            self.persist().await?;
-        }
-        Ok(exists)
+        self.with_live(id, policy, || false, delete, |exists| *exists)
+            .await
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {
         let id = id.as_str().to_owned();
-        let removed = self
-            .run(move |trees| {
-                trees.transaction(|tx| match tx.meta(&id)? {
-                    Some(meta) => {
-                        tx.purge(&id, &meta)?;
-                        Ok(true)
-                    }
-                    None => Ok(false),
-                })
+        let purge = move |trees: &Trees| {
+            trees.transaction(|tx| match tx.meta(&id)? {
+                Some(meta) => {
+                    tx.purge(&id, &meta)?;
+                    Ok(true)
+                }
+                None => Ok(false),
             })
-            .await?;
-        if removed {
-            self.persist().await?;
-        }
-        Ok(())
+        };
+        self.run(purge, |removed| *removed).await.map(drop)
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        self.with_live(id, policy, || false, |_, _, _| Ok(true))
+        self.with_live(id, policy, || false, |_, _, _| Ok(true), never)
             .await
     }
 
@@ -375,21 +420,29 @@ impl Store for SledStore {
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
         let (old, new, policy) = (from.as_str().to_owned(), to.as_str().to_owned(), *policy);
-        let moved = self
-            .run(move |trees| {
-                let now = now_ms();
-                trees.transaction(|tx| match tx.live(&old, now, &policy)? {
-                    Some(live) => {
-                        tx.rename(&old, &new, live)?;
-                        Ok(true)
-                    }
-                    None => Ok(false),
-                })
+        let rename = move |trees: &Trees| {
+            let now = now_ms();
+            trees.transaction(|tx| match tx.live(&old, now, &policy)? {
+                Some(live) => {
+                    tx.rename(&old, &new, live)?;
+                    Ok(true)
+                }
+                None => Ok(false),
             })
-            .await?;
-        if moved {
-            self.persist().await?;
-        }
-        Ok(moved)
+        };
+        self.run(rename, |moved| *moved).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_operation_that_never_ends_times_out() {
+        let limit = Duration::from_millis(20);
+        let result: Result<()> = deadline(limit, std::future::pending()).await;
+        assert!(matches!(result, Err(session_core::Error::Timeout(d)) if d == limit));
+        assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
     }
 }

@@ -4,7 +4,7 @@
 //! session are serialized by sled's conflict detection and retries, never
 //! lost.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use session_core::{Error, ExpiryPolicy, Result};
 use sled::transaction::{
@@ -22,10 +22,6 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The trees of one database. Cloning is cheap (sled's trees are `Arc`s).
@@ -230,7 +226,7 @@ impl Tx<'_> {
             return Ok(None);
         };
         let deadline = (meta.deadline > now)
-            .then(|| deadline(now, meta.created, policy))
+            .then(|| policy.deadline_ms(meta.created, now))
             .flatten();
         match deadline {
             Some(deadline) => {
@@ -251,7 +247,7 @@ impl Tx<'_> {
     /// time at all (a zero absolute lifetime).
     pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
         let mut meta = Meta::new(now);
-        meta.deadline = deadline(now, now, policy)?;
+        meta.deadline = policy.deadline_ms(now, now)?;
         Some(Live {
             meta,
             old_deadline: None,
@@ -274,6 +270,9 @@ impl Tx<'_> {
     /// Moves the live session `old` to the fresh id `new`: its data, its
     /// creation time and its (slid) deadline.
     pub(crate) fn rename(&self, old: &str, new: &str, live: Live) -> TxResult<()> {
+        if old == new {
+            return self.save(new, &live);
+        }
         // `new` is freshly minted; should it exist anyway, it is replaced whole.
         if let Some(existing) = self.meta(new)? {
             self.purge(new, &existing)?;
@@ -311,14 +310,6 @@ impl Tx<'_> {
         }
         Ok(self.data.get(data_key(id, key))?.map(|v| v.to_vec()))
     }
-}
-
-/// The deadline of a session created at `created`, touched `now`: the idle
-/// timeout from now, capped by the absolute lifetime; `None` if past it.
-fn deadline(now: u64, created: u64, policy: &ExpiryPolicy) -> Option<u64> {
-    let age = Duration::from_millis(now.saturating_sub(created));
-    let remaining = policy.remaining(age)?;
-    Some(now.saturating_add(ms(remaining).max(1)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! (see [`examples::apps::hyper`]).
 //!
 //! ```text
-//! cargo run -p examples --bin server -- [--store sled|memory|redis] [--sled-path DIR] [--idle-timeout S]
+//! cargo run -p examples --bin server -- [--store redb|sled|memory|redis] [--redb-path FILE] [--sled-path DIR] [--idle-timeout S]
 //!     [--absolute-timeout S] [--insecure-cookies] [--redis-url URL]
 //!     [--redis-cluster URL,URL,...]                    (env: PORT, SESSION_KEYS)
 //! ```

@@ -32,7 +32,7 @@ pub struct Server {
     child: Child,
     binary: String,
     pub url: String,
-    /// Its working directory, fresh, so the default sled store's
+    /// Its working directory, fresh, so the default store's
     /// `session-data` is its own.
     cwd: tempfile::TempDir,
 }
@@ -48,6 +48,16 @@ impl Server {
             url,
             cwd,
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its working directory.
+    pub fn cwd(&self) -> &std::path::Path {
+        self.cwd.path()
     }
 
     /// Kills the server with SIGKILL and starts it again in the same working
@@ -334,18 +344,31 @@ pub async fn check_concurrent_writers(browser: &Browser) {
     assert_eq!(browser.jar(), jar);
 }
 
-/// Runs futures concurrently on the current task (no `futures` crate needed).
-async fn join_all<F: std::future::Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
+/// Runs futures concurrently on the current task and collects their outputs,
+/// in order (no `futures` crate needed).
+pub async fn join_all<T>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = T>>,
+) -> Vec<T> {
     let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
-        pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pending.is_empty() {
+        let mut all = true;
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *slot = Some(value),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
             std::task::Poll::Ready(())
         } else {
             std::task::Poll::Pending
         }
     })
-    .await
+    .await;
+    done.into_iter().flatten().collect()
 }
 
 /// Paths and methods at the edges of the contract, answered alike by every

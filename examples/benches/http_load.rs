@@ -1,0 +1,156 @@
+//! The HTTP load bench: `server-axum` on store-redb (the default) against
+//! `server-axum` on store-memory, each a process of its own, under 64
+//! keep-alive users with a session each. Two mixes, `set:50,get:50` and
+//! `get:100`, in alternating rounds (memory, redb, redb, memory, …) so that
+//! the machine's drift hits both alike; prints each round's requests per
+//! second and the median ratio redb / memory.
+//!
+//! ```text
+//! cargo bench -p examples --bench http_load
+//! HTTP_LOAD_SECS=5 HTTP_LOAD_ROUNDS=6 HTTP_LOAD_STORES=redb,sled cargo bench -p examples --bench http_load
+//! ```
+//!
+//! `HTTP_LOAD_STORES` names the stores to compare with memory (default
+//! `redb`); each round lasts `HTTP_LOAD_SECS` (default 10) and there are
+//! `HTTP_LOAD_ROUNDS` per store and mix (default 6). `HTTP_LOAD_SERVER`
+//! runs another build of `server-axum` for the stores (an older commit's,
+//! say), still against this build on memory.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Browser, Server};
+use http::StatusCode;
+use session_core::testkit::soak::env_number;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_server-axum");
+const USERS: usize = 64;
+
+#[derive(Clone, Copy)]
+enum Mix {
+    /// Half `/set`, half `/get`.
+    SetGet,
+    /// Only `/get`.
+    Get,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::SetGet => "set:50,get:50",
+            Mix::Get => "get:100",
+        }
+    }
+}
+
+/// 64 users, each with a session holding `k0`…`k9`.
+async fn users(url: &str) -> Vec<Arc<Browser>> {
+    let mut users = Vec::with_capacity(USERS);
+    for _ in 0..USERS {
+        let browser = Browser::new(url);
+        for key in 0..10 {
+            let answer = browser.get(&format!("/set/k{key}/initial")).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        }
+        users.push(Arc::new(browser));
+    }
+    users
+}
+
+/// Requests per second of `users` doing `mix` for `length`; answers other
+/// than 200 (a 503 from a store past its deadline, say) are counted apart,
+/// and reported.
+async fn round(users: &[Arc<Browser>], mix: Mix, length: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let tasks: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(user, browser)| {
+            let (browser, done, stop) = (browser.clone(), done.clone(), stop.clone());
+            let failed = failed.clone();
+            tokio::spawn(async move {
+                let mut n = user;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let key = n % 10;
+                    let path = match mix {
+                        Mix::SetGet if n % 2 == 0 => format!("/set/k{key}/v{n}"),
+                        _ => format!("/get/k{key}"),
+                    };
+                    let answer = browser.get(&path).await;
+                    if answer.status == StatusCode::OK {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    let counted = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    for task in tasks {
+        task.await.expect("a user");
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        println!("  {failed} requests answered with an error in this round");
+    }
+    counted as f64 / elapsed.as_secs_f64()
+}
+
+fn main() {
+    let length = Duration::from_secs(env_number("HTTP_LOAD_SECS", 10));
+    let rounds = env_number("HTTP_LOAD_ROUNDS", 6) as usize;
+    let stores = std::env::var("HTTP_LOAD_STORES").unwrap_or_else(|_| "redb".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let memory = Server::start(SERVER, &["--store", "memory", "--insecure-cookies"]);
+    runtime.block_on(async {
+        let baseline = users(&memory.url).await;
+        for store in stores.split(',').map(str::trim) {
+            let binary = std::env::var("HTTP_LOAD_SERVER").unwrap_or_else(|_| SERVER.into());
+            let server = Server::start(&binary, &["--store", store, "--insecure-cookies"]);
+            let subject = users(&server.url).await;
+            for mix in [Mix::SetGet, Mix::Get] {
+                let mut ratios = Vec::with_capacity(rounds);
+                for r in 0..rounds {
+                    // A B, then B A: neither always goes first.
+                    let (m, s) = if r % 2 == 0 {
+                        let m = round(&baseline, mix, length).await;
+                        (m, round(&subject, mix, length).await)
+                    } else {
+                        let s = round(&subject, mix, length).await;
+                        (round(&baseline, mix, length).await, s)
+                    };
+                    println!(
+                        "{} round {r}: memory {m:.0} req/s, {store} {s:.0} req/s, ratio {:.2}",
+                        mix.name(),
+                        s / m
+                    );
+                    ratios.push(s / m);
+                }
+                ratios.sort_by(f64::total_cmp);
+                println!(
+                    "{} {store} / memory over HTTP, {USERS} users: median {:.2} [{:.2}, {:.2}] of {rounds} rounds",
+                    mix.name(),
+                    ratios[rounds / 2],
+                    ratios[0],
+                    ratios[rounds - 1]
+                );
+            }
+        }
+    });
+}

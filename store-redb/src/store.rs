@@ -1,0 +1,391 @@
+//! [`RedbStore`]: the [`Store`] implementation and store-wide access.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use session_core::{
+    Change, Error as CoreError, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode,
+    WriteOutcome,
+};
+
+use crate::config::{Durability, RedbStoreBuilder};
+use crate::error::{backend, Error};
+use crate::tables::{self, now_ms, Live, Tables, TxResult, DATA, EXPIRY, META};
+use crate::writer::{Settings, Writer};
+
+/// An embedded, persistent session store on redb. See the [crate docs](crate).
+///
+/// Every operation is one step of a write transaction run by the store's
+/// writer thread, which groups concurrent operations into one commit. Each
+/// operation has a deadline ([`RedbStoreBuilder::timeout`]) and fails with
+/// [`session_core::Error::Timeout`] past it.
+pub struct RedbStore {
+    db: Arc<Database>,
+    // Holds the database too: dropping it ends with a last synced commit.
+    writer: Writer,
+    sync_writes: bool,
+    timeout: Duration,
+    limits: Limits,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbStore {
+    /// The path and settings; never the database's contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("sync_writes", &self.sync_writes)
+            .field("timeout", &self.timeout)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// A builder, to set the path, durability, batching, deadline, sweeper
+    /// and limits.
+    pub fn builder() -> RedbStoreBuilder {
+        RedbStoreBuilder::default()
+    }
+
+    /// Opens (or creates) the store in the file `path` with the default
+    /// settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, Error> {
+        RedbStore::builder().path(path.as_ref()).open()
+    }
+
+    pub(crate) fn open_with(options: RedbStoreBuilder) -> Result<RedbStore, Error> {
+        let path = options.path;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| Error::open(path.clone(), redb::StorageError::Io(error)))?;
+        }
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(&path)
+            .map_err(|error| Error::open(path.clone(), error))?;
+        // Create the tables now, so that readers find them from the start.
+        let created = (|| -> TxResult<()> {
+            let tx = db.begin_write()?;
+            Tables::open(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        created.map_err(|error| Error::open(path.clone(), error))?;
+        let db = Arc::new(db);
+        let settings = Settings {
+            durability: options.durability,
+            max_batch: options.max_batch,
+            sweep_interval: options.sweep_interval,
+            sweep_batch: options.sweep_batch,
+        };
+        let writer = Writer::start(db.clone(), settings).map_err(Error::Thread)?;
+        tracing::debug!(path = %path.display(), "store-redb opened");
+        Ok(RedbStore {
+            db,
+            writer,
+            sync_writes: options.durability == Durability::EveryWrite,
+            timeout: options.timeout,
+            limits: options.limits,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs everything so far to disk, whatever the [`Durability`].
+    /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
+    /// one commit.
+    pub async fn flush(&self) -> Result<()> {
+        self.write(true, |_, _| Ok(())).await
+    }
+
+    /// The number of live sessions: O(sessions), reading the metadata only.
+    pub fn len(&self) -> Result<u64> {
+        let now = now_ms();
+        let mut live = 0;
+        self.read_meta(|_, deadline| live += u64::from(deadline > now))?;
+        Ok(live)
+    }
+
+    /// Whether there is no live session.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Sessions on disk, expired ones not yet swept included.
+    pub fn len_on_disk(&self) -> Result<u64> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        open_read(&tx, META)?.len().map_err(backend)
+    }
+
+    /// The ids of the live sessions, in id order, as of one snapshot.
+    pub fn ids(&self) -> Result<Vec<SessionId>> {
+        let now = now_ms();
+        let mut ids = Vec::new();
+        self.read_meta(|id, deadline| {
+            if deadline > now {
+                ids.extend(SessionId::from_stored(id));
+            }
+        })?;
+        Ok(ids)
+    }
+
+    /// How long the session `id` has left, without sliding it; `None` if it
+    /// is absent or expired.
+    pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let meta = open_read(&tx, META)?;
+        let Some((_, deadline)) = meta.get(id.as_str()).map_err(backend)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
+    }
+
+    /// Removes every session in one transaction; returns how many there
+    /// were (expired ones not yet swept included).
+    pub async fn clear(&self) -> Result<u64> {
+        self.write(self.sync_writes, |tables, _| tables.clear())
+            .await
+    }
+
+    /// Checks that the tables agree with each other (an fsck): every session
+    /// has its one expiry entry, and every expiry and data entry belongs to a
+    /// session. Returns the problems found, none for a sound store. It reads
+    /// everything: for tests and for checking after a crash.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        tables::verify(
+            &open_read(&tx, META)?,
+            &open_read(&tx, DATA)?,
+            &open_read(&tx, EXPIRY)?,
+        )
+        .map_err(backend)
+    }
+
+    /// Bytes the database file takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|error| CoreError::Backend(Box::new(error)))
+    }
+
+    /// Calls `each` with every session's id and deadline, in id order.
+    fn read_meta(&self, mut each: impl FnMut(&str, u64)) -> Result<()> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        for entry in open_read(&tx, META)?.iter().map_err(backend)? {
+            let (id, value) = entry.map_err(backend)?;
+            each(id.value(), value.value().1);
+        }
+        Ok(())
+    }
+
+    /// Runs `step` in the writer's next commit, within the deadline.
+    fn write<T: Send + 'static>(
+        &self,
+        sync: bool,
+        step: impl Fn(&mut Tables<'_>, u64) -> TxResult<T> + Send + 'static,
+    ) -> impl Future<Output = Result<T>> + '_ {
+        deadline(self.timeout, self.writer.submit(sync, step))
+    }
+
+    /// Runs `step` on the live session `id`, saving its slid deadline; or
+    /// gives `absent()` without it. `sync` as for [`RedbStore::write`].
+    async fn with_live<T: Send + 'static>(
+        &self,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+        sync: bool,
+        absent: impl Fn() -> T + Send + 'static,
+        step: impl Fn(&mut Tables<'_>, &str) -> TxResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let (id, policy) = (id.as_str().to_owned(), *policy);
+        self.write(sync, move |tables, now| {
+            match tables.live(&id, now, &policy)? {
+                Some(live) => {
+                    let result = step(tables, &id)?;
+                    tables.save(&id, &live)?;
+                    Ok(result)
+                }
+                None => Ok(absent()),
+            }
+        })
+        .await
+    }
+}
+
+/// A table opened for reading; one that does not exist yet reads as empty
+/// (the store creates all three at open, so this is only a safety net).
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    table: redb::TableDefinition<K, V>,
+) -> Result<redb::ReadOnlyTable<K, V>> {
+    tx.open_table(table).map_err(|error| match error {
+        TableError::TableDoesNotExist(name) => {
+            CoreError::Backend(format!("store-redb: table {name} is missing").into())
+        }
+        error => backend(error),
+    })
+}
+
+/// Awaits `operation` for at most `limit` (when a tokio runtime with timers
+/// is running it; without one, there is nothing to measure time with).
+async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return operation.await;
+    }
+    match tokio::time::timeout(limit, operation).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(?limit, "store-redb: an operation missed its deadline");
+            Err(CoreError::Timeout(limit))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        self.limits.check_key(key)?;
+        let key = key.to_owned();
+        self.with_live(
+            id,
+            policy,
+            false,
+            || None,
+            move |tables, id| tables.value(id, &key),
+        )
+        .await
+    }
+
+    async fn get_many(
+        &self,
+        id: &SessionId,
+        keys: &[&str],
+        policy: &ExpiryPolicy,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.limits.check_keys(keys)?;
+        let count = keys.len();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let values = move |tables: &mut Tables<'_>, id: &str| {
+            keys.iter().map(|key| tables.value(id, key)).collect()
+        };
+        self.with_live(id, policy, false, move || vec![None; count], values)
+            .await
+    }
+
+    async fn get_all(
+        &self,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<HashMap<String, Vec<u8>>> {
+        self.with_live(id, policy, false, HashMap::new, |tables, id| tables.all(id))
+            .await
+    }
+
+    async fn set_many(
+        &self,
+        id: &SessionId,
+        changes: &[Change],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        self.limits.check_changes(changes)?;
+        let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
+        self.write(self.sync_writes, move |tables, now| {
+            let live = match (tables.live(&id, now, &policy)?, mode) {
+                (Some(live), _) => Some(live),
+                (None, WriteMode::Create) => Tables::create(now, &policy),
+                (None, WriteMode::Existing) => return Ok(WriteOutcome::NoSession),
+            };
+            // A zero absolute lifetime: the session would be born expired.
+            let Some(live): Option<Live> = live else {
+                return Ok(WriteOutcome::Applied);
+            };
+            for (key, value) in &changes {
+                match value {
+                    Some(value) => tables.insert(&id, key, value)?,
+                    None => tables.remove(&id, key)?,
+                }
+            }
+            tables.save(&id, &live)?;
+            Ok(WriteOutcome::Applied)
+        })
+        .await
+    }
+
+    async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
+        self.limits.check_keys(keys)?;
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let delete = move |tables: &mut Tables<'_>, id: &str| {
+            for key in &keys {
+                tables.remove(id, key)?;
+            }
+            Ok(true)
+        };
+        self.with_live(id, policy, self.sync_writes, || false, delete)
+            .await
+    }
+
+    async fn del_all(&self, id: &SessionId) -> Result<()> {
+        let id = id.as_str().to_owned();
+        self.write(self.sync_writes, move |tables, _| {
+            if let Some(meta) = tables.meta(&id)? {
+                tables.purge(&id, &meta)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
+        self.with_live(id, policy, false, || false, |_, _| Ok(true))
+            .await
+    }
+
+    async fn regenerate(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        let (old, new, policy) = (from.as_str().to_owned(), to.as_str().to_owned(), *policy);
+        self.write(self.sync_writes, move |tables, now| {
+            match tables.live(&old, now, &policy)? {
+                Some(live) => {
+                    tables.rename(&old, &new, live)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_operation_that_never_ends_times_out() {
+        let limit = Duration::from_millis(20);
+        let result: Result<()> = deadline(limit, std::future::pending()).await;
+        assert!(matches!(result, Err(CoreError::Timeout(d)) if d == limit));
+        assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
+    }
+}
