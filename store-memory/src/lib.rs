@@ -20,7 +20,10 @@
 //!   creation time behind an `Arc`. Writes go through moka's per-key
 //!   `and_compute_with`, which serialises writers of one session without a global
 //!   lock, and replace the record copy-on-write, so readers never see half a
-//!   write. A write therefore costs O(number of keys in the session); values
+//!   write. Before it, a writer takes its turn on a first-come, first-served
+//!   lock (one of 1024, picked by the session id): moka does not queue the
+//!   callers of one key, and under many concurrent writers to one session the
+//!   soak test saw one of them lose every race, for good. A write therefore costs O(number of keys in the session); values
 //!   themselves are shared, not copied.
 //! - The cache is bounded by bytes (a weigher counts keys and values plus a
 //!   fixed overhead per field and per session) and evicts the least recently used
@@ -188,6 +191,7 @@ impl MemoryStoreBuilder {
         MemoryStore {
             cache,
             limits: self.limits,
+            turns: Arc::new(Turns::new()),
         }
     }
 }
@@ -197,6 +201,36 @@ impl MemoryStoreBuilder {
 pub struct MemoryStore {
     cache: Cache<String, Arc<Record>>,
     limits: Limits,
+    turns: Arc<Turns>,
+}
+
+/// First-come, first-served locks that order the writers of one session
+/// before they reach moka's `and_compute_with` (which lets a caller lose to
+/// newcomers again and again). Striped by the id's hash, so unrelated
+/// sessions rarely share one; a writer holds only its own session's.
+struct Turns {
+    locks: Box<[tokio::sync::Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Turns {
+    const STRIPES: usize = 1024;
+
+    fn new() -> Turns {
+        Turns {
+            locks: (0..Turns::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Waits for the turn of the writers of `id`.
+    async fn take(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let stripe = self.hasher.hash_one(id.as_str()) as usize % self.locks.len();
+        self.locks[stripe].lock().await
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -268,6 +302,7 @@ impl MemoryStore {
     where
         F: FnOnce(Option<&Record>) -> Option<Record> + Send,
     {
+        let _turn = self.turns.take(id).await;
         let result = self
             .cache
             .entry_by_ref(id.as_str())
@@ -290,6 +325,7 @@ impl MemoryStore {
     /// Removes the session through its per-key lock, so a write racing the
     /// removal cannot put it back.
     async fn remove(&self, id: &SessionId) {
+        let _turn = self.turns.take(id).await;
         self.cache
             .entry_by_ref(id.as_str())
             .and_compute_with(|entry| std::future::ready(entry.map_or(Op::Nop, |_| Op::Remove)))
@@ -384,6 +420,7 @@ impl Store for MemoryStore {
         // The new id is stored inside the compute on the old one, before the old
         // one is removed: the move is one step, so a cancelled request can not
         // lose the session between the two.
+        let _turn = self.turns.take(from).await;
         let result = self
             .cache
             .entry_by_ref(from.as_str())
