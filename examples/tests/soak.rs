@@ -4,15 +4,22 @@
 //! A server that stops answering fails the test with the request that hung;
 //! every answer is checked against what that user wrote.
 //!
-//! The load comes in 30 s rounds, as in the load test that found the
-//! deadlock: 10 s of every route, 10 s of mostly reads, then 10 s in which
-//! every user sends bursts of 8 concurrent writes to its session. One user
-//! in four keeps no cookies (a load tool, a crawler) and others now and then
-//! come back as new visitors, so the database keeps growing.
+//! The load comes in 50 s rounds, as in the load tests that found the
+//! deadlock: 10 s of every route, 10 s of reads only, 10 s of half reads and
+//! half writes on a session's ten keys, 10 s in which every user sends
+//! bursts of 8 concurrent writes to its session, then 10 s of quiet, after
+//! which all users come back at once (the bench that caught sled's deadlock
+//! left its server idle between rounds). One user in four keeps no
+//! cookies (a load tool, a crawler) and others now and then come back as new
+//! visitors; the sessions they leave behind expire after 30 s idle and the
+//! store sweeps them, so the database is rewritten without end while it
+//! stays small (the state in which sled deadlocked).
 //!
 //! Knobs, as for the store-level soak: `SOAK_SECS` (default 120),
-//! `SOAK_TASKS` (default 64), `SOAK_DEADLINE_SECS` (default 5); and
-//! `SOAK_STACKS=FILE`, where gdb writes a hung server's stacks.
+//! `SOAK_TASKS` (default 64), `SOAK_DEADLINE_SECS` (default 5); also
+//! `SOAK_STACKS=FILE`, where gdb writes a hung server's stacks, and
+//! `SOAK_SERVER=BINARY`, which soaks another build of `server-axum` (an
+//! older commit's, say) on sled.
 //!
 //! After a missed deadline the test waits 30 s and tries the server once
 //! more, and says whether it was overloaded or hung for good.
@@ -58,8 +65,12 @@ async fn soak(store: &str) {
         &path_flag,
         path.to_str().unwrap(),
         "--insecure-cookies",
+        // Active users never idle this long (the quiet phase is 10 s).
+        "--idle-timeout",
+        "30",
     ];
-    let server = Server::start(SERVER, &args);
+    let binary = std::env::var("SOAK_SERVER").unwrap_or_else(|_| SERVER.into());
+    let server = Server::start(&binary, &args);
     let name = format!("server-axum on {store}");
     eprintln!(
         "soak {name}: {} users for {} s, each request within {:?}",
@@ -82,7 +93,10 @@ async fn soak(store: &str) {
         let verdict = after_failure(&server).await;
         panic!("soak {name} failed: {failure}\n{verdict}");
     }
-    eprintln!("soak {name}: passed: {}", shared.summary(&soak, intervals));
+    eprintln!(
+        "soak {name}: passed: {}",
+        shared.summary(&soak, "requests", intervals)
+    );
     // The server still answers a fresh user after the soak (on sled, a 503
     // is an answer).
     let probe = Browser::new(&server.url);
@@ -154,13 +168,20 @@ async fn run_user(user: usize, url: String, shared: Arc<Progress>) {
         }
         let key = match next(3) {
             0 => format!("w{}", next(8)),
-            _ => format!("k{}", next(4)),
+            _ => format!("k{}", next(10)),
         };
-        let phase = (shared.seconds() as u64 / 10) % 3;
+        let phase = (shared.seconds() as u64 / 10) % 5;
+        if phase == 4 {
+            // Quiet: every user pauses, then all come back at once.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         let roll = match phase {
             0 => next(100),
-            // Mostly reads.
+            // Reads only.
             1 => next(40),
+            // Half reads, half writes.
+            2 => next(70),
             // Bursts (for a user with a session), else a first write.
             _ => 95 + next(5),
         };

@@ -164,7 +164,7 @@ impl Soak {
                 ));
             }
         }
-        let report = shared.summary(self, intervals);
+        let report = shared.summary(self, "operations", intervals);
         eprintln!("soak {name}: passed: {report}");
         Ok(report)
     }
@@ -173,6 +173,8 @@ impl Soak {
 /// What a soak that passed did.
 #[derive(Clone, Debug)]
 pub struct SoakReport {
+    /// What was counted: "operations" on a store, "requests" over HTTP.
+    pub unit: &'static str,
     /// Operations completed.
     pub operations: u64,
     /// How long it ran.
@@ -198,8 +200,9 @@ impl std::fmt::Display for SoakReport {
             .collect();
         write!(
             f,
-            "{} operations in {:.0} s by {} tasks ({:.0}/s); per {} s interval: {}/s",
+            "{} {} in {:.0} s by {} tasks ({:.0}/s); per {} s interval: {}/s",
             self.operations,
+            self.unit,
             self.elapsed.as_secs_f64(),
             self.tasks,
             self.operations as f64 / self.elapsed.as_secs_f64(),
@@ -209,8 +212,8 @@ impl std::fmt::Display for SoakReport {
         if self.timeouts > 0 {
             write!(
                 f,
-                "; {} operations answered with the store's timeout error",
-                self.timeouts
+                "; {} {} answered with the store's timeout error",
+                self.timeouts, self.unit
             )?;
         }
         Ok(())
@@ -370,9 +373,11 @@ impl Progress {
         intervals
     }
 
-    /// The report of a soak that passed.
-    pub fn summary(&self, soak: &Soak, intervals: Vec<u64>) -> SoakReport {
+    /// The report of a soak that passed, counting `unit` ("operations",
+    /// "requests").
+    pub fn summary(&self, soak: &Soak, unit: &'static str, intervals: Vec<u64>) -> SoakReport {
         SoakReport {
+            unit,
             operations: self.done(),
             elapsed: self.start.elapsed(),
             intervals,
