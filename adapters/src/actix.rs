@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::http::header::{HeaderName, HeaderValue, COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use session_core::{Codec, JsonCodec, SessionConfig, Store};
 
@@ -96,21 +96,33 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        // actix-web's headers are not `http` 1's: hand over the cookie text.
+        // actix-web's headers are not `http` 1's: hand over the cookie bytes
+        // (not text: one non-ASCII cookie must not hide the session's).
         let cookies = request
             .headers()
             .get_all(COOKIE)
-            .filter_map(|value| value.to_str().ok());
+            .map(|value| value.as_bytes());
         let session = self.sessions.start(cookies);
         request.extensions_mut().insert(session.clone());
         let response = self.service.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            if let Some(cookie) = session.set_cookie() {
-                match HeaderValue::from_bytes(cookie.as_bytes()) {
-                    Ok(value) => response.headers_mut().append(SET_COOKIE, value),
-                    // Cannot happen: it was a valid header value a moment ago.
-                    Err(error) => tracing::error!(%error, "session cookie dropped"),
+            // The core decides from the handler's own `Cache-Control` and
+            // `Vary` (copied into `http` 1's types) what to append.
+            let mut seen = http::HeaderMap::new();
+            for name in [http::header::CACHE_CONTROL, http::header::VARY] {
+                for value in response.headers().get_all(name.as_str()) {
+                    if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                        seen.append(name.clone(), value);
+                    }
+                }
+            }
+            for (name, value) in session.response_headers(&seen) {
+                let name = HeaderName::from_bytes(name.as_str().as_bytes());
+                match (name, HeaderValue::from_bytes(value.as_bytes())) {
+                    (Ok(name), Ok(value)) => response.headers_mut().append(name, value),
+                    // Cannot happen: both were valid a moment ago.
+                    _ => tracing::error!("session response header dropped"),
                 }
             }
             Ok(response)

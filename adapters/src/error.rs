@@ -23,13 +23,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The status this error answers: 400 for bad input (an empty or oversized
-    /// key or value), 503 when the store is down or slow, 500 for the rest.
+    /// The status this error answers, [`session_core::Error::status`]'s: 400
+    /// for bad input (an empty or oversized key or value), 503 when the store
+    /// is down or slow, 500 for the rest.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Session(error) if error.is_invalid_input() => StatusCode::BAD_REQUEST,
-            Error::Session(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Session(_) | Error::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Session(error) => error.status(),
+            Error::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -40,11 +40,7 @@ impl Error {
         match self {
             Error::Session(error) if !error.is_invalid_input() => {
                 tracing::warn!(%error, "session operation failed");
-                if error.is_unavailable() {
-                    "session store unavailable".into()
-                } else {
-                    "session store failed".into()
-                }
+                error.public_message()
             }
             Error::MissingMiddleware => {
                 tracing::error!("{self}");
@@ -73,6 +69,10 @@ mod tests {
         let broken = Error::from(session_core::Error::Backend("disk full on /var/db".into()));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(broken.public_message(), "session store failed");
+
+        // A value the server could not encode is the server's fault.
+        let unencodable = Error::from(session_core::Error::Encode("key must be a string".into()));
+        assert_eq!(unencodable.status(), StatusCode::INTERNAL_SERVER_ERROR);
 
         let bad = Error::from(session_core::Error::KeyTooLarge { len: 300, max: 256 });
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);

@@ -85,11 +85,12 @@ impl<C: Codec> Sessions<C> {
         }
     }
 
-    /// The session of a request with these `Cookie` header texts.
-    pub(crate) fn start<'a>(
-        &self,
-        cookie_headers: impl IntoIterator<Item = &'a str>,
-    ) -> Session<C> {
+    /// The session of a request with these `Cookie` headers' bytes.
+    pub(crate) fn start<I>(&self, cookie_headers: I) -> Session<C>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         Session::new(GenericSession::from_cookie_headers(
             cookie_headers,
             Arc::clone(&self.store),

@@ -99,10 +99,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Bytes, not text: one non-ASCII cookie must not hide the session's.
         let cookies = request.headers().get_all(COOKIE).iter();
-        let session = self
-            .sessions
-            .start(cookies.filter_map(|value| value.to_str().ok()));
+        let session = self.sessions.start(cookies.map(|value| value.as_bytes()));
         request.extensions_mut().insert(session.clone());
         ResponseFuture {
             inner: self.inner.call(request),

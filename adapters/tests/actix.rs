@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use session_adapters::{Error, Session, SessionMiddleware};
@@ -101,6 +101,70 @@ fn the_extractor_gives_the_session_of_the_cookie() {
         let (_, fresh, body) = call(&app, "/", Some(&tampered)).await;
         assert_eq!(body, "1", "a tampered cookie is no session");
         assert!(fresh.is_some_and(|c| c != cookie));
+    });
+}
+
+/// `Cache-Control` and `Vary` are added to what the handler set, never in
+/// its place.
+#[test]
+fn cache_headers_merge_with_the_handlers() {
+    async fn handler(session: Session) -> Result<HttpResponse, Error> {
+        session.set("foo", "bar").await?;
+        Ok(HttpResponse::Ok()
+            .append_header((VARY, "Accept-Encoding"))
+            .append_header((CACHE_CONTROL, "private"))
+            .finish())
+    }
+    run(async {
+        let (sessions, _) = middleware();
+        let app =
+            test::init_service(App::new().wrap(sessions).route("/", web::get().to(handler))).await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+        let values = |name| {
+            response
+                .headers()
+                .get_all(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(VARY), ["Accept-Encoding", "Cookie"]);
+        assert_eq!(
+            values(CACHE_CONTROL),
+            ["private", "no-cache=\"Set-Cookie\""]
+        );
+    });
+}
+
+/// A cookie header with a foreign pair that is not ASCII, or our value in
+/// double quotes, still carries the session.
+#[test]
+fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
+    run(async {
+        let (sessions, _) = middleware();
+        let app =
+            test::init_service(App::new().wrap(sessions).route("/", web::get().to(visits))).await;
+        let (_, pair, _) = call(&app, "/", None).await;
+        let pair = pair.expect("the first write sets the cookie");
+        let (name, value) = pair.split_once('=').unwrap();
+        let headers = [
+            format!("a=José; {pair}").into_bytes(),
+            [b"a=\xff; ".as_slice(), pair.as_bytes()].concat(),
+            format!("{name}=\"{value}\"; b=ü").into_bytes(),
+        ];
+        for (visit, header) in (2..).zip(headers) {
+            let request = test::TestRequest::get()
+                .uri("/")
+                .insert_header((COOKIE, HeaderValue::from_bytes(&header).unwrap()))
+                .to_request();
+            let body = test::call_and_read_body(&app, request).await;
+            assert_eq!(
+                body,
+                visit.to_string(),
+                "{}",
+                String::from_utf8_lossy(&header)
+            );
+        }
     });
 }
 

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response};
 use serde_json::json;
 use session_adapters::{Session, SessionLayer};
@@ -112,6 +112,101 @@ async fn typed_values_round_trip_and_the_cookie_is_appended() {
     assert_eq!(cookie_pair(&second), None, "same session, same cookie");
     let body: serde_json::Value = serde_json::from_str(second.body()).unwrap();
     assert_eq!(body, json!({ "cart": { "items": ["item0", "item1"] } }));
+}
+
+/// `Cache-Control` and `Vary` are added to what the handler set, never in
+/// its place, and only once.
+#[tokio::test]
+async fn cache_headers_merge_with_the_handlers() {
+    let (layer, _) = layer();
+    let service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let session = session_of(&request);
+        if request.uri().path() != "/untouched" {
+            session.set("foo", "bar").await.unwrap();
+        }
+        let mut response = Response::new(String::new());
+        let headers = response.headers_mut();
+        headers.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=60"),
+        );
+        if request.uri().path() == "/vary-cookie" {
+            headers.append(VARY, HeaderValue::from_static("origin, COOKIE"));
+        }
+        Ok::<_, Infallible>(response)
+    }));
+    let values = |response: &Response<String>, name| {
+        let values: Vec<_> = response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        values
+    };
+    let first = service.clone().oneshot(get(None)).await.unwrap();
+    assert_eq!(values(&first, VARY), ["Accept-Encoding", "Cookie"]);
+    assert_eq!(
+        values(&first, CACHE_CONTROL),
+        ["private, max-age=60", "no-cache=\"Set-Cookie\""]
+    );
+    let cookie = cookie_pair(&first).unwrap();
+    // The same session, no new cookie: `Vary` still, no `no-cache`.
+    let again = service.clone().oneshot(get(Some(&cookie))).await.unwrap();
+    assert_eq!(values(&again, VARY), ["Accept-Encoding", "Cookie"]);
+    assert_eq!(values(&again, CACHE_CONTROL), ["private, max-age=60"]);
+    // The handler's `Vary` names `Cookie` already.
+    let request = Request::get("/vary-cookie")
+        .header(COOKIE, &cookie)
+        .body(())
+        .unwrap();
+    let named = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(values(&named, VARY), ["Accept-Encoding", "origin, COOKIE"]);
+    // A handler that never used the session varies on nothing of ours.
+    let request = Request::get("/untouched")
+        .header(COOKIE, &cookie)
+        .body(())
+        .unwrap();
+    let untouched = service.oneshot(request).await.unwrap();
+    assert_eq!(values(&untouched, VARY), ["Accept-Encoding"]);
+}
+
+/// A cookie header with a foreign pair that is not ASCII, or our value in
+/// double quotes, still carries the session.
+#[tokio::test]
+async fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
+    let (layer, _) = layer();
+    let service = layer.layer(tower::service_fn(|request: Request<()>| async move {
+        let session = session_of(&request);
+        if request.uri().path() == "/set" {
+            session.set("foo", "bar").await.unwrap();
+        }
+        let foo: Option<String> = session.get("foo").await.unwrap();
+        Ok::<_, Infallible>(Response::new(serde_json::to_string(&foo).unwrap()))
+    }));
+    let set = Request::get("/set").body(()).unwrap();
+    let created = service.clone().oneshot(set).await.unwrap();
+    let pair = cookie_pair(&created).unwrap();
+    let (name, value) = pair.split_once('=').unwrap();
+    let headers = [
+        format!("a=José; {pair}").into_bytes(),
+        [b"a=\xff; ".as_slice(), pair.as_bytes()].concat(),
+        format!("{name}=\"{value}\"; b=ü").into_bytes(),
+    ];
+    for header in headers {
+        let request = Request::get("/")
+            .header(COOKIE, HeaderValue::from_bytes(&header).unwrap())
+            .body(())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(
+            response.body(),
+            "\"bar\"",
+            "{}",
+            String::from_utf8_lossy(&header)
+        );
+    }
 }
 
 /// Two requests of one session are in their handlers at the same time: the

@@ -13,8 +13,14 @@
 //! `HTTP_LOAD_STORES` names the stores to compare with memory (default
 //! `redb`); each round lasts `HTTP_LOAD_SECS` (default 10) and there are
 //! `HTTP_LOAD_ROUNDS` per store and mix (default 6). `HTTP_LOAD_SERVER`
-//! runs another build of `server-axum` for the stores (an older commit's,
-//! say), still against this build on memory.
+//! runs another server binary for the stores (an older commit's, say), and
+//! `HTTP_LOAD_BASE_SERVER` another one for the memory baseline: with both,
+//! and `HTTP_LOAD_STORES=memory`, the bench compares two builds on memory.
+//!
+//! ```text
+//! HTTP_LOAD_STORES=memory HTTP_LOAD_BASE_SERVER=old/server HTTP_LOAD_SERVER=target/release/server \
+//!     cargo bench -p examples --bench http_load
+//! ```
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -117,7 +123,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let memory = Server::start(SERVER, &["--store", "memory", "--insecure-cookies"]);
+    let base = std::env::var("HTTP_LOAD_BASE_SERVER").unwrap_or_else(|_| SERVER.into());
+    let memory = Server::start(&base, &["--store", "memory", "--insecure-cookies"]);
     runtime.block_on(async {
         let baseline = users(&memory.url).await;
         for store in stores.split(',').map(str::trim) {

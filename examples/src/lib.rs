@@ -10,9 +10,11 @@
 //! | `GET /del/{key}` | deletes `key`; answers `true` |
 //! | `GET /destroy` | destroys the session and expires the cookie; answers `true` |
 //! | `GET /regenerate` | moves the session to a new id; answers `true` |
+//! | `GET /lifetime/{seconds}` | gives the session its own idle timeout and re-sends the cookie with that `Max-Age` (bounded by the absolute lifetime); answers `true`, or `false` without a session (creating none) |
 //! | `GET /` | `ok`, touching no session |
 //!
-//! Store failures answer 503 with `{"error": "..."}`.
+//! Errors answer `{"error": "..."}`: 400 for bad input (an oversized key or
+//! value), 503 for a store that is down or slow, 500 for the rest.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,10 +26,10 @@ pub mod apps;
 use clap::{Parser, ValueEnum};
 use http::StatusCode;
 use percent_encoding::percent_decode_str;
-use session_core::{BoxError, Error, GenericSession, SessionConfig, SessionId, Store};
+use session_core::{BoxError, Error, GenericSession, Limits, SessionConfig, SessionId, Store};
 use store_memory::MemoryStore;
 use store_redb::RedbStore;
-use store_redis::RedisStore;
+use store_redis::{redacted_url, RedisStore};
 use store_sled::SledStore;
 
 /// The stores an example server can run on.
@@ -48,7 +50,7 @@ pub enum StoreKind {
 
 /// Command-line options shared by the example servers. The port comes from the
 /// `PORT` environment variable (default 8080), signing keys from `SESSION_KEYS`.
-#[derive(Clone, Debug, Parser)]
+#[derive(Clone, Parser)]
 #[command(about = "generic-session example server")]
 pub struct Options {
     /// Session store to use.
@@ -65,17 +67,44 @@ pub struct Options {
     #[arg(long, value_name = "DIR", default_value = store_sled::DEFAULT_PATH)]
     pub sled_path: std::path::PathBuf,
 
-    /// Idle timeout in seconds, slid by every session operation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 14 * 24 * 60 * 60)]
+    /// Idle timeout in seconds, slid by every session operation (the
+    /// library's default, 30 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
 
-    /// Absolute session lifetime in seconds, never extended by activity.
-    #[arg(long, value_name = "SECONDS")]
-    pub absolute_timeout: Option<u64>,
+    /// Absolute session lifetime in seconds, never extended by activity (the
+    /// library's default, 12 hours); 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_ABSOLUTE_TIMEOUT.as_secs())]
+    pub absolute_timeout: u64,
 
     /// Send cookies without `Secure`, for plain-http development.
     #[arg(long)]
     pub insecure_cookies: bool,
+
+    /// How long a client may take to send a request's headers before its
+    /// connection is closed (against slow-loris clients).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Connections served at once; more wait in the kernel's queue until one
+    /// closes.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// The most keys one session may hold; a write past it answers 400 and
+    /// writes nothing.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_keys())]
+    pub max_keys_per_session: usize,
+
+    /// The most bytes (keys plus values) one session may hold; a write past
+    /// it answers 400 and writes nothing.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_session_bytes())]
+    pub max_session_bytes: usize,
+
+    /// The session cookie's name. A `__Host-` or `__Secure-` name needs
+    /// `Secure` cookies: with `--insecure-cookies` the server refuses to start.
+    #[arg(long, value_name = "NAME", default_value = "s")]
+    pub cookie_name: String,
 
     /// Port to listen on (127.0.0.1).
     #[arg(long, env = "PORT", default_value_t = 8080)]
@@ -92,6 +121,29 @@ pub struct Options {
     pub redis_cluster: Vec<String>,
 }
 
+impl std::fmt::Debug for Options {
+    /// Every option, with the Redis URLs' passwords left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cluster: Vec<String> = self.redis_cluster.iter().map(|u| redacted_url(u)).collect();
+        f.debug_struct("Options")
+            .field("store", &self.store)
+            .field("redb_path", &self.redb_path)
+            .field("sled_path", &self.sled_path)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("insecure_cookies", &self.insecure_cookies)
+            .field("cookie_name", &self.cookie_name)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_keys_per_session", &self.max_keys_per_session)
+            .field("max_session_bytes", &self.max_session_bytes)
+            .field("port", &self.port)
+            .field("redis_url", &redacted_url(&self.redis_url))
+            .field("redis_cluster", &cluster)
+            .finish()
+    }
+}
+
 impl Options {
     /// The store the options name: `--redis-cluster` implies Redis.
     pub fn store_kind(&self) -> StoreKind {
@@ -102,14 +154,33 @@ impl Options {
         }
     }
 
+    /// The stores' size limits: the library's, with `--max-keys-per-session`
+    /// and `--max-session-bytes`.
+    pub fn limits(&self) -> Limits {
+        Limits::default()
+            .with_max_keys(self.max_keys_per_session)
+            .with_max_session_bytes(self.max_session_bytes)
+    }
+
     /// Builds (and for Redis, connects) the store the options name.
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
+        let limits = self.limits();
         Ok(match self.store_kind() {
-            StoreKind::Memory => Arc::new(MemoryStore::new()),
-            StoreKind::Redb => Arc::new(RedbStore::open(&self.redb_path)?),
-            StoreKind::Sled => Arc::new(SledStore::open(&self.sled_path)?),
+            StoreKind::Memory => Arc::new(MemoryStore::builder().limits(limits).build()),
+            StoreKind::Redb => Arc::new(
+                RedbStore::builder()
+                    .path(&self.redb_path)
+                    .limits(limits)
+                    .open()?,
+            ),
+            StoreKind::Sled => Arc::new(
+                SledStore::builder()
+                    .path(&self.sled_path)
+                    .limits(limits)
+                    .open()?,
+            ),
             StoreKind::Redis => {
-                let builder = RedisStore::builder().url(&self.redis_url);
+                let builder = RedisStore::builder().url(&self.redis_url).limits(limits);
                 #[cfg(feature = "cluster")]
                 let builder = if self.redis_cluster.is_empty() {
                     builder
@@ -148,8 +219,11 @@ impl Options {
         SessionConfig::builder()
             .keys(keys)
             .idle_timeout(Duration::from_secs(self.idle_timeout))
-            .absolute_timeout(self.absolute_timeout.map(Duration::from_secs))
+            .absolute_timeout(
+                (self.absolute_timeout > 0).then(|| Duration::from_secs(self.absolute_timeout)),
+            )
             .secure(!self.insecure_cookies)
+            .cookie_name(&self.cookie_name)
             .build()
     }
 }
@@ -169,6 +243,8 @@ pub enum Route {
     Destroy,
     /// `GET /regenerate`
     Regenerate,
+    /// `GET /lifetime/{seconds}`: this session's own idle timeout.
+    Lifetime(u64),
 }
 
 impl Route {
@@ -195,6 +271,8 @@ impl Route {
                 } else if let Some(key) = path.strip_prefix("/del/") {
                     (!key.contains('/')).then_some(())?;
                     Route::del(decode(key)?)
+                } else if let Some(seconds) = path.strip_prefix("/lifetime/") {
+                    Route::lifetime(seconds)
                 } else {
                     None
                 }
@@ -217,6 +295,14 @@ impl Route {
     /// `/del/{key}` from a decoded parameter; `None` when it is empty.
     pub fn del(key: String) -> Option<Route> {
         (!key.is_empty()).then_some(Route::Del(key))
+    }
+
+    /// `/lifetime/{seconds}`; `None` unless `seconds` is a whole number of
+    /// seconds, at least 1.
+    pub fn lifetime(seconds: &str) -> Option<Route> {
+        let digits = !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit());
+        let seconds: u64 = digits.then(|| seconds.parse().ok()).flatten()?;
+        (seconds > 0).then_some(Route::Lifetime(seconds))
     }
 }
 
@@ -290,17 +376,11 @@ impl Reply {
         }
     }
 
-    /// Maps a session error: 400 for bad input, 503 for any store failure.
+    /// Maps a session error as the adapters do ([`Error::status`]): 400 for
+    /// bad input, 503 for a store that is down or slow, 500 for the server's
+    /// own failures.
     pub fn error(error: &Error) -> Reply {
-        let (status, message) = if error.is_invalid_input() {
-            (StatusCode::BAD_REQUEST, error.to_string())
-        } else {
-            // Down, slow or failing: the store, not the request, is at fault.
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "session store unavailable".to_string(),
-            )
-        };
+        let (status, message) = (error.status(), error.public_message());
         if error.is_invalid_input() {
             tracing::debug!(%error, "session operation refused");
         } else {
@@ -328,6 +408,10 @@ pub async fn handle(route: Route, session: &GenericSession) -> Reply {
         Route::Del(key) => session.del(&key).await.map(|()| true.into()),
         Route::Destroy => session.destroy().await.map(|()| true.into()),
         Route::Regenerate => session.regenerate().await.map(|()| true.into()),
+        Route::Lifetime(seconds) => session
+            .set_lifetime(Duration::from_secs(seconds))
+            .await
+            .map(Into::into),
     };
     match result {
         Ok(value) => Reply::json(value),
@@ -343,12 +427,47 @@ pub async fn setup() -> Result<(std::net::TcpListener, Arc<dyn Store>, Arc<Sessi
 {
     init_tracing();
     let options = Options::parse();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(options.header_read_timeout.max(1)),
+        max_connections: options.max_connections.max(1),
+    };
+    // Set once, before any server starts; a second setup keeps the first.
+    let _ = CONNECTION_LIMITS.set(limits);
     let config = Arc::new(options.config()?);
     let store = options.store().await?;
     let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))?;
     println!("listening on http://{}", listener.local_addr()?);
     tracing::info!(store = ?options.store_kind(), "serving");
     Ok((listener, store, config))
+}
+
+/// What keeps slow or numerous clients from exhausting a server: every
+/// server reads them from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// The limits from the command line; set by [`setup`], the defaults for
+/// servers started otherwise (in tests).
+static CONNECTION_LIMITS: std::sync::OnceLock<ConnectionLimits> = std::sync::OnceLock::new();
+
+/// The limits every server applies: `--header-read-timeout` and
+/// `--max-connections`, or their defaults.
+pub fn connection_limits() -> ConnectionLimits {
+    CONNECTION_LIMITS.get().copied().unwrap_or_default()
 }
 
 /// Runs `serve` until it ends or Ctrl-C arrives.
@@ -362,8 +481,9 @@ pub async fn until_ctrl_c(
 }
 
 /// Accepts connections on `listener` forever, serving each with `connection`
-/// on its own task. Accept errors (out of file descriptors and the like) are
-/// logged and do not stop the server.
+/// on its own task, at most [`ConnectionLimits::max_connections`] at once.
+/// Accept errors (out of file descriptors and the like) are logged and do
+/// not stop the server.
 pub(crate) async fn accept_loop<F, C, E>(
     listener: std::net::TcpListener,
     mut connection: F,
@@ -375,7 +495,14 @@ where
 {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        connection_limits().max_connections,
+    ));
     loop {
+        // A slot first: past the cap, new connections wait in the backlog.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -389,8 +516,19 @@ where
             if let Err(error) = served.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
+}
+
+/// hyper's HTTP/1 connection settings for the hyper-based servers: the
+/// header read timeout of [`connection_limits`].
+pub(crate) fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(connection_limits().header_read_timeout);
+    builder
 }
 
 /// Sets up `tracing` output on stderr, at `info` unless `RUST_LOG` says otherwise.
@@ -406,6 +544,20 @@ pub fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_never_show_a_redis_password() {
+        let options = Options::parse_from([
+            "server",
+            "--redis-url",
+            "redis://app:hunter2-secret@127.0.0.1:6379/1",
+            "--redis-cluster",
+            "redis://:hunter2-secret@127.0.0.1:7000,redis://127.0.0.1:7001",
+        ]);
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("127.0.0.1:7001"), "{shown}");
+    }
 
     #[test]
     fn routes_parse_like_the_seed() {

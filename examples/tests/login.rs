@@ -47,6 +47,28 @@ async fn login_regenerates_the_id_and_logout_destroys_the_session() {
     assert!(browser.get("/account").await.body.contains("seen 2 times"));
     assert!(browser.get("/").await.body.contains("Logged in as ada"));
 
+    // Another user logs in on the same browser without logging out: a new
+    // id, and nothing of ada's session carries over.
+    let ada = browser.jar().unwrap();
+    let grace = browser
+        .post_form("/login", "username=grace&password=hopper")
+        .await;
+    assert_eq!(grace.status, StatusCode::SEE_OTHER);
+    assert_ne!(browser.jar().unwrap(), ada);
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("grace's account"), "{}", page.body);
+    assert!(page.body.contains("seen 1 times"), "{}", page.body);
+    let replayed = Browser::with_jar(&server.url, Some(ada));
+    assert_eq!(replayed.get("/account").await.status, StatusCode::SEE_OTHER);
+    let grace_again = browser.jar().unwrap();
+    let ada_again = browser
+        .post_form("/login", "username=ada&password=lovelace")
+        .await;
+    assert_eq!(ada_again.status, StatusCode::SEE_OTHER);
+    assert!(browser.get("/account").await.body.contains("seen 1 times"));
+    let logged_in = browser.jar().unwrap();
+    assert_ne!(logged_in, grace_again);
+
     // The id from before the login no longer opens anything.
     let fixated = Browser::with_jar(&server.url, Some(before_login));
     assert_eq!(fixated.get("/account").await.status, StatusCode::SEE_OTHER);

@@ -31,6 +31,160 @@ fn seed_client_talks_to_every_server() {
     }
 }
 
+/// `--cookie-name` names the cookie; a `__Host-` name with
+/// `--insecure-cookies` breaks the prefix's rule, and the server refuses to
+/// start and says which rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_takes_a_cookie_name_and_refuses_a_broken_prefix() {
+    for (name, binary) in SERVERS {
+        let output = Command::new(binary)
+            .args([
+                "--store",
+                "memory",
+                "--cookie-name",
+                "__Host-s",
+                "--insecure-cookies",
+            ])
+            .env("PORT", "0")
+            .output()
+            .expect("run the server");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name} started: {stderr}");
+        assert!(
+            stderr.contains("__Host-") && stderr.contains("Secure"),
+            "{name}: {stderr}"
+        );
+
+        let server = Server::start(
+            binary,
+            &[
+                "--store",
+                "memory",
+                "--insecure-cookies",
+                "--cookie-name",
+                "sid",
+            ],
+        );
+        let browser = Browser::new(&server.url);
+        let set = browser.get("/set/foo/bar").await;
+        let cookie = set.set_cookie.expect("a cookie");
+        assert!(cookie.starts_with("sid="), "{name}: {cookie}");
+        assert_eq!(browser.get("/get/foo").await.body, "\"bar\"", "{name}");
+    }
+}
+
+/// Slow-loris clients: a connection that does not finish its headers within
+/// `--header-read-timeout` is closed, and at most `--max-connections` are
+/// served at once, so a request waits while two silent clients hold both
+/// slots and is answered once they are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_drops_slow_clients_and_caps_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let args = [
+        "--store",
+        "memory",
+        "--insecure-cookies",
+        "--header-read-timeout",
+        "1",
+        "--max-connections",
+        "2",
+    ];
+    let servers: Vec<_> = SERVERS
+        .iter()
+        .map(|(name, binary)| (name, Server::start(binary, &args)))
+        .collect();
+    for (name, server) in &servers {
+        let address = server.url.trim_start_matches("http://").to_string();
+        let mut silent = Vec::new();
+        for _ in 0..2 {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            silent.push(stream);
+        }
+        // Give the server a moment to take both into its two slots.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let browser = Browser::new(&server.url);
+        let mut request = Box::pin(browser.get("/set/foo/bar"));
+        let early = tokio::time::timeout(Duration::from_millis(300), &mut request).await;
+        assert!(
+            early.is_err(),
+            "{name}: served a third connection while two held both slots"
+        );
+        // The silent ones are closed once the header timeout passes.
+        for mut stream in silent {
+            let mut buffer = [0u8; 1024];
+            let closed = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => continue,
+                    }
+                }
+            })
+            .await;
+            assert!(
+                closed.is_ok(),
+                "{name}: a client that never finished its headers was kept"
+            );
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the waiting request was never served"));
+        assert_eq!(answer.body, "\"bar\"", "{name}");
+    }
+}
+
+/// `--max-keys-per-session` and `--max-session-bytes`: a write past either
+/// answers 400 and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_caps_sessions_by_its_flags() {
+    for (name, binary) in SERVERS {
+        let args = [
+            "--store",
+            "memory",
+            "--insecure-cookies",
+            "--max-keys-per-session",
+            "3",
+            "--max-session-bytes",
+            "100",
+        ];
+        let server = Server::start(binary, &args);
+        let browser = Browser::new(&server.url);
+        for key in ["a", "b", "c"] {
+            assert_eq!(
+                browser.get(&format!("/set/{key}/1")).await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        let fourth = browser.get("/set/d/1").await;
+        assert_eq!(
+            fourth.status,
+            StatusCode::BAD_REQUEST,
+            "{name}: {}",
+            fourth.body
+        );
+        assert!(fourth.body.contains("keys"), "{name}: {}", fourth.body);
+        assert_eq!(browser.get("/get/d").await.body, "null", "{name}");
+        // Within the key limit, past the bytes: refused, the old value kept.
+        let big = browser.get(&format!("/set/a/{}", "x".repeat(120))).await;
+        assert_eq!(big.status, StatusCode::BAD_REQUEST, "{name}: {}", big.body);
+        assert_eq!(browser.get("/get/a").await.body, "\"1\"", "{name}");
+        // Overwrites and deletes still work.
+        assert_eq!(browser.get("/set/a/2").await.body, "\"2\"", "{name}");
+        assert_eq!(browser.get("/del/c").await.body, "true", "{name}");
+        assert_eq!(
+            browser.get("/set/d/4").await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_memory() {
     for (name, binary) in SERVERS {
@@ -170,6 +324,18 @@ async fn every_server_expires_sessions_by_its_flags() {
         browser.get("/set/foo/bar").await;
         assert_eq!(browser.get("/get/foo").await.body, "\"bar\"");
     }
+    // On the idle servers, a session given its own 60 s by `/lifetime`.
+    let remembered: Vec<_> = SERVERS
+        .iter()
+        .zip(&idle)
+        .map(|(_, browser)| Browser::new(&browser.base))
+        .collect();
+    for ((name, _), browser) in SERVERS.iter().zip(&remembered) {
+        browser.get("/set/foo/kept").await;
+        let answer = browser.get("/lifetime/60").await;
+        assert_eq!(answer.body, "true", "{name}");
+        assert!(answer.set_cookie.unwrap().contains("Max-Age=60"), "{name}");
+    }
     // The absolute sessions stay in use, every 300 ms, past their 2 s; the
     // idle ones are left alone.
     let start = std::time::Instant::now();
@@ -199,6 +365,13 @@ async fn every_server_expires_sessions_by_its_flags() {
             browser.get("/get/foo").await.body,
             "null",
             "{name}: idle timeout"
+        );
+    }
+    for ((name, _), browser) in SERVERS.iter().zip(&remembered) {
+        assert_eq!(
+            browser.get("/get/foo").await.body,
+            "\"kept\"",
+            "{name}: the session's own idle timeout, kept by the store"
         );
     }
 }

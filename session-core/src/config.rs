@@ -9,8 +9,13 @@ use crate::cookie::CookieSettings;
 use crate::signer::Signer;
 use crate::{Codec, Error, ExpiryPolicy, JsonCodec, Result};
 
-/// generic-session's default `expire`: two weeks.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+/// The default idle timeout: 30 minutes, the upper end of OWASP's range
+/// for low-risk applications and ASVS 4.0.3's level 2 (3.3.2).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The default absolute lifetime: 12 hours, ASVS 4.0.3's level 2 (3.3.2).
+/// However active a session is, a stolen cookie stops working after it.
+pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// Everything a [`GenericSession`](crate::GenericSession) needs besides a store.
 /// Build one with [`SessionConfig::builder`] and share it (it is cheap to wrap in
@@ -68,21 +73,32 @@ impl<C> SessionConfig<C> {
 
 /// Builds a [`SessionConfig`].
 ///
-/// | setting | default |
-/// |---|---|
-/// | [`key`](Self::key) / [`keys`](Self::keys) | none: required, each at least 32 bytes |
-/// | [`cookie_name`](Self::cookie_name) | `s` (as generic-session) |
-/// | [`id_prefix`](Self::id_prefix) | `session:` (as generic-session) |
-/// | [`idle_timeout`](Self::idle_timeout) | 2 weeks (generic-session's `expire`) |
-/// | [`absolute_timeout`](Self::absolute_timeout) | none |
-/// | [`secure`](Self::secure) | on: the cookie is only sent over HTTPS |
-/// | [`http_only`](Self::http_only) | on: scripts cannot read the cookie |
-/// | [`same_site`](Self::same_site) | `Lax` |
-/// | [`path`](Self::path) | `/` |
-/// | [`domain`](Self::domain) | none (host-only cookie) |
-/// | [`persistent`](Self::persistent) | on: `Max-Age` is the absolute lifetime if set, else the idle timeout |
-/// | [`codec`](Self::codec) | [`JsonCodec`] |
-#[derive(Debug)]
+/// The defaults follow OWASP's Session Management Cheat Sheet and ASVS 4.0.3
+/// chapter V3 at level 2; an application that needs longer sessions says so.
+///
+/// | setting | default | guidance | why |
+/// |---|---|---|---|
+/// | [`key`](Self::key) / [`keys`](Self::keys) | none: required, each at least 32 bytes | ASVS 3.2.2 (128 bits of entropy), OWASP "session ID entropy" | the HMAC is only as strong as its key; 32 bytes is SHA-256's block-size guidance |
+/// | [`cookie_name`](Self::cookie_name) | `s` (as generic-session) | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
+/// | [`id_prefix`](Self::id_prefix) | `session:` (as generic-session) | n.a. | store keys shared with the Node seed |
+/// | [`idle_timeout`](Self::idle_timeout) | 30 minutes ([`DEFAULT_IDLE_TIMEOUT`]) | ASVS 3.3.2 L2: 30 minutes; OWASP: 15–30 minutes for low-risk apps | the longest a level 2 app may keep an idle session |
+/// | [`absolute_timeout`](Self::absolute_timeout) | 12 hours ([`DEFAULT_ABSOLUTE_TIMEOUT`]) | ASVS 3.3.2 L2: 12 hours; OWASP: 4–8 hours for office hours | a stolen cookie must log in again within a day, however active its thief |
+/// | [`secure`](Self::secure) | on: sent over HTTPS only | ASVS 3.4.1 | a cookie sent over plain HTTP can be read on the wire |
+/// | [`http_only`](Self::http_only) | on: scripts cannot read it | ASVS 3.4.2 | an XSS hole cannot steal the session |
+/// | [`same_site`](Self::same_site) | `Lax` | ASVS 3.4.3 | cross-site POSTs carry no session; links from other sites still log in |
+/// | [`path`](Self::path) | `/` | ASVS 3.4.5 | one session for the whole host; narrow it only with a non-`__Host-` name |
+/// | [`domain`](Self::domain) | none: host-only | ASVS 3.4.4/3.4.5 (`__Host-`) | sibling subdomains neither see nor set the cookie |
+/// | [`persistent`](Self::persistent) | off: a browser-session cookie | OWASP: "non-persistent cookies" for session management | closing the browser ends the session on the client; "remember me" is per session ([`GenericSession::set_lifetime`](crate::GenericSession::set_lifetime)) |
+/// | [`partitioned`](Self::partitioned) | off | CHIPS | only for an app embedded in other sites' frames |
+/// | [`codec`](Self::codec) | [`JsonCodec`] | n.a. | values readable by the Node seed |
+///
+/// **Cookie prefixes.** Browsers only accept a cookie named `__Secure-…`
+/// with `Secure`, and one named `__Host-…` with `Secure`, `Path=/` and no
+/// `Domain`; [`build`](Self::build) refuses other combinations with
+/// [`Error::CookiePrefix`]. Use `__Host-` (for example `__Host-s`) when
+/// the application owns its whole host: then no subdomain and no plain-HTTP
+/// page can plant a session cookie for it (session fixation through a
+/// sibling subdomain).
 pub struct SessionConfigBuilder<C = JsonCodec> {
     keys: Vec<Vec<u8>>,
     cookie_name: String,
@@ -95,7 +111,29 @@ pub struct SessionConfigBuilder<C = JsonCodec> {
     path: String,
     domain: Option<String>,
     persistent: bool,
+    partitioned: bool,
     codec: C,
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for SessionConfigBuilder<C> {
+    /// The settings and how many keys there are; never the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfigBuilder")
+            .field("keys", &self.keys.len())
+            .field("cookie_name", &self.cookie_name)
+            .field("id_prefix", &self.id_prefix)
+            .field("idle", &self.idle)
+            .field("absolute", &self.absolute)
+            .field("secure", &self.secure)
+            .field("http_only", &self.http_only)
+            .field("same_site", &self.same_site)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .field("persistent", &self.persistent)
+            .field("partitioned", &self.partitioned)
+            .field("codec", &self.codec)
+            .finish()
+    }
 }
 
 impl Default for SessionConfigBuilder {
@@ -105,13 +143,14 @@ impl Default for SessionConfigBuilder {
             cookie_name: "s".into(),
             id_prefix: "session:".into(),
             idle: DEFAULT_IDLE_TIMEOUT,
-            absolute: None,
+            absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
             path: "/".into(),
             domain: None,
-            persistent: true,
+            persistent: false,
+            partitioned: false,
             codec: JsonCodec,
         }
     }
@@ -154,7 +193,8 @@ impl<C: Codec> SessionConfigBuilder<C> {
         self
     }
 
-    /// Time after creation after which a session expires, however active it is.
+    /// Time after creation after which a session expires, however active it
+    /// is; `None` for no absolute lifetime (ASVS 3.3.2 asks for one).
     pub fn absolute_timeout(mut self, absolute: impl Into<Option<Duration>>) -> Self {
         self.absolute = absolute.into();
         self
@@ -190,9 +230,19 @@ impl<C: Codec> SessionConfigBuilder<C> {
         self
     }
 
-    /// Persistent cookie (with `Max-Age`) or browser-session cookie (without).
+    /// Persistent cookie (with `Max-Age`: the absolute lifetime if set, else
+    /// the idle timeout) or browser-session cookie (without).
     pub fn persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
+        self
+    }
+
+    /// The cookie's `Partitioned` attribute (CHIPS): in a third-party
+    /// context, the browser keeps a separate cookie per top-level site.
+    /// Only for an application embedded in other sites' frames. Requires
+    /// [`secure`](Self::secure).
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
         self
     }
 
@@ -210,6 +260,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             path: self.path,
             domain: self.domain,
             persistent: self.persistent,
+            partitioned: self.partitioned,
             codec,
         }
     }
@@ -217,8 +268,11 @@ impl<C: Codec> SessionConfigBuilder<C> {
     /// Checks the settings and builds the config.
     ///
     /// Refused with [`Error::Config`]: no key, a key under 32 bytes, a zero
-    /// timeout, `SameSite=None` without `Secure`, and names, paths, domains or
-    /// prefixes with characters that do not belong in a cookie or a store key.
+    /// timeout, `SameSite=None` or `Partitioned` without `Secure`, and names,
+    /// paths, domains or prefixes with characters that do not belong in a
+    /// cookie or a store key. Refused with [`Error::CookiePrefix`]: a
+    /// `__Secure-` name without `Secure`, a `__Host-` name without `Secure`,
+    /// with a `Path` other than `/` or with a `Domain`.
     pub fn build(self) -> Result<SessionConfig<C>> {
         let signer = Signer::new(&self.keys)?;
         check(
@@ -254,6 +308,11 @@ impl<C: Codec> SessionConfigBuilder<C> {
             self.same_site != SameSite::None || self.secure,
             "SameSite=None cookies are refused by browsers unless Secure is on",
         )?;
+        check(
+            !self.partitioned || self.secure,
+            "Partitioned cookies are refused by browsers unless Secure is on",
+        )?;
+        self.check_prefix()?;
         let policy = ExpiryPolicy {
             idle: self.idle,
             absolute: self.absolute,
@@ -267,12 +326,39 @@ impl<C: Codec> SessionConfigBuilder<C> {
                 secure: self.secure,
                 http_only: self.http_only,
                 same_site: self.same_site,
+                partitioned: self.partitioned,
                 max_age: self.persistent.then(|| self.absolute.unwrap_or(self.idle)),
             },
             id_prefix: self.id_prefix,
             policy,
             codec: self.codec,
         })
+    }
+}
+
+impl<C> SessionConfigBuilder<C> {
+    /// The rules browsers enforce for the `__Secure-` and `__Host-` name
+    /// prefixes (matched without regard to case, as browsers do): a cookie
+    /// that breaks them is silently dropped, so refuse it here instead.
+    fn check_prefix(&self) -> Result<()> {
+        let has_prefix = |prefix: &str| {
+            self.cookie_name
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        };
+        let broken = if has_prefix("__Host-") {
+            let rule = "a cookie named __Host-… needs Secure, Path=/ and no Domain";
+            (!self.secure || self.path != "/" || self.domain.is_some()).then_some(("__Host-", rule))
+        } else if has_prefix("__Secure-") {
+            let rule = "a cookie named __Secure-… needs Secure";
+            (!self.secure).then_some(("__Secure-", rule))
+        } else {
+            None
+        };
+        match broken {
+            Some((prefix, rule)) => Err(Error::CookiePrefix { prefix, rule }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -308,11 +394,18 @@ mod tests {
         let config = builder().build().unwrap();
         assert_eq!(config.cookie_name(), "s");
         assert_eq!(config.id_prefix(), "session:");
-        assert_eq!(config.policy(), ExpiryPolicy::idle(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(
+            config.policy(),
+            ExpiryPolicy::idle(DEFAULT_IDLE_TIMEOUT).with_absolute(DEFAULT_ABSOLUTE_TIMEOUT)
+        );
+        assert_eq!(DEFAULT_IDLE_TIMEOUT, Duration::from_secs(1800));
+        assert_eq!(DEFAULT_ABSOLUTE_TIMEOUT, Duration::from_secs(12 * 3600));
         assert!(config.cookie.secure && config.cookie.http_only);
         assert_eq!(config.cookie.same_site, SameSite::Lax);
         assert_eq!(config.cookie.path, "/");
-        assert_eq!(config.cookie.max_age, Some(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(config.cookie.domain, None);
+        assert_eq!(config.cookie.max_age, None, "a browser-session cookie");
+        assert!(!config.cookie.partitioned);
     }
 
     #[test]
@@ -330,13 +423,98 @@ mod tests {
         assert!(refused(builder().same_site(SameSite::None).secure(false)));
         assert!(refused(builder().id_prefix("with space")));
         assert!(!refused(builder().same_site(SameSite::None)));
+        assert!(refused(builder().partitioned(true).secure(false)));
+        assert!(!refused(builder().partitioned(true)));
+    }
+
+    #[test]
+    fn cookie_prefixes_follow_the_browsers_rules() {
+        let prefix_error = |b: SessionConfigBuilder| match b.build() {
+            Err(Error::CookiePrefix { prefix, rule }) => Some((prefix, rule)),
+            Ok(_) => None,
+            Err(other) => panic!("another error: {other}"),
+        };
+        let host = builder().cookie_name("__Host-s");
+        assert_eq!(prefix_error(host), None);
+        for broken in [
+            builder().cookie_name("__Host-s").secure(false),
+            builder().cookie_name("__host-s").path("/app"),
+            builder().cookie_name("__HOST-s").domain("example.com"),
+        ] {
+            let (prefix, rule) = prefix_error(broken).expect("refused");
+            assert_eq!(prefix, "__Host-");
+            assert!(rule.contains("Secure, Path=/ and no Domain"), "{rule}");
+        }
+        let (prefix, _) = prefix_error(builder().cookie_name("__Secure-s").secure(false)).unwrap();
+        assert_eq!(prefix, "__Secure-");
+        assert_eq!(
+            prefix_error(
+                builder()
+                    .cookie_name("__Secure-s")
+                    .path("/app")
+                    .domain("example.com")
+            ),
+            None
+        );
+        // A name that only looks alike is no prefix.
+        assert_eq!(
+            prefix_error(builder().cookie_name("_Host-s").secure(false)),
+            None
+        );
+        let error = builder()
+            .cookie_name("__Host-s")
+            .secure(false)
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("__Host-"), "{error}");
+    }
+
+    /// Nothing printed holds a key: not the builder, the config, nor the
+    /// error for a key that is too short.
+    #[test]
+    fn keys_never_show_in_debug_or_errors() {
+        let key = b"0123456789-the-signing-key-abcdef".to_vec();
+        let old = b"ZYXWVUTSRQ-the-rotated-key-9876543".to_vec();
+        let builder = SessionConfig::builder().keys([key.clone(), old.clone()]);
+        let builder_debug = format!("{builder:?}");
+        let config = builder.build().unwrap();
+        let short = SessionConfig::builder()
+            .key(b"short-secret".to_vec())
+            .build()
+            .unwrap_err();
+        let texts = [
+            builder_debug,
+            format!("{config:?}"),
+            format!("{:?}", config.signer),
+            format!("{short}"),
+            format!("{short:?}"),
+        ];
+        for text in texts {
+            for secret in ["the-signing-key", "the-rotated-key", "short-secret"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            // Nor the keys' bytes as a list of numbers.
+            assert!(!text.contains("48, 49, 50"), "{text}");
+        }
     }
 
     #[test]
     fn persistent_cookie_lives_as_long_as_the_session_can() {
         let absolute = Duration::from_secs(3600);
-        let config = builder().absolute_timeout(absolute).build().unwrap();
+        let config = builder()
+            .absolute_timeout(absolute)
+            .persistent(true)
+            .build()
+            .unwrap();
         assert_eq!(config.cookie.max_age, Some(absolute));
+        let idle = Duration::from_secs(600);
+        let config = builder()
+            .idle_timeout(idle)
+            .absolute_timeout(None)
+            .persistent(true)
+            .build()
+            .unwrap();
+        assert_eq!(config.cookie.max_age, Some(idle));
         let config = builder().persistent(false).build().unwrap();
         assert_eq!(config.cookie.max_age, None);
     }

@@ -3,7 +3,9 @@
 //!
 //! The cookie value is `<token>.<issued>.<signature>`: the session token, the
 //! Unix time (seconds) the cookie was issued, and HMAC-SHA256 over
-//! `<cookie name>=<token>.<issued>` (see [`Signer`]). The issue time lets a
+//! `<cookie name>=<token>.<issued>` (see [`Signer`]). A session given its own
+//! lifetime carries it too, signed: `<token>.<issued>.<lifetime>.<signature>`,
+//! so that a later re-issue keeps its `Max-Age`. The issue time lets a
 //! persistent cookie be refreshed once half its `Max-Age` has passed, so an
 //! active user's browser never drops a cookie whose session is still alive,
 //! while most responses still carry no `Set-Cookie`.
@@ -14,7 +16,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cookie::{Cookie, SameSite};
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
 use crate::id::TOKEN_LEN;
@@ -22,8 +24,14 @@ use crate::signer::{Signer, Verified, SIGNATURE_LEN};
 use crate::SessionId;
 
 /// The longest cookie value even looked at: a token, a 20-digit time, a
-/// signature and two dots.
-const MAX_VALUE_LEN: usize = TOKEN_LEN + 1 + 20 + 1 + SIGNATURE_LEN;
+/// 20-digit lifetime, a signature and three dots.
+const MAX_VALUE_LEN: usize = TOKEN_LEN + 1 + 20 + 1 + 20 + 1 + SIGNATURE_LEN;
+
+/// At most this many cookies with our name are kept per request, each
+/// costing up to one HMAC per key when verified. A browser sends more than
+/// one only for cookies set on different paths or domains; a forged header
+/// with thousands must not buy thousands of HMACs.
+pub(crate) const MAX_CANDIDATES: usize = 4;
 
 /// Attributes of the session cookie. Built by
 /// [`SessionConfigBuilder`](crate::SessionConfigBuilder).
@@ -35,6 +43,7 @@ pub(crate) struct CookieSettings {
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
+    pub(crate) partitioned: bool,
     /// `Some` for a persistent cookie, `None` for a browser-session cookie.
     pub(crate) max_age: Option<Duration>,
 }
@@ -67,6 +76,8 @@ pub(crate) struct Found {
     pub(crate) verified: Verified,
     /// When it was issued, in Unix seconds.
     pub(crate) issued: u64,
+    /// The session's own lifetime in seconds, if it was given one.
+    pub(crate) lifetime: Option<u64>,
 }
 
 /// Now, in Unix seconds.
@@ -79,28 +90,41 @@ pub(crate) fn now_secs() -> u64 {
 impl CookieSettings {
     /// Finds the session cookies among the request's `Cookie` headers.
     pub(crate) fn read(&self, headers: &HeaderMap) -> Incoming {
-        let values = headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|header| header.to_str().ok());
-        self.read_values(values)
+        self.read_values(headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes))
     }
 
-    /// [`read`](Self::read) over the text of each `Cookie` header, for callers
+    /// [`read`](Self::read) over the bytes of each `Cookie` header, for callers
     /// whose header types are not `http`'s.
-    pub(crate) fn read_values<'a>(
-        &self,
-        cookie_headers: impl IntoIterator<Item = &'a str>,
-    ) -> Incoming {
+    ///
+    /// Each header is split into `name=value` pairs on bytes, not parsed as
+    /// text: browsers send cookies that a page's script or a sibling
+    /// subdomain set, UTF-8 and worse, and one such pair must not hide ours.
+    /// A value in double quotes (RFC 6265's `cookie-value`) is unwrapped.
+    pub(crate) fn read_values<I>(&self, cookie_headers: I) -> Incoming
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let mut incoming = Incoming::default();
-        let cookies = cookie_headers
-            .into_iter()
-            .flat_map(|header| Cookie::split_parse(header).filter_map(Result::ok))
-            .filter(|cookie| cookie.name() == self.name);
-        for cookie in cookies {
-            incoming.present = true;
-            if cookie.value().len() <= MAX_VALUE_LEN {
-                incoming.values.push(cookie.value().to_owned());
+        let name = self.name.as_bytes();
+        for header in cookie_headers {
+            for pair in header.as_ref().split(|&b| b == b';') {
+                let Some((key, value)) = split_pair(pair) else {
+                    continue;
+                };
+                if key != name {
+                    continue;
+                }
+                incoming.present = true;
+                // Ours are short visible ASCII; anything else is not ours.
+                if incoming.values.len() < MAX_CANDIDATES
+                    && value.len() <= MAX_VALUE_LEN
+                    && value.iter().all(|&b| is_cookie_octet(b))
+                {
+                    if let Ok(value) = std::str::from_utf8(value) {
+                        incoming.values.push(value.to_owned());
+                    }
+                }
             }
         }
         incoming
@@ -127,29 +151,45 @@ impl CookieSettings {
         let (payload, signature) = value.rsplit_once('.')?;
         let verified = signer.verify(&self.name, payload, signature)?;
         // Checked after the signature too, so only our own well-formed ids go further.
-        let (token, issued) = payload.split_once('.')?;
-        let id = SessionId::parse(prefix, token)?;
-        let issued = issued.parse().ok()?;
+        let mut parts = payload.split('.');
+        let id = SessionId::parse(prefix, parts.next()?)?;
+        let issued = parts.next()?.parse().ok()?;
+        let lifetime = parts.next().map(str::parse).transpose().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
         Some(Found {
             id,
             verified,
             issued,
+            lifetime,
         })
     }
 
-    /// Whether a cookie issued at `issued` has used half its `Max-Age` and should
-    /// be refreshed. Browser-session cookies never need it.
-    pub(crate) fn needs_refresh(&self, issued: u64) -> bool {
-        self.max_age
-            .is_some_and(|max_age| now_secs().saturating_sub(issued) >= max_age.as_secs() / 2)
+    /// Whether `found` has used half its `Max-Age` (the session's own
+    /// lifetime, or the configured one) and should be refreshed.
+    /// Browser-session cookies never need it.
+    pub(crate) fn needs_refresh(&self, found: &Found) -> bool {
+        let max_age = found.lifetime.or(self.max_age.map(|age| age.as_secs()));
+        max_age.is_some_and(|max_age| now_secs().saturating_sub(found.issued) >= max_age / 2)
     }
 
-    /// A `Set-Cookie` header carrying `id`, issued now, signed with the newest key.
-    pub(crate) fn issue(&self, id: &SessionId, signer: &Signer) -> HeaderValue {
-        let payload = format!("{}.{}", id.token(), now_secs());
+    /// A `Set-Cookie` header carrying `id`, issued now, signed with the newest
+    /// key. A session with its own `lifetime` (seconds) carries it, signed, and
+    /// is persistent with `max_age`; any other has the configured `Max-Age`.
+    pub(crate) fn issue(
+        &self,
+        id: &SessionId,
+        signer: &Signer,
+        lifetime: Option<(u64, Duration)>,
+    ) -> HeaderValue {
+        let payload = match lifetime {
+            Some((seconds, _)) => format!("{}.{}.{seconds}", id.token(), now_secs()),
+            None => format!("{}.{}", id.token(), now_secs()),
+        };
         let value = format!("{payload}.{}", signer.sign(&self.name, &payload));
         let mut cookie = self.base(value);
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = lifetime.map(|(_, max_age)| max_age).or(self.max_age) {
             cookie.set_max_age(to_time(max_age));
         }
         header(&cookie)
@@ -172,13 +212,38 @@ impl CookieSettings {
         cookie.set_secure(self.secure);
         cookie.set_http_only(self.http_only);
         cookie.set_same_site(self.same_site);
+        if self.partitioned {
+            cookie.set_partitioned(true);
+        }
         cookie
     }
+}
 
-    /// Appends a `Set-Cookie` line (never replacing other cookies the handler set).
-    pub(crate) fn append(headers: &mut HeaderMap, value: HeaderValue) {
-        headers.append(SET_COOKIE, value);
-    }
+/// One `name=value` pair of a `Cookie` header, trimmed of the blanks around
+/// it, with a quoted value unwrapped; `None` without an `=`.
+fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+    let equals = pair.iter().position(|&b| b == b'=')?;
+    let (name, value) = (trim(&pair[..equals]), trim(&pair[equals + 1..]));
+    let value = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    };
+    Some((name, value))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// RFC 6265's `cookie-octet`: visible ASCII but `"`, `,`, `;` and `\\`.
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
 fn to_time(duration: Duration) -> cookie::time::Duration {
@@ -189,4 +254,198 @@ fn header(cookie: &Cookie<'_>) -> HeaderValue {
     // Name, path and domain were validated by the config builder and the value is
     // base64url, so the text is always a valid header value.
     HeaderValue::try_from(cookie.to_string()).expect("session cookie is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> CookieSettings {
+        CookieSettings {
+            name: "s".into(),
+            path: "/".into(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            partitioned: false,
+            max_age: None,
+        }
+    }
+
+    fn signer() -> Signer {
+        Signer::new([[7u8; 32].to_vec()]).unwrap()
+    }
+
+    /// A valid `s=<value>` pair for a fresh id, and the id.
+    fn valid_pair() -> (String, SessionId) {
+        let id = SessionId::generate("session:");
+        let set_cookie = settings().issue(&id, &signer(), None);
+        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
+        (pair.to_owned(), id)
+    }
+
+    /// The id the headers' session cookie verifies to, if any.
+    fn found(headers: &[&[u8]]) -> Option<SessionId> {
+        let settings = settings();
+        let incoming = settings.read_values(headers);
+        settings
+            .verify_first(&incoming, &signer(), "session:")
+            .map(|found| found.id)
+    }
+
+    #[test]
+    fn a_non_ascii_cookie_beside_ours_does_not_hide_it() {
+        let (pair, id) = valid_pair();
+        let header = format!("a=José; {pair}; b=\u{1F36A}");
+        assert_eq!(found(&[header.as_bytes()]), Some(id.clone()));
+        // Bytes that are not UTF-8 at all, before and after.
+        let mut header = b"a=\xff\xfe; ".to_vec();
+        header.extend_from_slice(pair.as_bytes());
+        header.extend_from_slice(b"; c=\x80");
+        assert_eq!(found(&[&header]), Some(id.clone()));
+        // And in a header of its own, as before.
+        assert_eq!(found(&[b"a=Jos\xc3\xa9", pair.as_bytes()]), Some(id));
+    }
+
+    #[test]
+    fn a_quoted_value_is_unwrapped() {
+        let (pair, id) = valid_pair();
+        let (name, value) = pair.split_once('=').unwrap();
+        let quoted = format!("x=1;  {name}=\"{value}\"  ;y=2");
+        assert_eq!(found(&[quoted.as_bytes()]), Some(id));
+        // One quote alone is no quoting, and the value is refused.
+        let half = format!("{name}=\"{value}");
+        assert_eq!(found(&[half.as_bytes()]), None);
+    }
+
+    #[test]
+    fn only_our_name_counts_and_presence_is_noted() {
+        let (pair, id) = valid_pair();
+        let value = pair.split_once('=').unwrap().1;
+        let settings = settings();
+        for other in [
+            format!("ss={value}"),
+            format!("S={value}"),
+            format!("x{value}"),
+        ] {
+            let incoming = settings.read_values([other.as_bytes()]);
+            assert!(!incoming.present, "{other}");
+        }
+        // A broken cookie with our name is present (so destroy can remove
+        // it) but holds no value to verify.
+        let incoming = settings.read_values([b"s=caf\xc3\xa9".as_slice()]);
+        assert!(incoming.present);
+        assert!(incoming.values.is_empty());
+        // A forged one before the valid one is skipped.
+        let header = format!("s=forged.1.sig; {pair}");
+        assert_eq!(found(&[header.as_bytes()]), Some(id));
+    }
+
+    #[test]
+    fn issued_cookies_carry_their_attributes() {
+        let id = SessionId::generate("session:");
+        let line = settings().issue(&id, &signer(), None);
+        let line = line.to_str().unwrap();
+        for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+            assert!(line.contains(attribute), "{line}");
+        }
+        assert!(
+            !line.contains("Max-Age") && !line.contains("Partitioned"),
+            "{line}"
+        );
+        let mut partitioned = settings();
+        partitioned.partitioned = true;
+        let line = partitioned.issue(&id, &signer(), Some((60, Duration::from_secs(60))));
+        let line = line.to_str().unwrap();
+        assert!(
+            line.contains("Partitioned") && line.contains("Max-Age=60"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn candidates_are_capped() {
+        let (pair, id) = valid_pair();
+        let forged = "s=forged.1.sig; ".repeat(10_000);
+        let settings = settings();
+        let incoming = settings.read_values([forged.as_bytes()]);
+        assert!(incoming.present);
+        assert_eq!(incoming.values.len(), MAX_CANDIDATES);
+        // Within the cap a valid cookie is still found; past it, not.
+        let within = format!("{}{pair}", "s=forged.1.sig; ".repeat(MAX_CANDIDATES - 1));
+        assert_eq!(found(&[within.as_bytes()]), Some(id));
+        let past = format!("{}{pair}", "s=forged.1.sig; ".repeat(MAX_CANDIDATES));
+        assert_eq!(found(&[past.as_bytes()]), None);
+    }
+
+    mod properties {
+        //! Properties of reading and verifying, over many generated cases
+        //! (the counts are in each block's config).
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Any bytes at all, split into any number of `Cookie` headers.
+        fn headers() -> impl Strategy<Value = Vec<Vec<u8>>> {
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..4)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+            /// Arbitrary header bytes never panic and never verify: no id
+            /// comes out, so nothing reaches a store.
+            #[test]
+            fn arbitrary_headers_never_verify(headers in headers()) {
+                let settings = settings();
+                let incoming = settings.read_values(&headers);
+                prop_assert!(incoming.values.len() <= MAX_CANDIDATES);
+                prop_assert!(settings.verify_first(&incoming, &signer(), "session:").is_none());
+            }
+
+            /// The same, with our name in front so every value is a candidate.
+            #[test]
+            fn arbitrary_values_with_our_name_never_verify(value in prop::collection::vec(any::<u8>(), 0..200)) {
+                let header = [b"s=".as_slice(), &value].concat();
+                prop_assert_eq!(found(&[header.as_slice()]), None);
+            }
+
+            /// Any one byte of a valid `s=<value>` changed is refused.
+            #[test]
+            fn any_single_byte_change_is_refused(position in any::<prop::sample::Index>(), byte in any::<u8>()) {
+                let (pair, _) = valid_pair();
+                let mut changed = pair.clone().into_bytes();
+                let at = position.index(changed.len());
+                prop_assume!(changed[at] != byte);
+                changed[at] = byte;
+                prop_assert_eq!(found(&[changed.as_slice()]), None, "{}", String::from_utf8_lossy(&changed));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+            /// Signing, then reading what was sent, gives back the id, for
+            /// any token name, prefix and neighbouring cookies.
+            #[test]
+            fn sign_then_parse_round_trips(
+                name in "[A-Za-z0-9!#$%&'*+^_`|~-]{1,20}",
+                prefix in "[!-~]{0,10}",
+                before in "[a-z]{1,5}=[ -~&&[^;\"]]{0,20}",
+            ) {
+                let mut settings = settings();
+                settings.name = name.clone();
+                let signer = signer();
+                let id = SessionId::generate(&prefix);
+                let sent = settings.issue(&id, &signer, None);
+                let pair = sent.to_str().unwrap().split(';').next().unwrap().to_owned();
+                prop_assume!(!before.starts_with(&format!("{name}=")));
+                let header = format!("{before}; {pair}");
+                let incoming = settings.read_values([header.as_bytes()]);
+                let found = settings.verify_first(&incoming, &signer, &prefix);
+                prop_assert_eq!(found.map(|f| f.id), Some(id));
+            }
+        }
+    }
 }

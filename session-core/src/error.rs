@@ -9,10 +9,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// The variants are distinct so that a web layer can map them: a store that is
 /// down or slow ([`Unavailable`](Error::Unavailable), [`Timeout`](Error::Timeout))
-/// is usually a 503, bad input from the application
-/// ([`EmptyKey`](Error::EmptyKey), [`KeyTooLarge`](Error::KeyTooLarge),
-/// [`ValueTooLarge`](Error::ValueTooLarge), [`Encode`](Error::Encode)) is a bug
-/// to fix or a 400, and [`Config`](Error::Config) only happens at start-up.
+/// is a 503, bad input ([`EmptyKey`](Error::EmptyKey),
+/// [`KeyTooLarge`](Error::KeyTooLarge), [`ValueTooLarge`](Error::ValueTooLarge),
+/// [`TooManyKeys`](Error::TooManyKeys), [`SessionTooLarge`](Error::SessionTooLarge))
+/// a 400, the server's own failures ([`Encode`](Error::Encode),
+/// [`Backend`](Error::Backend)) a 500, and [`Config`](Error::Config) only
+/// happens at start-up: see [`Error::status`].
 ///
 /// A forged, malformed or expired cookie is never an error: it simply means
 /// "no session".
@@ -68,9 +70,39 @@ pub enum Error {
         max: usize,
     },
 
+    /// A write would leave the session with more keys than the store's
+    /// [`Limits`](crate::Limits) allow; nothing was written.
+    #[error("session would hold {keys} keys, over the limit of {max}")]
+    TooManyKeys {
+        /// The keys it would hold.
+        keys: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+
+    /// A write would leave the session larger than the store's
+    /// [`Limits`](crate::Limits) allow; nothing was written.
+    #[error("session would hold {bytes} bytes, over the limit of {max}")]
+    SessionTooLarge {
+        /// The bytes (keys plus values) it would hold.
+        bytes: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+
     /// A configuration was refused as unsafe or inconsistent.
     #[error("invalid session configuration: {0}")]
     Config(String),
+
+    /// The cookie's name has a prefix (`__Secure-`, `__Host-`) whose rules
+    /// its attributes break: browsers would drop such a cookie.
+    #[error("invalid session cookie: the {prefix} prefix rule: {rule}")]
+    CookiePrefix {
+        /// The prefix: `__Secure-` or `__Host-`.
+        prefix: &'static str,
+        /// The rule, in words.
+        rule: &'static str,
+    },
 }
 
 impl Error {
@@ -80,16 +112,49 @@ impl Error {
         matches!(self, Error::Unavailable(_) | Error::Timeout(_))
     }
 
-    /// True for errors caused by the caller's input (an empty, oversized or
-    /// unencodable key or value). Nothing was written.
+    /// True for errors caused by the caller's input (an empty or oversized
+    /// key or value, a session grown past its limits). Nothing was written.
+    ///
+    /// Not [`Encode`](Error::Encode): a value the server's own code built and
+    /// could not serialize is the server's fault.
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
             Error::EmptyKey
                 | Error::KeyTooLarge { .. }
                 | Error::ValueTooLarge { .. }
-                | Error::Encode(_)
+                | Error::TooManyKeys { .. }
+                | Error::SessionTooLarge { .. }
         )
+    }
+
+    /// The HTTP status that names whose fault this is, the one every adapter
+    /// and example server answers: `400 Bad Request` for the client's input,
+    /// `503 Service Unavailable` for a store that is down or slow, and
+    /// `500 Internal Server Error` for the server's own failures (a store
+    /// that answered wrongly, a value that would not encode, a bad
+    /// configuration).
+    pub fn status(&self) -> http::StatusCode {
+        if self.is_invalid_input() {
+            http::StatusCode::BAD_REQUEST
+        } else if self.is_unavailable() {
+            http::StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+
+    /// What a client may be told: the message for its own bad input, and a
+    /// generic text otherwise, so that store addresses, driver messages and
+    /// values stay in the server's logs.
+    pub fn public_message(&self) -> String {
+        if self.is_invalid_input() {
+            self.to_string()
+        } else if self.is_unavailable() {
+            "session store unavailable".into()
+        } else {
+            "session store failed".into()
+        }
     }
 }
 

@@ -44,9 +44,11 @@ pub mod store;
 pub mod testkit;
 
 pub use crate::codec::{Codec, JsonCodec};
-pub use crate::config::{SessionConfig, SessionConfigBuilder, DEFAULT_IDLE_TIMEOUT};
+pub use crate::config::{
+    SessionConfig, SessionConfigBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::id::SessionId;
 pub use crate::session::GenericSession;
-pub use crate::store::{Change, ExpiryPolicy, Limits, Store, WriteMode, WriteOutcome};
+pub use crate::store::{Change, ExpiryPolicy, Limits, SessionSize, Store, WriteMode, WriteOutcome};
 pub use ::cookie::SameSite;

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
+use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{request, response, HeaderMap, HeaderValue, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -66,6 +68,12 @@ struct State {
     accessed: bool,
     /// The session was destroyed: drop the client's cookie unless a new one replaces it.
     expire_cookie: bool,
+    /// The session's own lifetime in seconds (from its cookie, or set in this
+    /// request), which its cookies carry; `None` for the configured one.
+    lifetime: Option<u64>,
+    /// [`set_lifetime`](GenericSession::set_lifetime) ran: re-send the cookie,
+    /// with this `Max-Age` (the session's time to live, as the store said).
+    new_max_age: Option<Duration>,
 }
 
 impl<C: Codec> std::fmt::Debug for GenericSession<C> {
@@ -84,14 +92,20 @@ impl<C: Codec> GenericSession<C> {
         Self::with_incoming(incoming, store, config)
     }
 
-    /// The session of a request whose `Cookie` headers have this text, for
-    /// frameworks whose header types are not `http` 1's (actix-web's, say).
-    /// Headers that are not valid text are left out by the caller.
-    pub fn from_cookie_headers<'a>(
-        cookie_headers: impl IntoIterator<Item = &'a str>,
+    /// The session of a request whose `Cookie` headers hold these bytes (or
+    /// this text), for frameworks whose header types are not `http` 1's
+    /// (actix-web's, say). Pass every header as it came, bytes outside ASCII
+    /// included: they are parsed pair by pair, so one foreign cookie that is
+    /// not ASCII does not hide the session's.
+    pub fn from_cookie_headers<I>(
+        cookie_headers: I,
         store: Arc<dyn Store>,
         config: Arc<SessionConfig<C>>,
-    ) -> Self {
+    ) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let incoming = config.cookie.read_values(cookie_headers);
         Self::with_incoming(incoming, store, config)
     }
@@ -134,6 +148,7 @@ impl<C: Codec> GenericSession<C> {
         if !state.verified {
             state.verified = true;
             state.current = self.found().map(|found| found.id.clone());
+            state.lifetime = self.found().and_then(|found| found.lifetime);
         }
         state
     }
@@ -177,7 +192,9 @@ impl<C: Codec> GenericSession<C> {
             Err(error) => {
                 // Stored data this code cannot read (an old format, another app's
                 // value) is treated as absent rather than failing the request.
-                tracing::warn!(key, %error, "undecodable session value read as absent");
+                // Not the error's text: a decoder may quote the value.
+                let _ = error;
+                tracing::warn!(key, "undecodable session value read as absent");
                 None
             }
         }
@@ -271,6 +288,8 @@ impl<C: Codec> GenericSession<C> {
                         state.current = Some(id.clone());
                         state.minted = true;
                         state.created = false;
+                        state.lifetime = None;
+                        state.new_max_age = None;
                         (id, WriteMode::Create)
                     }
                 }
@@ -326,6 +345,8 @@ impl<C: Codec> GenericSession<C> {
                 state.current = None;
                 state.minted = false;
                 state.created = false;
+                state.lifetime = None;
+                state.new_max_age = None;
             }
         }
         Ok(())
@@ -356,6 +377,12 @@ impl<C: Codec> GenericSession<C> {
     /// privileges change (at login) to defeat session fixation.
     ///
     /// Without a live session there is nothing to move and nothing is created.
+    ///
+    /// **Which one at login.** `regenerate` keeps what an anonymous visitor
+    /// put in the session (a cart, the page to come back to): right when
+    /// nobody was logged in. When someone else was, use
+    /// [`regenerate_empty`](Self::regenerate_empty), so that one user's data
+    /// never carries into another's login (Django's `cycle_key` and `flush`).
     pub async fn regenerate(&self) -> Result<()> {
         let Some(from) = self.current() else {
             return Ok(());
@@ -376,9 +403,50 @@ impl<C: Codec> GenericSession<C> {
                 state.minted = false;
                 state.created = false;
                 state.expire_cookie = true;
+                state.lifetime = None;
+                state.new_max_age = None;
             }
         }
         Ok(())
+    }
+
+    /// Gives this session an idle timeout of its own, kept by the store and
+    /// enforced there ("remember me" at login, or a shorter one for an admin
+    /// session), and re-sends the cookie as a persistent one whose `Max-Age`
+    /// is the session's time to live: `idle`, bounded by the configured
+    /// absolute lifetime, which still applies. Later cookies for this session
+    /// carry the lifetime too (signed), so refreshes keep it.
+    ///
+    /// Returns `false`, creating nothing, when there is no live session.
+    pub async fn set_lifetime(&self, idle: Duration) -> Result<bool> {
+        let Some(id) = self.current() else {
+            return Ok(false);
+        };
+        let Some(ttl) = self
+            .store
+            .set_lifetime(&id, idle, &self.config.policy)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let mut state = self.lock();
+        if state.current.as_ref() == Some(&id) {
+            state.lifetime = Some(idle.as_secs().max(1));
+            // Whole seconds, rounded up, as `Max-Age` counts them.
+            state.new_max_age = Some(Duration::from_secs(ttl.as_millis().div_ceil(1000) as u64));
+        }
+        Ok(true)
+    }
+
+    /// Ends the session and starts the next one empty, under a new id: the
+    /// old id's data is deleted and its cookie dropped, and the next write
+    /// (the user id, at login) creates a session with a fresh id and cookie.
+    /// Django's `flush`; see [`regenerate`](Self::regenerate) for which to use
+    /// at login. Without a live session it does nothing.
+    pub async fn regenerate_empty(&self) -> Result<()> {
+        // The same steps as `destroy`: a write after it mints a new id, and
+        // the new cookie then replaces the removal.
+        self.destroy().await
     }
 
     /// The `Set-Cookie` value this response needs, if any: the new id after a
@@ -393,33 +461,94 @@ impl<C: Codec> GenericSession<C> {
             return None;
         }
         let cookie: &CookieSettings = &self.config.cookie;
+        // A session with its own lifetime keeps a persistent cookie of that
+        // length, bounded by the absolute lifetime.
+        let lifetime = state.lifetime.map(|seconds| {
+            let max_age = state.new_max_age.unwrap_or_else(|| {
+                let own = Duration::from_secs(seconds);
+                self.config
+                    .policy
+                    .absolute
+                    .map_or(own, |absolute| own.min(absolute))
+            });
+            (seconds, max_age)
+        });
         match &state.current {
-            Some(id) if state.created => Some(cookie.issue(id, &self.config.signer)),
+            Some(id) if state.created || state.new_max_age.is_some() => {
+                Some(cookie.issue(id, &self.config.signer, lifetime))
+            }
             Some(id) => {
                 let found = self.found().filter(|f| &f.id == id)?;
                 let reissue = state.accessed
-                    && (found.verified == Verified::Rotated || cookie.needs_refresh(found.issued));
-                reissue.then(|| cookie.issue(id, &self.config.signer))
+                    && (found.verified == Verified::Rotated || cookie.needs_refresh(found));
+                reissue.then(|| cookie.issue(id, &self.config.signer, lifetime))
             }
             None if state.expire_cookie && self.incoming.present => Some(cookie.removal()),
             None => None,
         }
     }
 
-    /// Appends the needed `Set-Cookie` header, if any, to `headers`.
+    /// The headers this response needs, to be appended to the `response`
+    /// headers the handler set (which are read, never replaced):
+    ///
+    /// - `Set-Cookie`, as [`set_cookie`](Self::set_cookie) says;
+    /// - with it, `Cache-Control: no-cache="Set-Cookie"`, so that no shared
+    ///   cache hands one user's cookie to another;
+    /// - `Vary: Cookie` when the handler used the session, so that no cache
+    ///   serves one user's page to another (left out when the handler's
+    ///   `Vary` already names `Cookie` or is `*`).
+    ///
+    /// For frameworks whose header types are not `http` 1's: copy in the
+    /// response's `Cache-Control` and `Vary`, and append what this returns.
+    pub fn response_headers(&self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = Vec::new();
+        if let Some(cookie) = self.set_cookie() {
+            headers.push((SET_COOKIE, cookie));
+            if !lists(response, &CACHE_CONTROL, |item| {
+                item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
+            }) {
+                headers.push((
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache=\"Set-Cookie\""),
+                ));
+            }
+        }
+        if self.lock_unverified().accessed
+            && !lists(response, &VARY, |item| {
+                item == "*" || item.eq_ignore_ascii_case("cookie")
+            })
+        {
+            headers.push((VARY, HeaderValue::from_static("Cookie")));
+        }
+        headers
+    }
+
+    /// Appends the headers the response needs, if any, to `headers`: see
+    /// [`response_headers`](Self::response_headers).
     pub fn write_cookie(&self, headers: &mut HeaderMap) {
-        if let Some(value) = self.set_cookie() {
-            CookieSettings::append(headers, value);
+        for (name, value) in self.response_headers(headers) {
+            headers.append(name, value);
         }
     }
 
-    /// Appends the needed `Set-Cookie` header, if any, to a response split into parts.
+    /// [`write_cookie`](Self::write_cookie) on a response split into parts.
     pub fn write_cookie_to_parts(&self, parts: &mut response::Parts) {
         self.write_cookie(&mut parts.headers);
     }
 
-    /// Appends the needed `Set-Cookie` header, if any, to `response`.
+    /// [`write_cookie`](Self::write_cookie) on `response`.
     pub fn write_cookie_to_response<B>(&self, response: &mut Response<B>) {
         self.write_cookie(response.headers_mut());
     }
+}
+
+/// Whether any comma-separated item of `name`'s values in `headers` passes
+/// `matches` (items trimmed; values that are not text are skipped).
+fn lists(headers: &HeaderMap, name: &HeaderName, matches: impl Fn(&str) -> bool) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| matches(item.trim()))
 }

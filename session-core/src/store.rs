@@ -44,6 +44,15 @@ impl ExpiryPolicy {
         }
     }
 
+    /// The same policy with another idle timeout: a session's own, set by
+    /// [`Store::set_lifetime`], in place of the configured one.
+    pub const fn with_idle(self, idle: Duration) -> ExpiryPolicy {
+        ExpiryPolicy {
+            idle,
+            absolute: self.absolute,
+        }
+    }
+
     /// The same policy with an absolute lifetime.
     pub const fn with_absolute(self, absolute: Duration) -> ExpiryPolicy {
         ExpiryPolicy {
@@ -114,8 +123,13 @@ pub enum WriteOutcome {
 /// delete the key (as redis-sessions' set-with-null).
 pub type Change = (String, Option<Vec<u8>>);
 
-/// Size limits a store enforces on keys and values, so that one request cannot
-/// fill a store or a hash field with megabytes of junk.
+/// Size limits a store enforces on keys, values and whole sessions, so that
+/// one client cannot fill a store or a hash with megabytes of junk.
+///
+/// Each key and value is checked before anything is written; the session's
+/// number of keys and its total bytes (keys plus values) are checked by the
+/// store inside the write itself, atomically, on what the session would hold
+/// after it. A refused write changes nothing.
 ///
 /// ```
 /// use session_core::Limits;
@@ -128,15 +142,52 @@ pub type Change = (String, Option<Vec<u8>>);
 pub struct Limits {
     max_key_bytes: usize,
     max_value_bytes: usize,
+    max_keys: usize,
+    max_session_bytes: usize,
 }
 
 impl Default for Limits {
-    /// Keys up to 256 bytes, values up to 4 MiB.
+    /// Keys up to 256 bytes, values up to 4 MiB; sessions up to 1,024 keys
+    /// and 16 MiB.
     fn default() -> Limits {
         Limits {
             max_key_bytes: 256,
             max_value_bytes: 4 * 1024 * 1024,
+            max_keys: 1024,
+            max_session_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+/// What a session holds, as [`Limits::check_session`] counts it: its user
+/// keys, and their bytes plus their values' bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SessionSize {
+    /// User keys.
+    pub keys: usize,
+    /// Bytes of the keys and their values.
+    pub bytes: usize,
+}
+
+impl SessionSize {
+    /// The size of a key-value pair.
+    pub fn of(key: &str, value_len: usize) -> SessionSize {
+        SessionSize {
+            keys: 1,
+            bytes: key.len() + value_len,
+        }
+    }
+
+    /// Adds one key with a value of `value_len` bytes.
+    pub fn add(&mut self, key: &str, value_len: usize) {
+        self.keys += 1;
+        self.bytes += key.len() + value_len;
+    }
+
+    /// Removes one key that had a value of `value_len` bytes.
+    pub fn remove(&mut self, key: &str, value_len: usize) {
+        self.keys = self.keys.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(key.len() + value_len);
     }
 }
 
@@ -154,6 +205,60 @@ impl Limits {
         Limits {
             max_value_bytes,
             ..self
+        }
+    }
+
+    /// Sets the most user keys one session may hold.
+    pub fn with_max_keys(self, max_keys: usize) -> Limits {
+        Limits { max_keys, ..self }
+    }
+
+    /// Sets the most bytes (keys plus values) one session may hold.
+    pub fn with_max_session_bytes(self, max_session_bytes: usize) -> Limits {
+        Limits {
+            max_session_bytes,
+            ..self
+        }
+    }
+
+    /// The most user keys one session may hold.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// The most bytes (keys plus values) one session may hold.
+    pub fn max_session_bytes(&self) -> usize {
+        self.max_session_bytes
+    }
+
+    /// Checks what a write would leave in a session, `after`, against what it
+    /// held `before`: refused when over a limit and growing in that respect
+    /// (so that a session over a limit lowered since can still shrink).
+    ///
+    /// ```
+    /// use session_core::{Error, Limits, SessionSize};
+    /// let limits = Limits::default().with_max_keys(2).with_max_session_bytes(10);
+    /// let two = SessionSize { keys: 2, bytes: 4 };
+    /// let three = SessionSize { keys: 3, bytes: 6 };
+    /// assert!(limits.check_session(SessionSize::default(), two).is_ok());
+    /// assert!(matches!(limits.check_session(two, three), Err(Error::TooManyKeys { keys: 3, max: 2 })));
+    /// let big = SessionSize { keys: 1, bytes: 11 };
+    /// assert!(matches!(limits.check_session(two, big), Err(Error::SessionTooLarge { .. })));
+    /// assert!(limits.check_session(three, two).is_ok());
+    /// ```
+    pub fn check_session(&self, before: SessionSize, after: SessionSize) -> Result<()> {
+        if after.keys > self.max_keys && after.keys > before.keys {
+            Err(Error::TooManyKeys {
+                keys: after.keys,
+                max: self.max_keys,
+            })
+        } else if after.bytes > self.max_session_bytes && after.bytes > before.bytes {
+            Err(Error::SessionTooLarge {
+                bytes: after.bytes,
+                max: self.max_session_bytes,
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -229,12 +334,15 @@ impl Limits {
 ///   `set_many`, and concurrent writers to different keys of one session never
 ///   lose each other's writes.
 /// - Each call except `del_all` slides the idle expiry of a live session to
-///   `policy.remaining(age)`. Reads and deletes never create a session.
+///   `policy.remaining(age)`, with the session's own idle timeout in place of
+///   `policy.idle` once [`set_lifetime`](Store::set_lifetime) gave it one.
+///   Reads and deletes never create a session.
 /// - A session past its idle timeout or absolute lifetime behaves as absent.
 /// - The creation time is metadata that no user key can collide with and that
 ///   `get_all` never returns.
 /// - Keys and values are checked against the store's [`Limits`] before anything
-///   is written; an error then means nothing changed.
+///   is written, and the session's key count and bytes inside the write
+///   ([`Limits::check_session`]); an error then means nothing changed.
 ///
 /// The trait is object safe: [`GenericSession`](crate::GenericSession) holds an
 /// `Arc<dyn Store>`. The `testkit` feature of this crate holds the conformance
@@ -304,9 +412,25 @@ pub trait Store: Send + Sync + 'static {
     /// the session exists.
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool>;
 
-    /// Moves a live session to the fresh id `to`, keeping its data and creation
-    /// time (so regeneration never extends the absolute lifetime); `from` is gone
-    /// afterwards. Returns `false`, changing nothing, if `from` does not exist.
+    /// Gives the live session `id` an idle timeout of its own ("remember me",
+    /// or a shorter one for an admin), kept with the session: from now on
+    /// every operation on it slides its expiry by `idle` instead of
+    /// `policy.idle`, while `policy.absolute` still bounds it. Slides the
+    /// expiry now. Returns the session's time to live after the change, or
+    /// `None`, changing and creating nothing, if it does not exist.
+    ///
+    /// The setting moves with the session on [`regenerate`](Store::regenerate).
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>>;
+
+    /// Moves a live session to the fresh id `to`, keeping its data, creation
+    /// time and own idle timeout (so regeneration never extends the absolute
+    /// lifetime); `from` is gone afterwards. Returns `false`, changing
+    /// nothing, if `from` does not exist.
     async fn regenerate(
         &self,
         from: &SessionId,

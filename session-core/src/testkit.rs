@@ -74,6 +74,14 @@ pub fn small_limits() -> Limits {
         .with_max_value_bytes(1024)
 }
 
+/// The limits the per-session limit case asks its factory for: 4 keys and
+/// 64 bytes a session.
+pub fn session_limits() -> Limits {
+    Limits::default()
+        .with_max_keys(4)
+        .with_max_session_bytes(64)
+}
+
 /// Generates one `#[tokio::test]` per conformance case, each with a fresh store
 /// from `$factory`, an `async` closure taking [`Limits`].
 #[macro_export]
@@ -101,6 +109,11 @@ macro_rules! store_conformance_tests {
             absolute_lifetime_is_not_extended,
             regenerate_moves_data_and_keeps_lifetime,
             regenerate_of_unknown_id_is_false,
+            lifetime_of_one_session_shortens_its_idle_timeout,
+            lifetime_of_one_session_lengthens_its_idle_timeout,
+            lifetime_is_bounded_by_the_absolute_lifetime,
+            lifetime_moves_with_regenerate,
+            lifetime_of_unknown_session_creates_nothing,
             destroy_racing_writes_never_revives,
             concurrent_writers_to_different_keys_lose_nothing,
             concurrent_writers_to_one_key_end_with_a_written_value,
@@ -118,6 +131,7 @@ macro_rules! store_conformance_tests {
             session_persistent_cookie_is_refreshed_when_half_used,
             session_typed_values_roundtrip,
             session_concurrent_requests_lose_nothing,
+            session_lifetime_is_stored_and_sent_as_max_age,
         );
         #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn size_limits_are_enforced() {
@@ -125,6 +139,14 @@ macro_rules! store_conformance_tests {
                 ($factory)($crate::testkit::small_limits()).await,
             );
             $crate::testkit::cases::size_limits_are_enforced(test.store.clone()).await;
+        }
+        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn session_limits_are_enforced_atomically() {
+            let test = $crate::testkit::IntoTestStore::into_test_store(
+                ($factory)($crate::testkit::session_limits()).await,
+            );
+            $crate::testkit::cases::session_limits_are_enforced_atomically(test.store.clone())
+                .await;
         }
     };
 }
@@ -235,6 +257,15 @@ impl Store for CountingStore {
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
         self.count();
         self.inner.extend(id, policy).await
+    }
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        self.count();
+        self.inner.set_lifetime(id, idle, policy).await
     }
     async fn regenerate(
         &self,
@@ -616,6 +647,254 @@ pub mod cases {
                 .unwrap(),
             WriteOutcome::NoSession
         );
+    }
+
+    /// A session's key count and bytes are capped inside each write (run
+    /// with [`session_limits`](super::session_limits): 4 keys, 64 bytes): a
+    /// write past a limit is a typed error and changes nothing, a write that
+    /// stays within (an overwrite, a delete with an add) applies, and of
+    /// concurrent writers adding keys exactly as many as fit succeed.
+    pub async fn session_limits_are_enforced_atomically(store: Arc<dyn Store>) {
+        let id = create(&*store, &[("a", "1"), ("b", "2"), ("c", "3")], &LONG).await;
+        let all = |store: Arc<dyn Store>, id: SessionId| async move {
+            store.get_all(&id, &LONG).await.unwrap()
+        };
+        // A fourth key fits; a fifth does not, alone or in a batch.
+        assert_eq!(
+            store
+                .set(&id, "d", b"4", WriteMode::Existing, &LONG)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied
+        );
+        let err = store
+            .set(&id, "e", b"5", WriteMode::Existing, &LONG)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TooManyKeys { keys: 5, max: 4 }),
+            "{err:?}"
+        );
+        assert!(err.is_invalid_input());
+        let batch = vec![
+            ("a".to_string(), Some(v("9"))),
+            ("f".to_string(), Some(v("6"))),
+        ];
+        let err = store
+            .set_many(&id, &batch, WriteMode::Existing, &LONG)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::TooManyKeys { .. }), "{err:?}");
+        let expected: HashMap<String, Vec<u8>> = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]
+            .into_iter()
+            .map(|(k, val)| (k.to_string(), v(val)))
+            .collect();
+        assert_eq!(
+            all(store.clone(), id.clone()).await,
+            expected,
+            "a refused write changes nothing"
+        );
+        // Overwriting, and deleting one key while adding another, stay within.
+        assert_eq!(
+            store
+                .set(&id, "a", b"10", WriteMode::Existing, &LONG)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied
+        );
+        let swap = vec![("d".to_string(), None), ("e".to_string(), Some(v("5")))];
+        assert_eq!(
+            store
+                .set_many(&id, &swap, WriteMode::Existing, &LONG)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied
+        );
+        // Bytes: 4 keys of 1 byte and values of 1 or 2 bytes so far (10);
+        // a value that takes the session past 64 bytes is refused.
+        let err = store
+            .set(&id, "a", &[b'x'; 60], WriteMode::Existing, &LONG)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::SessionTooLarge { max: 64, .. }),
+            "{err:?}"
+        );
+        assert_eq!(store.get(&id, "a", &LONG).await.unwrap(), Some(v("10")));
+        assert_eq!(
+            store
+                .set(&id, "a", &[b'x'; 50], WriteMode::Existing, &LONG)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied
+        );
+        // A new session whose first write is too big is not created.
+        let fresh = new_id();
+        let err = store
+            .set(&fresh, "k", &[b'x'; 100], WriteMode::Create, &LONG)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::SessionTooLarge { .. }), "{err:?}");
+        assert!(
+            !exists(&*store, &fresh).await,
+            "a refused write must not create a session"
+        );
+
+        // Sixteen writers race to add a key each to a session with one key:
+        // exactly three fit.
+        let racing = create(&*store, &[("k0", "0")], &LONG).await;
+        let writers: Vec<_> = (1..=16)
+            .map(|i| {
+                let (store, id) = (store.clone(), racing.clone());
+                tokio::spawn(async move {
+                    store
+                        .set(&id, &format!("k{i}"), b"v", WriteMode::Existing, &LONG)
+                        .await
+                })
+            })
+            .collect();
+        let mut applied = 0;
+        for writer in writers {
+            match writer.await.unwrap() {
+                Ok(WriteOutcome::Applied) => applied += 1,
+                Err(Error::TooManyKeys { .. }) => {}
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+        assert_eq!(applied, 3, "exactly as many writers as fit");
+        assert_eq!(store.get_all(&racing, &LONG).await.unwrap().len(), 4);
+    }
+
+    /// A session given a short idle timeout of its own expires when quiet
+    /// for that long, while every operation names a long one; its neighbour
+    /// keeps the configured one.
+    pub async fn lifetime_of_one_session_shortens_its_idle_timeout(store: Arc<dyn Store>) {
+        let short = create(&*store, &[("a", "1")], &LONG).await;
+        let other = create(&*store, &[("a", "1")], &LONG).await;
+        let ttl = store
+            .set_lifetime(&short, Duration::from_millis(1500), &LONG)
+            .await
+            .unwrap()
+            .expect("a live session takes a lifetime");
+        assert!(
+            ttl <= Duration::from_millis(1500) && ttl > Duration::ZERO,
+            "{ttl:?}"
+        );
+        // Touched well within its own timeout by every kind of operation,
+        // each passing the long policy, it stays.
+        for step in 0..6 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match step % 3 {
+                0 => assert!(store.get(&short, "a", &LONG).await.unwrap().is_some()),
+                1 => assert_eq!(
+                    store
+                        .set(&short, "b", b"2", WriteMode::Existing, &LONG)
+                        .await
+                        .unwrap(),
+                    WriteOutcome::Applied
+                ),
+                _ => assert!(store.extend(&short, &LONG).await.unwrap()),
+            }
+        }
+        // Quiet for longer than its own timeout: gone; the other stays.
+        tokio::time::sleep(Duration::from_millis(4000)).await;
+        assert_eq!(store.get(&short, "a", &LONG).await.unwrap(), None);
+        assert_eq!(
+            store
+                .set(&short, "a", b"x", WriteMode::Existing, &LONG)
+                .await
+                .unwrap(),
+            WriteOutcome::NoSession
+        );
+        assert_eq!(store.get(&other, "a", &LONG).await.unwrap(), Some(v("1")));
+    }
+
+    /// "Remember me": a session given a long idle timeout of its own
+    /// outlives the configured one, which still ends its neighbour.
+    pub async fn lifetime_of_one_session_lengthens_its_idle_timeout(store: Arc<dyn Store>) {
+        let policy = ExpiryPolicy::idle(Duration::from_millis(400));
+        let remembered = create(&*store, &[("a", "1")], &policy).await;
+        let other = create(&*store, &[("a", "1")], &policy).await;
+        let ttl = store
+            .set_lifetime(&remembered, ONE_DAY, &policy)
+            .await
+            .unwrap()
+            .expect("a live session takes a lifetime");
+        assert!(ttl > Duration::from_secs(3600), "{ttl:?}");
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(store.get(&other, "a", &policy).await.unwrap(), None);
+        assert_eq!(
+            store.get(&remembered, "a", &policy).await.unwrap(),
+            Some(v("1"))
+        );
+        // Writes and reads after it keep the long timeout.
+        assert_eq!(
+            store
+                .set(&remembered, "b", b"2", WriteMode::Existing, &policy)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied
+        );
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(
+            store.get(&remembered, "b", &policy).await.unwrap(),
+            Some(v("2"))
+        );
+    }
+
+    /// The absolute lifetime still bounds a session's own idle timeout.
+    pub async fn lifetime_is_bounded_by_the_absolute_lifetime(store: Arc<dyn Store>) {
+        let lifetime = Duration::from_secs(2);
+        let policy = ExpiryPolicy::idle(Duration::from_millis(500)).with_absolute(lifetime);
+        let created = Instant::now();
+        let id = create(&*store, &[("a", "1")], &policy).await;
+        let ttl = store.set_lifetime(&id, ONE_DAY, &policy).await.unwrap();
+        if let Some(ttl) = ttl {
+            assert!(ttl <= lifetime, "{ttl:?} is past the absolute lifetime");
+        }
+        tokio::time::sleep(
+            lifetime + Duration::from_millis(1200) - created.elapsed().min(lifetime),
+        )
+        .await;
+        assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+        assert!(!store.extend(&id, &policy).await.unwrap());
+    }
+
+    /// A session's own idle timeout moves with it to its new id.
+    pub async fn lifetime_moves_with_regenerate(store: Arc<dyn Store>) {
+        let policy = ExpiryPolicy::idle(Duration::from_millis(400));
+        let old = create(&*store, &[("a", "1")], &policy).await;
+        assert!(store
+            .set_lifetime(&old, ONE_DAY, &policy)
+            .await
+            .unwrap()
+            .is_some());
+        let new = new_id();
+        assert!(store.regenerate(&old, &new, &policy).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(store.get(&new, "a", &policy).await.unwrap(), Some(v("1")));
+        assert_eq!(store.get(&old, "a", &policy).await.unwrap(), None);
+    }
+
+    /// Without a live session, `set_lifetime` answers `None` and creates
+    /// nothing, also for a destroyed one.
+    pub async fn lifetime_of_unknown_session_creates_nothing(store: Arc<dyn Store>) {
+        let unknown = new_id();
+        assert_eq!(
+            store.set_lifetime(&unknown, ONE_DAY, &LONG).await.unwrap(),
+            None
+        );
+        assert!(!exists(&*store, &unknown).await);
+        let destroyed = create(&*store, &[("a", "1")], &LONG).await;
+        store.del_all(&destroyed).await.unwrap();
+        assert_eq!(
+            store
+                .set_lifetime(&destroyed, ONE_DAY, &LONG)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(!exists(&*store, &destroyed).await);
     }
 
     /// `regenerate` moves the data to the new id, kills the old one, and keeps the
@@ -1192,6 +1471,8 @@ pub mod cases {
                 .key(KEY_NEW.to_vec())
                 .secure(false)
                 .idle_timeout(Duration::from_secs(4))
+                .absolute_timeout(None)
+                .persistent(true)
                 .build()
                 .unwrap(),
         );
@@ -1199,12 +1480,12 @@ pub mod cases {
         let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
-        assert!(first
-            .set_cookie()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=4"));
+        let line = first.set_cookie().unwrap().to_str().unwrap().to_owned();
+        assert!(
+            line.split(';')
+                .any(|attribute| attribute.trim() == "Max-Age=4"),
+            "{line}"
+        );
         let soon = GenericSession::new(&jar.headers(), store.clone(), config.clone());
         soon.get::<String>("a").await.unwrap();
         assert!(!jar.take(&soon), "a fresh cookie is not re-sent");
@@ -1309,6 +1590,92 @@ pub mod cases {
         assert_eq!(many, vec![Some(serde_json::json!(42)), None, None]);
         session.set_many([("n", None::<u64>)]).await.unwrap();
         assert_eq!(session.get::<u64>("n").await.unwrap(), None);
+    }
+
+    /// `set_lifetime` stores the session's own idle timeout and re-sends the
+    /// cookie with that `Max-Age` (bounded by the absolute lifetime); later
+    /// cookies for the session keep it, through a regenerate too. Without a
+    /// session it answers `false`, calls no store and sends no cookie.
+    pub async fn session_lifetime_is_stored_and_sent_as_max_age(store: Arc<dyn Store>) {
+        let counting = Arc::new(CountingStore::new(store.clone()));
+        let nobody = GenericSession::new(&HeaderMap::new(), counting.clone(), config(&[KEY_NEW]));
+        assert!(!nobody
+            .set_lifetime(Duration::from_secs(3600))
+            .await
+            .unwrap());
+        assert_eq!(counting.calls(), 0);
+        assert!(nobody.set_cookie().is_none());
+
+        let config = Arc::new(
+            SessionConfig::builder()
+                .key(KEY_NEW.to_vec())
+                .secure(false)
+                .idle_timeout(Duration::from_millis(1500))
+                .absolute_timeout(Duration::from_secs(7200))
+                .build()
+                .unwrap(),
+        );
+        let mut jar = Jar::default();
+        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        first.set("a", "1").await.unwrap();
+        assert!(jar.take(&first));
+        assert!(!first
+            .set_cookie()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age"));
+
+        let remember = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        assert!(remember
+            .set_lifetime(Duration::from_secs(3600))
+            .await
+            .unwrap());
+        let line = remember
+            .set_cookie()
+            .expect("the cookie is re-sent")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(line.contains("Max-Age=3600"), "{line}");
+        assert_eq!(remember.id(), first.id(), "same session");
+        assert!(jar.take(&remember));
+        // Past the configured idle timeout, the store kept it alive.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let later = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        assert_eq!(
+            later.get::<String>("a").await.unwrap().as_deref(),
+            Some("1")
+        );
+        assert!(!jar.take(&later), "a fresh cookie is not re-sent");
+        // Regenerated, the new cookie keeps the lifetime.
+        let moved = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        moved.regenerate().await.unwrap();
+        let line = moved.set_cookie().unwrap().to_str().unwrap().to_owned();
+        assert!(line.contains("Max-Age=3600"), "{line}");
+        assert!(jar.take(&moved));
+
+        // Longer than the absolute lifetime: bounded by it.
+        let bounded = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        assert!(bounded
+            .set_lifetime(Duration::from_secs(30 * 86400))
+            .await
+            .unwrap());
+        let line = bounded.set_cookie().unwrap().to_str().unwrap().to_owned();
+        let max_age: u64 = line
+            .split("Max-Age=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!((7000..=7200).contains(&max_age), "{line}");
+
+        // A session that is gone takes no lifetime and sends no cookie.
+        let gone = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        gone.destroy().await.unwrap();
+        let after = GenericSession::new(&jar.headers(), store, config);
+        assert!(!after.set_lifetime(Duration::from_secs(60)).await.unwrap());
+        assert!(after.set_cookie().is_none());
     }
 
     /// 8 concurrent requests on one session, each writing 50 different keys

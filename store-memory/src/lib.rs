@@ -46,7 +46,7 @@ use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use session_core::{
-    Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
+    Change, ExpiryPolicy, Limits, Result, SessionId, SessionSize, Store, WriteMode, WriteOutcome,
 };
 
 /// Default bound on the bytes held: 64 MiB.
@@ -62,6 +62,8 @@ const RECORD_OVERHEAD: usize = 128;
 struct Record {
     created: Instant,
     policy: ExpiryPolicy,
+    /// The session's own idle timeout, used in place of `policy.idle`.
+    idle: Option<Duration>,
     fields: HashMap<String, Arc<[u8]>>,
     bytes: usize,
 }
@@ -71,6 +73,7 @@ impl Record {
         Record {
             created,
             policy,
+            idle: None,
             fields: HashMap::new(),
             bytes: RECORD_OVERHEAD,
         }
@@ -78,7 +81,10 @@ impl Record {
 
     /// Time left to live if touched at `now`, zero once past the absolute lifetime.
     fn ttl(&self, now: Instant) -> Duration {
-        self.policy
+        let policy = self
+            .idle
+            .map_or(self.policy, |idle| self.policy.with_idle(idle));
+        policy
             .remaining(now.saturating_duration_since(self.created))
             .unwrap_or(Duration::ZERO)
     }
@@ -104,9 +110,27 @@ impl Record {
         Record {
             created: self.created,
             policy: *policy,
+            idle: self.idle,
             fields,
             bytes,
         }
+    }
+
+    /// A copy with its own idle timeout.
+    fn with_lifetime(&self, idle: Duration, policy: &ExpiryPolicy) -> Record {
+        Record {
+            idle: Some(idle),
+            ..self.with_changes(&[], policy)
+        }
+    }
+
+    /// What the session holds, as [`Limits::check_session`] counts it.
+    fn size(&self) -> SessionSize {
+        let mut size = SessionSize::default();
+        for (key, value) in &self.fields {
+            size.add(key, value.len());
+        }
+        size
     }
 
     fn value(&self, key: &str) -> Option<Vec<u8>> {
@@ -154,7 +178,7 @@ impl Expiry<String, Arc<Record>> for SessionExpiry {
 /// | setting | default |
 /// |---|---|
 /// | [`max_bytes`](Self::max_bytes) | [`DEFAULT_MAX_BYTES`] (64 MiB) |
-/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB) |
+/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB, sessions 1,024 keys and 16 MiB) |
 #[derive(Clone, Debug)]
 pub struct MemoryStoreBuilder {
     max_bytes: u64,
@@ -376,15 +400,32 @@ impl Store for MemoryStore {
         policy: &ExpiryPolicy,
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
+        let mut refused = None;
+        let limits = self.limits;
         let written = self
-            .update(id, |current| match (current, mode) {
-                (Some(record), _) => Some(record.with_changes(changes, policy)),
-                (None, WriteMode::Create) => {
-                    Some(Record::new(Instant::now(), *policy).with_changes(changes, policy))
+            .update(id, |current| {
+                let (before, after) = match (current, mode) {
+                    (Some(record), _) => (record.size(), record.with_changes(changes, policy)),
+                    (None, WriteMode::Create) => (
+                        SessionSize::default(),
+                        Record::new(Instant::now(), *policy).with_changes(changes, policy),
+                    ),
+                    (None, WriteMode::Existing) => return None,
+                };
+                // Checked inside the compute, so concurrent writers see each
+                // other's keys.
+                match limits.check_session(before, after.size()) {
+                    Ok(()) => Some(after),
+                    Err(error) => {
+                        refused = Some(error);
+                        None
+                    }
                 }
-                (None, WriteMode::Existing) => None,
             })
             .await;
+        if let Some(error) = refused {
+            return Err(error);
+        }
         Ok(if written {
             WriteOutcome::Applied
         } else {
@@ -409,6 +450,22 @@ impl Store for MemoryStore {
 
     async fn extend(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<bool> {
         Ok(self.live(id).await.is_some())
+    }
+
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        let mut ttl = None;
+        self.update(id, |current| {
+            let record = current?.with_lifetime(idle, policy);
+            ttl = Some(record.ttl(Instant::now()));
+            Some(record)
+        })
+        .await;
+        Ok(ttl)
     }
 
     async fn regenerate(

@@ -78,6 +78,15 @@ impl Store for Hangs {
         self.gate().await;
         self.inner.extend(id, p).await
     }
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        p: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        self.gate().await;
+        self.inner.set_lifetime(id, idle, p).await
+    }
     async fn regenerate(&self, from: &SessionId, to: &SessionId, p: &ExpiryPolicy) -> Result<bool> {
         self.gate().await;
         self.inner.regenerate(from, to, p).await

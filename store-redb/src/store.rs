@@ -306,16 +306,36 @@ impl Store for RedbStore {
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
         let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
+        let limits = self.limits;
         self.write(self.sync_writes, move |tables, now| {
             let live = match (tables.live(&id, now, &policy)?, mode) {
                 (Some(live), _) => Some(live),
                 (None, WriteMode::Create) => Tables::create(now, &policy),
-                (None, WriteMode::Existing) => return Ok(WriteOutcome::NoSession),
+                (None, WriteMode::Existing) => return Ok(Ok(WriteOutcome::NoSession)),
             };
             // A zero absolute lifetime: the session would be born expired.
             let Some(live): Option<Live> = live else {
-                return Ok(WriteOutcome::Applied);
+                return Ok(Ok(WriteOutcome::Applied));
             };
+            // The session's size after the changes, checked before any is
+            // written (the last change of a key wins).
+            let before = tables.size(&id)?;
+            let mut after = before;
+            let last: HashMap<&str, Option<usize>> = changes
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_ref().map(Vec::len)))
+                .collect();
+            for (key, new_len) in last {
+                if let Some(old_len) = tables.value_len(&id, key)? {
+                    after.remove(key, old_len);
+                }
+                if let Some(new_len) = new_len {
+                    after.add(key, new_len);
+                }
+            }
+            if let Err(error) = limits.check_session(before, after) {
+                return Ok(Err(error));
+            }
             for (key, value) in &changes {
                 match value {
                     Some(value) => tables.insert(&id, key, value)?,
@@ -323,9 +343,9 @@ impl Store for RedbStore {
                 }
             }
             tables.save(&id, &live)?;
-            Ok(WriteOutcome::Applied)
+            Ok(Ok(WriteOutcome::Applied))
         })
-        .await
+        .await?
     }
 
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
@@ -355,6 +375,36 @@ impl Store for RedbStore {
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
         self.with_live(id, policy, false, || false, |_, _| Ok(true))
             .await
+    }
+
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        let own = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (id, policy) = (id.as_str().to_owned(), *policy);
+        self.write(self.sync_writes, move |tables, now| {
+            let Some(mut live) = tables.live(&id, now, &policy)? else {
+                return Ok(None);
+            };
+            live.meta.idle = Some(own);
+            live.idle_changed = true;
+            // Alive, so within its absolute lifetime: a deadline exists.
+            if let Some(deadline) = live
+                .meta
+                .policy(&policy)
+                .deadline_ms(live.meta.created, now)
+            {
+                live.meta.deadline = deadline;
+            }
+            tables.save(&id, &live)?;
+            Ok(Some(Duration::from_millis(
+                live.meta.deadline.saturating_sub(now),
+            )))
+        })
+        .await
     }
 
     async fn regenerate(

@@ -6,6 +6,7 @@
 //! | `meta` | session id | (creation time, deadline), ms since the Unix epoch |
 //! | `data` | (session id, user key) | the encoded value |
 //! | `expiry` | (deadline, session id) | nothing |
+//! | `lifetimes` | session id | its own idle timeout in ms, for the few sessions given one |
 //!
 //! redb orders tuple keys element by element, so one session's data is one
 //! range of `data` (`get_all` and `del_all` need no key list) and the expired
@@ -17,11 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
-use session_core::{ExpiryPolicy, SessionId};
+use session_core::{ExpiryPolicy, SessionId, SessionSize};
 
 pub(crate) const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
 pub(crate) const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
 pub(crate) const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+/// Apart from `meta`, so that files written before it still open, and most
+/// sessions, which have no idle timeout of their own, cost nothing in it.
+pub(crate) const LIFETIMES: TableDefinition<&str, u64> = TableDefinition::new("lifetimes");
 
 /// What a step inside a transaction returns.
 pub(crate) type TxResult<T> = Result<T, redb::Error>;
@@ -51,6 +55,17 @@ pub(crate) struct Meta {
     /// When the session expires: the idle timeout from the last operation,
     /// capped by the absolute lifetime.
     pub(crate) deadline: u64,
+    /// The session's own idle timeout in ms, used in place of the policy's.
+    pub(crate) idle: Option<u64>,
+}
+
+impl Meta {
+    /// `policy` with the session's own idle timeout, if it has one.
+    pub(crate) fn policy(&self, policy: &ExpiryPolicy) -> ExpiryPolicy {
+        self.idle.map_or(*policy, |idle| {
+            policy.with_idle(std::time::Duration::from_millis(idle))
+        })
+    }
 }
 
 /// A live session found in a transaction, its deadline already slid.
@@ -58,6 +73,8 @@ pub(crate) struct Live {
     pub(crate) meta: Meta,
     /// Its deadline as stored, `None` for a session being created.
     old_deadline: Option<u64>,
+    /// Its own idle timeout changed: `save` writes it.
+    pub(crate) idle_changed: bool,
 }
 
 /// The tables, open in one write transaction.
@@ -65,6 +82,7 @@ pub(crate) struct Tables<'t> {
     meta: Table<'t, &'static str, (u64, u64)>,
     data: Table<'t, (&'static str, &'static str), &'static [u8]>,
     expiry: Table<'t, (u64, &'static str), ()>,
+    lifetimes: Table<'t, &'static str, u64>,
 }
 
 impl<'t> Tables<'t> {
@@ -73,14 +91,20 @@ impl<'t> Tables<'t> {
             meta: tx.open_table(META)?,
             data: tx.open_table(DATA)?,
             expiry: tx.open_table(EXPIRY)?,
+            lifetimes: tx.open_table(LIFETIMES)?,
         })
     }
 
     /// The stored metadata of `id`, expired or not.
     pub(crate) fn meta(&self, id: &str) -> TxResult<Option<Meta>> {
-        Ok(self.meta.get(id)?.map(|guard| {
-            let (created, deadline) = guard.value();
-            Meta { created, deadline }
+        let Some((created, deadline)) = self.meta.get(id)?.map(|guard| guard.value()) else {
+            return Ok(None);
+        };
+        let idle = self.lifetimes.get(id)?.map(|guard| guard.value());
+        Ok(Some(Meta {
+            created,
+            deadline,
+            idle,
         }))
     }
 
@@ -97,12 +121,13 @@ impl<'t> Tables<'t> {
             return Ok(None);
         };
         let deadline = (meta.deadline > now)
-            .then(|| policy.deadline_ms(meta.created, now))
+            .then(|| meta.policy(policy).deadline_ms(meta.created, now))
             .flatten();
         match deadline {
             Some(deadline) => Ok(Some(Live {
                 meta: Meta { deadline, ..meta },
                 old_deadline: Some(meta.deadline),
+                idle_changed: false,
             })),
             None => {
                 self.purge(id, &meta)?;
@@ -118,14 +143,27 @@ impl<'t> Tables<'t> {
             meta: Meta {
                 created: now,
                 deadline: policy.deadline_ms(now, now)?,
+                idle: None,
             },
             old_deadline: None,
+            idle_changed: false,
         })
     }
 
     /// Writes `live`'s metadata and moves its expiry entry.
     pub(crate) fn save(&mut self, id: &str, live: &Live) -> TxResult<()> {
-        let Meta { created, deadline } = live.meta;
+        let Meta {
+            created,
+            deadline,
+            idle,
+        } = live.meta;
+        // A new entry (created, or moved by `rename`) or a changed timeout.
+        if live.idle_changed || (live.old_deadline.is_none() && idle.is_some()) {
+            match idle {
+                Some(idle) => self.lifetimes.insert(id, idle)?,
+                None => self.lifetimes.remove(id)?,
+            };
+        }
         if live.old_deadline != Some(deadline) {
             if let Some(old) = live.old_deadline {
                 self.expiry.remove((old, id))?;
@@ -139,6 +177,22 @@ impl<'t> Tables<'t> {
     /// The value of `key` in session `id`.
     pub(crate) fn value(&self, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
         Ok(self.data.get((id, key))?.map(|v| v.value().to_vec()))
+    }
+
+    /// What session `id` holds, as `Limits::check_session` counts it.
+    pub(crate) fn size(&self, id: &str) -> TxResult<SessionSize> {
+        let end = range_end(id);
+        let mut size = SessionSize::default();
+        for entry in self.data.range((id, "")..(end.as_str(), ""))? {
+            let (key, value) = entry?;
+            size.add(key.value().1, value.value().len());
+        }
+        Ok(size)
+    }
+
+    /// The length of the value of `key` in session `id`.
+    pub(crate) fn value_len(&self, id: &str, key: &str) -> TxResult<Option<usize>> {
+        Ok(self.data.get((id, key))?.map(|v| v.value().len()))
     }
 
     /// Every key and value of session `id`.
@@ -180,6 +234,9 @@ impl<'t> Tables<'t> {
     pub(crate) fn purge(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
         self.take_data(id)?;
         self.meta.remove(id)?;
+        if meta.idle.is_some() {
+            self.lifetimes.remove(id)?;
+        }
         self.expiry.remove((meta.deadline, id))?;
         Ok(())
     }
@@ -198,12 +255,16 @@ impl<'t> Tables<'t> {
             self.data.insert((new, key.as_str()), value.as_slice())?;
         }
         self.meta.remove(old)?;
+        if live.meta.idle.is_some() {
+            self.lifetimes.remove(old)?;
+        }
         if let Some(deadline) = live.old_deadline {
             self.expiry.remove((deadline, old))?;
         }
         let moved = Live {
             meta: live.meta,
             old_deadline: None,
+            idle_changed: false,
         };
         self.save(new, &moved)
     }
@@ -248,6 +309,7 @@ impl<'t> Tables<'t> {
         self.meta.retain(|_, _| false)?;
         self.data.retain(|_, _| false)?;
         self.expiry.retain(|_, _| false)?;
+        self.lifetimes.retain(|_, _| false)?;
         Ok(sessions)
     }
 }

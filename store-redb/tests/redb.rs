@@ -180,3 +180,16 @@ fn open_errors_are_typed() {
         Err(Error::Config(_))
     ));
 }
+
+/// `Debug` shows where and how, never what: no key, value or full id.
+#[tokio::test]
+async fn debug_never_shows_session_data_or_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("db")).unwrap();
+    let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+    let id = create(&store, &[("card-key", "card-4111111111111111")], &policy).await;
+    let shown = format!("{store:?}");
+    for secret in ["card-key", "4111111111111111", id.token()] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}

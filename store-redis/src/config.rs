@@ -40,7 +40,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 /// | [`scan_count`](Self::scan_count) | [`DEFAULT_SCAN_COUNT`] (100) |
 /// | [`connect_timeout`](Self::connect_timeout) | [`DEFAULT_CONNECT_TIMEOUT`] (1 s) |
 /// | [`response_timeout`](Self::response_timeout) | [`DEFAULT_RESPONSE_TIMEOUT`] (500 ms) |
-/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB) |
+/// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB, sessions 1,024 keys and 16 MiB) |
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -57,7 +57,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedisStoreBuilder {
     url: String,
     host: Option<String>,
@@ -76,6 +76,86 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     limits: Limits,
+}
+
+impl std::fmt::Debug for RedisStoreBuilder {
+    /// The settings with every password left out: the URLs' and
+    /// [`password`](Self::password)'s.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("RedisStoreBuilder");
+        debug
+            .field("url", &redacted_url(&self.url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"));
+        #[cfg(feature = "tls")]
+        debug
+            .field("tls", &self.tls)
+            .field("root_certificate", &self.root_certificate.is_some());
+        #[cfg(feature = "cluster")]
+        debug.field(
+            "cluster",
+            &self.cluster.as_ref().map(|nodes| {
+                nodes
+                    .iter()
+                    .map(|url| redacted_url(url))
+                    .collect::<Vec<_>>()
+            }),
+        );
+        debug
+            .field("prefix", &self.prefix)
+            .field("scan_count", &self.scan_count)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`, for logs, messages
+/// and `Debug`: the password in `redis://user:password@host` and a socket
+/// URL's `pass=` parameter. Everything else is kept.
+///
+/// ```
+/// assert_eq!(
+///     store_redis::redacted_url("redis://app:secret@db:6379/2"),
+///     "redis://app:***@db:6379/2"
+/// );
+/// ```
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = url.find("://") {
+        let start = scheme_end + 3;
+        let rest = &url[start..];
+        // Up to the last `@`, not to the first `/`, `?` or `#`: a password
+        // may hold those, unescaped, in a URL the driver then refuses.
+        if let Some(at) = rest.rfind('@') {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if user.len() < userinfo.len() {
+                out = format!("{}{user}:***{}", &url[..start], &url[start + at..]);
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let (head, params) = out.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("pass")
+                        || name.eq_ignore_ascii_case("password") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", params.join("&"));
+    }
+    out
 }
 
 impl Default for RedisStoreBuilder {
@@ -268,7 +348,7 @@ impl RedisStoreBuilder {
     fn connection_info(&self, url: &str) -> Result<redis::ConnectionInfo, Error> {
         let info = url
             .into_connection_info()
-            .map_err(|e| Error::Config(format!("Redis URL {url:?}: {e}")))?;
+            .map_err(|e| Error::Config(format!("Redis URL {:?}: {e}", redacted_url(url))))?;
         let addr = match info.addr().clone() {
             ConnectionAddr::Tcp(host, port) => self.tcp_addr(host, port, false, false),
             ConnectionAddr::TcpTls {
@@ -280,7 +360,8 @@ impl RedisStoreBuilder {
             unix => {
                 if self.host.is_some() || self.port.is_some() {
                     return Err(Error::Config(format!(
-                        "host and port do not apply to the socket URL {url:?}"
+                        "host and port do not apply to the socket URL {:?}",
+                        redacted_url(url)
                     )));
                 }
                 unix
@@ -372,6 +453,67 @@ impl RedisStoreBuilder {
                 redis::ErrorKind::Io,
                 "no cluster node answered within the connect timeout",
             )))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "hunter2-secret";
+
+    #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        let cases = [
+            ("redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2"),
+            (
+                "redis://app:hunter2-secret@db.local:6380/1",
+                "redis://app:***@db.local:6380/1",
+            ),
+            ("rediss://:hunter2-secret@h", "rediss://:***@h"),
+            ("redis://user@h/0", "redis://user@h/0"),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=hunter2-secret",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+            ("not a url", "not a url"),
+            ("redis://:p#ss/w?rd@h:1/0", "redis://:***@h:1/0"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redacted_url(url), expected);
+        }
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_a_password() {
+        let builder = RedisStoreBuilder::default()
+            .url(format!("redis://app:{SECRET}@127.0.0.1:6379"))
+            .password(SECRET);
+        #[cfg(feature = "cluster")]
+        let builder = builder.cluster([format!("redis://:{SECRET}@127.0.0.1:7000")]);
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(debug.contains("127.0.0.1:6379"), "{debug}");
+
+        // A URL the driver refuses, and one that mixes a socket with a host.
+        let bad = [
+            format!("redis://app:{SECRET}@127.0.0.1:99999999"),
+            format!("redis://app:{SECRET}@[::1"),
+            format!("redis+unix:///tmp/r.sock?pass={SECRET}"),
+        ];
+        for url in bad {
+            let error = RedisStoreBuilder::default()
+                .host("127.0.0.1")
+                .connection_info(&url)
+                .expect_err(&url);
+            for text in [format!("{error}"), format!("{error:?}")] {
+                assert!(!text.contains(SECRET), "{text}");
+            }
+            let core = session_core::Error::from(error);
+            for text in [format!("{core}"), format!("{core:?}")] {
+                assert!(!text.contains(SECRET), "{text}");
+            }
         }
     }
 }

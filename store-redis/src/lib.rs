@@ -43,14 +43,18 @@
 //!
 //! ## One atomic round trip per operation
 //!
-//! | operation | without an absolute lifetime | with one |
-//! |---|---|---|
-//! | `get`, `get_many`, `get_all` | `MULTI` HGET / HMGET / HGETALL + PEXPIRE `EXEC` | script |
-//! | `del`, `del_many` | script | script |
-//! | `extend` | PEXPIRE | script |
-//! | `set`, `set_many` | script | script |
-//! | `del_all` | DEL | DEL |
-//! | `regenerate` | script (RENAME + PEXPIRE) | script |
+//! | operation | command |
+//! |---|---|
+//! | `get`, `get_many`, `get_all` | script: HGET / HMGET / HGETALL + PEXPIRE |
+//! | `del`, `del_many` | script |
+//! | `extend`, `set_lifetime` | script |
+//! | `set`, `set_many` | script |
+//! | `del_all` | DEL |
+//! | `regenerate` | script (RENAME + PEXPIRE) |
+//!
+//! Reads are scripts too, not `MULTI`: the TTL they set depends on what the
+//! hash holds, its creation time and its own idle timeout (the field
+//! `\xffidle`, set by [`set_lifetime`](session_core::Store::set_lifetime)).
 //!
 //! Scripts go by `EVALSHA` and are loaded again on `NOSCRIPT`. A write with
 //! [`WriteMode::Existing`](session_core::WriteMode) to a missing session
@@ -93,8 +97,8 @@ mod scripts;
 mod store;
 
 pub use crate::config::{
-    RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SCAN_COUNT,
+    redacted_url, RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX,
+    DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
 };
 pub use crate::error::Error;
 pub use crate::scan::SessionIds;

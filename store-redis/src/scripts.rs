@@ -26,6 +26,7 @@ pub(crate) static GET_ALL: LazyLock<Script> = session_script!("get_all.lua");
 pub(crate) static SET_MANY: LazyLock<Script> = session_script!("set_many.lua");
 pub(crate) static DEL_MANY: LazyLock<Script> = session_script!("del_many.lua");
 pub(crate) static EXTEND: LazyLock<Script> = session_script!("extend.lua");
+pub(crate) static SET_LIFETIME: LazyLock<Script> = session_script!("set_lifetime.lua");
 pub(crate) static REGENERATE: LazyLock<Script> = session_script!("regenerate.lua");
 #[cfg(feature = "cluster")]
 pub(crate) static EXPORT: LazyLock<Script> = session_script!("export.lua");
@@ -34,3 +35,6 @@ pub(crate) static IMPORT: LazyLock<Script> = session_script!("import.lua");
 #[cfg(feature = "cluster")]
 pub(crate) static FORGET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/forget.lua")));
+#[cfg(feature = "cluster")]
+pub(crate) static UNSEAL: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/unseal.lua")));

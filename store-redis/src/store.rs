@@ -15,10 +15,6 @@ use crate::connection::Connection;
 use crate::error::to_core;
 use crate::{scripts, RedisStoreBuilder};
 
-/// The hash field set while a cluster regenerate copies the session (see `lua/export.lua`).
-#[cfg(feature = "cluster")]
-const SEALED_FIELD: &[u8] = b"\xffsealed";
-
 /// Nothing after the policy, for scripts that take no more arguments.
 const NO_ARGS: &[&str] = &[];
 
@@ -129,35 +125,18 @@ impl RedisStore {
             .await
     }
 
-    /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`) that slides the idle
-    /// expiry in the same atomic step. With only an idle timeout, Redis' own TTL
-    /// enforces it and a `MULTI` transaction is enough (and cheaper than a
-    /// script); with an absolute lifetime, `script` also checks the session's age.
+    /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`, in `script`) that
+    /// slides the idle expiry in the same atomic step. Always a script: the
+    /// TTL depends on the session's own idle timeout, if it has one, and on
+    /// its age, both stored in the hash.
     async fn read<T: redis::FromRedisValue + Send>(
         &self,
         hash: &str,
-        command: &str,
         script: &Script,
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
-        if policy.absolute.is_some() {
-            return self.script(script, hash, policy, fields).await;
-        }
-        let idle = millis(policy).0;
-        let mut read = redis::cmd(command);
-        read.arg(hash).arg(fields);
-        self.run(|mut c| async move {
-            let (value,): (T,) = redis::pipe()
-                .atomic()
-                .add_command(read)
-                .pexpire(hash, idle as i64)
-                .ignore()
-                .query_async(&mut c)
-                .await?;
-            Ok(value)
-        })
-        .await
+        self.script(script, hash, policy, fields).await
     }
 
     #[cfg(feature = "cluster")]
@@ -173,22 +152,51 @@ impl RedisStore {
         // again). Sealed, it refuses writes, as a moved session would. If this
         // is cancelled midway, the old session is intact once the seal runs
         // out, and the copy expires.
-        let moved = self.copy_across_slots(from, to, policy).await;
-        if moved.is_err() {
-            // Best effort: give the old session back its writes at once, and
-            // drop the copy (both also end by themselves: the seal and the TTL).
-            let _ = self
-                .run(|mut c| async move {
-                    redis::cmd("HDEL")
-                        .arg(from)
-                        .arg(SEALED_FIELD)
-                        .exec_async(&mut c)
-                        .await
-                })
-                .await;
-            let _ = self.delete(to).await;
+        let failure = match self.copy_across_slots(from, to, policy).await {
+            Ok(moved) => return Ok(moved),
+            Err(failure) => failure,
+        };
+        // A step failed, or only its reply was lost: the final delete of the
+        // old hash may have run. So the copy is dropped only when one script
+        // finds the old hash still there (and unseals it, giving it back its
+        // writes); when the old one is gone, the copy is the session.
+        let marker = moved_marker(from);
+        let unsealed: Result<u8> = self
+            .run(|mut c| {
+                let mut invocation = scripts::UNSEAL.key(from);
+                invocation.key(&marker);
+                async move { invocation.invoke_async(&mut c).await }
+            })
+            .await;
+        match unsealed {
+            // The old one is there: it stays the session.
+            Ok(1) => {
+                let _ = self.delete(to).await;
+                Err(failure)
+            }
+            // The final delete ran: the copy is the session.
+            Ok(0) => match self.exists(to).await {
+                Ok(true) => {
+                    tracing::debug!(%failure, "regenerate's last reply was lost; the session moved");
+                    Ok(true)
+                }
+                _ => Err(failure),
+            },
+            // Destroyed (or expired) meanwhile: so is its copy.
+            Ok(_) => {
+                let _ = self.delete(to).await;
+                Ok(false)
+            }
+            // Not known: keep both. The seal and the copy's TTL end by themselves.
+            Err(_) => Err(failure),
         }
-        moved
+    }
+
+    /// Whether `key` exists.
+    #[cfg(feature = "cluster")]
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.run(|mut c| async move { redis::cmd("EXISTS").arg(key).query_async(&mut c).await })
+            .await
     }
 
     #[cfg(feature = "cluster")]
@@ -202,16 +210,25 @@ impl RedisStore {
                 return Ok(false);
             }
             let imported: bool = self.script(&scripts::IMPORT, to, policy, &exported).await?;
+            #[cfg(test)]
+            if faults::take_destroy(from, faults::Step::Import) {
+                self.delete(from).await?;
+            }
+            #[cfg(test)]
+            faults::lose_reply(from, faults::Step::Import, self.timeout)?;
             if !imported {
                 return Ok(false);
             }
+            let marker = moved_marker(from);
             let forgot: bool = self
                 .run(|mut c| {
                     let mut invocation = scripts::FORGET.key(from);
-                    invocation.arg(&exported);
+                    invocation.key(&marker).arg(seal).arg(&exported);
                     async move { invocation.invoke_async(&mut c).await }
                 })
                 .await?;
+            #[cfg(test)]
+            faults::lose_reply(from, faults::Step::Forget, self.timeout)?;
             if forgot {
                 return Ok(true);
             }
@@ -231,7 +248,7 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        self.read(&self.key(id), "HGET", &scripts::GET, &[key], policy)
+        self.read(&self.key(id), &scripts::GET, &[key], policy)
             .await
     }
 
@@ -247,7 +264,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let values: Vec<Option<Vec<u8>>> = self
-            .read(&self.key(id), "HMGET", &scripts::GET_MANY, keys, policy)
+            .read(&self.key(id), &scripts::GET_MANY, keys, policy)
             .await?;
         // An absent session answers an empty list.
         Ok(if values.len() == keys.len() {
@@ -263,7 +280,7 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
         let fields: Vec<(Vec<u8>, Vec<u8>)> = self
-            .read(&self.key(id), "HGETALL", &scripts::GET_ALL, NO_ARGS, policy)
+            .read(&self.key(id), &scripts::GET_ALL, NO_ARGS, policy)
             .await?;
         // Metadata fields are not UTF-8, user keys always are.
         Ok(fields
@@ -297,19 +314,31 @@ impl Store for RedisStore {
             .filter(|(_, value)| value.is_none())
             .map(|(key, _)| *key)
             .collect();
-        let applied: bool = self
+        let (max_keys, max_bytes) = (self.limits.max_keys(), self.limits.max_session_bytes());
+        let reply: Vec<i64> = self
             .script(
                 &scripts::SET_MANY,
                 &hash,
                 policy,
-                (create, set.len(), set, deleted),
+                (create, max_keys, max_bytes, set.len(), set, deleted),
             )
             .await?;
-        Ok(if applied {
-            WriteOutcome::Applied
-        } else {
-            WriteOutcome::NoSession
-        })
+        let count = usize::try_from(reply.get(1).copied().unwrap_or(0)).unwrap_or(usize::MAX);
+        match reply.first() {
+            Some(1) => Ok(WriteOutcome::Applied),
+            Some(0) => Ok(WriteOutcome::NoSession),
+            Some(-1) => Err(session_core::Error::TooManyKeys {
+                keys: count,
+                max: max_keys,
+            }),
+            Some(-2) => Err(session_core::Error::SessionTooLarge {
+                bytes: count,
+                max: max_bytes,
+            }),
+            _ => Err(session_core::Error::Backend(
+                format!("unexpected set_many reply {reply:?}").into(),
+            )),
+        }
     }
 
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
@@ -327,22 +356,22 @@ impl Store for RedisStore {
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        let hash = self.key(id);
-        match policy.absolute {
-            // One PEXPIRE: it never creates a key and answers whether it exists.
-            None => {
-                let idle = millis(policy).0;
-                self.run(|mut c| async move {
-                    redis::cmd("PEXPIRE")
-                        .arg(&hash)
-                        .arg(idle)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await
-            }
-            Some(_) => self.script(&scripts::EXTEND, &hash, policy, NO_ARGS).await,
-        }
+        // A script, not a bare PEXPIRE: the session may have its own timeout.
+        self.script(&scripts::EXTEND, &self.key(id), policy, NO_ARGS)
+            .await
+    }
+
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        let own = millis(&policy.with_idle(idle)).0;
+        let ttl: i64 = self
+            .script(&scripts::SET_LIFETIME, &self.key(id), policy, own)
+            .await?;
+        Ok(u64::try_from(ttl).ok().map(Duration::from_millis))
     }
 
     async fn regenerate(
@@ -363,5 +392,154 @@ impl Store for RedisStore {
             async move { invocation.invoke_async(&mut c).await }
         })
         .await
+    }
+}
+
+/// The key a cluster regenerate leaves for a while when it has deleted the
+/// old hash `from`: in its slot (the same hash tag), and never taken for a
+/// session by a store-wide scan (which wants `PREFIX{ID}` exactly).
+#[cfg(feature = "cluster")]
+fn moved_marker(from: &str) -> String {
+    format!("{from}:moved")
+}
+
+/// Injected faults for the cluster regenerate's tests: the reply of one step
+/// lost after the step ran, for one session key.
+#[cfg(all(test, feature = "cluster"))]
+pub(crate) mod faults {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Step {
+        Import,
+        Forget,
+    }
+
+    static LOST: Mutex<Vec<(String, Step)>> = Mutex::new(Vec::new());
+    static DESTROYED: Mutex<Vec<(String, Step)>> = Mutex::new(Vec::new());
+
+    /// Right after `step`, the session at `key` is destroyed (once), as by
+    /// a logout racing the regenerate.
+    pub(crate) fn destroy_after(key: &str, step: Step) {
+        DESTROYED.lock().unwrap().push((key.to_owned(), step));
+    }
+
+    /// Whether a destroy was asked for `key` after `step` (and forgets it).
+    pub(crate) fn take_destroy(key: &str, step: Step) -> bool {
+        let mut destroyed = DESTROYED.lock().unwrap();
+        match destroyed.iter().position(|(k, s)| k == key && *s == step) {
+            Some(index) => {
+                destroyed.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// From now on, `step`'s reply for `key` is lost (once).
+    pub(crate) fn inject(key: &str, step: Step) {
+        LOST.lock().unwrap().push((key.to_owned(), step));
+    }
+
+    /// A timeout if a fault was injected for `key` at `step`.
+    pub(crate) fn lose_reply(key: &str, step: Step, timeout: Duration) -> session_core::Result<()> {
+        let mut lost = LOST.lock().unwrap();
+        match lost.iter().position(|(k, s)| k == key && *s == step) {
+            Some(index) => {
+                lost.remove(index);
+                Err(session_core::Error::Timeout(timeout))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "cluster"))]
+mod tests {
+    use std::time::Duration;
+
+    use redis_test_server::RedisCluster;
+    use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+
+    use super::faults::{inject, Step};
+    use super::RedisStore;
+
+    const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
+
+    async fn cluster_store() -> (RedisStore, RedisCluster) {
+        let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+            .await
+            .unwrap();
+        let store = RedisStore::builder()
+            .cluster(cluster.urls())
+            .build()
+            .await
+            .unwrap();
+        (store, cluster)
+    }
+
+    /// Two ids whose keys live in different slots, the first with a session.
+    async fn session(store: &RedisStore) -> (SessionId, SessionId) {
+        let from = SessionId::generate("s:");
+        let changes = [("cart".to_string(), Some(b"3 books".to_vec()))];
+        let outcome = store
+            .set_many(&from, &changes, WriteMode::Create, &POLICY)
+            .await
+            .unwrap();
+        assert_eq!(outcome, WriteOutcome::Applied);
+        (from, SessionId::generate("s:"))
+    }
+
+    /// The final delete ran but its reply was lost: the copy is kept, and
+    /// the move reported done, never both copies dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_reply_of_the_final_delete_keeps_the_new_copy() {
+        let (store, _cluster) = cluster_store().await;
+        let (from, to) = session(&store).await;
+        inject(&store.key(&from), Step::Forget);
+        assert!(store.regenerate(&from, &to, &POLICY).await.unwrap());
+        assert_eq!(
+            store.get(&to, "cart", &POLICY).await.unwrap(),
+            Some(b"3 books".to_vec())
+        );
+        assert_eq!(store.get(&from, "cart", &POLICY).await.unwrap(), None);
+    }
+
+    /// The copy was written but its reply was lost: the old session stays,
+    /// writable at once (unsealed), and the copy is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_reply_of_the_copy_keeps_the_old_session() {
+        let (store, _cluster) = cluster_store().await;
+        let (from, to) = session(&store).await;
+        inject(&store.key(&from), Step::Import);
+        let error = store.regenerate(&from, &to, &POLICY).await.unwrap_err();
+        assert!(error.is_unavailable(), "{error}");
+        assert_eq!(
+            store.get(&from, "cart", &POLICY).await.unwrap(),
+            Some(b"3 books".to_vec())
+        );
+        assert_eq!(
+            store
+                .set(&from, "more", b"1", WriteMode::Existing, &POLICY)
+                .await
+                .unwrap(),
+            WriteOutcome::Applied,
+            "the old session takes writes again"
+        );
+        assert_eq!(store.get(&to, "cart", &POLICY).await.unwrap(), None);
+    }
+
+    /// The copy's reply was lost and the session was destroyed meanwhile (a
+    /// logout): the copy goes too, and regenerate says there was no session.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_destroyed_during_a_failed_regenerate_stays_destroyed() {
+        let (store, _cluster) = cluster_store().await;
+        let (from, to) = session(&store).await;
+        inject(&store.key(&from), Step::Import);
+        super::faults::destroy_after(&store.key(&from), Step::Import);
+        assert!(!store.regenerate(&from, &to, &POLICY).await.unwrap());
+        assert_eq!(store.get(&to, "cart", &POLICY).await.unwrap(), None);
+        assert_eq!(store.get(&from, "cart", &POLICY).await.unwrap(), None);
     }
 }

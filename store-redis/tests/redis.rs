@@ -441,3 +441,43 @@ async fn bad_options_are_typed_errors() {
     assert!(error.is_unavailable());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A password, in the URL or given apart, never shows: not in the store's
+/// or the builder's `Debug`, not in the error for a wrong one.
+#[tokio::test]
+async fn passwords_never_show_in_debug_or_errors() {
+    const SECRET: &str = "hunter2-redis-password";
+    let server = RedisServer::start_with(&["--requirepass", SECRET]);
+    let url = format!("redis://:{SECRET}@127.0.0.1:{}", server.port());
+    let builder = RedisStore::builder().url(&url);
+    let shown = format!("{builder:?}");
+    let store = builder.build().await.unwrap();
+    let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+    let id = SessionId::generate("s:");
+    let changes = [("k".to_string(), Some(b"v".to_vec()))];
+    let outcome = store
+        .set_many(&id, &changes, WriteMode::Create, &policy)
+        .await
+        .unwrap();
+    assert_eq!(outcome, session_core::WriteOutcome::Applied);
+    let apart = RedisStore::builder()
+        .url(format!("redis://127.0.0.1:{}", server.port()))
+        .password(SECRET);
+    let wrong = RedisStore::builder()
+        .url(format!(
+            "redis://:{SECRET}-wrong@127.0.0.1:{}",
+            server.port()
+        ))
+        .build()
+        .await
+        .expect_err("a wrong password is refused");
+    let texts = [
+        shown,
+        format!("{store:?}"),
+        format!("{apart:?}"),
+        format!("{wrong} {wrong:?}"),
+    ];
+    for text in texts {
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}

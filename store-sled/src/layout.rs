@@ -3,7 +3,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | session id | [`Meta`]: creation time, deadline, the user keys |
+//! | `meta` | session id | [`Meta`]: creation time, deadline, own idle timeout, the user keys |
 //! | `data` | id length (u32, big-endian), id, user key | the encoded value |
 //! | `expiry` | deadline (ms since the Unix epoch, u64 big-endian), id | empty |
 //!
@@ -15,10 +15,14 @@
 
 use std::collections::BTreeSet;
 
-use session_core::{Error, Result};
+use session_core::{Error, ExpiryPolicy, Result};
 
-/// Format version of [`Meta`], its first byte.
+/// Format version of [`Meta`], its first byte: 1 without an idle timeout
+/// of the session's own, 2 with one (after the deadline). Version 1 is
+/// still written when it can be, so files from before read as they were;
+/// a build from before reads a version 2 session as corrupt (and drops it).
 const META_VERSION: u8 = 1;
+const META_VERSION_IDLE: u8 = 2;
 
 /// A session's metadata: the `meta` tree's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +32,8 @@ pub(crate) struct Meta {
     /// When the session expires, ms since the Unix epoch: the idle timeout
     /// from the last operation, capped by the absolute lifetime.
     pub(crate) deadline: u64,
+    /// The session's own idle timeout in ms, used in place of the policy's.
+    pub(crate) idle: Option<u64>,
     /// The user keys that have a value in `data`.
     pub(crate) keys: BTreeSet<String>,
 }
@@ -37,16 +43,31 @@ impl Meta {
         Meta {
             created,
             deadline: created,
+            idle: None,
             keys: BTreeSet::new(),
         }
     }
 
+    /// `policy` with the session's own idle timeout, if it has one.
+    pub(crate) fn policy(&self, policy: &ExpiryPolicy) -> ExpiryPolicy {
+        self.idle.map_or(*policy, |idle| {
+            policy.with_idle(std::time::Duration::from_millis(idle))
+        })
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let keys_len: usize = self.keys.iter().map(|k| 4 + k.len()).sum();
-        let mut out = Vec::with_capacity(1 + 8 + 8 + keys_len);
-        out.push(META_VERSION);
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 8 + keys_len);
+        out.push(if self.idle.is_some() {
+            META_VERSION_IDLE
+        } else {
+            META_VERSION
+        });
         out.extend_from_slice(&self.created.to_be_bytes());
         out.extend_from_slice(&self.deadline.to_be_bytes());
+        if let Some(idle) = self.idle {
+            out.extend_from_slice(&idle.to_be_bytes());
+        }
         for key in &self.keys {
             // Keys are bounded by the store's limits, far below u32::MAX.
             let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
@@ -60,11 +81,16 @@ impl Meta {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Meta> {
         let corrupt = || Error::Backend("store-sled: corrupted session metadata".into());
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-        if version != META_VERSION {
+        if version != META_VERSION && version != META_VERSION_IDLE {
             return Err(corrupt());
         }
         let (created, rest) = take_u64(rest).ok_or_else(corrupt)?;
         let (deadline, mut rest) = take_u64(rest).ok_or_else(corrupt)?;
+        let mut idle = None;
+        if version == META_VERSION_IDLE {
+            let (own, tail) = take_u64(rest).ok_or_else(corrupt)?;
+            (idle, rest) = (Some(own), tail);
+        }
         let mut keys = BTreeSet::new();
         while !rest.is_empty() {
             let (len, tail) = take_u32(rest).ok_or_else(corrupt)?;
@@ -77,6 +103,7 @@ impl Meta {
         Ok(Meta {
             created,
             deadline,
+            idle,
             keys,
         })
     }
@@ -133,10 +160,20 @@ mod tests {
         meta.keys
             .extend(["user".to_string(), "".to_string(), "é\u{0}x".to_string()]);
         assert_eq!(Meta::decode(&meta.encode()).unwrap(), meta);
+        assert_eq!(
+            meta.encode()[0],
+            META_VERSION,
+            "without an own idle timeout, version 1"
+        );
+        let mut own = meta.clone();
+        own.idle = Some(3_600_000);
+        assert_eq!(own.encode()[0], META_VERSION_IDLE);
+        assert_eq!(Meta::decode(&own.encode()).unwrap(), own);
         let encoded = meta.encode();
         for bad in [
             &b""[..],
             &[2],
+            &[3],
             &encoded[..10],
             &encoded[..encoded.len() - 1],
         ] {

@@ -18,7 +18,7 @@ use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
 use crate::sweeper::Sweeper;
-use crate::trees::{now_ms, Live, Trees, Tx, TxResult};
+use crate::trees::{abort, now_ms, Live, Trees, Tx, TxResult};
 
 /// An embedded, persistent session store on sled. See the [crate docs](crate).
 ///
@@ -345,6 +345,7 @@ impl Store for SledStore {
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
         let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
+        let limits = self.limits;
         let applied = |outcome: &WriteOutcome| *outcome == WriteOutcome::Applied;
         self.run(
             move |trees| {
@@ -359,17 +360,27 @@ impl Store for SledStore {
                     let Some(mut live) = live else {
                         return Ok(WriteOutcome::Applied);
                     };
+                    let before = tx.size(&id, &live)?;
+                    let mut after = before;
                     for (key, value) in &changes {
-                        match value {
+                        let old = match value {
                             Some(value) => {
-                                tx.data.insert(data_key(&id, key), value.as_slice())?;
                                 live.meta.keys.insert(key.clone());
+                                after.add(key, value.len());
+                                tx.data.insert(data_key(&id, key), value.as_slice())?
                             }
                             None => {
-                                tx.data.remove(data_key(&id, key))?;
                                 live.meta.keys.remove(key);
+                                tx.data.remove(data_key(&id, key))?
                             }
+                        };
+                        if let Some(old) = old {
+                            after.remove(key, old.len());
                         }
+                    }
+                    // Aborting the transaction undoes the writes above.
+                    if let Err(error) = limits.check_session(before, after) {
+                        return abort(error);
                     }
                     tx.save(&id, &live)?;
                     Ok(WriteOutcome::Applied)
@@ -411,6 +422,36 @@ impl Store for SledStore {
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
         self.with_live(id, policy, || false, |_, _, _| Ok(true), never)
             .await
+    }
+
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        let own = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        let policy_now = *policy;
+        self.with_live(
+            id,
+            policy,
+            || None,
+            move |_, _, live| {
+                let now = now_ms();
+                live.meta.idle = Some(own);
+                // Alive, so within its absolute lifetime: a deadline exists.
+                let deadline = live
+                    .meta
+                    .policy(&policy_now)
+                    .deadline_ms(live.meta.created, now);
+                live.meta.deadline = deadline.unwrap_or(live.meta.deadline);
+                Ok(Some(Duration::from_millis(
+                    live.meta.deadline.saturating_sub(now),
+                )))
+            },
+            Option::is_some,
+        )
+        .await
     }
 
     async fn regenerate(

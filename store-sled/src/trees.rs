@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use session_core::{Error, ExpiryPolicy, Result};
+use session_core::{Error, ExpiryPolicy, Result, SessionSize};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
@@ -202,7 +202,7 @@ impl Trees {
     }
 }
 
-fn abort<T>(error: Error) -> TxResult<T> {
+pub(crate) fn abort<T>(error: Error) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(error))
 }
 
@@ -226,7 +226,7 @@ impl Tx<'_> {
             return Ok(None);
         };
         let deadline = (meta.deadline > now)
-            .then(|| policy.deadline_ms(meta.created, now))
+            .then(|| meta.policy(policy).deadline_ms(meta.created, now))
             .flatten();
         match deadline {
             Some(deadline) => {
@@ -301,6 +301,17 @@ impl Tx<'_> {
         self.meta.remove(id)?;
         self.expiry.remove(expiry_key(meta.deadline, id))?;
         Ok(())
+    }
+
+    /// What the live session holds, as `Limits::check_session` counts it
+    /// (one read per key: sled transactions cannot scan).
+    pub(crate) fn size(&self, id: &str, live: &Live) -> TxResult<SessionSize> {
+        let mut size = SessionSize::default();
+        for key in &live.meta.keys {
+            let len = self.data.get(data_key(id, key))?.map_or(0, |v| v.len());
+            size.add(key, len);
+        }
+        Ok(size)
     }
 
     /// The value of `key` in a live session.

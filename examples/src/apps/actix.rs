@@ -27,6 +27,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/del/{key}", web::get().to(del))
         .route("/destroy", web::get().to(destroy))
         .route("/regenerate", web::get().to(regenerate))
+        .route("/lifetime/{seconds}", web::get().to(lifetime))
         .default_service(web::to(|| async { response(Reply::not_found()) }));
 }
 
@@ -38,6 +39,11 @@ pub fn server(
     config: Arc<SessionConfig>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let sessions = SessionMiddleware::new(store, config);
+    let limits = crate::connection_limits();
+    // actix-web caps connections per worker thread: no more workers than
+    // connections, and the cap split between them (rounded down).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = cores.min(limits.max_connections).max(1);
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
@@ -46,6 +52,9 @@ pub fn server(
             .wrap(middleware::from_fn(precheck))
             .configure(routes)
     })
+    .client_request_timeout(limits.header_read_timeout)
+    .max_connections((limits.max_connections / workers).max(1))
+    .workers(workers)
     .listen(listener)?
     .run())
 }
@@ -93,6 +102,10 @@ async fn destroy(session: Session) -> HttpResponse {
 
 async fn regenerate(session: Session) -> HttpResponse {
     response(handle(Route::Regenerate, &session).await)
+}
+
+async fn lifetime(session: Session, seconds: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::lifetime(&seconds), &session).await)
 }
 
 /// A [`Reply`] as an actix-web response (whose `http` types are version 0.2).

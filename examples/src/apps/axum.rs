@@ -24,6 +24,7 @@ pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
         .route("/del/{key}", get(del))
         .route("/destroy", get(destroy))
         .route("/regenerate", get(regenerate))
+        .route("/lifetime/{seconds}", get(lifetime))
         .fallback(|| async { Reply::not_found() })
         // Before routing, as on the other servers: 405 to every method but GET
         // (HEAD included), 404 to paths that do not decode.
@@ -42,9 +43,17 @@ pub async fn serve(
 
 /// Serves any axum `router` on `listener` until the process ends.
 pub async fn serve_router(listener: std::net::TcpListener, router: Router) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    axum::serve(listener, router).await
+    // hyper directly rather than `axum::serve`, for the header read timeout
+    // and the connection cap the other servers have.
+    crate::accept_loop(listener, move |stream| {
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                tower::ServiceExt::oneshot(router.clone(), request)
+            });
+        crate::http1_builder().serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+    })
+    .await
 }
 
 async fn precheck(request: Request, next: Next) -> Response {
@@ -77,6 +86,10 @@ async fn destroy(session: Session) -> Reply {
 
 async fn regenerate(session: Session) -> Reply {
     handle(Route::Regenerate, &session).await
+}
+
+async fn lifetime(session: Session, Path(seconds): Path<String>) -> Reply {
+    handle_some(Route::lifetime(&seconds), &session).await
 }
 
 impl IntoResponse for Reply {

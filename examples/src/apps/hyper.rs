@@ -10,7 +10,6 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use session_core::{GenericSession, SessionConfig, Store};
@@ -26,7 +25,7 @@ pub async fn serve(
     crate::accept_loop(listener, move |stream| {
         let (store, config) = (store.clone(), config.clone());
         let service = service_fn(move |request| answer(request, store.clone(), config.clone()));
-        http1::Builder::new().serve_connection(TokioIo::new(stream), service)
+        crate::http1_builder().serve_connection(TokioIo::new(stream), service)
     })
     .await
 }

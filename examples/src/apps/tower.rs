@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use session_adapters::{Session, SessionLayer};
@@ -28,7 +27,7 @@ pub async fn serve(
     let service = SessionLayer::new(store, config).layer(tower::service_fn(answer));
     crate::accept_loop(listener, move |stream| {
         let service = TowerToHyperService::new(service.clone());
-        http1::Builder::new().serve_connection(TokioIo::new(stream), service)
+        crate::http1_builder().serve_connection(TokioIo::new(stream), service)
     })
     .await
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run -p examples --bin server -- [--store redb|sled|memory|redis] [--redb-path FILE] [--sled-path DIR] [--idle-timeout S]
-//!     [--absolute-timeout S] [--insecure-cookies] [--redis-url URL]
+//!     [--absolute-timeout S] [--insecure-cookies] [--cookie-name NAME] [--header-read-timeout S]
+//!     [--max-connections N] [--max-keys-per-session N] [--max-session-bytes N] [--redis-url URL]
 //!     [--redis-cluster URL,URL,...]                    (env: PORT, SESSION_KEYS)
 //! ```
 //!

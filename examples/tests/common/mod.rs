@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, VARY};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -114,7 +114,7 @@ impl Drop for Server {
 /// Requests take `&self`, so one browser can send several at once.
 pub struct Browser {
     client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
+    pub base: String,
     pub jar: Mutex<Option<String>>,
 }
 
@@ -124,6 +124,10 @@ pub struct Answer {
     pub status: StatusCode,
     pub set_cookie: Option<String>,
     pub location: Option<String>,
+    /// The `Cache-Control` and `Vary` values, joined with ", " (empty when
+    /// absent).
+    pub cache_control: String,
+    pub vary: String,
     pub body: String,
 }
 
@@ -134,7 +138,13 @@ impl Browser {
 
     pub fn with_jar(base: &str, jar: Option<String>) -> Browser {
         Browser {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            // Idle connections are dropped before the servers' 10 s header
+            // read timeout closes them, as browsers do, so that no request
+            // is sent on a connection the server is closing.
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(std::time::Duration::from_secs(5))
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .build_http(),
             base: base.to_string(),
             jar: Mutex::new(jar),
         }
@@ -186,11 +196,23 @@ impl Browser {
             .headers()
             .get(LOCATION)
             .map(|v| v.to_str().unwrap().to_string());
+        let joined = |name| {
+            let values: Vec<&str> = response
+                .headers()
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            values.join(", ")
+        };
+        let (cache_control, vary) = (joined(CACHE_CONTROL), joined(VARY));
         let body = response.into_body().collect().await.unwrap().to_bytes();
         Answer {
             status,
             set_cookie,
             location,
+            cache_control,
+            vary,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }
@@ -225,6 +247,10 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
     let index = no_store_call(calls, "`/`", browser.get("/")).await;
     assert_eq!((index.status, index.body.as_str()), (StatusCode::OK, "ok"));
     assert!(index.set_cookie.is_none(), "/ touches no session");
+    assert_eq!(
+        (index.vary.as_str(), index.cache_control.as_str()),
+        ("", "")
+    );
     let missing = no_store_call(calls, "a read without a session", browser.get("/get/foo")).await;
     assert_eq!((missing.body.as_str(), missing.set_cookie), ("null", None));
 
@@ -236,10 +262,17 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
         cookie.starts_with("s=") && cookie.contains("HttpOnly") && !cookie.contains("Secure"),
         "{cookie}"
     );
+    // No cache may keep the cookie or serve this page to another user.
+    assert_eq!(set.cache_control, "no-cache=\"Set-Cookie\"");
+    assert_eq!(set.vary, "Cookie");
 
     // Read and update: the same session, no new cookie.
     let got = browser.get("/get/foo").await;
     assert_eq!((got.body.as_str(), got.set_cookie), ("\"bar\"", None));
+    assert_eq!(
+        (got.vary.as_str(), got.cache_control.as_str()),
+        ("Cookie", "")
+    );
     let updated = browser.get("/set/foo/baz").await;
     assert_eq!(
         (updated.body.as_str(), updated.set_cookie),
@@ -262,6 +295,7 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
         (untouched.body.as_str(), untouched.set_cookie),
         ("ok", None)
     );
+    assert_eq!(untouched.vary, "");
 
     // Regenerate: new cookie, data kept, old cookie dead.
     let old_jar = browser.jar();
@@ -288,6 +322,50 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
         (forged.status, forged.body.as_str(), forged.set_cookie),
         (StatusCode::OK, "null", None)
     );
+
+    // A foreign cookie that is not ASCII beside ours, or ours in double
+    // quotes, still carries the session (a page's script or a sibling
+    // subdomain may set such cookies).
+    let pair = browser.jar().expect("a session");
+    let (name, value) = pair.split_once('=').unwrap();
+    for jar in [
+        format!("a=José; {pair}"),
+        format!("{pair}; b=caf\u{e9}"),
+        format!("{name}=\"{value}\""),
+    ] {
+        let neighbour = Browser::with_jar(base, Some(jar.clone()));
+        let answer = neighbour.get("/get/path").await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (StatusCode::OK, "\"a/b/c\""),
+            "{jar}"
+        );
+    }
+
+    // `/lifetime/{seconds}`: the session's own idle timeout, and the cookie
+    // again with that Max-Age; without a session, `false` and no session.
+    let stranger = Browser::new(base);
+    let refused = stranger.get("/lifetime/3600").await;
+    assert_eq!((refused.body.as_str(), refused.set_cookie), ("false", None));
+    assert_eq!(stranger.jar(), None);
+    let before = browser.jar();
+    let remembered = browser.get("/lifetime/3600").await;
+    assert_eq!(remembered.body, "true");
+    let line = remembered.set_cookie.expect("the cookie is re-sent");
+    assert!(line.contains("Max-Age=3600"), "{line}");
+    assert_eq!(browser.get("/get/path").await.body, "\"a/b/c\"");
+    assert_ne!(
+        browser.jar(),
+        before,
+        "a new cookie value, the same session"
+    );
+    for bad in ["/lifetime/0", "/lifetime/-5", "/lifetime/x", "/lifetime/"] {
+        assert_eq!(
+            browser.get(bad).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
 
     check_concurrent_writers(&browser).await;
 

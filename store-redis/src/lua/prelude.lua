@@ -5,6 +5,8 @@
 local CREATED = '\255created'
 -- Set while a cluster regenerate copies the session to its new slot.
 local SEALED = '\255sealed'
+-- The session's own idle timeout in milliseconds, used in place of ARGV[1].
+local IDLE = '\255idle'
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -13,11 +15,11 @@ end
 
 -- The time to live of a live session touched now, or nil when it is absent
 -- or past its absolute lifetime; and whether a cluster regenerate has sealed
--- it, so that writes must find it gone. One HMGET reads both.
+-- it, so that writes must find it gone. One HMGET reads all three fields.
 local function live_ttl(key)
-  local meta = redis.call('HMGET', key, CREATED, SEALED)
+  local meta = redis.call('HMGET', key, CREATED, SEALED, IDLE)
   if not meta[1] then return nil, false end
-  local ttl = tonumber(ARGV[1])
+  local ttl = tonumber(meta[3] or ARGV[1])
   local absolute = tonumber(ARGV[2])
   local now
   if absolute > 0 then

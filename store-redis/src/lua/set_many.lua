@@ -1,22 +1,62 @@
--- set_many: ARGV[3] is the write mode ('1': may create), ARGV[4] the number
--- n of fields set, ARGV[5 .. 4 + 2n] their field-value pairs, and the rest
--- the fields deleted. Returns 1 if applied, 0 if the session is absent and
--- the mode forbids creating it.
+-- set_many: ARGV[3] is the write mode ('1': may create), ARGV[4] and ARGV[5]
+-- the most user keys and bytes (keys plus values) the session may hold,
+-- ARGV[6] the number n of fields set, ARGV[7 .. 6 + 2n] their field-value
+-- pairs, and the rest the fields deleted (never one also set). Returns
+-- {1} if applied, {0} if the session is absent and the mode forbids
+-- creating it, {-1, keys} or {-2, bytes} if the session would grow past a
+-- limit (nothing is written then).
 local key = KEYS[1]
 local ttl, sealed = live_ttl(key)
+local created = false
 if not ttl then
-  if ARGV[3] ~= '1' then return 0 end
-  -- Whatever is left of a session past its absolute lifetime goes first.
-  redis.call('DEL', key)
-  redis.call('HSET', key, CREATED, now_ms())
+  if ARGV[3] ~= '1' then return {0} end
+  created = true
   ttl = tonumber(ARGV[1])
   local absolute = tonumber(ARGV[2])
   if absolute > 0 then ttl = math.min(ttl, absolute) end
 elseif sealed then
-  return 0
+  return {0}
 end
-local last_set = 4 + 2 * tonumber(ARGV[4])
-if last_set >= 5 then call_sliced('HSET', key, ARGV, 5, last_set) end
+local last_set = 6 + 2 * tonumber(ARGV[6])
+
+-- The session's size before and after, counted before anything is written.
+local keys, bytes = 0, 0
+if not created then
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.byte(field, 1) ~= 255 then
+      keys = keys + 1
+      bytes = bytes + #field + redis.call('HSTRLEN', key, field)
+    end
+  end
+end
+local keys_after, bytes_after = keys, bytes
+for i = 7, last_set, 2 do
+  local field, value = ARGV[i], ARGV[i + 1]
+  if not created and redis.call('HEXISTS', key, field) == 1 then
+    bytes_after = bytes_after - redis.call('HSTRLEN', key, field) + #value
+  else
+    keys_after = keys_after + 1
+    bytes_after = bytes_after + #field + #value
+  end
+end
+if not created then
+  for i = last_set + 1, #ARGV do
+    local field = ARGV[i]
+    if redis.call('HEXISTS', key, field) == 1 then
+      keys_after = keys_after - 1
+      bytes_after = bytes_after - #field - redis.call('HSTRLEN', key, field)
+    end
+  end
+end
+if keys_after > tonumber(ARGV[4]) and keys_after > keys then return {-1, keys_after} end
+if bytes_after > tonumber(ARGV[5]) and bytes_after > bytes then return {-2, bytes_after} end
+
+if created then
+  -- Whatever is left of a session past its absolute lifetime goes first.
+  redis.call('DEL', key)
+  redis.call('HSET', key, CREATED, now_ms())
+end
+if last_set >= 7 then call_sliced('HSET', key, ARGV, 7, last_set) end
 if #ARGV > last_set then call_sliced('HDEL', key, ARGV, last_set + 1, #ARGV) end
 redis.call('PEXPIRE', key, ttl)
-return 1
+return {1}
