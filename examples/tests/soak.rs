@@ -4,12 +4,12 @@
 //! A server that stops answering fails the test with the request that hung;
 //! every answer is checked against what that user wrote.
 //!
-//! The load comes in 50 s rounds, as in the load tests that found the
-//! deadlock: 10 s of every route, 10 s of reads only, 10 s of half reads and
-//! half writes on a session's ten keys, 10 s in which every user sends
-//! bursts of 8 concurrent writes to its session, then 10 s of quiet, after
-//! which all users come back at once (the bench that caught sled's deadlock
-//! left its server idle between rounds). One user in four keeps no
+//! The load comes in 50 s rounds, opening as the load tests that found the
+//! deadlock did: 10 s of half reads and half writes on a session's ten keys,
+//! 10 s of reads only, then 10 s of every route, 10 s in which every user
+//! sends bursts of 8 concurrent writes to its session, then 10 s of quiet,
+//! after which all users come back at once (the bench that caught sled's
+//! deadlock left its server idle between rounds). One user in four keeps no
 //! cookies (a load tool, a crawler) and others now and then come back as new
 //! visitors; the sessions they leave behind expire after 30 s idle and the
 //! store sweeps them, so the database is rewritten without end while it
@@ -170,13 +170,24 @@ async fn run_user(user: usize, url: String, shared: Arc<Progress>) {
             0 => format!("w{}", next(8)),
             _ => format!("k{}", next(10)),
         };
-        let phase = (shared.seconds() as u64 / 10) % 5;
-        if phase == 4 {
-            // Quiet: every user pauses, then all come back at once.
+        // Each round opens as the load test that found the deadlock did: set/get
+        // (phase 2), then reads only (1); then every route (0), bursts (3)
+        // and quiet (4).
+        const ORDER: [u64; 5] = [2, 1, 0, 3, 4];
+        let phase = ORDER[(shared.seconds() as u64 / 10 % 5) as usize];
+        // Quiet: every user pauses, then all come back at once. In the
+        // reads-only and set/get phases the users without cookies pause too,
+        // so that the load on sessions is as high as the client can make it
+        // (the load under which sled deadlocked: reads that slide expiry are
+        // writes to it).
+        if phase == 4 || (cookieless && matches!(phase, 1 | 2)) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         let roll = match phase {
+            // In the read and set/get phases a user without a session
+            // starts one first.
+            1 | 2 if browser.jar().is_none() => 95,
             0 => next(100),
             // Reads only.
             1 => next(40),
