@@ -21,6 +21,14 @@
 //! HTTP_LOAD_STORES=memory HTTP_LOAD_BASE_SERVER=old/server HTTP_LOAD_SERVER=target/release/server \
 //!     cargo bench -p examples --bench http_load
 //! ```
+//!
+//! `HTTP_LOAD_BASE_STORE` (default `memory`) runs the baseline on another
+//! store, so that one store can be compared across two builds:
+//! `HTTP_LOAD_BASE_STORE=redis HTTP_LOAD_STORES=redis` with both server
+//! variables. For `redis`, the bench starts its own `redis-server` on a
+//! free loopback port, shared by both servers (only one is loaded at a time).
+//! `HTTP_LOAD_ARGS` adds flags to the compared servers (not the baseline):
+//! `HTTP_LOAD_ARGS=--redis-activity-index`, say.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -31,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use common::{Browser, Server};
 use http::StatusCode;
+use redis_test_server::RedisServer;
 use session_core::testkit::soak::env_number;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server-axum");
@@ -124,12 +133,30 @@ fn main() {
         .build()
         .expect("runtime");
     let base = std::env::var("HTTP_LOAD_BASE_SERVER").unwrap_or_else(|_| SERVER.into());
-    let memory = Server::start(&base, &["--store", "memory", "--insecure-cookies"]);
+    let base_store = std::env::var("HTTP_LOAD_BASE_STORE").unwrap_or_else(|_| "memory".into());
+    let needs_redis = base_store == "redis" || stores.split(',').any(|s| s.trim() == "redis");
+    let redis = needs_redis.then(RedisServer::start);
+    let args = |store: &str| {
+        let mut args = vec!["--store".to_string(), store.to_string()];
+        args.push("--insecure-cookies".into());
+        if let (Some(redis), "redis") = (&redis, store) {
+            args.extend(["--redis-url".to_string(), redis.url()]);
+        }
+        args
+    };
+    let memory_args = args(&base_store);
+    let memory_args: Vec<&str> = memory_args.iter().map(String::as_str).collect();
+    let memory = Server::start(&base, &memory_args);
     runtime.block_on(async {
         let baseline = users(&memory.url).await;
         for store in stores.split(',').map(str::trim) {
             let binary = std::env::var("HTTP_LOAD_SERVER").unwrap_or_else(|_| SERVER.into());
-            let server = Server::start(&binary, &["--store", store, "--insecure-cookies"]);
+            let mut store_args = args(store);
+            if let Ok(extra) = std::env::var("HTTP_LOAD_ARGS") {
+                store_args.extend(extra.split_whitespace().map(str::to_string));
+            }
+            let store_args: Vec<&str> = store_args.iter().map(String::as_str).collect();
+            let server = Server::start(&binary, &store_args);
             let subject = users(&server.url).await;
             for mix in [Mix::SetGet, Mix::Get] {
                 let mut ratios = Vec::with_capacity(rounds);
@@ -143,7 +170,7 @@ fn main() {
                         (round(&baseline, mix, length).await, s)
                     };
                     println!(
-                        "{} round {r}: memory {m:.0} req/s, {store} {s:.0} req/s, ratio {:.2}",
+                        "{} round {r}: {base_store} {m:.0} req/s, {store} {s:.0} req/s, ratio {:.2}",
                         mix.name(),
                         s / m
                     );
@@ -151,7 +178,7 @@ fn main() {
                 }
                 ratios.sort_by(f64::total_cmp);
                 println!(
-                    "{} {store} / memory over HTTP, {USERS} users: median {:.2} [{:.2}, {:.2}] of {rounds} rounds",
+                    "{} {store} / {base_store} over HTTP, {USERS} users: median {:.2} [{:.2}, {:.2}] of {rounds} rounds",
                     mix.name(),
                     ratios[rounds / 2],
                     ratios[0],

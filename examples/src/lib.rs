@@ -11,10 +11,18 @@
 //! | `GET /destroy` | destroys the session and expires the cookie; answers `true` |
 //! | `GET /regenerate` | moves the session to a new id; answers `true` |
 //! | `GET /lifetime/{seconds}` | gives the session its own idle timeout and re-sends the cookie with that `Max-Age` (bounded by the absolute lifetime); answers `true`, or `false` without a session (creating none) |
+//! | `GET /login/{user}` | regenerates the id (creating a session if there is none) and binds the session to owner `{user}` (a session of another owner starts empty); answers `true`, with the new cookie. `--max-sessions-per-user N` ends the user's least recently active sessions beyond N |
+//! | `GET /sessions` | the live sessions of this session's owner, most recently active first: a JSON array of `{handle, current, created, last_active, reads, writes, idle_ms, ttl_ms}` (times in Unix ms), never a session id; 401 without an owner |
+//! | `GET /sessions/revoke/{handle}` | ends that session of the same owner; answers `true`; 404 if the handle is not one of the owner's, 401 without an owner |
+//! | `GET /logout-others` | ends every other session of the owner; answers how many; 401 without an owner |
+//! | `GET /logout-everywhere` | ends every session of the owner, this one included, and expires the cookie; answers how many; 401 without an owner |
+//! | `GET /active/{seconds}` | how many sessions of the store were active in the last `{seconds}` seconds |
 //! | `GET /` | `ok`, touching no session |
 //!
 //! Errors answer `{"error": "..."}`: 400 for bad input (an oversized key or
-//! value), 503 for a store that is down or slow, 500 for the rest.
+//! value), 401 for a user route without a logged-in session, 404 for an
+//! unknown path or handle, 503 for a store that is down or slow, 500 for
+//! the rest.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,7 +34,9 @@ pub mod apps;
 use clap::{Parser, ValueEnum};
 use http::StatusCode;
 use percent_encoding::percent_decode_str;
-use session_core::{BoxError, Error, GenericSession, Limits, SessionConfig, SessionId, Store};
+use session_core::{
+    BoxError, Error, GenericSession, Handle, Limits, SessionConfig, SessionId, SessionInfo, Store,
+};
 use store_memory::MemoryStore;
 use store_redb::RedbStore;
 use store_redis::{redacted_url, RedisStore};
@@ -101,6 +111,11 @@ pub struct Options {
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_session_bytes())]
     pub max_session_bytes: usize,
 
+    /// The most sessions one user may have at once: a login past it ends
+    /// that user's least recently active sessions. No cap without it.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_user: Option<usize>,
+
     /// The session cookie's name. A `__Host-` or `__Secure-` name needs
     /// `Secure` cookies: with `--insecure-cookies` the server refuses to start.
     #[arg(long, value_name = "NAME", default_value = "s")]
@@ -114,6 +129,12 @@ pub struct Options {
     /// (`rediss://` for TLS).
     #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+
+    /// For `--store redis`: keep an index of sessions by last activity, so
+    /// that `/active/{seconds}` needs no scan of every session, at a cost to
+    /// every request (store-redis's `activity_index`).
+    #[arg(long)]
+    pub redis_activity_index: bool,
 
     /// Redis Cluster seed nodes for `--store redis`, comma-separated; used
     /// instead of `--redis-url`. Implies `--store redis`.
@@ -137,9 +158,11 @@ impl std::fmt::Debug for Options {
             .field("max_connections", &self.max_connections)
             .field("max_keys_per_session", &self.max_keys_per_session)
             .field("max_session_bytes", &self.max_session_bytes)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("port", &self.port)
             .field("redis_url", &redacted_url(&self.redis_url))
             .field("redis_cluster", &cluster)
+            .field("redis_activity_index", &self.redis_activity_index)
             .finish()
     }
 }
@@ -180,7 +203,10 @@ impl Options {
                     .open()?,
             ),
             StoreKind::Redis => {
-                let builder = RedisStore::builder().url(&self.redis_url).limits(limits);
+                let builder = RedisStore::builder()
+                    .url(&self.redis_url)
+                    .limits(limits)
+                    .activity_index(self.redis_activity_index);
                 #[cfg(feature = "cluster")]
                 let builder = if self.redis_cluster.is_empty() {
                     builder
@@ -224,6 +250,7 @@ impl Options {
             )
             .secure(!self.insecure_cookies)
             .cookie_name(&self.cookie_name)
+            .max_sessions_per_owner(self.max_sessions_per_user)
             .build()
     }
 }
@@ -245,6 +272,18 @@ pub enum Route {
     Regenerate,
     /// `GET /lifetime/{seconds}`: this session's own idle timeout.
     Lifetime(u64),
+    /// `GET /login/{user}`
+    Login(String),
+    /// `GET /sessions`
+    Sessions,
+    /// `GET /sessions/revoke/{handle}`
+    Revoke(String),
+    /// `GET /logout-others`
+    LogoutOthers,
+    /// `GET /logout-everywhere`
+    LogoutEverywhere,
+    /// `GET /active/{seconds}`
+    Active(u64),
 }
 
 impl Route {
@@ -261,6 +300,9 @@ impl Route {
             "/" => Some(Route::Index),
             "/destroy" => Some(Route::Destroy),
             "/regenerate" => Some(Route::Regenerate),
+            "/sessions" => Some(Route::Sessions),
+            "/logout-others" => Some(Route::LogoutOthers),
+            "/logout-everywhere" => Some(Route::LogoutEverywhere),
             _ => {
                 if let Some(rest) = path.strip_prefix("/set/") {
                     let (key, value) = rest.split_once('/')?;
@@ -273,6 +315,14 @@ impl Route {
                     Route::del(decode(key)?)
                 } else if let Some(seconds) = path.strip_prefix("/lifetime/") {
                     Route::lifetime(seconds)
+                } else if let Some(user) = path.strip_prefix("/login/") {
+                    (!user.contains('/')).then_some(())?;
+                    Route::login(decode(user)?)
+                } else if let Some(handle) = path.strip_prefix("/sessions/revoke/") {
+                    (!handle.contains('/')).then_some(())?;
+                    Route::revoke(decode(handle)?)
+                } else if let Some(seconds) = path.strip_prefix("/active/") {
+                    Route::active(seconds)
                 } else {
                     None
                 }
@@ -295,6 +345,26 @@ impl Route {
     /// `/del/{key}` from a decoded parameter; `None` when it is empty.
     pub fn del(key: String) -> Option<Route> {
         (!key.is_empty()).then_some(Route::Del(key))
+    }
+
+    /// `/login/{user}` from a decoded parameter; `None` when it is empty.
+    pub fn login(user: String) -> Option<Route> {
+        (!user.is_empty()).then_some(Route::Login(user))
+    }
+
+    /// `/sessions/revoke/{handle}` from a decoded parameter; `None` when it
+    /// is empty.
+    pub fn revoke(handle: String) -> Option<Route> {
+        (!handle.is_empty()).then_some(Route::Revoke(handle))
+    }
+
+    /// `/active/{seconds}`; `None` unless `seconds` is a whole number.
+    pub fn active(seconds: &str) -> Option<Route> {
+        let digits = !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit());
+        digits
+            .then(|| seconds.parse().ok())
+            .flatten()
+            .map(Route::Active)
     }
 
     /// `/lifetime/{seconds}`; `None` unless `seconds` is a whole number of
@@ -367,6 +437,22 @@ impl Reply {
         }
     }
 
+    /// 401 for a user route on a session that has no owner.
+    pub fn unauthorized() -> Reply {
+        Reply {
+            status: StatusCode::UNAUTHORIZED,
+            ..Reply::json(serde_json::json!({ "error": "not logged in" }))
+        }
+    }
+
+    /// 404 for a handle that names none of the owner's sessions.
+    pub fn no_such_session() -> Reply {
+        Reply {
+            status: StatusCode::NOT_FOUND,
+            ..Reply::json(serde_json::json!({ "error": "no such session" }))
+        }
+    }
+
     /// 405 for methods other than GET.
     pub fn method_not_allowed() -> Reply {
         Reply {
@@ -412,11 +498,65 @@ pub async fn handle(route: Route, session: &GenericSession) -> Reply {
             .set_lifetime(Duration::from_secs(seconds))
             .await
             .map(Into::into),
+        Route::Login(user) => session.login(&user).await.map(|()| true.into()),
+        Route::Sessions => match session.sessions().await {
+            Ok(Some(sessions)) => {
+                let current = session.handle();
+                Ok(sessions
+                    .iter()
+                    .map(|info| listed(info, current.as_ref()))
+                    .collect())
+            }
+            Ok(None) => return Reply::unauthorized(),
+            Err(error) => Err(error),
+        },
+        Route::Revoke(handle) => {
+            let revoked = match Handle::parse(&handle) {
+                Some(handle) => session.revoke(&handle).await,
+                // Not even the shape of a handle: none of the owner's.
+                None => session.owner().await.map(|owner| owner.map(|_| false)),
+            };
+            match revoked {
+                Ok(Some(true)) => Ok(true.into()),
+                Ok(Some(false)) => return Reply::no_such_session(),
+                Ok(None) => return Reply::unauthorized(),
+                Err(error) => Err(error),
+            }
+        }
+        Route::LogoutOthers => match session.logout_others().await {
+            Ok(Some(count)) => Ok(count.into()),
+            Ok(None) => return Reply::unauthorized(),
+            Err(error) => Err(error),
+        },
+        Route::LogoutEverywhere => match session.logout_everywhere().await {
+            Ok(Some(count)) => Ok(count.into()),
+            Ok(None) => return Reply::unauthorized(),
+            Err(error) => Err(error),
+        },
+        Route::Active(seconds) => session
+            .store()
+            .count_active(Duration::from_secs(seconds))
+            .await
+            .map(Into::into),
     };
     match result {
         Ok(value) => Reply::json(value),
         Err(error) => Reply::error(&error),
     }
+}
+
+/// One session of a `/sessions` listing: its handle and metadata, never its id.
+fn listed(info: &SessionInfo, current: Option<&Handle>) -> serde_json::Value {
+    serde_json::json!({
+        "handle": info.handle.as_str(),
+        "current": current == Some(&info.handle),
+        "created": info.created_ms,
+        "last_active": info.last_active_ms,
+        "reads": info.reads,
+        "writes": info.writes,
+        "idle_ms": info.idle_ms(),
+        "ttl_ms": info.ttl_ms(),
+    })
 }
 
 /// What every server binary does before serving: sets up tracing, reads the

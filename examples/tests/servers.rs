@@ -138,6 +138,38 @@ async fn every_server_drops_slow_clients_and_caps_connections() {
     }
 }
 
+/// `--max-sessions-per-user 2`: a third login of one user ends that user's
+/// least recently active session, and no one else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_caps_a_users_sessions_by_its_flag() {
+    for (name, binary) in SERVERS {
+        let args = [
+            "--store",
+            "memory",
+            "--insecure-cookies",
+            "--max-sessions-per-user",
+            "2",
+        ];
+        let server = Server::start(binary, &args);
+        let devices: Vec<Browser> = (0..3).map(|_| Browser::new(&server.url)).collect();
+        let bob = Browser::new(&server.url);
+        assert_eq!(bob.get("/login/bob").await.body, "true", "{name}");
+        for device in &devices {
+            assert_eq!(device.get("/login/ada").await.body, "true", "{name}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            devices[0].get("/sessions").await.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: the least recently active session ended"
+        );
+        let listed = common::sessions_of(&devices[2]).await;
+        assert_eq!(listed.len(), 2, "{name}: {listed:?}");
+        assert_eq!(common::sessions_of(&devices[1]).await.len(), 2, "{name}");
+        assert_eq!(common::sessions_of(&bob).await.len(), 1, "{name}");
+    }
+}
+
 /// `--max-keys-per-session` and `--max-session-bytes`: a write past either
 /// answers 400 and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@ pub struct SessionConfig<C = JsonCodec> {
     pub(crate) cookie: CookieSettings,
     pub(crate) id_prefix: String,
     pub(crate) policy: ExpiryPolicy,
+    pub(crate) max_sessions_per_owner: Option<usize>,
     pub(crate) codec: C,
 }
 
@@ -63,6 +64,11 @@ impl<C> SessionConfig<C> {
     /// The idle timeout and absolute lifetime passed to every store call.
     pub fn policy(&self) -> ExpiryPolicy {
         self.policy
+    }
+
+    /// The most sessions one owner may have at once, if capped.
+    pub fn max_sessions_per_owner(&self) -> Option<usize> {
+        self.max_sessions_per_owner
     }
 
     /// The codec that encodes session values.
@@ -90,6 +96,7 @@ impl<C> SessionConfig<C> {
 /// | [`domain`](Self::domain) | none: host-only | ASVS 3.4.4/3.4.5 (`__Host-`) | sibling subdomains neither see nor set the cookie |
 /// | [`persistent`](Self::persistent) | off: a browser-session cookie | OWASP: "non-persistent cookies" for session management | closing the browser ends the session on the client; "remember me" is per session ([`GenericSession::set_lifetime`](crate::GenericSession::set_lifetime)) |
 /// | [`partitioned`](Self::partitioned) | off | CHIPS | only for an app embedded in other sites' frames |
+/// | [`max_sessions_per_owner`](Self::max_sessions_per_owner) | none | ASVS 3.3.4 (users see and end their sessions) | a cap ends a user's least recently active sessions at login |
 /// | [`codec`](Self::codec) | [`JsonCodec`] | n.a. | values readable by the Node seed |
 ///
 /// **Cookie prefixes.** Browsers only accept a cookie named `__Secure-…`
@@ -112,6 +119,7 @@ pub struct SessionConfigBuilder<C = JsonCodec> {
     domain: Option<String>,
     persistent: bool,
     partitioned: bool,
+    max_sessions_per_owner: Option<usize>,
     codec: C,
 }
 
@@ -131,6 +139,7 @@ impl<C: std::fmt::Debug> std::fmt::Debug for SessionConfigBuilder<C> {
             .field("domain", &self.domain)
             .field("persistent", &self.persistent)
             .field("partitioned", &self.partitioned)
+            .field("max_sessions_per_owner", &self.max_sessions_per_owner)
             .field("codec", &self.codec)
             .finish()
     }
@@ -151,6 +160,7 @@ impl Default for SessionConfigBuilder {
             domain: None,
             persistent: false,
             partitioned: false,
+            max_sessions_per_owner: None,
             codec: JsonCodec,
         }
     }
@@ -246,6 +256,14 @@ impl<C: Codec> SessionConfigBuilder<C> {
         self
     }
 
+    /// Caps the sessions one owner may have: binding one more
+    /// ([`GenericSession::login`](crate::GenericSession::login)) ends that
+    /// owner's least recently active sessions. `None` (the default): no cap.
+    pub fn max_sessions_per_owner(mut self, cap: impl Into<Option<usize>>) -> Self {
+        self.max_sessions_per_owner = cap.into();
+        self
+    }
+
     /// Replaces the value codec.
     pub fn codec<C2: Codec>(self, codec: C2) -> SessionConfigBuilder<C2> {
         SessionConfigBuilder {
@@ -261,6 +279,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             domain: self.domain,
             persistent: self.persistent,
             partitioned: self.partitioned,
+            max_sessions_per_owner: self.max_sessions_per_owner,
             codec,
         }
     }
@@ -312,6 +331,10 @@ impl<C: Codec> SessionConfigBuilder<C> {
             !self.partitioned || self.secure,
             "Partitioned cookies are refused by browsers unless Secure is on",
         )?;
+        check(
+            self.max_sessions_per_owner != Some(0),
+            "a cap of sessions per owner must be at least 1",
+        )?;
         self.check_prefix()?;
         let policy = ExpiryPolicy {
             idle: self.idle,
@@ -331,6 +354,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             },
             id_prefix: self.id_prefix,
             policy,
+            max_sessions_per_owner: self.max_sessions_per_owner,
             codec: self.codec,
         })
     }

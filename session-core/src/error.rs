@@ -90,6 +90,16 @@ pub enum Error {
         max: usize,
     },
 
+    /// An owner (a user id) was empty or longer than
+    /// [`MAX_OWNER_BYTES`](crate::owners::MAX_OWNER_BYTES).
+    #[error("session owner is {len} bytes; it must be 1 to {max}")]
+    InvalidOwner {
+        /// The owner's length in bytes.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+
     /// A configuration was refused as unsafe or inconsistent.
     #[error("invalid session configuration: {0}")]
     Config(String),
@@ -125,6 +135,7 @@ impl Error {
                 | Error::ValueTooLarge { .. }
                 | Error::TooManyKeys { .. }
                 | Error::SessionTooLarge { .. }
+                | Error::InvalidOwner { .. }
         )
     }
 

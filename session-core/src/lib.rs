@@ -28,6 +28,7 @@
 //! | [`signer`] | HMAC-SHA256 signing with a rotating key list |
 //! | `cookie` (private) | reading and writing the session cookie |
 //! | [`id`] | [`SessionId`]: minting and validating ids |
+//! | [`owners`] | owned sessions: [`Handle`], [`SessionInfo`], [`ActivePage`] |
 //! | [`codec`] | [`Codec`] and [`JsonCodec`] |
 //! | [`error`] | [`Error`] |
 #![warn(missing_docs)]
@@ -37,6 +38,7 @@ pub mod config;
 mod cookie;
 pub mod error;
 pub mod id;
+pub mod owners;
 pub mod session;
 pub mod signer;
 pub mod store;
@@ -49,6 +51,7 @@ pub use crate::config::{
 };
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::id::SessionId;
+pub use crate::owners::{ActivePage, Handle, SessionInfo};
 pub use crate::session::GenericSession;
 pub use crate::store::{Change, ExpiryPolicy, Limits, SessionSize, Store, WriteMode, WriteOutcome};
 pub use ::cookie::SameSite;

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cookie::{CookieSettings, Found, Incoming};
+use crate::owners::{check_owner, Handle, SessionInfo};
 use crate::signer::Verified;
 use crate::{
     Change, Codec, JsonCodec, Result, SessionConfig, SessionId, Store, WriteMode, WriteOutcome,
@@ -340,16 +341,24 @@ impl<C: Codec> GenericSession<C> {
     pub async fn del_all(&self) -> Result<()> {
         if let Some(id) = self.current() {
             self.store.del_all(&id).await?;
-            let mut state = self.lock();
-            if state.current.as_ref() == Some(&id) {
-                state.current = None;
-                state.minted = false;
-                state.created = false;
-                state.lifetime = None;
-                state.new_max_age = None;
-            }
+            self.forget(&id, false);
         }
         Ok(())
+    }
+
+    /// After the store lost session `id` (destroyed here or elsewhere): no
+    /// current session any more, if it still was `id`; with `expire_cookie`,
+    /// the client's cookie is dropped unless a new session replaces it.
+    fn forget(&self, id: &SessionId, expire_cookie: bool) {
+        let mut state = self.lock();
+        if state.current.as_ref() == Some(id) {
+            state.current = None;
+            state.minted = false;
+            state.created = false;
+            state.lifetime = None;
+            state.new_max_age = None;
+            state.expire_cookie |= expire_cookie;
+        }
     }
 
     /// Another name for [`del_all`](Self::del_all).
@@ -447,6 +456,155 @@ impl<C: Codec> GenericSession<C> {
         // The same steps as `destroy`: a write after it mints a new id, and
         // the new cookie then replaces the removal.
         self.destroy().await
+    }
+
+    /// The store this session reads and writes, for store-wide queries
+    /// ([`Store::count_active`], say) from a handler.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The [`Handle`] of the current session, if there is one: what a
+    /// listing of the owner's sessions calls it.
+    pub fn handle(&self) -> Option<Handle> {
+        self.lock().current.as_ref().map(Handle::of)
+    }
+
+    /// Logs `owner` in on this session, in one call that also defeats
+    /// session fixation: the session moves to a fresh id
+    /// ([`regenerate`](Self::regenerate)) and is bound to `owner`, with the
+    /// configured [cap](crate::SessionConfigBuilder::max_sessions_per_owner)
+    /// applied. Without a session, an empty one is created; when the session
+    /// belonged to a different owner, it ends and the new one starts empty,
+    /// so that one user's data never carries into another's login.
+    pub async fn login(&self, owner: &str) -> Result<()> {
+        check_owner(owner)?;
+        if let Some(id) = self.current() {
+            let same_owner = match self.store.info(&id).await? {
+                Some(info) => info.owner.as_deref().is_none_or(|o| o == owner),
+                None => false,
+            };
+            if same_owner {
+                self.regenerate().await?;
+            } else {
+                self.destroy().await?;
+            }
+        }
+        // Twice at most: the session may end between its creation and its
+        // binding (a logout elsewhere that found it by its new id cannot,
+        // but an eviction from a full store-memory can).
+        for _ in 0..2 {
+            let current = self.lock().current.clone();
+            let id = match current {
+                Some(id) => id,
+                None => self.create_empty().await?,
+            };
+            let policy = self.config.policy;
+            let cap = self.config.max_sessions_per_owner;
+            if self.store.bind_owner(&id, owner, cap, &policy).await? {
+                return Ok(());
+            }
+            self.forget(&id, true);
+        }
+        Err(crate::Error::Backend(
+            "the session ended twice while it was being bound to its owner".into(),
+        ))
+    }
+
+    /// Creates an empty session under a fresh id and makes it current.
+    async fn create_empty(&self) -> Result<SessionId> {
+        let id = SessionId::generate(&self.config.id_prefix);
+        match self
+            .store
+            .set_many(&id, &[], WriteMode::Create, &self.config.policy)
+            .await?
+        {
+            WriteOutcome::Applied => {}
+            WriteOutcome::NoSession => {
+                return Err(crate::Error::Backend(
+                    "store reported no session for a creating write".into(),
+                ))
+            }
+        }
+        let mut state = self.lock();
+        state.accessed = true;
+        state.current = Some(id.clone());
+        state.minted = false;
+        state.created = true;
+        state.lifetime = None;
+        state.new_max_age = None;
+        Ok(id)
+    }
+
+    /// The metadata of the current session (owner, counters, times), or
+    /// `None` without a live session. Reading it is not a read of the
+    /// session: it neither counts nor slides the expiry.
+    pub async fn info(&self) -> Result<Option<SessionInfo>> {
+        match self.current() {
+            Some(id) => self.store.info(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The current session's owner and id, if it has an owner.
+    async fn owned(&self) -> Result<Option<(String, SessionId)>> {
+        let Some(id) = self.current() else {
+            return Ok(None);
+        };
+        let owner = self.store.info(&id).await?.and_then(|info| info.owner);
+        Ok(owner.map(|owner| (owner, id)))
+    }
+
+    /// The owner of the current session, if it has one.
+    pub async fn owner(&self) -> Result<Option<String>> {
+        Ok(self.owned().await?.map(|(owner, _)| owner))
+    }
+
+    /// Every live session of the current session's owner, most recently
+    /// active first, named by [`Handle`] (compare with
+    /// [`handle`](Self::handle) to find this one); `None` when the session
+    /// has no owner.
+    pub async fn sessions(&self) -> Result<Option<Vec<SessionInfo>>> {
+        match self.owned().await? {
+            Some((owner, _)) => Ok(Some(self.store.owner_sessions(&owner).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Ends the session named `handle` if it belongs to this session's
+    /// owner: `Some(true)` if it did, `Some(false)` if no session of the
+    /// owner has that handle, `None` when this session has no owner. Ending
+    /// the current session this way also drops its cookie.
+    pub async fn revoke(&self, handle: &Handle) -> Result<Option<bool>> {
+        let Some((owner, id)) = self.owned().await? else {
+            return Ok(None);
+        };
+        let revoked = self.store.revoke(&owner, handle).await?;
+        if revoked && Handle::of(&id) == *handle {
+            self.forget(&id, true);
+        }
+        Ok(Some(revoked))
+    }
+
+    /// Ends every other session of this session's owner ("log out my other
+    /// devices", after a password change): how many, or `None` when this
+    /// session has no owner.
+    pub async fn logout_others(&self) -> Result<Option<u64>> {
+        let Some((owner, id)) = self.owned().await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.store.destroy_owner(&owner, Some(&id)).await?))
+    }
+
+    /// Ends every session of this session's owner, this one included, and
+    /// drops its cookie: how many, or `None` when this session has no owner.
+    pub async fn logout_everywhere(&self) -> Result<Option<u64>> {
+        let Some((owner, id)) = self.owned().await? else {
+            return Ok(None);
+        };
+        let destroyed = self.store.destroy_owner(&owner, None).await?;
+        self.forget(&id, true);
+        Ok(Some(destroyed))
     }
 
     /// The `Set-Cookie` value this response needs, if any: the new id after a

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::owners::{ActivePage, Handle, SessionInfo};
 use crate::{Error, Result, SessionId};
 
 /// How long a session lives: an idle timeout slid by every operation, and an
@@ -326,7 +327,10 @@ impl Limits {
 /// | `delAll(id)`           | [`del_all`](Store::del_all)         |
 /// | `extend(id, expire)`   | [`extend`](Store::extend)           |
 ///
-/// plus [`regenerate`](Store::regenerate), which moves a session to a new id.
+/// plus [`regenerate`](Store::regenerate), which moves a session to a new id,
+/// and redis-sessions' owned sessions: [`bind_owner`](Store::bind_owner),
+/// per-session metadata ([`info`](Store::info)) and the store-wide queries
+/// (see [`owners`](crate::owners)).
 ///
 /// # Contract
 ///
@@ -343,6 +347,13 @@ impl Limits {
 /// - Keys and values are checked against the store's [`Limits`] before anything
 ///   is written, and the session's key count and bytes inside the write
 ///   ([`Limits::check_session`]); an error then means nothing changed.
+/// - Each session carries metadata ([`SessionInfo`]): owner, creation time,
+///   last activity, and read and write counters, counted inside the read or
+///   write itself, so that concurrent operations lose no count. Metadata
+///   and the store-wide queries never slide a session's expiry, and never
+///   count as reads.
+/// - Store-wide queries never return a session id, only [`Handle`]s, and
+///   never a session that has expired or been destroyed.
 ///
 /// The trait is object safe: [`GenericSession`](crate::GenericSession) holds an
 /// `Arc<dyn Store>`. The `testkit` feature of this crate holds the conformance
@@ -431,10 +442,62 @@ pub trait Store: Send + Sync + 'static {
     /// time and own idle timeout (so regeneration never extends the absolute
     /// lifetime); `from` is gone afterwards. Returns `false`, changing
     /// nothing, if `from` does not exist.
+    ///
+    /// Its owner and counters move with it too, and the owner's index then
+    /// names `to` in place of `from`.
     async fn regenerate(
         &self,
         from: &SessionId,
         to: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<bool>;
+
+    /// Binds the live session `id` to `owner` (replacing any owner it had)
+    /// and slides its expiry. With a `cap`, the owner's least recently active
+    /// other sessions are destroyed until at most `cap` remain, this one
+    /// included. Returns `false`, changing and creating nothing, if the
+    /// session does not exist.
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool>;
+
+    /// The metadata of the live session `id`, or `None`.
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>>;
+
+    /// Every live session of `owner`, with its metadata, most recently active
+    /// first. Costs O(k log n) for an owner with k sessions among n.
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>>;
+
+    /// Destroys every session of `owner`, except `keep` if given ("log out my
+    /// other devices"). Returns how many were destroyed. A write racing it
+    /// never brings a destroyed session back.
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64>;
+
+    /// Destroys the session of `owner` named by `handle`. Returns `false`,
+    /// destroying nothing, when no live session of `owner` has that handle
+    /// (so one user's handle never reaches another's session).
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool>;
+
+    /// How many live sessions had some activity within the last `within`.
+    async fn count_active(&self, within: Duration) -> Result<u64>;
+
+    /// The live sessions active within the last `within`, at most `limit` at
+    /// a time, starting at `cursor` (`None` for the first page, then the
+    /// previous page's [`ActivePage::next`]). As with Redis's `SCAN`, a
+    /// session active throughout the walk is listed at least once; one
+    /// active meanwhile may be listed again.
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage>;
+
+    /// Destroys every session of the store (redis-sessions' "kill all of an
+    /// app"), owners' and activity indexes included. Returns how many.
+    async fn destroy_all(&self) -> Result<u64>;
 }

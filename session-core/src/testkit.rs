@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome};
+use crate::{
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    WriteMode, WriteOutcome,
+};
 
 #[doc(hidden)]
 pub use tokio as __tokio;
@@ -132,6 +135,19 @@ macro_rules! store_conformance_tests {
             session_typed_values_roundtrip,
             session_concurrent_requests_lose_nothing,
             session_lifetime_is_stored_and_sent_as_max_age,
+            owner_binding_lists_sessions_with_metadata,
+            counters_are_exact_under_concurrency,
+            revoke_by_handle_within_its_owner,
+            logout_others_and_everywhere,
+            cap_evicts_least_recently_active,
+            expiry_removes_from_listings_and_counts,
+            regenerate_keeps_owner_and_counters,
+            destroy_removes_from_the_index,
+            owner_with_ten_thousand_sessions_lists_correctly,
+            writes_racing_logout_everywhere_revive_nothing,
+            active_sessions_are_counted_and_paged,
+            destroy_all_ends_every_session,
+            session_login_binds_lists_and_logs_out,
         );
         #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn size_limits_are_enforced() {
@@ -276,6 +292,49 @@ impl Store for CountingStore {
         self.count();
         self.inner.regenerate(from, to, policy).await
     }
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        self.count();
+        self.inner.bind_owner(id, owner, cap, policy).await
+    }
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        self.count();
+        self.inner.info(id).await
+    }
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        self.count();
+        self.inner.owner_sessions(owner).await
+    }
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        self.count();
+        self.inner.destroy_owner(owner, keep).await
+    }
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        self.count();
+        self.inner.revoke(owner, handle).await
+    }
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        self.count();
+        self.inner.count_active(within).await
+    }
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        self.count();
+        self.inner.active_page(within, cursor, limit).await
+    }
+    async fn destroy_all(&self) -> Result<u64> {
+        self.count();
+        self.inner.destroy_all().await
+    }
 }
 
 pub mod crash;
@@ -283,6 +342,9 @@ pub mod soak;
 
 /// The conformance cases. Each takes a fresh store.
 pub mod cases {
+    mod owners;
+    pub use owners::*;
+
     use std::collections::{HashMap, HashSet};
     use std::sync::Arc;
     use std::time::{Duration, Instant};

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::testkit::soak::Soak;
-use session_core::{Change, ExpiryPolicy, Result, SessionId, Store, WriteMode, WriteOutcome};
+use session_core::{
+    ActivePage, Change, ExpiryPolicy, Handle, Result, SessionId, SessionInfo, Store, WriteMode,
+    WriteOutcome,
+};
 use store_memory::MemoryStore;
 
 /// This soak found a hang in store-memory: within seconds, a `set` on the
@@ -90,6 +93,49 @@ impl Store for Hangs {
     async fn regenerate(&self, from: &SessionId, to: &SessionId, p: &ExpiryPolicy) -> Result<bool> {
         self.gate().await;
         self.inner.regenerate(from, to, p).await
+    }
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        p: &ExpiryPolicy,
+    ) -> Result<bool> {
+        self.gate().await;
+        self.inner.bind_owner(id, owner, cap, p).await
+    }
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        self.gate().await;
+        self.inner.info(id).await
+    }
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        self.gate().await;
+        self.inner.owner_sessions(owner).await
+    }
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        self.gate().await;
+        self.inner.destroy_owner(owner, keep).await
+    }
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        self.gate().await;
+        self.inner.revoke(owner, handle).await
+    }
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        self.gate().await;
+        self.inner.count_active(within).await
+    }
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        self.gate().await;
+        self.inner.active_page(within, cursor, limit).await
+    }
+    async fn destroy_all(&self) -> Result<u64> {
+        self.gate().await;
+        self.inner.destroy_all().await
     }
 }
 

@@ -15,14 +15,16 @@ use crate::{Error, RedbStore};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
     /// Every write (`set`, `set_many`, `del`, `del_many`, `del_all`,
-    /// `regenerate`) is in a commit synced to disk before it returns: a crash
-    /// loses no acknowledged write. Concurrent writes share one commit and
-    /// one sync (group commit). Reads and `extend` slide expiry in commits
-    /// that do not wait for the disk; those reach it within 500 ms, so after
-    /// a crash a session may expire up to that much earlier than it would
-    /// have, never later. If a commit or its sync fails, its operations
-    /// return an error; after a failed commit redb refuses further writes
-    /// until the database is opened again. The default.
+    /// `regenerate`, `set_lifetime`, `bind_owner`, `destroy_owner`,
+    /// `revoke`, `destroy_all`) is in a commit synced to disk before it
+    /// returns: a crash loses no acknowledged write. Concurrent writes share
+    /// one commit and one sync (group commit). Reads and `extend` slide
+    /// expiry (and reads count themselves) in commits that do not wait for
+    /// the disk; those reach it within 500 ms, so after a crash a session
+    /// may expire up to that much earlier than it would have, never later,
+    /// and report a few reads less. If a commit or its sync fails, its
+    /// operations return an error; after a failed commit redb refuses
+    /// further writes until the database is opened again. The default.
     EveryWrite,
     /// Commits do not wait for the disk; a synced commit follows at this
     /// interval. A crash loses at most the writes of the last interval, and

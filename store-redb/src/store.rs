@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use session_core::owners::check_owner;
 use session_core::{
-    Change, Error as CoreError, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode,
-    WriteOutcome,
+    ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, Result, SessionId,
+    SessionInfo, Store, WriteMode, WriteOutcome,
 };
 
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
-use crate::tables::{self, now_ms, Live, Tables, TxResult, DATA, EXPIRY, META};
+use crate::tables::{
+    self, now_ms, Count, Live, Snapshot, Tables, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS,
+};
 use crate::writer::{Settings, Writer};
 
 /// An embedded, persistent session store on redb. See the [crate docs](crate).
@@ -69,14 +72,19 @@ impl RedbStore {
             .set_cache_size(options.cache_bytes)
             .create(&path)
             .map_err(|error| Error::open(path.clone(), error))?;
-        // Create the tables now, so that readers find them from the start.
-        let created = (|| -> TxResult<()> {
+        // Create the tables now, so that readers find them from the start,
+        // and move an older file's sessions into them.
+        let created = (|| -> TxResult<u64> {
             let tx = db.begin_write()?;
             Tables::open(&tx)?;
+            let moved = tables::upgrade(&tx)?;
             tx.commit()?;
-            Ok(())
+            Ok(moved)
         })();
-        created.map_err(|error| Error::open(path.clone(), error))?;
+        let upgraded = created.map_err(|error| Error::open(path.clone(), error))?;
+        if upgraded > 0 {
+            tracing::info!(path = %path.display(), sessions = upgraded, "store-redb: moved the sessions of an older file to the current layout");
+        }
         let db = Arc::new(db);
         let settings = Settings {
             durability: options.durability,
@@ -124,7 +132,7 @@ impl RedbStore {
     /// Sessions on disk, expired ones not yet swept included.
     pub fn len_on_disk(&self) -> Result<u64> {
         let tx = self.db.begin_read().map_err(backend)?;
-        open_read(&tx, META)?.len().map_err(backend)
+        open_read(&tx, SESSIONS)?.len().map_err(backend)
     }
 
     /// The ids of the live sessions, in id order, as of one snapshot.
@@ -143,8 +151,12 @@ impl RedbStore {
     /// is absent or expired.
     pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
         let tx = self.db.begin_read().map_err(backend)?;
-        let meta = open_read(&tx, META)?;
-        let Some((_, deadline)) = meta.get(id.as_str()).map_err(backend)?.map(|v| v.value()) else {
+        let sessions = open_read(&tx, SESSIONS)?;
+        let Some(deadline) = sessions
+            .get(id.as_str())
+            .map_err(backend)?
+            .map(|row| row.value().1)
+        else {
             return Ok(None);
         };
         let now = now_ms();
@@ -154,20 +166,27 @@ impl RedbStore {
     /// Removes every session in one transaction; returns how many there
     /// were (expired ones not yet swept included).
     pub async fn clear(&self) -> Result<u64> {
-        self.write(self.sync_writes, |tables, _| tables.clear())
-            .await
+        self.write(self.sync_writes, |tables, now| {
+            tables.clear(now).map(|(all, _)| all)
+        })
+        .await
     }
 
     /// Checks that the tables agree with each other (an fsck): every session
-    /// has its one expiry entry, and every expiry and data entry belongs to a
-    /// session. Returns the problems found, none for a sound store. It reads
-    /// everything: for tests and for checking after a crash.
+    /// has its one expiry entry, its one activity entry and, if it has an
+    /// owner, its one owner entry; and every index and data entry belongs to
+    /// a session that places it there. Returns the problems found, none for
+    /// a sound store; they name sessions by a few characters of their id and
+    /// never show an owner or data. It reads everything: for tests and for
+    /// checking after a crash.
     pub fn verify(&self) -> Result<Vec<String>> {
         let tx = self.db.begin_read().map_err(backend)?;
         tables::verify(
-            &open_read(&tx, META)?,
+            &open_read(&tx, SESSIONS)?,
             &open_read(&tx, DATA)?,
             &open_read(&tx, EXPIRY)?,
+            &open_read(&tx, OWNERS)?,
+            &open_read(&tx, ACTIVITY)?,
         )
         .map_err(backend)
     }
@@ -182,11 +201,42 @@ impl RedbStore {
     /// Calls `each` with every session's id and deadline, in id order.
     fn read_meta(&self, mut each: impl FnMut(&str, u64)) -> Result<()> {
         let tx = self.db.begin_read().map_err(backend)?;
-        for entry in open_read(&tx, META)?.iter().map_err(backend)? {
-            let (id, value) = entry.map_err(backend)?;
-            each(id.value(), value.value().1);
+        for entry in open_read(&tx, SESSIONS)?.iter().map_err(backend)? {
+            let (id, row) = entry.map_err(backend)?;
+            each(id.value(), row.value().1);
         }
         Ok(())
+    }
+
+    /// Runs `query` on a snapshot (a read transaction) at `now`, on tokio's
+    /// blocking pool within the deadline when there is a runtime (a range
+    /// of an index may take milliseconds), inline otherwise. It never waits
+    /// for the writer.
+    async fn snapshot<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Snapshot, u64) -> TxResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        let read = move || -> Result<T> {
+            let tx = db.begin_read().map_err(backend)?;
+            let snapshot = Snapshot::open(&tx).map_err(|error| match error {
+                TableError::TableDoesNotExist(name) => {
+                    CoreError::Backend(format!("store-redb: table {name} is missing").into())
+                }
+                error => backend(error),
+            })?;
+            query(&snapshot, now_ms()).map_err(backend)
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return read();
+        };
+        deadline(self.timeout, async move {
+            runtime
+                .spawn_blocking(read)
+                .await
+                .map_err(|error| CoreError::Backend(Box::new(error)))?
+        })
+        .await
     }
 
     /// Runs `step` in the writer's next commit, within the deadline.
@@ -198,21 +248,24 @@ impl RedbStore {
         deadline(self.timeout, self.writer.submit(sync, step))
     }
 
-    /// Runs `step` on the live session `id`, saving its slid deadline; or
-    /// gives `absent()` without it. `sync` as for [`RedbStore::write`].
+    /// Runs `step` on the live session `id`, saving its slid deadline and
+    /// last activity and counting `count`, all in the step's transaction;
+    /// or gives `absent()` without it. `sync` as for [`RedbStore::write`].
     async fn with_live<T: Send + 'static>(
         &self,
         id: &SessionId,
         policy: &ExpiryPolicy,
         sync: bool,
+        count: Count,
         absent: impl Fn() -> T + Send + 'static,
         step: impl Fn(&mut Tables<'_>, &str) -> TxResult<T> + Send + 'static,
     ) -> Result<T> {
         let (id, policy) = (id.as_str().to_owned(), *policy);
         self.write(sync, move |tables, now| {
             match tables.live(&id, now, &policy)? {
-                Some(live) => {
+                Some(mut live) => {
                     let result = step(tables, &id)?;
+                    live.count(count);
                     tables.save(&id, &live)?;
                     Ok(result)
                 }
@@ -266,6 +319,7 @@ impl Store for RedbStore {
             id,
             policy,
             false,
+            Count::Read,
             || None,
             move |tables, id| tables.value(id, &key),
         )
@@ -284,8 +338,15 @@ impl Store for RedbStore {
         let values = move |tables: &mut Tables<'_>, id: &str| {
             keys.iter().map(|key| tables.value(id, key)).collect()
         };
-        self.with_live(id, policy, false, move || vec![None; count], values)
-            .await
+        self.with_live(
+            id,
+            policy,
+            false,
+            Count::Read,
+            move || vec![None; count],
+            values,
+        )
+        .await
     }
 
     async fn get_all(
@@ -293,8 +354,15 @@ impl Store for RedbStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
-        self.with_live(id, policy, false, HashMap::new, |tables, id| tables.all(id))
-            .await
+        self.with_live(
+            id,
+            policy,
+            false,
+            Count::Read,
+            HashMap::new,
+            |tables, id| tables.all(id),
+        )
+        .await
     }
 
     async fn set_many(
@@ -314,7 +382,7 @@ impl Store for RedbStore {
                 (None, WriteMode::Existing) => return Ok(Ok(WriteOutcome::NoSession)),
             };
             // A zero absolute lifetime: the session would be born expired.
-            let Some(live): Option<Live> = live else {
+            let Some(mut live): Option<Live> = live else {
                 return Ok(Ok(WriteOutcome::Applied));
             };
             // The session's size after the changes, checked before any is
@@ -342,6 +410,7 @@ impl Store for RedbStore {
                     None => tables.remove(&id, key)?,
                 }
             }
+            live.count(Count::Write);
             tables.save(&id, &live)?;
             Ok(Ok(WriteOutcome::Applied))
         })
@@ -357,7 +426,7 @@ impl Store for RedbStore {
             }
             Ok(true)
         };
-        self.with_live(id, policy, self.sync_writes, || false, delete)
+        self.with_live(id, policy, self.sync_writes, Count::Write, || false, delete)
             .await
     }
 
@@ -373,7 +442,7 @@ impl Store for RedbStore {
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        self.with_live(id, policy, false, || false, |_, _| Ok(true))
+        self.with_live(id, policy, false, Count::Neither, || false, |_, _| Ok(true))
             .await
     }
 
@@ -390,7 +459,6 @@ impl Store for RedbStore {
                 return Ok(None);
             };
             live.meta.idle = Some(own);
-            live.idle_changed = true;
             // Alive, so within its absolute lifetime: a deadline exists.
             if let Some(deadline) = live
                 .meta
@@ -425,6 +493,92 @@ impl Store for RedbStore {
         })
         .await
     }
+
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        check_owner(owner)?;
+        let (id, owner, policy) = (id.as_str().to_owned(), owner.to_owned(), *policy);
+        self.write(self.sync_writes, move |tables, now| {
+            tables.bind(&id, &owner, cap, now, &policy)
+        })
+        .await
+    }
+
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        let id = id.as_str().to_owned();
+        self.snapshot(move |snapshot, now| snapshot.info(&id, now))
+            .await
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        let owner = owner.to_owned();
+        self.snapshot(move |snapshot, now| snapshot.owner_sessions(&owner, now))
+            .await
+    }
+
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        let owner = owner.to_owned();
+        let keep = keep.map(|id| id.as_str().to_owned());
+        self.write(self.sync_writes, move |tables, now| {
+            tables.destroy_owner(&owner, keep.as_deref(), now)
+        })
+        .await
+    }
+
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        let (owner, handle) = (owner.to_owned(), handle.clone());
+        self.write(self.sync_writes, move |tables, now| {
+            tables.revoke(&owner, &handle, now)
+        })
+        .await
+    }
+
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        let within = millis(within);
+        self.snapshot(move |snapshot, now| snapshot.count_active(now, now.saturating_sub(within)))
+            .await
+    }
+
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        let cursor = match cursor {
+            None => None,
+            Some(text) => match tables::parse_cursor(text) {
+                Some(cursor) => Some(cursor),
+                // Not one of ours: there is nothing after it.
+                None => return Ok(ActivePage::default()),
+            },
+        };
+        let within = millis(within);
+        self.snapshot(move |snapshot, now| {
+            let cursor = cursor
+                .as_ref()
+                .map(|(last, handle)| (*last, handle.as_str()));
+            snapshot.active_page(now, now.saturating_sub(within), cursor, limit)
+        })
+        .await
+    }
+
+    async fn destroy_all(&self) -> Result<u64> {
+        self.write(self.sync_writes, |tables, now| {
+            tables.clear(now).map(|(_, live)| live)
+        })
+        .await
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

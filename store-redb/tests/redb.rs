@@ -193,3 +193,162 @@ async fn debug_never_shows_session_data_or_ids() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+/// A file written before owned sessions (sessions in `meta` and
+/// `lifetimes`) opens: its sessions move to the current tables with zero
+/// counters and no owner, keep their data, deadlines and own idle
+/// timeouts, and join the activity index.
+#[tokio::test]
+async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
+    const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+    const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+    const LIFETIMES: TableDefinition<&str, u64> = TableDefinition::new("lifetimes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (plain, own) = (SessionId::generate("old:"), SessionId::generate("old:"));
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut meta = tx.open_table(META).unwrap();
+            let mut data = tx.open_table(DATA).unwrap();
+            let mut expiry = tx.open_table(EXPIRY).unwrap();
+            let mut lifetimes = tx.open_table(LIFETIMES).unwrap();
+            let created = now - 10_000;
+            for (id, deadline) in [(&plain, now + 60_000), (&own, now + 3_595_000)] {
+                meta.insert(id.as_str(), (created, deadline)).unwrap();
+                expiry.insert((deadline, id.as_str()), ()).unwrap();
+                data.insert((id.as_str(), "user"), &b"ada"[..]).unwrap();
+            }
+            lifetimes.insert(own.as_str(), 3_600_000).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+    {
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        assert_eq!(store.len().unwrap(), 2);
+        let info = store.info(&plain).await.unwrap().expect("moved");
+        assert_eq!((info.reads, info.writes, info.owner), (0, 0, None));
+        assert_eq!(info.created_ms, now - 10_000);
+        assert_eq!(
+            info.last_active_ms, info.created_ms,
+            "the latest time known"
+        );
+        let info = store.info(&own).await.unwrap().expect("moved");
+        assert_eq!(
+            info.last_active_ms,
+            now - 5_000,
+            "its deadline less its own idle timeout"
+        );
+        assert_eq!(
+            store.count_active(Duration::from_secs(3600)).await.unwrap(),
+            2
+        );
+
+        assert_eq!(
+            store.get(&plain, "user", &policy).await.unwrap().as_deref(),
+            Some(&b"ada"[..])
+        );
+        assert_eq!(store.info(&plain).await.unwrap().unwrap().reads, 1);
+        // Its own idle timeout came along: an hour, not the policy's minute.
+        assert!(store.extend(&own, &policy).await.unwrap());
+        assert!(store.ttl(&own).unwrap().unwrap() > Duration::from_secs(3000));
+        assert!(store.bind_owner(&own, "ada", None, &policy).await.unwrap());
+        assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    }
+    let db = redb::Database::open(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let tables: Vec<String> = tx
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect();
+    assert!(
+        !tables.iter().any(|t| t == "meta" || t == "lifetimes"),
+        "old tables dropped: {tables:?}"
+    );
+}
+
+/// Expired owned sessions leave every index with the sweeper, without any
+/// access; until then, queries skip them.
+#[tokio::test]
+async fn the_sweeper_takes_expired_sessions_out_of_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::builder()
+        .path(dir.path().join("s.redb"))
+        .sweep_interval(Duration::from_millis(50))
+        .open()
+        .unwrap();
+    let short = ExpiryPolicy::idle(Duration::from_millis(300));
+    let mut owned = Vec::new();
+    for _ in 0..20 {
+        let id = create(&store, &[("k", "v")], &short).await;
+        assert!(store.bind_owner(&id, "ada", None, &short).await.unwrap());
+        owned.push(id);
+    }
+    let keeper = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+    assert!(store
+        .bind_owner(&keeper, "ada", None, &ExpiryPolicy::idle(HOUR))
+        .await
+        .unwrap());
+    assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 21);
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 21);
+
+    let start = Instant::now();
+    while store.len_on_disk().unwrap() > 1 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not swept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    let listed = store.owner_sessions("ada").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].handle, session_core::Handle::of(&keeper));
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
+    let page = store.active_page(HOUR, None, 100).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+}
+
+/// Expired sessions the sweeper has not reached yet are neither counted,
+/// listed nor paged; a cursor that is not one of ours ends the walk.
+#[tokio::test]
+async fn queries_skip_expired_sessions_before_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::builder()
+        .path(dir.path().join("s.redb"))
+        .sweep_interval(HOUR)
+        .open()
+        .unwrap();
+    let brief = ExpiryPolicy::idle(Duration::from_millis(1));
+    for _ in 0..3 {
+        let id = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+        assert!(store.bind_owner(&id, "ada", None, &brief).await.unwrap());
+    }
+    let lasting = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.len_on_disk().unwrap(), 4, "not swept");
+    assert!(store.owner_sessions("ada").await.unwrap().is_empty());
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
+    let page = store.active_page(HOUR, None, 10).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    assert_eq!(page.sessions[0].handle, session_core::Handle::of(&lasting));
+    let page = store.active_page(HOUR, Some("garbage"), 10).await.unwrap();
+    assert!(page.sessions.is_empty() && page.next.is_none());
+    assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 0);
+    assert_eq!(
+        store.len_on_disk().unwrap(),
+        1,
+        "expired ones removed, uncounted"
+    );
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+}

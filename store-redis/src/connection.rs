@@ -66,13 +66,65 @@ impl Connection {
             }
         }
     }
+
+    /// The masters of a cluster, each with the slots it serves.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn slot_owners(
+        &mut self,
+    ) -> redis::RedisResult<Vec<(Node, Vec<std::ops::RangeInclusive<u16>>)>> {
+        match self {
+            Connection::Standalone(_) => Ok(vec![(Node::Standalone, vec![0..=16_383])]),
+            Connection::Cluster(connection) => cluster_slot_owners(connection).await,
+        }
+    }
+
+    /// Runs `pipeline` (not atomic) on `node`, whatever slots its keys are in:
+    /// each command must be served by that node.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn pipeline_on(
+        &mut self,
+        node: &Node,
+        pipeline: redis::Pipeline,
+    ) -> redis::RedisResult<Vec<Value>> {
+        match (self, node) {
+            (Connection::Cluster(connection), Node::Master { slot }) => {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                let count = pipeline.len();
+                let route =
+                    SingleNodeRoutingInfo::SpecificNode(Route::new(*slot, SlotAddr::Master));
+                connection.route_pipeline(pipeline, 0, count, route).await
+            }
+            (connection, _) => pipeline.query_async(connection).await,
+        }
+    }
 }
 
-/// The masters of a cluster, one slot of each, from `CLUSTER SLOTS` asked of any node.
+/// Each master of a cluster, by one of its slots, with every slot range it
+/// serves, from `CLUSTER SLOTS`.
 #[cfg(feature = "cluster")]
-async fn cluster_masters(
+async fn cluster_slot_owners(
     connection: &mut redis::cluster_async::ClusterConnection,
-) -> redis::RedisResult<Vec<Node>> {
+) -> redis::RedisResult<Vec<(Node, Vec<std::ops::RangeInclusive<u16>>)>> {
+    let ranges = cluster_ranges(connection).await?;
+    let mut owners: Vec<(Vec<Value>, u16, Vec<std::ops::RangeInclusive<u16>>)> = Vec::new();
+    for (first, last, identity) in ranges {
+        match owners.iter_mut().find(|(known, _, _)| *known == identity) {
+            Some((_, _, served)) => served.push(first..=last),
+            None => owners.push((identity, first, vec![first..=last])),
+        }
+    }
+    Ok(owners
+        .into_iter()
+        .map(|(_, slot, served)| (Node::Master { slot }, served))
+        .collect())
+}
+
+/// The slot ranges of a cluster, each with its master's identity (its node
+/// id, else its announced address), from `CLUSTER SLOTS` asked of any node.
+#[cfg(feature = "cluster")]
+async fn cluster_ranges(
+    connection: &mut redis::cluster_async::ClusterConnection,
+) -> redis::RedisResult<Vec<(u16, u16, Vec<Value>)>> {
     // Each entry: [first slot, last slot, [host, port, node id, ...], replicas...].
     let ranges: Vec<(u16, u16, Vec<Value>)> = redis::cmd("CLUSTER")
         .arg("SLOTS")
@@ -86,22 +138,30 @@ async fn cluster_masters(
             let master: Vec<Value> = redis::from_redis_value(parts.next().unwrap_or(Value::Nil))?;
             Ok((first, last, master))
         })
-        .collect::<redis::RedisResult<_>>()?;
-    let mut masters: Vec<(Vec<Value>, u16)> = Vec::new();
-    for (first, _, master) in ranges {
-        // A master is known by its node id, else by its announced address.
-        let identity = if master.len() >= 3 {
-            master[2..3].to_vec()
-        } else {
-            master
-        };
-        if !masters.iter().any(|(known, _)| known == &identity) {
-            masters.push((identity, first));
-        }
-    }
-    Ok(masters
+        .collect::<redis::RedisResult<Vec<_>>>()?;
+    Ok(ranges
         .into_iter()
-        .map(|(_, slot)| Node::Master { slot })
+        .map(|(first, last, master)| {
+            // A master is known by its node id, else by its announced address.
+            let identity = if master.len() >= 3 {
+                master[2..3].to_vec()
+            } else {
+                master
+            };
+            (first, last, identity)
+        })
+        .collect())
+}
+
+/// The masters of a cluster, one slot of each.
+#[cfg(feature = "cluster")]
+async fn cluster_masters(
+    connection: &mut redis::cluster_async::ClusterConnection,
+) -> redis::RedisResult<Vec<Node>> {
+    Ok(cluster_slot_owners(connection)
+        .await?
+        .into_iter()
+        .map(|(node, _)| node)
         .collect())
 }
 

@@ -30,27 +30,56 @@
 //! ```text
 //! $ redis-cli --scan --pattern 'session:*'
 //! session:{session:q5XbJ0…}
+//! session:active
+//! session:deadlines
 //! $ redis-cli HGETALL 'session:{session:q5XbJ0…}'
 //! 1) "\xffcreated"
 //! 2) "1795528800123"
-//! 3) "user"
-//! 4) "\"ada\""
+//! 3) "\xffwrites"
+//! 4) "1"
+//! 5) "user"
+//! 6) "\"ada\""
 //! ```
 //!
+//! More metadata fields, all starting with 0xFF: `\xffreads` and
+//! `\xffwrites` (counted by the scripts that read and write), `\xffidle`
+//! (a session's own idle timeout), and for a session bound to an owner,
+//! `\xffowner` and `\xffuntil` (its hard deadline, see
+//! [`owned_lifetime`](RedisStoreBuilder::owned_lifetime)).
+//!
+//! Owned sessions add an index per owner, `PREFIXowner:OWNER` (a hash from
+//! each session's [`Handle`](session_core::Handle) to its id), and every
+//! session is tracked in two sorted sets by last activity and by deadline,
+//! `PREFIXactive` and `PREFIXdeadlines` (on a cluster one pair per slot,
+//! `PREFIXactive:{TAG}`, in the session's own slot), which answer "active in
+//! the last *n* seconds" without a scan.
+//!
 //! The session's idle timeout is the hash's TTL, and every key always has
-//! one: a session is created by a script that sets its TTL in the same step.
-//! A destroyed session leaves nothing behind.
+//! one: a session is created by a script that sets its TTL in the same step,
+//! and every index lives at least as long as the sessions it names. A
+//! destroyed session leaves nothing behind but, for an owned one, its entry
+//! in the owner's index until the next lookup prunes it.
 //!
 //! ## One atomic round trip per operation
 //!
 //! | operation | command |
 //! |---|---|
-//! | `get`, `get_many`, `get_all` | script: HGET / HMGET / HGETALL + PEXPIRE |
+//! | `get`, `get_many`, `get_all` | script: HGET / HMGET / HGETALL + PEXPIRE, the read counter, the activity indexes |
 //! | `del`, `del_many` | script |
 //! | `extend`, `set_lifetime` | script |
 //! | `set`, `set_many` | script |
-//! | `del_all` | DEL |
-//! | `regenerate` | script (RENAME + PEXPIRE) |
+//! | `del_all` | script; an owned session's index entry is dropped in a second step |
+//! | `regenerate` | script (RENAME + PEXPIRE); an owned session's index is updated in a second step |
+//! | `bind_owner` | owner index first, then the session's script; with a cap, a listing and the evictions |
+//! | `info` | script |
+//! | `owner_sessions`, `destroy_owner` | `HGETALL` of the owner's index, then one script per session (64 at a time) |
+//! | `revoke` | `HGET` of the owner's index, then one script |
+//! | `count_active`, `active_page` | one script per activity index (1, or 16,384 on a cluster, pipelined by master) |
+//!
+//! What "active in the last *n* seconds" costs: every session script adds
+//! two `ZADD`s, a `PTTL` and a bounded prune of expired entries to its
+//! work, in the same round trip; counting is a `ZCOUNT` per index after the
+//! expired entries are pruned.
 //!
 //! Reads are scripts too, not `MULTI`: the TTL they set depends on what the
 //! hash holds, its creation time and its own idle timeout (the field
@@ -92,13 +121,14 @@
 mod config;
 mod connection;
 mod error;
+mod owners;
 mod scan;
 mod scripts;
 mod store;
 
 pub use crate::config::{
-    redacted_url, RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX,
-    DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
+    redacted_url, RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OWNED_LIFETIME,
+    DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
 };
 pub use crate::error::Error;
 pub use crate::scan::SessionIds;

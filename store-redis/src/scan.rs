@@ -46,6 +46,15 @@ impl RedisStore {
         }
     }
 
+    /// A walk resumed at `position` (from [`SessionIds::position`]).
+    pub(crate) fn ids_from(&self, (node, cursor): (usize, u64)) -> SessionIds {
+        SessionIds {
+            node,
+            cursor,
+            ..self.ids()
+        }
+    }
+
     /// Counts the sessions under this store's prefix (connect-redis-session's
     /// `length`), one `SCAN` batch at a time.
     pub async fn len(&self) -> Result<u64> {
@@ -69,9 +78,10 @@ impl RedisStore {
     }
 
     /// Removes every session under this store's prefix (connect-redis-session's
-    /// `clear`), `UNLINK`ing each `SCAN` batch. Returns how many were removed.
-    /// Keys outside the prefix, or under it but not shaped like a session, are
-    /// left alone.
+    /// `clear`), `UNLINK`ing each `SCAN` batch, then the owner and activity
+    /// indexes (`PREFIXowner:*`, `PREFIXactive*`, `PREFIXdeadlines*`).
+    /// Returns how many sessions were removed. Other keys outside the
+    /// prefix, or under it but not shaped like a session, are left alone.
     pub async fn clear(&self) -> Result<u64> {
         let mut ids = self.ids();
         let mut removed = 0;
@@ -87,11 +97,21 @@ impl RedisStore {
                 .await?;
             removed += count;
         }
+        let prefix = glob_escape(&self.prefix);
+        for pattern in ["active*", "deadlines*", "owner:*"] {
+            self.unlink_matching(&format!("{prefix}{pattern}")).await?;
+        }
         Ok(removed)
     }
 }
 
 impl SessionIds {
+    /// Where the walk stands: the node and `SCAN` cursor of the next batch,
+    /// to resume it later with [`RedisStore::ids_from`].
+    pub(crate) fn position(&self) -> (usize, u64) {
+        (self.node, self.cursor)
+    }
+
     /// The next batch of ids (possibly empty), or `None` when the walk is over.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<SessionId>>> {
         let nodes = match &self.nodes {
@@ -135,6 +155,44 @@ impl SessionIds {
             .strip_prefix('{')?
             .strip_suffix('}')?;
         SessionId::from_stored(id)
+    }
+}
+
+impl RedisStore {
+    /// `UNLINK`s every key matching `pattern`, one `SCAN` batch at a time,
+    /// on every master. Returns how many.
+    pub(crate) async fn unlink_matching(&self, pattern: &str) -> Result<u64> {
+        let nodes = self
+            .run(|mut c| async move { c.scan_nodes().await })
+            .await?;
+        let mut removed = 0;
+        for node in &nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(self.scan_count);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self
+                    .run(|mut c: Connection| async move { c.query_on(node, scan).await })
+                    .await?;
+                if !keys.is_empty() {
+                    let count: u64 = self
+                        .run(|mut c| async move {
+                            redis::cmd("UNLINK").arg(&keys).query_async(&mut c).await
+                        })
+                        .await?;
+                    removed += count;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
     }
 }
 

@@ -28,6 +28,25 @@ pub(crate) static DEL_MANY: LazyLock<Script> = session_script!("del_many.lua");
 pub(crate) static EXTEND: LazyLock<Script> = session_script!("extend.lua");
 pub(crate) static SET_LIFETIME: LazyLock<Script> = session_script!("set_lifetime.lua");
 pub(crate) static REGENERATE: LazyLock<Script> = session_script!("regenerate.lua");
+pub(crate) static BIND: LazyLock<Script> = session_script!("bind.lua");
+pub(crate) static INFO: LazyLock<Script> = session_script!("info.lua");
+/// The source of the two bucket scripts, which a cluster loads on every
+/// master before it runs them in one pipeline.
+pub(crate) const COUNT_ACTIVE_SOURCE: &str = concat!(
+    include_str!("lua/prelude.lua"),
+    include_str!("lua/count_active.lua")
+);
+pub(crate) const ACTIVE_PAGE_SOURCE: &str = concat!(
+    include_str!("lua/prelude.lua"),
+    include_str!("lua/active_page.lua")
+);
+pub(crate) static COUNT_ACTIVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(COUNT_ACTIVE_SOURCE));
+pub(crate) static ACTIVE_PAGE: LazyLock<Script> = LazyLock::new(|| Script::new(ACTIVE_PAGE_SOURCE));
+pub(crate) static DESTROY: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/destroy.lua")));
+pub(crate) static OWNER_ADD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/owner_add.lua")));
 #[cfg(feature = "cluster")]
 pub(crate) static EXPORT: LazyLock<Script> = session_script!("export.lua");
 #[cfg(feature = "cluster")]
@@ -35,6 +54,9 @@ pub(crate) static IMPORT: LazyLock<Script> = session_script!("import.lua");
 #[cfg(feature = "cluster")]
 pub(crate) static FORGET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/forget.lua")));
+#[cfg(feature = "cluster")]
+pub(crate) static ADD_READS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/add_reads.lua")));
 #[cfg(feature = "cluster")]
 pub(crate) static UNSEAL: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/unseal.lua")));

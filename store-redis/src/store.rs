@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{RedisResult, Script};
 use session_core::{
-    Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    WriteMode, WriteOutcome,
 };
 
 use crate::connection::Connection;
@@ -34,6 +35,8 @@ pub struct RedisStore {
     pub(crate) scan_count: usize,
     pub(crate) timeout: Duration,
     pub(crate) limits: Limits,
+    pub(crate) owned_lifetime: Duration,
+    pub(crate) activity_index: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -44,13 +47,15 @@ impl std::fmt::Debug for RedisStore {
             .field("scan_count", &self.scan_count)
             .field("response_timeout", &self.timeout)
             .field("limits", &self.limits)
+            .field("owned_lifetime", &self.owned_lifetime)
+            .field("activity_index", &self.activity_index)
             .finish()
     }
 }
 
 /// The longest duration sent to Redis, about 35,000 years: `PEXPIRE` refuses
 /// what overflows the server's clock, and Lua numbers are exact only to 2^53.
-const MAX_MILLIS: u64 = 1 << 50;
+pub(crate) const MAX_MILLIS: u64 = 1 << 50;
 
 /// An [`ExpiryPolicy`] in the milliseconds the scripts take: the idle timeout,
 /// and the absolute lifetime or 0 for none. Never 0 for a real duration, since
@@ -100,8 +105,9 @@ impl RedisStore {
         }
     }
 
-    /// Runs a session script on `key` with the policy as ARGV[1..2] and `args` after it.
-    async fn script<T, A>(
+    /// Runs a session script on `key` (and its bucket's activity indexes)
+    /// with the policy as ARGV[1..2] and `args` after it.
+    pub(crate) async fn script<T, A>(
         &self,
         script: &Script,
         key: &str,
@@ -114,6 +120,9 @@ impl RedisStore {
     {
         let (idle, absolute) = millis(policy);
         let mut invocation = script.key(key);
+        if self.activity_index {
+            invocation.key(self.index_keys(key));
+        }
         invocation.arg(idle).arg(absolute).arg(args);
         self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await
@@ -192,6 +201,41 @@ impl RedisStore {
         }
     }
 
+    /// After a cluster regenerate: adds to the copy `to` the reads the old
+    /// session took while it was sealed (`reads` at its end, against what
+    /// `exported` held), so that no read goes uncounted.
+    #[cfg(feature = "cluster")]
+    async fn catch_up_reads(&self, to: &str, exported: &[Vec<u8>], reads: &str) -> Result<()> {
+        let before: i64 = exported
+            .chunks(2)
+            .find(|pair| pair[0] == b"\xffreads")
+            .and_then(|pair| std::str::from_utf8(pair.get(1)?).ok()?.parse().ok())
+            .unwrap_or(0);
+        let missed = reads.parse::<i64>().unwrap_or(0) - before;
+        if missed > 0 {
+            self.run(|mut c| {
+                let mut invocation = scripts::ADD_READS.key(to);
+                invocation.arg(missed);
+                async move { invocation.invoke_async::<i64>(&mut c).await }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The owner of the session at `hash`, if it has one.
+    #[cfg(feature = "cluster")]
+    async fn owner_of(&self, hash: &str) -> Result<Option<String>> {
+        self.run(|mut c| async move {
+            redis::cmd("HGET")
+                .arg(hash)
+                .arg(b"\xffowner")
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
     /// Whether `key` exists.
     #[cfg(feature = "cluster")]
     async fn exists(&self, key: &str) -> Result<bool> {
@@ -220,17 +264,25 @@ impl RedisStore {
                 return Ok(false);
             }
             let marker = moved_marker(from);
-            let forgot: bool = self
+            let indexes = self.index_keys(from);
+            let forgot: Vec<String> = self
                 .run(|mut c| {
                     let mut invocation = scripts::FORGET.key(from);
-                    invocation.key(&marker).arg(seal).arg(&exported);
+                    invocation
+                        .key(&marker)
+                        .key(&indexes)
+                        .arg(seal)
+                        .arg(&exported);
                     async move { invocation.invoke_async(&mut c).await }
                 })
                 .await?;
             #[cfg(test)]
             faults::lose_reply(from, faults::Step::Forget, self.timeout)?;
-            if forgot {
-                return Ok(true);
+            if let [done, reads] = forgot.as_slice() {
+                if done == "1" {
+                    self.catch_up_reads(to, &exported, reads).await?;
+                    return Ok(true);
+                }
             }
         }
         Err(session_core::Error::Backend(
@@ -352,7 +404,7 @@ impl Store for RedisStore {
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {
-        self.delete(&self.key(id)).await
+        self.destroy(id).await
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
@@ -380,18 +432,79 @@ impl Store for RedisStore {
         to: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
+        let (from_id, to_id) = (from, to);
         let (from, to) = (self.key(from), self.key(to));
         #[cfg(feature = "cluster")]
         if self.connection.is_cluster() {
-            return self.regenerate_across_slots(&from, &to, policy).await;
+            if !self.regenerate_across_slots(&from, &to, policy).await? {
+                return Ok(false);
+            }
+            if let Some(owner) = self.owner_of(&to).await? {
+                self.reindex(&owner, from_id, to_id, policy).await?;
+            }
+            return Ok(true);
         }
         let (idle, absolute) = millis(policy);
-        self.run(|mut c| {
-            let mut invocation = scripts::REGENERATE.key(&from);
-            invocation.key(&to).arg(idle).arg(absolute);
-            async move { invocation.invoke_async(&mut c).await }
-        })
-        .await
+        let indexes = self.index_keys(&from);
+        let reply: Vec<String> = self
+            .run(|mut c| {
+                let mut invocation = scripts::REGENERATE.key(&from);
+                invocation.key(&to).key(&indexes).arg(idle).arg(absolute);
+                async move { invocation.invoke_async(&mut c).await }
+            })
+            .await?;
+        match reply.as_slice() {
+            [moved, owner] if moved == "1" => {
+                if !owner.is_empty() {
+                    self.reindex(owner, from_id, to_id, policy).await?;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        self.bind_owner_impl(id, owner, cap, policy).await
+    }
+
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        self.info_impl(id).await
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        self.owner_sessions_impl(owner).await
+    }
+
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        self.destroy_owner_impl(owner, keep).await
+    }
+
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        self.revoke_impl(owner, handle).await
+    }
+
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        self.count_active_impl(within).await
+    }
+
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        self.active_page_impl(within, cursor, limit).await
+    }
+
+    async fn destroy_all(&self) -> Result<u64> {
+        self.destroy_all_impl().await
     }
 }
 

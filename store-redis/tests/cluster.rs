@@ -11,6 +11,9 @@ use redis_test_server::{RedisCluster, RedisServer};
 use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
 use store_redis::RedisStore;
 
+#[path = "common/owned.rs"]
+mod owned;
+
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
 
 async fn cluster() -> (RedisCluster, RedisStore) {
@@ -46,8 +49,13 @@ async fn store_wide_access_visits_every_master() {
         .nodes()
         .iter()
         .map(|node| {
+            // Sessions only: each slot's activity indexes sit beside them.
             let mut con = node.connection();
-            redis::cmd("DBSIZE").query(&mut con).unwrap()
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("session:{*")
+                .query(&mut con)
+                .unwrap();
+            keys.len()
         })
         .collect();
     assert!(
@@ -58,6 +66,28 @@ async fn store_wide_access_visits_every_master() {
     assert_eq!(store.len().await.unwrap(), 60);
     assert_eq!(store.clear().await.unwrap(), 60);
     assert!(store.is_empty().await.unwrap());
+}
+
+/// Owned sessions on a cluster: the owner indexes live in their own slots,
+/// the activity indexes in each session's; every key expires, and no
+/// listing path runs `SCAN` or `KEYS` on any master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_sessions_on_a_cluster_keep_every_key_expiring_and_never_scan() {
+    let (cluster, store) = cluster().await;
+    let mut nodes: Vec<redis::Connection> = cluster
+        .nodes()
+        .iter()
+        .map(|node| node.connection())
+        .collect();
+    owned::check(&store, &mut nodes, false).await;
+    let indexed = RedisStore::builder()
+        .cluster(cluster.urls())
+        .prefix("indexed:")
+        .activity_index(true)
+        .build()
+        .await
+        .unwrap();
+    owned::check(&indexed, &mut nodes, true).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! store-redis against the shared conformance suite of session-core, on a real
-//! local Redis Cluster of three masters started per case.
+//! local Redis Cluster of three masters started per case, with the activity
+//! index (without it, `conformance.rs` covers the same code on one server).
 
 #![cfg(feature = "cluster")]
 
@@ -12,8 +13,10 @@ session_core::store_conformance_tests!(|limits: Limits| async move {
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
         .await
         .expect("start the test cluster");
+    // With the activity index: one per slot, kept by every session script.
     let store = RedisStore::builder()
         .cluster(cluster.urls())
+        .activity_index(true)
         .limits(limits)
         .build()
         .await

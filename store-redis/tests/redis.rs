@@ -11,6 +11,9 @@ use redis_test_server::RedisServer;
 use session_core::{ExpiryPolicy, GenericSession, SessionConfig, SessionId, Store, WriteMode};
 use store_redis::{RedisStore, CREATED_FIELD};
 
+#[path = "common/owned.rs"]
+mod owned;
+
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
 
 async fn store(server: &RedisServer) -> RedisStore {
@@ -75,8 +78,16 @@ async fn layout_is_one_readable_hash_per_session_with_a_ttl() {
     let fields: HashSet<Vec<u8>> = hash.iter().map(|(f, _)| f.clone()).collect();
     assert_eq!(
         fields,
-        HashSet::from([b"user".to_vec(), b"cart".to_vec(), CREATED_FIELD.to_vec()])
+        HashSet::from([
+            b"user".to_vec(),
+            b"cart".to_vec(),
+            CREATED_FIELD.to_vec(),
+            b"\xffwrites".to_vec(),
+            b"\xfflast".to_vec()
+        ])
     );
+    let writes: u64 = con.hget(&key, b"\xffwrites").unwrap();
+    assert_eq!(writes, 2, "each write counted");
     let user: String = con.hget(&key, "user").unwrap();
     assert_eq!(user, "\"ada\"", "values are the codec's JSON, readable");
     let created: u64 = con.hget(&key, CREATED_FIELD).unwrap();
@@ -259,6 +270,57 @@ async fn survives_a_server_restart() {
         "outage: failing operations took {took_each:?} (timeout {timeout:?}); \
          recovery: first success {recovered:?} after the restart, {failures} failures before it"
     );
+}
+
+/// Owned sessions: every key they write expires, and listing, revoking,
+/// capping and logging out never run `SCAN` or `KEYS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_sessions_keep_every_key_expiring_and_never_scan() {
+    for activity_index in [false, true] {
+        let server = RedisServer::start();
+        let store = RedisStore::builder()
+            .url(server.url())
+            .activity_index(activity_index)
+            .build()
+            .await
+            .unwrap();
+        owned::check(&store, &mut [server.connection()], activity_index).await;
+    }
+}
+
+/// With the activity index, each session script keeps it, and it empties
+/// itself as sessions end; clearing the store removes it.
+#[tokio::test]
+async fn the_activity_index_follows_the_sessions() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder()
+        .url(server.url())
+        .activity_index(true)
+        .build()
+        .await
+        .unwrap();
+    let mut con = server.connection();
+    let id = create(&store, &POLICY).await;
+    let mut keys = all_keys(&mut con);
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "session:active".to_string(),
+            "session:deadlines".to_string(),
+            store.key(&id)
+        ]
+    );
+    assert_every_key_expires(&mut con);
+    store.del_all(&id).await.unwrap();
+    assert_eq!(
+        all_keys(&mut con),
+        Vec::<String>::new(),
+        "destroy leaves nothing"
+    );
+    let _ = create(&store, &POLICY).await;
+    assert_eq!(store.clear().await.unwrap(), 1);
+    assert_eq!(all_keys(&mut con), Vec::<String>::new());
 }
 
 #[tokio::test]

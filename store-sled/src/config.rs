@@ -13,10 +13,13 @@ use crate::{Error, SledStore};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
     /// Every write (`set`, `set_many`, `del`, `del_many`, `del_all`,
-    /// `regenerate`) is flushed to disk before it returns: a crash loses no
-    /// acknowledged write. Reads and `extend` slide expiry without waiting for
-    /// the disk; sled flushes those every 500 ms, so after a crash a session
-    /// may expire up to that much earlier than it would have, never later.
+    /// `regenerate`, `set_lifetime`, `bind_owner`, `destroy_owner`,
+    /// `revoke`, `destroy_all`) is flushed to disk before it returns: a
+    /// crash loses no acknowledged write. Reads and `extend` slide expiry
+    /// (and reads count themselves) without waiting for the disk; sled
+    /// flushes those every 500 ms, so after a crash a session may expire up
+    /// to that much earlier than it would have, never later, and report a
+    /// few reads less.
     /// Costs a disk sync per write (about 0.1 ms here, more on slow disks);
     /// concurrent writes share one. If the sync fails the write returns an
     /// error although it was applied, and may still reach the disk later.
@@ -126,7 +129,9 @@ impl SledStoreBuilder {
     }
 
     /// Opens (or creates) the database and starts the sweeper. Fails with
-    /// [`Error::Locked`] when another process has it open.
+    /// [`Error::Locked`] when another process has it open. The first open
+    /// of a database from before owned sessions upgrades it (see the crate
+    /// docs), or fails with [`Error::Upgrade`].
     pub fn open(self) -> Result<SledStore, Error> {
         if self.sweep_interval.is_zero()
             || self.sweep_batch == 0

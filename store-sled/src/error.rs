@@ -24,6 +24,17 @@ pub enum Error {
         #[source]
         source: sled::Error,
     },
+    /// A database written before owned sessions could not be brought to
+    /// the current layout (see the crate docs); nothing was lost, and the
+    /// next open tries again.
+    #[error("store-sled: cannot upgrade {path}: {source}")]
+    Upgrade {
+        /// The database directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: session_core::Error,
+    },
     /// An option was out of range.
     #[error("store-sled: invalid option: {0}")]
     Config(String),

@@ -3,26 +3,55 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | session id | [`Meta`]: creation time, deadline, own idle timeout, the user keys |
+//! | `meta` | session id | [`Meta`]: creation time, deadline, last activity, its mark in `activity`, reads, writes, own idle timeout, owner, the user keys |
 //! | `data` | id length (u32, big-endian), id, user key | the encoded value |
 //! | `expiry` | deadline (ms since the Unix epoch, u64 big-endian), id | empty |
+//! | `owners` | owner length (u32, big-endian), owner, handle | session id |
+//! | `activity` | mark: the last activity to the grain (ms, u64 big-endian), handle | session id |
 //!
-//! Big-endian deadlines make `expiry` ordered by deadline, so the expired
-//! sessions are a range at its start. The id is length-prefixed in `data` so
-//! that no user key can make one session's field look like another's.
-//! `meta` lists the session's keys because sled transactions cannot scan:
-//! `get_all` and `del_all` read the list, in the same transaction.
+//! Big-endian times make `expiry` ordered by deadline, so the expired
+//! sessions are a range at its start, and `activity` ordered by last
+//! activity, so the sessions active since some time are the range from it.
+//! The id is length-prefixed in `data` so that no user key can make one
+//! session's field look like another's, and the owner in `owners` so that
+//! one owner's entries are exactly one prefix. `meta` lists the session's
+//! keys because sled transactions cannot scan: `get_all` and `del_all` read
+//! the list, in the same transaction. The indexes are keyed by
+//! [`Handle`](session_core::Handle) (22 bytes), never by id, so that a
+//! listing's order and a page's cursor name no id; their values hold the
+//! id, so that an entry leads to its session with one lookup.
+//!
+//! A session's `activity` entry sits at its *mark*: its last activity as of
+//! the last time the entry moved, which is only when the last activity has
+//! moved [`ACTIVITY_GRAIN_MS`] or more past it. A session busy many times a
+//! second therefore moves its entry once a second, not on every operation.
+//! `meta` keeps the exact last activity, and the mark is never more than
+//! the grain behind it, so a query for "active since t" takes the entries
+//! marked at or after t as they are and checks the metadata of those marked
+//! in the grain before t: the answer stays exact.
 
 use std::collections::BTreeSet;
 
 use session_core::{Error, ExpiryPolicy, Result};
 
-/// Format version of [`Meta`], its first byte: 1 without an idle timeout
-/// of the session's own, 2 with one (after the deadline). Version 1 is
-/// still written when it can be, so files from before read as they were;
-/// a build from before reads a version 2 session as corrupt (and drops it).
+/// Format version of [`Meta`], its first byte. 1: creation, deadline and
+/// keys; 2: with an idle timeout of the session's own (after the
+/// deadline); 3 (written since owned sessions): creation, deadline, last
+/// activity, mark, reads, writes, a flags byte, the own idle timeout and
+/// the owner if the flags say so, then the keys. Versions 1 and 2 still
+/// decode, with zero counters, no owner and the latest last activity
+/// known; a build from before reads a version 3 session as corrupt (and
+/// drops it).
 const META_VERSION: u8 = 1;
 const META_VERSION_IDLE: u8 = 2;
+const META_VERSION_OWNED: u8 = 3;
+/// How far a session's last activity may run ahead of its `activity`
+/// entry before the entry moves.
+pub(crate) const ACTIVITY_GRAIN_MS: u64 = 1000;
+
+/// The flags of version 3.
+const HAS_IDLE: u8 = 1;
+const HAS_OWNER: u8 = 2;
 
 /// A session's metadata: the `meta` tree's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,8 +61,18 @@ pub(crate) struct Meta {
     /// When the session expires, ms since the Unix epoch: the idle timeout
     /// from the last operation, capped by the absolute lifetime.
     pub(crate) deadline: u64,
+    /// The last operation that slid the session.
+    pub(crate) last: u64,
+    /// Its key in `activity`: at most `last`, less than the grain behind.
+    pub(crate) mark: u64,
+    /// Reads of the live session.
+    pub(crate) reads: u64,
+    /// Applied writes.
+    pub(crate) writes: u64,
     /// The session's own idle timeout in ms, used in place of the policy's.
     pub(crate) idle: Option<u64>,
+    /// The user the session is bound to (its key in `owners`).
+    pub(crate) owner: Option<String>,
     /// The user keys that have a value in `data`.
     pub(crate) keys: BTreeSet<String>,
 }
@@ -43,7 +82,12 @@ impl Meta {
         Meta {
             created,
             deadline: created,
+            last: created,
+            mark: created,
+            reads: 0,
+            writes: 0,
             idle: None,
+            owner: None,
             keys: BTreeSet::new(),
         }
     }
@@ -55,58 +99,132 @@ impl Meta {
         })
     }
 
+    /// Whether the session is alive at `now` (an expired one may still be
+    /// on disk until it is touched or swept).
+    pub(crate) fn alive(&self, now: u64) -> bool {
+        self.deadline > now
+    }
+
+    /// Records activity at `now`: the last activity moves (never back,
+    /// should the wall clock), and the mark with it once a grain behind.
+    pub(crate) fn touch(&mut self, now: u64) {
+        self.last = self.last.max(now);
+        if self.last.saturating_sub(self.mark) >= ACTIVITY_GRAIN_MS {
+            self.mark = self.last;
+        }
+    }
+
+    /// Whether the session counts as active at or after `since`.
+    pub(crate) fn active_since(&self, since: u64) -> bool {
+        self.last >= since
+    }
+
+    /// Whether the mark is where queries look for it: within the grain
+    /// before the last activity.
+    pub(crate) fn mark_in_grain(&self) -> bool {
+        self.mark <= self.last && self.last - self.mark < ACTIVITY_GRAIN_MS
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let keys_len: usize = self.keys.iter().map(|k| 4 + k.len()).sum();
-        let mut out = Vec::with_capacity(1 + 8 + 8 + 8 + keys_len);
-        out.push(if self.idle.is_some() {
-            META_VERSION_IDLE
-        } else {
-            META_VERSION
-        });
-        out.extend_from_slice(&self.created.to_be_bytes());
-        out.extend_from_slice(&self.deadline.to_be_bytes());
+        let owner_len = self.owner.as_ref().map_or(0, |owner| 4 + owner.len());
+        let mut out = Vec::with_capacity(1 + 6 * 8 + 1 + 8 + owner_len + keys_len);
+        out.push(META_VERSION_OWNED);
+        for field in [
+            self.created,
+            self.deadline,
+            self.last,
+            self.mark,
+            self.reads,
+            self.writes,
+        ] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+        let flags = if self.idle.is_some() { HAS_IDLE } else { 0 }
+            | if self.owner.is_some() { HAS_OWNER } else { 0 };
+        out.push(flags);
         if let Some(idle) = self.idle {
             out.extend_from_slice(&idle.to_be_bytes());
         }
+        if let Some(owner) = &self.owner {
+            put_str(&mut out, owner);
+        }
         for key in &self.keys {
-            // Keys are bounded by the store's limits, far below u32::MAX.
-            let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(key.as_bytes());
+            put_str(&mut out, key);
         }
         out
+    }
+
+    /// Whether a `meta` value is in a version before owned sessions (its
+    /// session has no `activity` entry yet).
+    pub(crate) fn is_legacy(bytes: &[u8]) -> bool {
+        matches!(bytes.first(), Some(&(META_VERSION | META_VERSION_IDLE)))
     }
 
     /// Decodes a `meta` value; a value that does not decode is corruption.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Meta> {
         let corrupt = || Error::Backend("store-sled: corrupted session metadata".into());
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-        if version != META_VERSION && version != META_VERSION_IDLE {
-            return Err(corrupt());
-        }
         let (created, rest) = take_u64(rest).ok_or_else(corrupt)?;
         let (deadline, mut rest) = take_u64(rest).ok_or_else(corrupt)?;
-        let mut idle = None;
-        if version == META_VERSION_IDLE {
-            let (own, tail) = take_u64(rest).ok_or_else(corrupt)?;
-            (idle, rest) = (Some(own), tail);
+        let mut meta = Meta::new(created);
+        meta.deadline = deadline;
+        match version {
+            META_VERSION => {}
+            META_VERSION_IDLE => {
+                let (idle, tail) = take_u64(rest).ok_or_else(corrupt)?;
+                (meta.idle, rest) = (Some(idle), tail);
+                // The latest time known: the deadline was its idle timeout
+                // after the last operation (or earlier, if capped).
+                meta.last = deadline.saturating_sub(idle).max(created);
+                meta.mark = meta.last;
+            }
+            META_VERSION_OWNED => {
+                let mut fields = [0u64; 4];
+                for field in &mut fields {
+                    let (value, tail) = take_u64(rest).ok_or_else(corrupt)?;
+                    (*field, rest) = (value, tail);
+                }
+                [meta.last, meta.mark, meta.reads, meta.writes] = fields;
+                let (&flags, tail) = rest.split_first().ok_or_else(corrupt)?;
+                rest = tail;
+                if flags & !(HAS_IDLE | HAS_OWNER) != 0 {
+                    return Err(corrupt());
+                }
+                if flags & HAS_IDLE != 0 {
+                    let (idle, tail) = take_u64(rest).ok_or_else(corrupt)?;
+                    (meta.idle, rest) = (Some(idle), tail);
+                }
+                if flags & HAS_OWNER != 0 {
+                    let (owner, tail) = take_str(rest).ok_or_else(corrupt)?;
+                    (meta.owner, rest) = (Some(owner.to_owned()), tail);
+                }
+            }
+            _ => return Err(corrupt()),
         }
-        let mut keys = BTreeSet::new();
         while !rest.is_empty() {
-            let (len, tail) = take_u32(rest).ok_or_else(corrupt)?;
-            let len = usize::try_from(len).map_err(|_| corrupt())?;
-            let key = tail.get(..len).ok_or_else(corrupt)?;
-            let key = std::str::from_utf8(key).map_err(|_| corrupt())?;
-            keys.insert(key.to_owned());
-            rest = &tail[len..];
+            let (key, tail) = take_str(rest).ok_or_else(corrupt)?;
+            meta.keys.insert(key.to_owned());
+            rest = tail;
         }
-        Ok(Meta {
-            created,
-            deadline,
-            idle,
-            keys,
-        })
+        Ok(meta)
     }
+}
+
+/// Appends a string with its length (u32, big-endian) before it.
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    // Keys and owners are bounded by the store's limits, far below u32::MAX.
+    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A string written by [`put_str`], and what follows it.
+fn take_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let (len, tail) = take_u32(bytes)?;
+    let len = usize::try_from(len).ok()?;
+    let text = tail.get(..len)?;
+    Some((std::str::from_utf8(text).ok()?, &tail[len..]))
 }
 
 fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
@@ -135,12 +253,57 @@ pub(crate) fn data_key(id: &str, key: &str) -> Vec<u8> {
     out
 }
 
+/// The session id of a `data` key, and the user key's bytes.
+pub(crate) fn split_data_key(key: &[u8]) -> Option<(&str, &[u8])> {
+    let (len, rest) = take_u32(key)?;
+    let len = usize::try_from(len).ok()?;
+    let id = rest.get(..len)?;
+    Some((std::str::from_utf8(id).ok()?, &rest[len..]))
+}
+
 /// The `expiry` key of a session with this deadline.
 pub(crate) fn expiry_key(deadline: u64, id: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + id.len());
     out.extend_from_slice(&deadline.to_be_bytes());
     out.extend_from_slice(id.as_bytes());
     out
+}
+
+/// The start of every `owners` key of `owner`.
+pub(crate) fn owner_prefix(owner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + owner.len() + HANDLE_LEN);
+    put_str(&mut out, owner);
+    out
+}
+
+/// The `owners` key of one session of `owner`, by its handle.
+pub(crate) fn owner_key(owner: &str, handle: &str) -> Vec<u8> {
+    let mut out = owner_prefix(owner);
+    out.extend_from_slice(handle.as_bytes());
+    out
+}
+
+/// The owner and handle of an `owners` key.
+pub(crate) fn split_owner_key(key: &[u8]) -> Option<(&str, &str)> {
+    let (owner, handle) = take_str(key)?;
+    Some((owner, std::str::from_utf8(handle).ok()?))
+}
+
+/// The length of a handle, and of the tail of `owners` and `activity` keys.
+const HANDLE_LEN: usize = 22;
+
+/// The `activity` key of a session marked at `mark`, by its handle.
+pub(crate) fn activity_key(mark: u64, handle: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + HANDLE_LEN);
+    out.extend_from_slice(&mark.to_be_bytes());
+    out.extend_from_slice(handle.as_bytes());
+    out
+}
+
+/// The mark and handle of an `activity` key.
+pub(crate) fn split_activity_key(key: &[u8]) -> Option<(u64, &str)> {
+    let (mark, handle) = take_u64(key)?;
+    Some((mark, std::str::from_utf8(handle).ok()?))
 }
 
 /// The deadline and id of an `expiry` key.
@@ -157,28 +320,94 @@ mod tests {
     fn meta_round_trips_and_refuses_garbage() {
         let mut meta = Meta::new(1_700_000_000_000);
         meta.deadline = 1_700_000_060_000;
+        meta.last = 1_700_000_001_000;
+        meta.mark = 1_700_000_000_500;
+        (meta.reads, meta.writes) = (7, 3);
         meta.keys
             .extend(["user".to_string(), "".to_string(), "é\u{0}x".to_string()]);
         assert_eq!(Meta::decode(&meta.encode()).unwrap(), meta);
-        assert_eq!(
-            meta.encode()[0],
-            META_VERSION,
-            "without an own idle timeout, version 1"
-        );
+        assert_eq!(meta.encode()[0], META_VERSION_OWNED);
         let mut own = meta.clone();
         own.idle = Some(3_600_000);
-        assert_eq!(own.encode()[0], META_VERSION_IDLE);
+        own.owner = Some("ada".into());
+        assert_eq!(Meta::decode(&own.encode()).unwrap(), own);
+        own.idle = None;
         assert_eq!(Meta::decode(&own.encode()).unwrap(), own);
         let encoded = meta.encode();
+        let mut bad_flags = encoded.clone();
+        bad_flags[49] = 4;
         for bad in [
             &b""[..],
             &[2],
-            &[3],
+            &[4],
             &encoded[..10],
+            &encoded[..49],
             &encoded[..encoded.len() - 1],
+            &bad_flags,
         ] {
             assert!(Meta::decode(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The encodings of versions 1 and 2, as builds before owned sessions
+    /// wrote them.
+    fn legacy(
+        version: u8,
+        created: u64,
+        deadline: u64,
+        idle: Option<u64>,
+        keys: &[&str],
+    ) -> Vec<u8> {
+        let mut out = vec![version];
+        out.extend_from_slice(&created.to_be_bytes());
+        out.extend_from_slice(&deadline.to_be_bytes());
+        if let Some(idle) = idle {
+            out.extend_from_slice(&idle.to_be_bytes());
+        }
+        for key in keys {
+            put_str(&mut out, key);
+        }
+        out
+    }
+
+    #[test]
+    fn older_versions_decode_with_zero_counters_and_no_owner() {
+        let v1 = legacy(1, 1_000, 61_000, None, &["user", "cart"]);
+        assert!(Meta::is_legacy(&v1));
+        let meta = Meta::decode(&v1).unwrap();
+        assert_eq!(
+            (meta.created, meta.deadline, meta.idle),
+            (1_000, 61_000, None)
+        );
+        assert_eq!(
+            (meta.last, meta.reads, meta.writes, meta.owner),
+            (1_000, 0, 0, None)
+        );
+        assert_eq!(meta.keys.len(), 2);
+
+        let v2 = legacy(2, 1_000, 3_605_000, Some(3_600_000), &["user"]);
+        let meta = Meta::decode(&v2).unwrap();
+        assert_eq!(meta.idle, Some(3_600_000));
+        assert_eq!(meta.last, 5_000, "the deadline less its own idle timeout");
+        assert_eq!(meta.mark, meta.last);
+        assert!(!Meta::is_legacy(&meta.encode()));
+    }
+
+    #[test]
+    fn index_keys_sort_and_split() {
+        let handle = "aaaaaaaaaaaaaaaaaaaaaa";
+        assert!(activity_key(999, handle) < activity_key(1_000, handle));
+        assert_eq!(
+            split_activity_key(&activity_key(1_000, handle)),
+            Some((1_000, handle))
+        );
+        assert_eq!(
+            split_owner_key(&owner_key("ada", handle)),
+            Some(("ada", handle))
+        );
+        // One owner's prefix holds no other owner's keys.
+        assert!(!owner_key("adam", handle).starts_with(&owner_prefix("ada")));
+        assert!(owner_key("ada", handle).starts_with(&owner_prefix("ada")));
     }
 
     #[test]

@@ -9,16 +9,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
+use session_core::owners::check_owner;
 use session_core::{
-    Change, ExpiryPolicy, Limits, Result, SessionId, Store, WriteMode, WriteOutcome,
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    WriteMode, WriteOutcome,
 };
 
 use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
+use crate::queries::parse_cursor;
 use crate::sweeper::Sweeper;
-use crate::trees::{abort, now_ms, Live, Trees, Tx, TxResult};
+use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 
 /// An embedded, persistent session store on sled. See the [crate docs](crate).
 ///
@@ -80,6 +83,15 @@ impl SledStore {
             .open()
             .map_err(|error| Error::open(path.clone(), error))?;
         let trees = Trees::open(&db).map_err(|error| Error::open(path.clone(), error))?;
+        // Before the sweeper starts: a database from before owned sessions
+        // gets its activity index.
+        let upgraded = trees.upgrade(&db).map_err(|source| Error::Upgrade {
+            path: path.clone(),
+            source,
+        })?;
+        if upgraded > 0 {
+            tracing::info!(path = %path.display(), sessions = upgraded, "store-sled: upgraded the sessions of an older database to the current layout");
+        }
         let sweeper = Sweeper::start(trees.clone(), options.sweep_interval, options.sweep_batch)
             .map_err(Error::Thread)?;
         let flusher = Flusher::start(db.clone()).map_err(Error::Thread)?;
@@ -170,17 +182,22 @@ impl SledStore {
         Ok((meta.deadline > now).then(|| Duration::from_millis(meta.deadline - now)))
     }
 
-    /// Removes every session, each in its own transaction (so none is left
-    /// half removed); returns how many it removed. Sessions created while it
-    /// runs may survive it.
+    /// Removes every session, up to 256 per transaction (so none is left
+    /// half removed), then any index entry left naming no session; returns
+    /// how many sessions it removed (expired ones not yet swept included).
+    /// Sessions created while it runs may survive it.
     pub async fn clear(&self) -> Result<u64> {
-        self.run(|trees| trees.clear(), |_| true).await
+        self.run(|trees| trees.clear(now_ms()).map(|(all, _)| all), |_| true)
+            .await
     }
 
     /// Checks that the store's trees agree with each other (an fsck): every
-    /// session has its one expiry entry and the data of the keys it lists, and
+    /// session has its one expiry entry, its one activity entry, its owner
+    /// entry if it has an owner, and the data of the keys it lists, and
     /// nothing else is there. Returns the problems found, none for a sound
-    /// store. It reads everything: for tests and for checking after a crash.
+    /// store; they name sessions by a few characters of their id and never
+    /// show an owner, a key or data. It reads everything: for tests and for
+    /// checking after a crash.
     pub fn verify(&self) -> Result<Vec<String>> {
         self.trees.verify()
     }
@@ -237,12 +254,14 @@ impl SledStore {
         .await
     }
 
-    /// Runs `step` on the live session `id`, saving its slid deadline; or
-    /// gives `absent()` without it. `persist` as for [`SledStore::run`].
+    /// Runs `step` on the live session `id`, saving its slid deadline and
+    /// last activity and counting `count`, all in the step's transaction;
+    /// or gives `absent()` without it. `persist` as for [`SledStore::run`].
     async fn with_live<T: Send + 'static>(
         &self,
         id: &SessionId,
         policy: &ExpiryPolicy,
+        count: Count,
         absent: impl Fn() -> T + Send + 'static,
         step: impl Fn(&Tx<'_>, &str, &mut Live) -> TxResult<T> + Send + 'static,
         persist: impl FnOnce(&T) -> bool,
@@ -253,6 +272,7 @@ impl SledStore {
             trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                 Some(mut live) => {
                     let result = step(tx, &id, &mut live)?;
+                    live.count(count);
                     tx.save(&id, &live)?;
                     Ok(result)
                 }
@@ -300,7 +320,8 @@ impl Store for SledStore {
         self.limits.check_key(key)?;
         let key = key.to_owned();
         let value = move |tx: &Tx<'_>, id: &str, live: &mut Live| tx.value(id, live, &key);
-        self.with_live(id, policy, || None, value, never).await
+        self.with_live(id, policy, Count::Read, || None, value, never)
+            .await
     }
 
     async fn get_many(
@@ -315,7 +336,8 @@ impl Store for SledStore {
         let values = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
             keys.iter().map(|key| tx.value(id, live, key)).collect()
         };
-        self.with_live(id, policy, move || vec![None; count], values, never)
+        let absent = move || vec![None; count];
+        self.with_live(id, policy, Count::Read, absent, values, never)
             .await
     }
 
@@ -333,7 +355,8 @@ impl Store for SledStore {
             }
             Ok(all)
         };
-        self.with_live(id, policy, HashMap::new, all, never).await
+        self.with_live(id, policy, Count::Read, HashMap::new, all, never)
+            .await
     }
 
     async fn set_many(
@@ -382,6 +405,7 @@ impl Store for SledStore {
                     if let Err(error) = limits.check_session(before, after) {
                         return abort(error);
                     }
+                    live.count(Count::Write);
                     tx.save(&id, &live)?;
                     Ok(WriteOutcome::Applied)
                 })
@@ -401,7 +425,7 @@ impl Store for SledStore {
             }
             Ok(true)
         };
-        self.with_live(id, policy, || false, delete, |exists| *exists)
+        self.with_live(id, policy, Count::Write, || false, delete, |exists| *exists)
             .await
     }
 
@@ -420,7 +444,8 @@ impl Store for SledStore {
     }
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        self.with_live(id, policy, || false, |_, _, _| Ok(true), never)
+        let extend = |_: &Tx<'_>, _: &str, _: &mut Live| Ok(true);
+        self.with_live(id, policy, Count::Neither, || false, extend, never)
             .await
     }
 
@@ -435,6 +460,7 @@ impl Store for SledStore {
         self.with_live(
             id,
             policy,
+            Count::Neither,
             || None,
             move |_, _, live| {
                 let now = now_ms();
@@ -473,6 +499,91 @@ impl Store for SledStore {
         };
         self.run(rename, |moved| *moved).await
     }
+
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        check_owner(owner)?;
+        let (id, owner, policy) = (id.as_str().to_owned(), owner.to_owned(), *policy);
+        let bind = move |trees: &Trees| trees.bind_owner(&id, &owner, cap, now_ms(), &policy);
+        self.run(bind, |bound| *bound).await
+    }
+
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        let id = id.as_str().to_owned();
+        self.run(move |trees| trees.info(&id, now_ms()), never)
+            .await
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        let owner = owner.to_owned();
+        self.run(move |trees| trees.owner_sessions(&owner, now_ms()), never)
+            .await
+    }
+
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        let owner = owner.to_owned();
+        let keep = keep.map(|id| id.as_str().to_owned());
+        let destroy = move |trees: &Trees| trees.destroy_owner(&owner, keep.as_deref(), now_ms());
+        self.run(destroy, |destroyed| *destroyed > 0).await
+    }
+
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        let (owner, handle) = (owner.to_owned(), handle.clone());
+        let revoke = move |trees: &Trees| {
+            let now = now_ms();
+            trees.transaction(|tx| tx.revoke(&owner, &handle, now))
+        };
+        self.run(revoke, |revoked| *revoked).await
+    }
+
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        let within = millis(within);
+        let count = move |trees: &Trees| {
+            let now = now_ms();
+            trees.count_active(now, now.saturating_sub(within))
+        };
+        self.run(count, never).await
+    }
+
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        let cursor = match cursor {
+            None => None,
+            Some(text) => match parse_cursor(text) {
+                Some(cursor) => Some(cursor),
+                // Not one of ours: there is nothing after it.
+                None => return Ok(ActivePage::default()),
+            },
+        };
+        let within = millis(within);
+        let page = move |trees: &Trees| {
+            let now = now_ms();
+            let cursor = cursor
+                .as_ref()
+                .map(|(last, handle)| (*last, handle.as_str()));
+            trees.active_page(now, now.saturating_sub(within), cursor, limit)
+        };
+        self.run(page, never).await
+    }
+
+    async fn destroy_all(&self) -> Result<u64> {
+        let destroy = |trees: &Trees| trees.clear(now_ms()).map(|(_, live)| live);
+        self.run(destroy, |_| true).await
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

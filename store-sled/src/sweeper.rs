@@ -1,7 +1,7 @@
 //! The expiry sweeper: a thread owned by the store that deletes expired
-//! sessions from disk, a bounded batch at a time, without any request
-//! touching them. Reads never depend on it: every operation checks expiry
-//! itself.
+//! sessions from disk, their `owners` and `activity` entries with them, a
+//! bounded batch at a time, without any request touching them. Reads and
+//! queries never depend on it: every operation checks expiry itself.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;

@@ -1,12 +1,12 @@
-//! The three trees of a store and the transactions over them: every
-//! operation reads and writes a session's metadata, data and expiry entry in
-//! one sled transaction, so it is atomic, and concurrent operations on one
-//! session are serialized by sled's conflict detection and retries, never
-//! lost.
+//! The five trees of a store and the transactions over them: every
+//! operation reads and writes a session's metadata, data, expiry entry and
+//! index entries in one sled transaction, so it is atomic, and concurrent
+//! operations on one session are serialized by sled's conflict detection and
+//! retries, never lost (nor their counts).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use session_core::{Error, ExpiryPolicy, Result, SessionSize};
+use session_core::{Error, ExpiryPolicy, Handle, Result, SessionId, SessionSize};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
@@ -14,7 +14,10 @@ use sled::transaction::{
 use sled::{Transactional, Tree};
 
 use crate::error::backend;
-use crate::layout::{data_key, data_prefix, expiry_key, split_expiry_key, Meta};
+use crate::layout::{
+    activity_key, data_key, data_prefix, expiry_key, owner_key, split_activity_key,
+    split_expiry_key, split_owner_key, Meta,
+};
 
 /// Now, in ms since the Unix epoch: deadlines outlive the process, so they
 /// are wall-clock times.
@@ -30,6 +33,8 @@ pub(crate) struct Trees {
     pub(crate) meta: Tree,
     pub(crate) data: Tree,
     pub(crate) expiry: Tree,
+    pub(crate) owners: Tree,
+    pub(crate) activity: Tree,
 }
 
 /// The trees inside a transaction.
@@ -37,17 +42,70 @@ pub(crate) struct Tx<'a> {
     meta: &'a TransactionalTree,
     pub(crate) data: &'a TransactionalTree,
     expiry: &'a TransactionalTree,
+    owners: &'a TransactionalTree,
+    activity: &'a TransactionalTree,
 }
+
+/// The most sessions one transaction removes, in the operations that
+/// remove many.
+pub(crate) const BATCH: usize = 256;
+
+/// Where the default tree keeps the layout a database has been upgraded
+/// to, so that only the first open after an upgrade reads every session.
+const LAYOUT_KEY: &[u8] = b"store-sled/layout";
+/// The layout with `owners` and `activity`.
+const LAYOUT_OWNED: u8 = 3;
 
 /// The result of a step inside a transaction: `?` works on sled's own errors,
 /// and our errors abort the transaction.
 pub(crate) type TxResult<T> = ConflictableTransactionResult<T, Error>;
 
-/// A live session found in a transaction, its deadline already moved.
+/// What an operation counts, inside its own transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Count {
+    /// A read (`get`, `get_many`, `get_all`).
+    Read,
+    /// An applied write.
+    Write,
+    /// Neither (`extend`, `set_lifetime`, `bind_owner`, `regenerate`).
+    Neither,
+}
+
+/// A live session found in a transaction, its deadline and last activity
+/// already moved.
 pub(crate) struct Live {
     pub(crate) meta: Meta,
-    /// Its deadline as stored, `None` for a session being created.
-    old_deadline: Option<u64>,
+    /// Where its index entries are, as stored; `None` for a session being
+    /// created (or moved to a new id).
+    placed: Option<Placed>,
+}
+
+/// The parts of a session's metadata that its index entries are keyed by.
+struct Placed {
+    deadline: u64,
+    mark: u64,
+    owner: Option<String>,
+}
+
+impl Placed {
+    fn of(meta: &Meta) -> Placed {
+        Placed {
+            deadline: meta.deadline,
+            mark: meta.mark,
+            owner: meta.owner.clone(),
+        }
+    }
+}
+
+impl Live {
+    /// Counts `count` on the session.
+    pub(crate) fn count(&mut self, count: Count) {
+        match count {
+            Count::Read => self.meta.reads = self.meta.reads.saturating_add(1),
+            Count::Write => self.meta.writes = self.meta.writes.saturating_add(1),
+            Count::Neither => {}
+        }
+    }
 }
 
 impl Trees {
@@ -56,24 +114,83 @@ impl Trees {
             meta: db.open_tree("meta")?,
             data: db.open_tree("data")?,
             expiry: db.open_tree("expiry")?,
+            owners: db.open_tree("owners")?,
+            activity: db.open_tree("activity")?,
         })
     }
 
-    /// Runs `step` as one transaction over the three trees. sled may run it
+    /// Brings a database written before owned sessions to the current
+    /// layout, once: each session in an older [`Meta`] version is written
+    /// again in the current one, with zero counters, no owner, the latest
+    /// last activity known and its `activity` entry, one transaction each
+    /// (so a crash half way leaves the rest for the next open). Returns how
+    /// many it upgraded.
+    pub(crate) fn upgrade(&self, db: &sled::Db) -> Result<u64> {
+        if db.get(LAYOUT_KEY).map_err(backend)?.as_deref() == Some(&[LAYOUT_OWNED][..]) {
+            return Ok(0);
+        }
+        let mut upgraded = 0;
+        for entry in self.meta.iter() {
+            let (id, bytes) = entry.map_err(backend)?;
+            if !Meta::is_legacy(&bytes) {
+                continue;
+            }
+            let Ok(id) = std::str::from_utf8(&id) else {
+                continue;
+            };
+            let done = self.transaction(|tx| match tx.meta.get(id)? {
+                Some(bytes) if Meta::is_legacy(&bytes) => {
+                    let meta = match Meta::decode(&bytes) {
+                        Ok(meta) => meta,
+                        Err(error) => return abort(error),
+                    };
+                    // Its expiry entry is there already: `save` writes the same key.
+                    tx.save(id, &Live { meta, placed: None })?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            });
+            match done {
+                Ok(done) => upgraded += u64::from(done),
+                // Unreadable: the sweeper removes it when it is due.
+                Err(error) => {
+                    tracing::warn!(%error, "store-sled: a session could not be upgraded")
+                }
+            }
+        }
+        db.insert(LAYOUT_KEY, &[LAYOUT_OWNED]).map_err(backend)?;
+        Ok(upgraded)
+    }
+
+    /// Runs `step` as one transaction over the five trees. sled may run it
     /// more than once when it conflicts with another, so it only computes
     /// from its inputs.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
-        (&self.meta, &self.data, &self.expiry)
-            .transaction(|(meta, data, expiry)| step(&Tx { meta, data, expiry }))
+        (
+            &self.meta,
+            &self.data,
+            &self.expiry,
+            &self.owners,
+            &self.activity,
+        )
+            .transaction(|(meta, data, expiry, owners, activity)| {
+                step(&Tx {
+                    meta,
+                    data,
+                    expiry,
+                    owners,
+                    activity,
+                })
+            })
             .map_err(|error| match error {
                 TransactionError::Abort(error) => error,
                 TransactionError::Storage(error) => backend(error),
             })
     }
 
-    /// Removes sessions whose deadline is at or before `now`, at most `batch`
-    /// of them, oldest first, while `go_on()` says so. Returns how many expiry
-    /// entries it handled.
+    /// Removes sessions whose deadline is at or before `now`, with their
+    /// index entries, at most `batch` of them, oldest first, while `go_on()`
+    /// says so. Returns how many expiry entries it handled.
     pub(crate) fn sweep(&self, now: u64, batch: usize, go_on: &dyn Fn() -> bool) -> Result<usize> {
         let end = expiry_key(now.saturating_add(1), "");
         let mut due = Vec::with_capacity(batch.min(1024));
@@ -115,49 +232,141 @@ impl Trees {
     }
 
     /// Removes every entry of the session `id` without reading its metadata,
-    /// outside a transaction: for metadata that does not decode.
+    /// outside a transaction: for metadata that does not decode. Its index
+    /// entries cannot be found from its metadata, so both indexes are
+    /// walked for them: O(sessions), on this corruption path only.
     pub(crate) fn remove_raw(&self, id: &str) -> Result<()> {
         for key in self.data.scan_prefix(data_prefix(id)).keys() {
             self.data.remove(key.map_err(backend)?).map_err(backend)?;
         }
         self.meta.remove(id).map_err(backend)?;
-        Ok(())
-    }
-
-    /// Removes every session, one transaction each, so that none is left half
-    /// removed; returns how many it removed.
-    pub(crate) fn clear(&self) -> Result<u64> {
-        let mut removed = 0;
-        for id in self.meta.iter().keys() {
-            let id = id.map_err(backend)?;
-            let Ok(id) = std::str::from_utf8(&id) else {
-                self.meta.remove(&id).map_err(backend)?;
-                continue;
-            };
-            let purged = self.transaction(|tx| match tx.meta(id)? {
-                Some(meta) => tx.purge(id, &meta).map(|()| true),
-                None => Ok(false),
-            });
-            match purged {
-                Ok(purged) => removed += u64::from(purged),
-                Err(_) => {
-                    self.remove_raw(id)?;
-                    removed += 1;
+        for index in [&self.owners, &self.activity] {
+            for entry in index.iter() {
+                let (key, value) = entry.map_err(backend)?;
+                if value.as_ref() == id.as_bytes() {
+                    index.remove(key).map_err(backend)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Removes every session, up to [`BATCH`] per transaction, so that none
+    /// is left half removed, then every index entry no session places;
+    /// returns how many
+    /// sessions it removed, and how many of them were alive at `now`.
+    pub(crate) fn clear(&self, now: u64) -> Result<(u64, u64)> {
+        let (mut removed, mut live) = (0, 0);
+        let mut ids = self.meta.iter().keys().peekable();
+        while ids.peek().is_some() {
+            let mut batch = Vec::with_capacity(BATCH);
+            for id in ids.by_ref().take(BATCH) {
+                let id = id.map_err(backend)?;
+                match String::from_utf8(id.to_vec()) {
+                    Ok(id) => batch.push(id),
+                    Err(_) => {
+                        self.meta.remove(&id).map_err(backend)?;
+                    }
+                }
+            }
+            // A batch per transaction: one per session made a large store
+            // (or a slow disk) take longer than an operation's deadline.
+            let purged = self.transaction(|tx| {
+                let (mut removed, mut live) = (0, 0);
+                for id in &batch {
+                    if let Some(meta) = tx.meta(id)? {
+                        tx.purge(id, &meta)?;
+                        removed += 1;
+                        live += u64::from(meta.alive(now));
+                    }
+                }
+                Ok((removed, live))
+            });
+            match purged {
+                Ok((batch_removed, batch_live)) => {
+                    removed += batch_removed;
+                    live += batch_live;
+                }
+                // Unreadable metadata somewhere in the batch: one by one.
+                Err(_) => {
+                    for id in &batch {
+                        let purged = self.transaction(|tx| match tx.meta(id)? {
+                            Some(meta) => tx.purge(id, &meta).map(|()| Some(meta.alive(now))),
+                            None => Ok(None),
+                        });
+                        match purged {
+                            Ok(Some(alive)) => {
+                                removed += 1;
+                                live += u64::from(alive);
+                            }
+                            Ok(None) => {}
+                            Err(_) => {
+                                self.remove_raw(id)?;
+                                removed += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.prune_indexes()?;
         // Expiry entries no session owns any more (an unreadable one's) are
         // the sweeper's: clearing the tree would also drop those of sessions
         // created meanwhile, which then would never be swept.
-        Ok(removed)
+        Ok((removed, live))
+    }
+
+    /// Removes the `owners` and `activity` entries that name no session, or
+    /// one whose metadata places it elsewhere, each in a transaction that
+    /// checks the session again (so that one created or moved meanwhile
+    /// keeps its entry). Returns how many it removed.
+    pub(crate) fn prune_indexes(&self) -> Result<u64> {
+        let mut pruned = 0;
+        for (index, is_owners) in [(&self.owners, true), (&self.activity, false)] {
+            for entry in index.iter() {
+                let (key, id) = entry.map_err(backend)?;
+                // Sound as read outside a transaction: nothing to do (the
+                // usual case, without a transaction per entry).
+                let sound = std::str::from_utf8(&id).is_ok_and(|id| {
+                    let meta = self.meta.get(id).ok().flatten();
+                    let meta = meta.and_then(|bytes| Meta::decode(&bytes).ok());
+                    meta.is_some_and(|meta| places(&meta, id, &key, is_owners))
+                });
+                if sound {
+                    continue;
+                }
+                let removed = self.transaction(|tx| {
+                    let tree = if is_owners { tx.owners } else { tx.activity };
+                    if tree.get(&key)?.as_deref() != Some(id.as_ref()) {
+                        return Ok(false);
+                    }
+                    let sound = match std::str::from_utf8(&id) {
+                        Ok(id) => {
+                            let meta = tx.meta.get(id)?.and_then(|b| Meta::decode(&b).ok());
+                            meta.is_some_and(|meta| places(&meta, id, &key, is_owners))
+                        }
+                        Err(_) => false,
+                    };
+                    if !sound {
+                        tree.remove(key.as_ref())?;
+                    }
+                    Ok(!sound)
+                })?;
+                pruned += u64::from(removed);
+            }
+        }
+        Ok(pruned)
     }
 
     /// Checks that the trees agree: every session has exactly one expiry
-    /// entry, at its deadline; every expiry entry and every data entry
-    /// belongs to a session that lists it. Returns the problems found.
+    /// entry, at its deadline, one activity entry, at its last activity,
+    /// and, if it has an owner, one owner entry; every index and data entry
+    /// belongs to a session that places or lists it. Returns the problems
+    /// found, naming sessions by the few characters of their id that
+    /// session-core shows, and never showing an owner, a user key or data.
     pub(crate) fn verify(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        let mut deadlines = std::collections::HashMap::new();
+        let mut metas = std::collections::HashMap::new();
         let mut listed = std::collections::HashSet::new();
         for entry in self.meta.iter() {
             let (id, bytes) = entry.map_err(backend)?;
@@ -165,41 +374,110 @@ impl Trees {
             let meta = match Meta::decode(&bytes) {
                 Ok(meta) => meta,
                 Err(error) => {
-                    problems.push(format!("session {id}: {error}"));
+                    problems.push(format!("session {}: {error}", short(&id)));
                     continue;
                 }
             };
+            let handle = Handle::of_stored(&id);
+            let handle = handle.as_str();
             if !self
                 .expiry
                 .contains_key(expiry_key(meta.deadline, &id))
                 .map_err(backend)?
             {
-                problems.push(format!("session {id}: no expiry entry at its deadline"));
+                problems.push(format!(
+                    "session {}: no expiry entry at its deadline",
+                    short(&id)
+                ));
+            }
+            let indexed = |tree: &Tree, key: Vec<u8>| -> Result<bool> {
+                Ok(tree.get(key).map_err(backend)?.as_deref() == Some(id.as_bytes()))
+            };
+            if !indexed(&self.activity, activity_key(meta.mark, handle))? {
+                problems.push(format!(
+                    "session {}: no activity entry at its mark",
+                    short(&id)
+                ));
+            }
+            if !meta.mark_in_grain() {
+                problems.push(format!(
+                    "session {}: its mark is not within the grain of its last activity",
+                    short(&id)
+                ));
+            }
+            if let Some(owner) = &meta.owner {
+                if !indexed(&self.owners, owner_key(owner, handle))? {
+                    problems.push(format!("session {}: no entry for its owner", short(&id)));
+                }
+            }
+            if meta.last < meta.created {
+                problems.push(format!(
+                    "session {}: last activity before its creation",
+                    short(&id)
+                ));
             }
             for key in &meta.keys {
                 let data = data_key(&id, key);
                 if !self.data.contains_key(&data).map_err(backend)? {
-                    problems.push(format!("session {id}: key {key:?} listed but missing"));
+                    problems.push(format!("session {}: a listed key is missing", short(&id)));
                 }
                 listed.insert(data);
             }
-            deadlines.insert(id, meta.deadline);
+            metas.insert(id, meta);
         }
         for key in self.expiry.iter().keys() {
             let key = key.map_err(backend)?;
             match split_expiry_key(&key) {
-                Some((deadline, id)) if deadlines.get(id) == Some(&deadline) => {}
-                _ => problems.push(format!("stray expiry entry {key:?}")),
+                Some((deadline, id)) if metas.get(id).map(|m| m.deadline) == Some(deadline) => {}
+                Some((deadline, id)) => problems.push(format!(
+                    "stray expiry entry at {deadline} for {}",
+                    short(id)
+                )),
+                None => problems.push("an expiry key that does not parse".into()),
+            }
+        }
+        for (tree, is_owners, what) in [
+            (&self.owners, true, "owner"),
+            (&self.activity, false, "activity"),
+        ] {
+            for entry in tree.iter() {
+                let (key, id) = entry.map_err(backend)?;
+                let id = String::from_utf8_lossy(&id);
+                let sound = metas
+                    .get(id.as_ref())
+                    .is_some_and(|meta| places(meta, &id, &key, is_owners));
+                if !sound {
+                    problems.push(format!("stray {what} entry for {}", short(&id)));
+                }
             }
         }
         for key in self.data.iter().keys() {
             let key = key.map_err(backend)?;
             if !listed.contains(key.as_ref()) {
-                problems.push(format!("stray data entry {key:?}"));
+                let id = crate::layout::split_data_key(&key).map_or("?", |(id, _)| id);
+                problems.push(format!("stray data entry of {}", short(id)));
             }
         }
         Ok(problems)
     }
+}
+
+/// Whether `meta`, the metadata of session `id`, places it at `key` of
+/// `owners` (if `is_owners`) or of `activity`.
+fn places(meta: &Meta, id: &str, key: &[u8], is_owners: bool) -> bool {
+    let handle = Handle::of_stored(id);
+    if is_owners {
+        split_owner_key(key)
+            .is_some_and(|(owner, h)| h == handle.as_str() && meta.owner.as_deref() == Some(owner))
+    } else {
+        split_activity_key(key).is_some_and(|(mark, h)| h == handle.as_str() && meta.mark == mark)
+    }
+}
+
+/// An id as session-core shows it (a few characters of the token, too few
+/// to use as a credential), or `?` for one that does not parse.
+pub(crate) fn short(id: &str) -> String {
+    SessionId::from_stored(id).map_or_else(|| "?".to_string(), |id| id.to_string())
 }
 
 pub(crate) fn abort<T>(error: Error) -> TxResult<T> {
@@ -219,21 +497,26 @@ impl Tx<'_> {
     }
 
     /// The session `id` if it is alive at `now` under `policy`, with its
-    /// deadline slid to what `policy` gives now (not yet saved). An expired
-    /// session is removed on the spot and reported absent.
+    /// deadline slid to what `policy` gives now and its last activity now
+    /// (not yet saved). An expired session is removed on the spot and
+    /// reported absent.
     pub(crate) fn live(&self, id: &str, now: u64, policy: &ExpiryPolicy) -> TxResult<Option<Live>> {
         let Some(mut meta) = self.meta(id)? else {
             return Ok(None);
         };
-        let deadline = (meta.deadline > now)
+        let deadline = meta
+            .alive(now)
             .then(|| meta.policy(policy).deadline_ms(meta.created, now))
             .flatten();
         match deadline {
             Some(deadline) => {
-                let old_deadline = std::mem::replace(&mut meta.deadline, deadline);
+                let placed = Placed::of(&meta);
+                meta.deadline = deadline;
+                // Never backwards, should the wall clock be.
+                meta.touch(now);
                 Ok(Some(Live {
                     meta,
-                    old_deadline: Some(old_deadline),
+                    placed: Some(placed),
                 }))
             }
             None => {
@@ -248,27 +531,104 @@ impl Tx<'_> {
     pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
         let mut meta = Meta::new(now);
         meta.deadline = policy.deadline_ms(now, now)?;
-        Some(Live {
-            meta,
-            old_deadline: None,
-        })
+        Some(Live { meta, placed: None })
     }
 
-    /// Writes `live`'s metadata and moves its expiry entry.
+    /// Writes `live`'s metadata and moves its index entries to match it.
     pub(crate) fn save(&self, id: &str, live: &Live) -> TxResult<()> {
-        let deadline = live.meta.deadline;
-        if live.old_deadline != Some(deadline) {
-            if let Some(old) = live.old_deadline {
-                self.expiry.remove(expiry_key(old, id))?;
+        let new = &live.meta;
+        let old = live.placed.as_ref();
+        if old.map(|old| old.deadline) != Some(new.deadline) {
+            if let Some(old) = old {
+                self.expiry.remove(expiry_key(old.deadline, id))?;
             }
-            self.expiry.insert(expiry_key(deadline, id), &[])?;
+            self.expiry.insert(expiry_key(new.deadline, id), &[])?;
         }
-        self.meta.insert(id, live.meta.encode())?;
+        let old_owner = old.and_then(|old| old.owner.as_deref());
+        let owner_moved = old.is_none() || old_owner != new.owner.as_deref();
+        let mark_moved = old.map(|old| old.mark) != Some(new.mark);
+        // The handle (a hash) only when an index keyed by it moves.
+        if owner_moved || mark_moved {
+            let handle = Handle::of_stored(id);
+            let handle = handle.as_str();
+            if mark_moved {
+                if let Some(old) = old {
+                    self.activity.remove(activity_key(old.mark, handle))?;
+                }
+                self.activity.insert(activity_key(new.mark, handle), id)?;
+            }
+            if owner_moved {
+                if let Some(owner) = old_owner {
+                    self.owners.remove(owner_key(owner, handle))?;
+                }
+                if let Some(owner) = new.owner.as_deref() {
+                    self.owners.insert(owner_key(owner, handle), id)?;
+                }
+            }
+        }
+        self.meta.insert(id, new.encode())?;
         Ok(())
     }
 
+    /// Binds the live session `id` to `owner`, sliding (not counting) it.
+    /// Returns whether it was alive.
+    pub(crate) fn bind(
+        &self,
+        id: &str,
+        owner: &str,
+        now: u64,
+        policy: &ExpiryPolicy,
+    ) -> TxResult<bool> {
+        let Some(mut live) = self.live(id, now, policy)? else {
+            return Ok(false);
+        };
+        live.meta.owner = Some(owner.to_owned());
+        self.save(id, &live)?;
+        Ok(true)
+    }
+
+    /// Removes the session `id` that the `owners` entry `key` of `owner`
+    /// names, if it still is that owner's: `Some(alive at now)`. Otherwise
+    /// the entry is stale (only a damaged database has such) and goes:
+    /// `None`.
+    pub(crate) fn remove_owned(
+        &self,
+        id: &str,
+        owner: &str,
+        key: &[u8],
+        now: u64,
+    ) -> TxResult<Option<bool>> {
+        match self.meta(id)? {
+            Some(meta) if meta.owner.as_deref() == Some(owner) => {
+                self.purge(id, &meta)?;
+                Ok(Some(meta.alive(now)))
+            }
+            _ => {
+                if self.owners.get(key)?.as_deref() == Some(id.as_bytes()) {
+                    self.owners.remove(key)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes the session of `owner` with `handle`; returns whether it was
+    /// alive at `now` (an expired one goes too, and reports `false`).
+    pub(crate) fn revoke(&self, owner: &str, handle: &Handle, now: u64) -> TxResult<bool> {
+        let key = owner_key(owner, handle.as_str());
+        let Some(id) = self.owners.get(&key)? else {
+            return Ok(false);
+        };
+        let Ok(id) = std::str::from_utf8(&id) else {
+            self.owners.remove(key)?;
+            return Ok(false);
+        };
+        Ok(self.remove_owned(id, owner, &key, now)? == Some(true))
+    }
+
     /// Moves the live session `old` to the fresh id `new`: its data, its
-    /// creation time and its (slid) deadline.
+    /// creation time, (slid) deadline and last activity, its counters, own
+    /// idle timeout and owner; the indexes then name `new`.
     pub(crate) fn rename(&self, old: &str, new: &str, live: Live) -> TxResult<()> {
         if old == new {
             return self.save(new, &live);
@@ -282,25 +642,36 @@ impl Tx<'_> {
                 self.data.insert(data_key(new, key), value)?;
             }
         }
-        self.meta.remove(old)?;
-        if let Some(deadline) = live.old_deadline {
-            self.expiry.remove(expiry_key(deadline, old))?;
+        if let Some(placed) = &live.placed {
+            self.unindex(old, placed)?;
         }
         let moved = Live {
             meta: live.meta,
-            old_deadline: None,
+            placed: None,
         };
         self.save(new, &moved)
     }
 
-    /// Removes everything of the session `id`.
+    /// Removes the metadata of session `id` and its entries in every
+    /// index, as `placed` says they are.
+    fn unindex(&self, id: &str, placed: &Placed) -> TxResult<()> {
+        let handle = Handle::of_stored(id);
+        self.meta.remove(id)?;
+        self.expiry.remove(expiry_key(placed.deadline, id))?;
+        self.activity
+            .remove(activity_key(placed.mark, handle.as_str()))?;
+        if let Some(owner) = placed.owner.as_deref() {
+            self.owners.remove(owner_key(owner, handle.as_str()))?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything of the session `id`, its index entries included.
     pub(crate) fn purge(&self, id: &str, meta: &Meta) -> TxResult<()> {
         for key in &meta.keys {
             self.data.remove(data_key(id, key))?;
         }
-        self.meta.remove(id)?;
-        self.expiry.remove(expiry_key(meta.deadline, id))?;
-        Ok(())
+        self.unindex(id, &Placed::of(meta))
     }
 
     /// What the live session holds, as `Limits::check_session` counts it
@@ -327,21 +698,166 @@ impl Tx<'_> {
 mod tests {
     use super::*;
 
+    fn trees() -> Trees {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        Trees::open(&db).unwrap()
+    }
+
+    /// A live session of `owner` with one key, saved as the store saves one.
+    fn session(trees: &Trees, owner: Option<&str>) -> String {
+        let id = SessionId::generate("t:").as_str().to_owned();
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
+        trees
+            .transaction(|tx| {
+                let mut live = Tx::create(now_ms(), &policy).unwrap();
+                live.meta.owner = owner.map(str::to_owned);
+                live.meta.keys.insert("card-key".into());
+                tx.data.insert(data_key(&id, "card-key"), &b"x"[..])?;
+                tx.save(&id, &live)
+            })
+            .unwrap();
+        id
+    }
+
     #[test]
     fn verify_reports_trees_that_disagree() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let trees = Trees::open(&db).unwrap();
+        let trees = trees();
         assert!(trees.verify().unwrap().is_empty());
-        let mut meta = Meta::new(1);
-        meta.deadline = 2;
-        meta.keys.insert("listed".into());
-        trees.meta.insert("s1", meta.encode()).unwrap();
-        trees.expiry.insert(expiry_key(3, "s1"), &[]).unwrap();
+        let id = session(&trees, None);
+        assert!(trees.verify().unwrap().is_empty());
+        let meta = Meta::decode(&trees.meta.get(&id).unwrap().unwrap()).unwrap();
+        trees.expiry.remove(expiry_key(meta.deadline, &id)).unwrap();
+        trees.expiry.insert(expiry_key(3, &id), &[]).unwrap();
+        trees.data.remove(data_key(&id, "card-key")).unwrap();
         trees
             .data
             .insert(data_key("s2", "orphan"), &b"x"[..])
             .unwrap();
         let problems = trees.verify().unwrap();
+        // No entry at the deadline, a stray one at 3, a listed key missing,
+        // orphaned data of s2.
         assert_eq!(problems.len(), 4, "{problems:?}");
+        for problem in &problems {
+            assert!(
+                !problem.contains("orphan") && !problem.contains("card-key"),
+                "{problem}"
+            );
+            assert!(!problem.contains(&id[id.len() - 20..]), "{problem}");
+        }
+    }
+
+    #[test]
+    fn verify_reports_index_entries_that_disagree() {
+        let trees = trees();
+        let ada = session(&trees, Some("ada-secret-owner"));
+        let plain = session(&trees, None);
+        assert!(trees.verify().unwrap().is_empty(), "{:?}", trees.verify());
+
+        let (ada_handle, plain_handle) = (Handle::of_stored(&ada), Handle::of_stored(&plain));
+        // Ada's owner entry gone, an owner entry for a session with no
+        // owner, an activity entry at the wrong time, another naming a
+        // session that does not exist.
+        trees
+            .owners
+            .remove(owner_key("ada-secret-owner", ada_handle.as_str()))
+            .unwrap();
+        trees
+            .owners
+            .insert(
+                owner_key("ada-secret-owner", plain_handle.as_str()),
+                plain.as_str(),
+            )
+            .unwrap();
+        let last = Meta::decode(&trees.meta.get(&plain).unwrap().unwrap())
+            .unwrap()
+            .mark;
+        trees
+            .activity
+            .remove(activity_key(last, plain_handle.as_str()))
+            .unwrap();
+        trees
+            .activity
+            .insert(
+                activity_key(last + 1, plain_handle.as_str()),
+                plain.as_str(),
+            )
+            .unwrap();
+        let ghost = SessionId::generate("t:");
+        trees
+            .activity
+            .insert(
+                activity_key(last, Handle::of(&ghost).as_str()),
+                ghost.as_str(),
+            )
+            .unwrap();
+        let problems = trees.verify().unwrap();
+        // Ada: no owner entry. Plain: a stray owner entry, a stray activity
+        // entry and none at its time. The ghost's entry.
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        for problem in &problems {
+            assert!(
+                !problem.contains("ada-secret"),
+                "owners stay out: {problem}"
+            );
+            for id in [ada.as_str(), plain.as_str(), ghost.as_str()] {
+                assert!(
+                    !problem.contains(&id[id.len() - 20..]),
+                    "ids stay out: {problem}"
+                );
+            }
+        }
+
+        // Pruning removes what no session places, and nothing else; the
+        // missing entries are a session's to write again (any operation).
+        assert_eq!(trees.prune_indexes().unwrap(), 3);
+        assert_eq!(trees.verify().unwrap().len(), 2, "the two missing entries");
+    }
+
+    #[test]
+    fn purge_and_rename_keep_the_indexes_in_step() {
+        let trees = trees();
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
+        let from = session(&trees, Some("ada"));
+        let to = SessionId::generate("t:").as_str().to_owned();
+        trees
+            .transaction(|tx| {
+                let live = tx.live(&from, now_ms() + 5, &policy)?.unwrap();
+                tx.rename(&from, &to, live)
+            })
+            .unwrap();
+        assert!(trees.verify().unwrap().is_empty(), "{:?}", trees.verify());
+        assert_eq!((trees.owners.len(), trees.activity.len()), (1, 1));
+        trees
+            .transaction(|tx| {
+                let meta = tx.meta(&to)?.unwrap();
+                tx.purge(&to, &meta)
+            })
+            .unwrap();
+        for tree in [
+            &trees.meta,
+            &trees.data,
+            &trees.expiry,
+            &trees.owners,
+            &trees.activity,
+        ] {
+            assert!(tree.is_empty());
+        }
+    }
+
+    #[test]
+    fn remove_raw_finds_the_index_entries_of_unreadable_metadata() {
+        let trees = trees();
+        let id = session(&trees, Some("ada"));
+        let other = session(&trees, Some("ada"));
+        trees.meta.insert(id.as_str(), &[9][..]).unwrap();
+        trees.remove_raw(&id).unwrap();
+        let problems = trees.verify().unwrap();
+        assert_eq!(
+            problems.len(),
+            1,
+            "its expiry entry is the sweeper's: {problems:?}"
+        );
+        assert_eq!((trees.owners.len(), trees.activity.len()), (1, 1));
+        assert!(trees.meta.contains_key(&other).unwrap());
     }
 }

@@ -194,3 +194,177 @@ async fn debug_never_shows_session_data_or_ids() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+/// The `meta` value of a session as builds before owned sessions wrote it
+/// (version 1, or 2 with an idle timeout of its own).
+fn legacy_meta(created: u64, deadline: u64, idle: Option<u64>, keys: &[&str]) -> Vec<u8> {
+    let mut out = vec![if idle.is_some() { 2 } else { 1 }];
+    out.extend_from_slice(&created.to_be_bytes());
+    out.extend_from_slice(&deadline.to_be_bytes());
+    if let Some(idle) = idle {
+        out.extend_from_slice(&idle.to_be_bytes());
+    }
+    for key in keys {
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key.as_bytes());
+    }
+    out
+}
+
+/// A database written before owned sessions opens: its sessions decode
+/// with zero counters and no owner, keep their data, deadlines and own idle
+/// timeouts, and join the activity index (once: the second open reads no
+/// session).
+#[tokio::test]
+async fn a_database_from_before_owned_sessions_opens_and_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (plain, own) = (SessionId::generate("old:"), SessionId::generate("old:"));
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let (meta, data, expiry) = (
+            db.open_tree("meta").unwrap(),
+            db.open_tree("data").unwrap(),
+            db.open_tree("expiry").unwrap(),
+        );
+        let created = now - 10_000;
+        for (id, deadline, idle) in [
+            (&plain, now + 60_000, None),
+            (&own, now + 3_595_000, Some(3_600_000)),
+        ] {
+            meta.insert(id.as_str(), legacy_meta(created, deadline, idle, &["user"]))
+                .unwrap();
+            let mut key = (id.as_str().len() as u32).to_be_bytes().to_vec();
+            key.extend_from_slice(id.as_str().as_bytes());
+            key.extend_from_slice(b"user");
+            data.insert(key, &b"ada"[..]).unwrap();
+            let mut key = deadline.to_be_bytes().to_vec();
+            key.extend_from_slice(id.as_str().as_bytes());
+            expiry.insert(key, &[]).unwrap();
+        }
+        db.flush().unwrap();
+    }
+
+    let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+    let reopen = || {
+        let start = Instant::now();
+        loop {
+            match SledStore::open(dir.path()) {
+                Ok(store) => return store,
+                // sled's I/O threads may hold the database a moment after a drop.
+                Err(Error::Locked { .. }) if start.elapsed() < Duration::from_secs(5) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(error) => panic!("reopen: {error}"),
+            }
+        }
+    };
+    {
+        let store = reopen();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        assert_eq!(store.len().unwrap(), 2);
+        let info = store.info(&plain).await.unwrap().expect("kept");
+        assert_eq!((info.reads, info.writes, info.owner), (0, 0, None));
+        assert_eq!(info.created_ms, now - 10_000);
+        assert_eq!(
+            info.last_active_ms, info.created_ms,
+            "the latest time known"
+        );
+        let info = store.info(&own).await.unwrap().expect("kept");
+        assert_eq!(
+            info.last_active_ms,
+            now - 5_000,
+            "its deadline less its own idle timeout"
+        );
+        assert_eq!(
+            store.count_active(Duration::from_secs(3600)).await.unwrap(),
+            2
+        );
+
+        assert_eq!(
+            store.get(&plain, "user", &policy).await.unwrap().as_deref(),
+            Some(&b"ada"[..])
+        );
+        assert_eq!(store.info(&plain).await.unwrap().unwrap().reads, 1);
+        // Its own idle timeout came along: an hour, not the policy's minute.
+        assert!(store.extend(&own, &policy).await.unwrap());
+        assert!(store.ttl(&own).unwrap().unwrap() > Duration::from_secs(3000));
+        assert!(store.bind_owner(&own, "ada", None, &policy).await.unwrap());
+        assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    }
+    let store = reopen();
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    assert_eq!(store.info(&plain).await.unwrap().unwrap().reads, 1);
+    assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
+}
+
+/// Expired owned sessions leave every index with the sweeper, without any
+/// access; until then, queries skip them.
+#[tokio::test]
+async fn the_sweeper_takes_expired_sessions_out_of_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::builder()
+        .path(dir.path())
+        .sweep_interval(Duration::from_millis(50))
+        .open()
+        .unwrap();
+    let short = ExpiryPolicy::idle(Duration::from_millis(300));
+    for _ in 0..20 {
+        let id = create(&store, &[("k", "v")], &short).await;
+        assert!(store.bind_owner(&id, "ada", None, &short).await.unwrap());
+    }
+    let keeper = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+    assert!(store
+        .bind_owner(&keeper, "ada", None, &ExpiryPolicy::idle(HOUR))
+        .await
+        .unwrap());
+    assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 21);
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 21);
+
+    let start = Instant::now();
+    while store.len_on_disk() > 1 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not swept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    let listed = store.owner_sessions("ada").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].handle, session_core::Handle::of(&keeper));
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
+    let page = store.active_page(HOUR, None, 100).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+}
+
+/// Expired sessions the sweeper has not reached yet are neither counted,
+/// listed nor paged; a cursor that is not one of ours ends the walk.
+#[tokio::test]
+async fn queries_skip_expired_sessions_before_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::builder()
+        .path(dir.path())
+        .sweep_interval(HOUR)
+        .open()
+        .unwrap();
+    let brief = ExpiryPolicy::idle(Duration::from_millis(1));
+    for _ in 0..3 {
+        let id = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+        assert!(store.bind_owner(&id, "ada", None, &brief).await.unwrap());
+    }
+    let lasting = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.len_on_disk(), 4, "not swept");
+    assert!(store.owner_sessions("ada").await.unwrap().is_empty());
+    assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
+    let page = store.active_page(HOUR, None, 10).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    assert_eq!(page.sessions[0].handle, session_core::Handle::of(&lasting));
+    let page = store.active_page(HOUR, Some("garbage"), 10).await.unwrap();
+    assert!(page.sessions.is_empty() && page.next.is_none());
+    assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 0);
+    assert_eq!(store.len_on_disk(), 1, "expired ones removed, uncounted");
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+}

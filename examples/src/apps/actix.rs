@@ -28,6 +28,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/destroy", web::get().to(destroy))
         .route("/regenerate", web::get().to(regenerate))
         .route("/lifetime/{seconds}", web::get().to(lifetime))
+        .route("/login/{user}", web::get().to(login))
+        .route("/sessions", web::get().to(sessions))
+        .route("/sessions/revoke/{handle}", web::get().to(revoke))
+        .route("/logout-others", web::get().to(logout_others))
+        .route("/logout-everywhere", web::get().to(logout_everywhere))
+        .route("/active/{seconds}", web::get().to(active))
         .default_service(web::to(|| async { response(Reply::not_found()) }));
 }
 
@@ -106,6 +112,30 @@ async fn regenerate(session: Session) -> HttpResponse {
 
 async fn lifetime(session: Session, seconds: web::Path<String>) -> HttpResponse {
     response(handle_some(Route::lifetime(&seconds), &session).await)
+}
+
+async fn login(session: Session, user: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::login(user.into_inner()), &session).await)
+}
+
+async fn sessions(session: Session) -> HttpResponse {
+    response(handle(Route::Sessions, &session).await)
+}
+
+async fn revoke(session: Session, handle_text: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::revoke(handle_text.into_inner()), &session).await)
+}
+
+async fn logout_others(session: Session) -> HttpResponse {
+    response(handle(Route::LogoutOthers, &session).await)
+}
+
+async fn logout_everywhere(session: Session) -> HttpResponse {
+    response(handle(Route::LogoutEverywhere, &session).await)
+}
+
+async fn active(session: Session, seconds: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::active(&seconds), &session).await)
 }
 
 /// A [`Reply`] as an actix-web response (whose `http` types are version 0.2).

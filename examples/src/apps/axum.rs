@@ -25,6 +25,12 @@ pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
         .route("/destroy", get(destroy))
         .route("/regenerate", get(regenerate))
         .route("/lifetime/{seconds}", get(lifetime))
+        .route("/login/{user}", get(login))
+        .route("/sessions", get(sessions))
+        .route("/sessions/revoke/{handle}", get(revoke))
+        .route("/logout-others", get(logout_others))
+        .route("/logout-everywhere", get(logout_everywhere))
+        .route("/active/{seconds}", get(active))
         .fallback(|| async { Reply::not_found() })
         // Before routing, as on the other servers: 405 to every method but GET
         // (HEAD included), 404 to paths that do not decode.
@@ -90,6 +96,30 @@ async fn regenerate(session: Session) -> Reply {
 
 async fn lifetime(session: Session, Path(seconds): Path<String>) -> Reply {
     handle_some(Route::lifetime(&seconds), &session).await
+}
+
+async fn login(session: Session, Path(user): Path<String>) -> Reply {
+    handle_some(Route::login(user), &session).await
+}
+
+async fn sessions(session: Session) -> Reply {
+    handle(Route::Sessions, &session).await
+}
+
+async fn revoke(session: Session, Path(handle): Path<String>) -> Reply {
+    handle_some(Route::revoke(handle), &session).await
+}
+
+async fn logout_others(session: Session) -> Reply {
+    handle(Route::LogoutOthers, &session).await
+}
+
+async fn logout_everywhere(session: Session) -> Reply {
+    handle(Route::LogoutEverywhere, &session).await
+}
+
+async fn active(session: Session, Path(seconds): Path<String>) -> Reply {
+    handle_some(Route::active(&seconds), &session).await
 }
 
 impl IntoResponse for Reply {

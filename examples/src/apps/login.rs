@@ -82,18 +82,16 @@ async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Respon
         return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
     };
     // A new id for the new privileges, so an id planted or seen before the
-    // login (session fixation) is worth nothing now. An anonymous visitor's
-    // data moves along; another user's never does: it is dropped.
+    // login (session fixation) is worth nothing now, and the session bound
+    // to the user, who can then list and end their sessions. An anonymous
+    // visitor's data moves along; another user's never does: it is dropped.
     let before: Option<User> = session.get("user").await?;
     let mut next: Option<String> = session.get("next").await?;
-    match before {
-        Some(other) if other.name != name => {
-            session.regenerate_empty().await?;
-            // Nor the page the other user asked for.
-            next = None;
-        }
-        _ => session.regenerate().await?,
+    if before.is_some_and(|other| other.name != name) {
+        // Nor the page the other user asked for.
+        next = None;
     }
+    session.login(name).await?;
     let user = User {
         name: name.to_string(),
         since: now(),

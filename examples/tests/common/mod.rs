@@ -388,6 +388,190 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
     assert!(too_long.body.contains("error"), "{}", too_long.body);
 
     check_edges(base).await;
+    check_owner_routes(base).await;
+}
+
+/// A user name no other check of this server uses.
+pub fn unique_user(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}-{nanos}-{n}")
+}
+
+/// `/sessions` as JSON, asserting a 200.
+pub async fn sessions_of(browser: &Browser) -> Vec<serde_json::Value> {
+    let answer = browser.get("/sessions").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    serde_json::from_str(&answer.body).unwrap()
+}
+
+/// The handle `/sessions` marks as this browser's own.
+pub async fn own_handle(browser: &Browser) -> String {
+    let listed = sessions_of(browser).await;
+    let mine: Vec<&serde_json::Value> = listed.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(mine.len(), 1, "one current session: {listed:?}");
+    mine[0]["handle"].as_str().unwrap().to_string()
+}
+
+/// The owned-session routes: login, a user's devices, revoke by handle, log
+/// out the others, log out everywhere, and active counts.
+pub async fn check_owner_routes(base: &str) {
+    let user = unique_user("ada");
+    let laptop = Browser::new(base);
+
+    // Without an owner: 401 with a JSON error.
+    for path in [
+        "/sessions",
+        "/logout-others",
+        "/logout-everywhere",
+        "/sessions/revoke/AAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let refused = laptop.get(path).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            refused.body.contains("\"error\""),
+            "{path}: {}",
+            refused.body
+        );
+    }
+
+    // Login regenerates, keeps an anonymous cart, and binds.
+    assert_eq!(laptop.get("/set/cart/3").await.body, "\"3\"");
+    let anonymous = laptop.jar();
+    let login = laptop.get(&format!("/login/{user}")).await;
+    assert_eq!(
+        (login.status, login.body.as_str()),
+        (StatusCode::OK, "true")
+    );
+    assert!(login.set_cookie.is_some(), "login sends the new id");
+    assert_ne!(laptop.jar(), anonymous);
+    assert_eq!(laptop.get("/get/cart").await.body, "\"3\"");
+    let replay = Browser::with_jar(base, anonymous);
+    assert_eq!(
+        replay.get("/get/cart").await.body,
+        "null",
+        "the old id is dead"
+    );
+
+    let phone = Browser::new(base);
+    assert_eq!(phone.get(&format!("/login/{user}")).await.body, "true");
+    let tablet = Browser::new(base);
+    assert_eq!(tablet.get(&format!("/login/{user}")).await.body, "true");
+
+    // The listing: every device, this one marked, metadata, never an id.
+    let listed = sessions_of(&laptop).await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for session in &listed {
+        for field in [
+            "created",
+            "last_active",
+            "reads",
+            "writes",
+            "idle_ms",
+            "ttl_ms",
+        ] {
+            assert!(session[field].is_u64(), "{field}: {session}");
+        }
+        assert_eq!(session["handle"].as_str().unwrap().len(), 22, "{session}");
+    }
+    let laptops_handle = own_handle(&laptop).await;
+    let mine = listed
+        .iter()
+        .find(|s| s["handle"] == laptops_handle.as_str())
+        .unwrap();
+    assert!(mine["writes"].as_u64().unwrap() >= 1, "{mine}");
+    assert!(mine["reads"].as_u64().unwrap() >= 1, "{mine}");
+    let body = laptop.get("/sessions").await.body;
+    for browser in [&laptop, &phone, &tablet] {
+        let jar = browser.jar().unwrap();
+        let value = jar.split_once('=').unwrap().1;
+        let token = value.split('.').next().unwrap();
+        assert!(!body.contains(token), "a session id in the listing: {body}");
+    }
+
+    // Revoke the phone by its handle: dead on every route.
+    let phones_handle = own_handle(&phone).await;
+    let revoked = laptop
+        .get(&format!("/sessions/revoke/{phones_handle}"))
+        .await;
+    assert_eq!(
+        (revoked.status, revoked.body.as_str()),
+        (StatusCode::OK, "true")
+    );
+    assert_eq!(phone.get("/get/cart").await.body, "null");
+    assert_eq!(
+        phone.get("/sessions").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = laptop
+        .get(&format!("/sessions/revoke/{phones_handle}"))
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let garbage = laptop.get("/sessions/revoke/not-a-handle").await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
+
+    // Another user's handle is not ours to revoke.
+    let eve = Browser::new(base);
+    assert_eq!(
+        eve.get(&format!("/login/{}", unique_user("eve")))
+            .await
+            .body,
+        "true"
+    );
+    let foreign = eve.get(&format!("/sessions/revoke/{laptops_handle}")).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    assert_eq!(laptop.get("/get/cart").await.body, "\"3\"");
+
+    // Another user's login on a session starts it empty.
+    assert_eq!(eve.get("/set/secret/x").await.body, "\"x\"");
+    assert_eq!(
+        eve.get(&format!("/login/{}", unique_user("mallory")))
+            .await
+            .body,
+        "true"
+    );
+    assert_eq!(eve.get("/get/secret").await.body, "null");
+
+    // Active counts: these sessions were all active within a minute.
+    let active = laptop.get("/active/60").await;
+    assert_eq!(active.status, StatusCode::OK);
+    assert!(active.body.parse::<u64>().unwrap() >= 3, "{}", active.body);
+    assert_eq!(laptop.get("/active/x").await.status, StatusCode::NOT_FOUND);
+
+    // Log out the others: the tablet goes, the laptop stays.
+    let others = laptop.get("/logout-others").await;
+    assert_eq!((others.status, others.body.as_str()), (StatusCode::OK, "1"));
+    assert_eq!(
+        tablet.get("/sessions").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(sessions_of(&laptop).await.len(), 1);
+
+    // Log out everywhere: both devices, the cookie expired.
+    let second = Browser::new(base);
+    assert_eq!(second.get(&format!("/login/{user}")).await.body, "true");
+    let jar = laptop.jar();
+    let everywhere = laptop.get("/logout-everywhere").await;
+    assert_eq!(
+        (everywhere.status, everywhere.body.as_str()),
+        (StatusCode::OK, "2")
+    );
+    assert!(everywhere.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(laptop.jar(), None);
+    let old = Browser::with_jar(base, jar);
+    assert_eq!(old.get("/get/cart").await.body, "null");
+    assert!(
+        old.get("/set/cart/4").await.set_cookie.is_some(),
+        "a fresh session"
+    );
+    assert_eq!(
+        second.get("/sessions").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// `s=token.issued.signature` with one character of the token changed, so

@@ -2,4 +2,5 @@
 local ttl = live_ttl(KEYS[1])
 if not ttl then return 0 end
 redis.call('PEXPIRE', KEYS[1], ttl)
+touch(KEYS[1], ttl)
 return 1

@@ -1,23 +1,55 @@
 -- Shared head of every session script. KEYS[1] is the session's hash;
--- ARGV[1] is the idle timeout and ARGV[2] the absolute lifetime (0: none),
--- both in milliseconds. Times come from the server's clock, so app servers
--- with skewed clocks agree on every session's age.
+-- KEYS[2] and KEYS[3], when the store keeps an activity index, the activity
+-- and deadline indexes of its bucket (in its slot). ARGV[1] is the idle
+-- timeout and ARGV[2] the absolute lifetime (0: none), both in
+-- milliseconds. Times come from the server's clock, so app servers with
+-- skewed clocks agree on every session's age.
 local CREATED = '\255created'
 -- Set while a cluster regenerate copies the session to its new slot.
 local SEALED = '\255sealed'
 -- The session's own idle timeout in milliseconds, used in place of ARGV[1].
 local IDLE = '\255idle'
+-- The owner (a user id) of an owned session, and the hard deadline (Unix ms)
+-- its owner's index is kept for: the session never outlives it.
+local OWNER = '\255owner'
+local UNTIL = '\255until'
+-- Reads and writes, counted by the scripts that do them, and the last
+-- activity (Unix ms).
+local READS = '\255reads'
+local WRITES = '\255writes'
+local LAST = '\255last'
+
+-- The server's clock, read once per script.
+local CLOCK
+local function now_us()
+  if not CLOCK then
+    local t = redis.call('TIME')
+    CLOCK = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return CLOCK
+end
 
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return math.floor(now_us() / 1000)
+end
+
+-- A whole number as text (Lua would print large ones in exponent form).
+local function int(n)
+  return string.format('%.0f', n)
 end
 
 -- The time to live of a live session touched now, or nil when it is absent
--- or past its absolute lifetime; and whether a cluster regenerate has sealed
--- it, so that writes must find it gone. One HMGET reads all three fields.
-local function live_ttl(key)
-  local meta = redis.call('HMGET', key, CREATED, SEALED, IDLE)
+-- or past its absolute lifetime; whether a cluster regenerate has sealed it,
+-- so that writes must find it gone; its counters {reads, writes}; and the
+-- values of `fields` (a few user keys, or nil) from the 7th place on. One
+-- HMGET reads all of them.
+local function live_ttl(key, fields)
+  local meta
+  if fields then
+    meta = redis.call('HMGET', key, CREATED, SEALED, IDLE, UNTIL, READS, WRITES, unpack(fields))
+  else
+    meta = redis.call('HMGET', key, CREATED, SEALED, IDLE, UNTIL, READS, WRITES)
+  end
   if not meta[1] then return nil, false end
   local ttl = tonumber(meta[3] or ARGV[1])
   local absolute = tonumber(ARGV[2])
@@ -28,9 +60,81 @@ local function live_ttl(key)
     if left <= 0 then return nil, false end
     ttl = math.min(ttl, left)
   end
+  if meta[4] then
+    now = now or now_ms()
+    local left = tonumber(meta[4]) - now
+    if left <= 0 then return nil, false end
+    ttl = math.min(ttl, left)
+  end
   local sealed = false
   if meta[2] then sealed = tonumber(meta[2]) > (now or now_ms()) end
-  return ttl, sealed
+  return ttl, sealed, {meta[5], meta[6]}, meta
+end
+
+-- Forgets the sessions of a bucket whose deadline has passed (at most
+-- `limit`): their hashes expired by themselves. One that is still there
+-- (touched by code that does not track activity) gets its real deadline.
+local function prune(activity, deadlines, now, limit)
+  local dead = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, limit)
+  for _, member in ipairs(dead) do
+    local left = redis.call('PTTL', member)
+    if left > 0 then
+      redis.call('ZADD', deadlines, int(now + left), member)
+    else
+      redis.call('ZREM', activity, member)
+      redis.call('ZREM', deadlines, member)
+    end
+  end
+  return #dead
+end
+
+-- Records that session `key`, with `ttl` ms left, was active `now`: its
+-- score in the bucket's activity index (last activity, in microseconds, so
+-- that a page of it rarely splits sessions active at the same instant) and
+-- deadline index (ms).
+-- Both index keys live at least as long as any session in them. Prunes a
+-- few expired sessions of the bucket, so the indexes never grow stale.
+local function track(key, activity, deadlines, now, ttl)
+  redis.call('ZADD', activity, int(now_us()), key)
+  redis.call('ZADD', deadlines, int(now + ttl), key)
+  if redis.call('PTTL', deadlines) < ttl then
+    -- Twice as long, so that this is rarely needed; under 2^46 ms, so
+    -- that the number stays an integer on its way to PEXPIRE.
+    local keep = int(math.min(2 * ttl, 70368744177664))
+    redis.call('PEXPIRE', activity, keep)
+    redis.call('PEXPIRE', deadlines, keep)
+  end
+  -- A few expired entries at a time, on one operation in 16 or so.
+  if now % 16 == 0 then prune(activity, deadlines, now, 16) end
+end
+
+-- Takes session `key` out of its bucket's indexes.
+local function untrack(key, activity, deadlines)
+  redis.call('ZREM', activity, key)
+  redis.call('ZREM', deadlines, key)
+end
+
+-- Records that session `key`, with `ttl` ms left, was active: its last
+-- activity, the counter `counter` (READS or WRITES, or nil) one up from
+-- `count`, in one HSET; then, if the store keeps them, the activity indexes.
+local function touch(key, ttl, counter, count)
+  local now = now_ms()
+  if counter then
+    redis.call('HSET', key, LAST, now, counter, (tonumber(count) or 0) + 1)
+  else
+    redis.call('HSET', key, LAST, now)
+  end
+  if KEYS[3] then track(key, KEYS[2], KEYS[3], now, ttl) end
+end
+
+-- What a listing shows of live session `key`: owner, created, reads,
+-- writes, last activity and time to live, as strings; nil if it is gone.
+local function info_row(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl <= 0 then return nil end
+  local f = redis.call('HMGET', key, OWNER, CREATED, READS, WRITES, LAST)
+  if not f[2] then return nil end
+  return {f[1] or '', f[2], f[3] or '0', f[4] or '0', f[5] or f[2], tostring(ttl)}
 end
 
 -- redis.call(command, key, args[first..last]) in slices that stay below Lua's

@@ -8,4 +8,5 @@ if not ttl or sealed then return -1 end
 redis.call('HSET', key, IDLE, ARGV[3])
 ttl = live_ttl(key)
 redis.call('PEXPIRE', key, ttl)
+touch(key, ttl)
 return ttl

@@ -4,9 +4,9 @@
 -- pairs, and the rest the fields deleted (never one also set). Returns
 -- {1} if applied, {0} if the session is absent and the mode forbids
 -- creating it, {-1, keys} or {-2, bytes} if the session would grow past a
--- limit (nothing is written then).
+-- limit (nothing is written then). Counts a write.
 local key = KEYS[1]
-local ttl, sealed = live_ttl(key)
+local ttl, sealed, counts = live_ttl(key)
 local created = false
 if not ttl then
   if ARGV[3] ~= '1' then return {0} end
@@ -59,4 +59,5 @@ end
 if last_set >= 7 then call_sliced('HSET', key, ARGV, 7, last_set) end
 if #ARGV > last_set then call_sliced('HDEL', key, ARGV, last_set + 1, #ARGV) end
 redis.call('PEXPIRE', key, ttl)
+touch(key, ttl, WRITES, (not created) and counts[2] or 0)
 return {1}

@@ -1,0 +1,234 @@
+//! Sessions that belong to a user: owners, handles, per-session metadata and
+//! the store-wide queries built on them (redis-sessions' half of the seeds).
+//!
+//! A session may be *bound* to an owner, a user id string, usually at login
+//! ([`GenericSession::login`](crate::GenericSession::login)). Every store then
+//! keeps an index from owners to their sessions, so that one user's sessions
+//! can be listed and ended without looking at anybody else's, and an index by
+//! last activity, so that "active in the last *n* seconds" is counted without
+//! a scan (store-memory, which keeps everything in one process, scans).
+//!
+//! # Handles, not ids
+//!
+//! A session id is a bearer token: whoever holds it *is* the user. A page that
+//! lists a user's devices must therefore never show one. Listings name each
+//! session by its [`Handle`] instead, a one-way hash of the id that is stable
+//! for the session's whole life, reveals nothing about the id, and can only
+//! be used to revoke a session *within its owner* ([`Store::revoke`]).
+//!
+//! [`Store::revoke`]: crate::Store::revoke
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result, SessionId};
+
+/// The most bytes an owner (a user id) may have.
+pub const MAX_OWNER_BYTES: usize = 256;
+
+/// A stable, non-secret name for one session, safe to show to its user and
+/// to put in a URL: 22 characters of URL-safe base64.
+///
+/// It is the first 128 bits of SHA-256 over a fixed, domain-separating label
+/// and the id. Ids carry at least 128 bits of randomness (ours 256), so a
+/// handle cannot be turned back into its id; and it needs no key, so every
+/// process sharing a store, and the store itself, computes the same handle.
+/// Regeneration gives a session a new id and so a new handle.
+///
+/// ```
+/// use session_core::{Handle, SessionId};
+/// let id = SessionId::generate("s:");
+/// let handle = Handle::of(&id);
+/// assert_eq!(handle, Handle::of(&id));
+/// assert_eq!(handle.as_str().len(), 22);
+/// assert!(!handle.as_str().contains(id.as_str()));
+/// assert_eq!(Handle::parse(handle.as_str()), Some(handle));
+/// assert_eq!(Handle::parse("not a handle"), None);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Handle(String);
+
+impl Handle {
+    /// The label hashed before the id, so that a handle can never equal any
+    /// other hash of an id this library makes.
+    const LABEL: &'static [u8] = b"generic-session handle v1\0";
+    const LEN: usize = 22;
+
+    /// The handle of session `id`.
+    pub fn of(id: &SessionId) -> Handle {
+        Handle::of_stored(id.as_str())
+    }
+
+    /// The handle of the id a store holds as text.
+    pub fn of_stored(id: &str) -> Handle {
+        let digest = Sha256::new()
+            .chain_update(Handle::LABEL)
+            .chain_update(id.as_bytes())
+            .finalize();
+        Handle(URL_SAFE_NO_PAD.encode(&digest[..16]))
+    }
+
+    /// A handle from text (a URL segment, say), if it has the shape of one.
+    pub fn parse(text: &str) -> Option<Handle> {
+        (text.len() == Handle::LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Handle(text.to_owned()))
+    }
+
+    /// The handle as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not secret, but nothing printed should help link logs to a user's
+        // devices page: the first characters are enough to tell two apart.
+        write!(f, "Handle({}…)", &self.0[..6.min(self.0.len())])
+    }
+}
+
+/// Checks an owner: not empty, at most [`MAX_OWNER_BYTES`].
+///
+/// ```
+/// use session_core::owners::check_owner;
+/// assert!(check_owner("user1001").is_ok());
+/// assert!(check_owner("").is_err());
+/// assert!(check_owner(&"x".repeat(257)).is_err());
+/// ```
+pub fn check_owner(owner: &str) -> Result<()> {
+    if owner.is_empty() || owner.len() > MAX_OWNER_BYTES {
+        Err(Error::InvalidOwner {
+            len: owner.len(),
+            max: MAX_OWNER_BYTES,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// What a store knows about one live session, as redis-sessions reports it:
+/// never its id, nor its data.
+///
+/// Times are wall-clock milliseconds since the Unix epoch, read from the
+/// store's clock (the Redis server's, on store-redis).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session's stable, non-secret name.
+    pub handle: Handle,
+    /// The user the session is bound to, if any.
+    pub owner: Option<String>,
+    /// When the session was created (kept across regeneration).
+    pub created_ms: u64,
+    /// When an operation last used it (read, write, extend, bind).
+    pub last_active_ms: u64,
+    /// Reads (`get`, `get_many`, `get_all`) of the live session, kept across
+    /// regeneration, counted by the store inside each read.
+    pub reads: u64,
+    /// Writes (`set_many` and deletes of keys) that reached the live
+    /// session, counted the same way. The creating write counts.
+    pub writes: u64,
+    /// How long since the last activity.
+    pub idle: Duration,
+    /// How long it lives if nothing touches it again.
+    pub ttl: Duration,
+}
+
+impl SessionInfo {
+    /// The idle time in milliseconds, as the example servers report it.
+    pub fn idle_ms(&self) -> u64 {
+        u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The time to live in milliseconds.
+    pub fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// One page of [`Store::active_page`](crate::Store::active_page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivePage {
+    /// The sessions on this page.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts, or `None` after the last one. Opaque:
+    /// pass it back as it is.
+    pub next: Option<String>,
+}
+
+/// An owner's sessions beyond `cap`, least recently active first: the ones a
+/// bind must end so that `cap` remain, never `keep` (the session being
+/// bound). For stores, which call it at bind time with the owner's live
+/// sessions (their ids beside their metadata).
+///
+/// ```
+/// use session_core::owners::beyond_cap;
+/// // Last activity in ms; "new" is being bound, and counts towards the cap.
+/// let sessions = [("a", 30), ("b", 10), ("c", 20), ("new", 5)];
+/// assert_eq!(beyond_cap(&sessions, 3, "new"), vec!["b"]);
+/// assert_eq!(beyond_cap(&sessions, 2, "new"), vec!["b", "c"]);
+/// assert!(beyond_cap(&sessions, 4, "new").is_empty());
+/// ```
+pub fn beyond_cap<'a, I: AsRef<str> + ?Sized>(
+    sessions: &'a [(&'a I, u64)],
+    cap: usize,
+    keep: &str,
+) -> Vec<&'a str> {
+    let mut others: Vec<(&str, u64)> = sessions
+        .iter()
+        .map(|(id, last)| ((*id).as_ref(), *last))
+        .filter(|(id, _)| *id != keep)
+        .collect();
+    // The bound session counts towards the cap.
+    let room = cap.saturating_sub(1);
+    if others.len() <= room {
+        return Vec::new();
+    }
+    others.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    let excess = others.len() - room;
+    others.into_iter().take(excess).map(|(id, _)| id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_differ_per_id_and_hide_it() {
+        let a = SessionId::generate("p:");
+        let b = SessionId::generate("p:");
+        assert_ne!(Handle::of(&a), Handle::of(&b));
+        let debug = format!("{:?}", Handle::of(&a));
+        assert!(!debug.contains(Handle::of(&a).as_str()), "{debug}");
+        assert!(!debug.contains(a.as_str()));
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_handle() {
+        assert!(Handle::parse(&"a".repeat(22)).is_some());
+        assert!(Handle::parse(&"a".repeat(21)).is_none());
+        assert!(Handle::parse(&format!("{}/", "a".repeat(21))).is_none());
+        assert!(Handle::parse(&format!("{}é", "a".repeat(20))).is_none());
+    }
+
+    #[test]
+    fn the_bound_session_is_never_beyond_the_cap() {
+        let sessions = [("new", 1), ("old", 2)];
+        assert_eq!(beyond_cap(&sessions, 1, "new"), vec!["old"]);
+        assert!(beyond_cap(&sessions, 0, "new").contains(&"old"));
+        assert!(!beyond_cap(&sessions, 0, "new").contains(&"new"));
+    }
+}
