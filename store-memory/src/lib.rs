@@ -133,14 +133,22 @@ impl Record {
     }
 
     /// What a listing shows, as of `now`.
-    fn info(&self, id: &str, now: Instant, now_ms: u64) -> SessionInfo {
-        let last_ms = self.stats.last_ms.load(Ordering::Relaxed);
-        let idle = Duration::from_millis(now_ms.saturating_sub(last_ms));
+    /// Time left to live as of `now`, counted from the last activity (not
+    /// from `now`, as [`ttl`](Self::ttl) is).
+    fn left(&self, now: Instant, now_ms: u64) -> Duration {
+        let idle = Duration::from_millis(now_ms.saturating_sub(self.last_ms()));
         let policy = self.own_policy();
-        let mut ttl = policy.idle.saturating_sub(idle);
+        let mut left = policy.idle.saturating_sub(idle);
         if let Some(absolute) = policy.absolute {
-            ttl = ttl.min(absolute.saturating_sub(now.saturating_duration_since(self.created)));
+            left = left.min(absolute.saturating_sub(now.saturating_duration_since(self.created)));
         }
+        left
+    }
+
+    fn info(&self, id: &str, now: Instant, now_ms: u64) -> SessionInfo {
+        let last_ms = self.last_ms();
+        let idle = Duration::from_millis(now_ms.saturating_sub(last_ms));
+        let ttl = self.left(now, now_ms);
         SessionInfo {
             handle: Handle::of_stored(id),
             owner: self.owner.as_deref().map(str::to_owned),
@@ -260,7 +268,10 @@ impl Expiry<String, Arc<Record>> for SessionExpiry {
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(record.ttl(now))
+        // From the last activity: every write touches the record before it
+        // is put, so this slides; a peek puts the record back untouched, so
+        // this restores the deadline moka's read moved.
+        Some(record.left(now, now_ms()))
     }
 }
 
@@ -470,19 +481,27 @@ impl MemoryStore {
         Some(record)
     }
 
-    /// The live record of a session, without sliding anything: a compute
-    /// that changes nothing, which moka does not count as a read.
+    /// The live record of a session, without sliding its expiry: moka
+    /// counts every keyed access as a read (and slides), so the record is
+    /// put back untouched, and its deadline computed again from its last
+    /// activity.
     async fn peek(&self, id: &str) -> Option<Arc<Record>> {
         let result = self
             .cache
             .entry_by_ref(id)
-            .and_compute_with(|_| std::future::ready(Op::Nop))
+            .and_compute_with(|entry| {
+                let now = Instant::now();
+                let op = match entry.map(|e| e.into_value()).filter(|r| r.alive(now)) {
+                    Some(record) => Op::Put(record),
+                    None => Op::Nop,
+                };
+                std::future::ready(op)
+            })
             .await;
         match result {
-            CompResult::Unchanged(entry) => Some(entry.into_value()),
+            CompResult::ReplacedWith(entry) => Some(entry.into_value()),
             _ => None,
         }
-        .filter(|record| record.alive(Instant::now()))
     }
 
     /// Removes the session `id` if it is alive and `owner`'s (any owner's
@@ -513,7 +532,10 @@ impl MemoryStore {
         for id in self.owners.ids(owner) {
             match self.peek(&id).await {
                 Some(record) if record.owner.as_deref() == Some(owner) => live.push((id, record)),
-                _ => self.owners.remove(owner, &id),
+                // Not yet bound (a bind in flight added the entry first), or
+                // bound elsewhere since (that bind drops the entry): kept.
+                Some(_) => {}
+                None => self.owners.remove(owner, &id),
             }
         }
         live
@@ -793,8 +815,10 @@ impl Store for MemoryStore {
             }
             if self.remove_owned(&id, Some(owner)).await {
                 destroyed += 1;
+                self.owners.remove(owner, &id);
+            } else if self.peek(&id).await.is_none() {
+                self.owners.remove(owner, &id);
             }
-            self.owners.remove(owner, &id);
         }
         Ok(destroyed)
     }

@@ -309,7 +309,9 @@ impl RedisStoreBuilder {
     /// script: with it, the HTTP load bench ran at 0.69 (`set:50,get:50`)
     /// and 0.80 (`get:100`) of the throughput before owned sessions,
     /// against 0.98 and 1.03 without it, on two cores shared with Redis. So
-    /// it is off unless asked for.
+    /// it is off unless asked for. Its counts are exact as long as Redis
+    /// itself removes no session: a session evicted under `maxmemory`
+    /// stays counted until its deadline passes.
     pub fn activity_index(mut self, on: bool) -> Self {
         self.activity_index = on;
         self

@@ -32,6 +32,9 @@ use crate::{scripts, RedisStore};
 /// How many buckets' indexes one step of a listing asks at once.
 const BATCH: usize = 2048;
 
+/// The most sessions one page of `active_page` lists.
+const MAX_PAGE: usize = 10_000;
+
 /// How many sessions of one owner are looked up at once: enough to fill the
 /// connection's pipeline, few enough that each answers within the response
 /// timeout.
@@ -127,7 +130,7 @@ type BucketPage = (Vec<(String, SessionInfo)>, Option<String>, bool);
 
 /// What the destroy script did.
 #[derive(Debug, PartialEq, Eq)]
-enum Destroyed {
+pub(crate) enum Destroyed {
     /// It ended the session, which had this owner (`""`: none).
     Yes(String),
     /// There was no session.
@@ -196,7 +199,7 @@ impl RedisStore {
     }
 
     /// Runs the destroy script on `hash`, only if `owner`'s when given.
-    async fn destroy_hash(&self, hash: &str, owner: Option<&str>) -> Result<Destroyed> {
+    pub(crate) async fn destroy_hash(&self, hash: &str, owner: Option<&str>) -> Result<Destroyed> {
         let indexes = self.index_keys(hash);
         let mut invocation = scripts::DESTROY.key(hash);
         invocation.key(&indexes).arg(owner.unwrap_or(""));
@@ -221,7 +224,12 @@ impl RedisStore {
     }
 
     /// Adds `id` to `owner`'s index, which then lives long enough for it.
-    async fn index(&self, owner: &str, id: &SessionId, policy: &ExpiryPolicy) -> Result<()> {
+    pub(crate) async fn index(
+        &self,
+        owner: &str,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<()> {
         let keep = policy
             .absolute
             .unwrap_or_default()
@@ -239,7 +247,7 @@ impl RedisStore {
     }
 
     /// Drops `handles` from `owner`'s index.
-    async fn unindex(&self, owner: &str, handles: &[Handle]) -> Result<()> {
+    pub(crate) async fn unindex(&self, owner: &str, handles: &[Handle]) -> Result<()> {
         if handles.is_empty() {
             return Ok(());
         }
@@ -254,18 +262,6 @@ impl RedisStore {
         })
         .await?;
         Ok(())
-    }
-
-    /// After a regenerate of an owned session: its index names `to`.
-    pub(crate) async fn reindex(
-        &self,
-        owner: &str,
-        from: &SessionId,
-        to: &SessionId,
-        policy: &ExpiryPolicy,
-    ) -> Result<()> {
-        self.index(owner, to, policy).await?;
-        self.unindex(owner, &[Handle::of(from)]).await
     }
 
     /// `owner`'s index: handle → id.
@@ -562,8 +558,9 @@ impl RedisStore {
     }
 
     /// Without an activity index: a page of a `SCAN` walk. The cursor is
-    /// `scan:NODE:CURSOR:SKIP`, a `SCAN` position and how many active
-    /// sessions of that batch were listed already.
+    /// `scan:NODE:CURSOR:HANDLE`: a `SCAN` position, and the last handle
+    /// listed from that batch (each batch is listed in handle order, so
+    /// sessions that go idle or come meanwhile shift nothing).
     async fn active_page_by_scan(
         &self,
         within: Duration,
@@ -571,13 +568,13 @@ impl RedisStore {
         limit: usize,
     ) -> Result<ActivePage> {
         let parsed = cursor.and_then(|cursor| {
-            let mut parts = cursor.strip_prefix("scan:")?.split(':');
+            let mut parts = cursor.strip_prefix("scan:")?.splitn(3, ':');
             let node = parts.next()?.parse().ok()?;
             let scan = parts.next()?.parse().ok()?;
-            let skip = parts.next()?.parse().ok()?;
-            Some(((node, scan), skip))
+            let after = Handle::parse(parts.next()?);
+            Some(((node, scan), after))
         });
-        let (position, mut skip) = parsed.unwrap_or(((0, 0), 0));
+        let (position, mut after) = parsed.unwrap_or(((0, 0), None));
         let mut ids = self.ids_from(position);
         let mut sessions = Vec::new();
         loop {
@@ -588,17 +585,25 @@ impl RedisStore {
                     next: None,
                 });
             };
-            let active = self.active_of(&batch, within).await?;
-            for (listed, info) in active.into_iter().enumerate().skip(skip) {
+            let mut active = self.active_of(&batch, within).await?;
+            active.sort_by(|a, b| a.handle.cmp(&b.handle));
+            // The last handle listed from this batch: where a next page
+            // resumes it ("" for its start).
+            let mut resume = String::new();
+            for info in active {
+                if after.as_ref().is_some_and(|after| info.handle <= *after) {
+                    continue;
+                }
                 if sessions.len() == limit {
                     return Ok(ActivePage {
                         sessions,
-                        next: Some(format!("scan:{node}:{scan}:{listed}")),
+                        next: Some(format!("scan:{node}:{scan}:{resume}")),
                     });
                 }
+                resume = info.handle.to_string();
                 sessions.push(info);
             }
-            skip = 0;
+            after = None;
         }
     }
 
@@ -684,9 +689,12 @@ impl RedisStore {
         limit: usize,
     ) -> Result<ActivePage> {
         if !self.activity_index {
-            return self.active_page_by_scan(within, cursor, limit.max(1)).await;
+            return self
+                .active_page_by_scan(within, cursor, limit.clamp(1, MAX_PAGE))
+                .await;
         }
-        let limit = limit.max(1);
+        // A page asks each bucket for up to `limit` rows: keep that sane.
+        let limit = limit.clamp(1, MAX_PAGE);
         let window = ms(within).min(crate::store::MAX_MILLIS);
         // The cursor is `bucket:score`: where the last page stopped. It names
         // no session.

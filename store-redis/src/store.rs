@@ -128,12 +128,6 @@ impl RedisStore {
             .await
     }
 
-    /// Deletes one key.
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.run(|mut c| async move { redis::cmd("DEL").arg(key).exec_async(&mut c).await })
-            .await
-    }
-
     /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`, in `script`) that
     /// slides the idle expiry in the same atomic step. Always a script: the
     /// TTL depends on the session's own idle timeout, if it has one, and on
@@ -180,7 +174,7 @@ impl RedisStore {
         match unsealed {
             // The old one is there: it stays the session.
             Ok(1) => {
-                let _ = self.delete(to).await;
+                let _ = self.destroy_hash(to, None).await;
                 Err(failure)
             }
             // The final delete ran: the copy is the session.
@@ -193,7 +187,7 @@ impl RedisStore {
             },
             // Destroyed (or expired) meanwhile: so is its copy.
             Ok(_) => {
-                let _ = self.delete(to).await;
+                let _ = self.destroy_hash(to, None).await;
                 Ok(false)
             }
             // Not known: keep both. The seal and the copy's TTL end by themselves.
@@ -224,7 +218,6 @@ impl RedisStore {
     }
 
     /// The owner of the session at `hash`, if it has one.
-    #[cfg(feature = "cluster")]
     async fn owner_of(&self, hash: &str) -> Result<Option<String>> {
         self.run(|mut c| async move {
             redis::cmd("HGET")
@@ -234,6 +227,25 @@ impl RedisStore {
                 .await
         })
         .await
+    }
+
+    /// Moves the session at hash `from` to the fresh hash `to`: one script
+    /// on a server, a copy across slots on a cluster.
+    async fn move_session(&self, from: &str, to: &str, policy: &ExpiryPolicy) -> Result<bool> {
+        #[cfg(feature = "cluster")]
+        if self.connection.is_cluster() {
+            return self.regenerate_across_slots(from, to, policy).await;
+        }
+        let (idle, absolute) = millis(policy);
+        let indexes = self.index_keys(from);
+        let reply: Vec<String> = self
+            .run(|mut c| {
+                let mut invocation = scripts::REGENERATE.key(from);
+                invocation.key(to).key(&indexes).arg(idle).arg(absolute);
+                async move { invocation.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(matches!(reply.first().map(String::as_str), Some("1")))
     }
 
     /// Whether `key` exists.
@@ -250,13 +262,13 @@ impl RedisStore {
         for _ in 0..ATTEMPTS {
             let exported: Vec<Vec<u8>> = self.script(&scripts::EXPORT, from, policy, seal).await?;
             if exported.is_empty() {
-                self.delete(to).await?;
+                self.destroy_hash(to, None).await?;
                 return Ok(false);
             }
             let imported: bool = self.script(&scripts::IMPORT, to, policy, &exported).await?;
             #[cfg(test)]
             if faults::take_destroy(from, faults::Step::Import) {
-                self.delete(from).await?;
+                self.destroy_hash(from, None).await?;
             }
             #[cfg(test)]
             faults::lose_reply(from, faults::Step::Import, self.timeout)?;
@@ -433,35 +445,24 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
         let (from_id, to_id) = (from, to);
-        let (from, to) = (self.key(from), self.key(to));
-        #[cfg(feature = "cluster")]
-        if self.connection.is_cluster() {
-            if !self.regenerate_across_slots(&from, &to, policy).await? {
-                return Ok(false);
-            }
-            if let Some(owner) = self.owner_of(&to).await? {
-                self.reindex(&owner, from_id, to_id, policy).await?;
-            }
-            return Ok(true);
+        let (from, to) = (self.key(from_id), self.key(to_id));
+        // An owned session's new id joins its owner's index before the move,
+        // so that no listing or log-out misses it whatever fails later; the
+        // id that is gone leaves the index after (or is pruned later).
+        let owner = self.owner_of(&from).await?;
+        if let Some(owner) = &owner {
+            self.index(owner, to_id, policy).await?;
         }
-        let (idle, absolute) = millis(policy);
-        let indexes = self.index_keys(&from);
-        let reply: Vec<String> = self
-            .run(|mut c| {
-                let mut invocation = scripts::REGENERATE.key(&from);
-                invocation.key(&to).key(&indexes).arg(idle).arg(absolute);
-                async move { invocation.invoke_async(&mut c).await }
-            })
-            .await?;
-        match reply.as_slice() {
-            [moved, owner] if moved == "1" => {
-                if !owner.is_empty() {
-                    self.reindex(owner, from_id, to_id, policy).await?;
-                }
-                Ok(true)
+        let moved = self.move_session(&from, &to, policy).await;
+        // After a failure the move may or may not have happened: both
+        // entries stay, for a lookup to prune the one that names nothing.
+        if let (Some(owner), Ok(moved)) = (&owner, &moved) {
+            let gone = if *moved { from_id } else { to_id };
+            if let Err(error) = self.unindex(owner, &[Handle::of(gone)]).await {
+                tracing::debug!(%error, "an owner's index entry is left for the next lookup to prune");
             }
-            _ => Ok(false),
         }
+        moved
     }
 
     async fn bind_owner(

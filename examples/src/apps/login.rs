@@ -88,7 +88,9 @@ async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Respon
     let before: Option<User> = session.get("user").await?;
     let mut next: Option<String> = session.get("next").await?;
     if before.is_some_and(|other| other.name != name) {
-        // Nor the page the other user asked for.
+        // A session from before owners were kept has this user's data but
+        // no owner: end it here, and the page the other user asked for.
+        session.regenerate_empty().await?;
         next = None;
     }
     session.login(name).await?;
