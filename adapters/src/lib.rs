@@ -26,9 +26,10 @@
 //! signature is verified on first use, the store is only called by the
 //! handle's methods, one operation per call, and no lock is held while the
 //! handler runs. So concurrent requests of one session run concurrently, and
-//! writes to different keys never overwrite each other; writes to the same
-//! key are last-writer-wins, so a read-then-write such as a counter can lose
-//! increments under concurrent requests of one session, as anywhere.
+//! writes to different keys never overwrite each other. Writes to the same
+//! key lose nothing either through the atomic operations (`incr`, `take`,
+//! `compare_and_set`, `update`): a `get` then a `set`, as in a hand-made
+//! counter, would lose increments to a concurrent request of the session.
 //!
 //! ## axum
 //!
@@ -43,8 +44,7 @@
 //! use store_memory::MemoryStore;
 //!
 //! async fn visits(session: Session) -> Result<String, Error> {
-//!     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
-//!     session.set("visits", &visits).await?;
+//!     let visits = session.incr("visits", 1).await?;
 //!     Ok(format!("visit number {visits}"))
 //! }
 //!
@@ -78,8 +78,7 @@
 //! use store_memory::MemoryStore;
 //!
 //! async fn visits(session: Session) -> Result<String, Error> {
-//!     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
-//!     session.set("visits", &visits).await?;
+//!     let visits = session.incr("visits", 1).await?;
 //!     Ok(format!("visit number {visits}"))
 //! }
 //!

@@ -29,6 +29,15 @@
 //! free loopback port, shared by both servers (only one is loaded at a time).
 //! `HTTP_LOAD_ARGS` adds flags to the compared servers (not the baseline):
 //! `HTTP_LOAD_ARGS=--redis-activity-index`, say.
+//!
+//! `HTTP_LOAD_INCR=1` measures instead what the atomic `/incr` costs against
+//! `/set` on each store of `HTTP_LOAD_STORES`: one server per store, rounds
+//! of `set:50,get:50` and `incr:50,get:50` alternating on it, and the median
+//! ratio incr / set.
+//!
+//! ```text
+//! HTTP_LOAD_INCR=1 HTTP_LOAD_STORES=memory,redb,sled,redis cargo bench -p examples --bench http_load
+//! ```
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -51,6 +60,8 @@ enum Mix {
     SetGet,
     /// Only `/get`.
     Get,
+    /// Half `/incr`, half `/get`.
+    IncrGet,
 }
 
 impl Mix {
@@ -58,6 +69,7 @@ impl Mix {
         match self {
             Mix::SetGet => "set:50,get:50",
             Mix::Get => "get:100",
+            Mix::IncrGet => "incr:50,get:50",
         }
     }
 }
@@ -97,6 +109,7 @@ async fn round(users: &[Arc<Browser>], mix: Mix, length: Duration) -> f64 {
                     let key = n % 10;
                     let path = match mix {
                         Mix::SetGet if n % 2 == 0 => format!("/set/k{key}/v{n}"),
+                        Mix::IncrGet if n % 2 == 0 => format!("/incr/n{key}"),
                         _ => format!("/get/k{key}"),
                     };
                     let answer = browser.get(&path).await;
@@ -132,6 +145,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::var("HTTP_LOAD_INCR").is_ok_and(|v| v == "1") {
+        return incr_against_set(&runtime, &stores, length, rounds);
+    }
     let base = std::env::var("HTTP_LOAD_BASE_SERVER").unwrap_or_else(|_| SERVER.into());
     let base_store = std::env::var("HTTP_LOAD_BASE_STORE").unwrap_or_else(|_| "memory".into());
     let needs_redis = base_store == "redis" || stores.split(',').any(|s| s.trim() == "redis");
@@ -187,4 +203,69 @@ fn main() {
             }
         }
     });
+}
+
+/// Median of `ratios` and its range, as printed.
+fn summary(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    format!(
+        "median {:.2} [{:.2}, {:.2}] of {n} rounds",
+        ratios[n / 2],
+        ratios[0],
+        ratios[n - 1]
+    )
+}
+
+/// `HTTP_LOAD_INCR=1`: `incr:50,get:50` against `set:50,get:50` on one
+/// server per store, in alternating rounds.
+fn incr_against_set(
+    runtime: &tokio::runtime::Runtime,
+    stores: &str,
+    length: Duration,
+    rounds: usize,
+) {
+    let redis = stores
+        .split(',')
+        .any(|s| s.trim() == "redis")
+        .then(RedisServer::start);
+    for store in stores.split(',').map(str::trim) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("data");
+        let mut args = vec![
+            "--store".to_string(),
+            store.to_string(),
+            "--insecure-cookies".into(),
+        ];
+        match (store, &redis) {
+            ("redis", Some(redis)) => args.extend(["--redis-url".to_string(), redis.url()]),
+            ("redb", _) => args.extend(["--redb-path".to_string(), path.display().to_string()]),
+            ("sled", _) => args.extend(["--sled-path".to_string(), path.display().to_string()]),
+            _ => {}
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = Server::start(SERVER, &args);
+        runtime.block_on(async {
+            let users = users(&server.url).await;
+            let mut ratios = Vec::with_capacity(rounds);
+            for r in 0..rounds {
+                let (set, incr) = if r % 2 == 0 {
+                    let set = round(&users, Mix::SetGet, length).await;
+                    (set, round(&users, Mix::IncrGet, length).await)
+                } else {
+                    let incr = round(&users, Mix::IncrGet, length).await;
+                    (round(&users, Mix::SetGet, length).await, incr)
+                };
+                println!(
+                    "{store} round {r}: set:50,get:50 {set:.0} req/s, incr:50,get:50 {incr:.0} req/s, ratio {:.2}",
+                    incr / set
+                );
+                ratios.push(incr / set);
+            }
+            println!(
+                "{store}: incr:50,get:50 / set:50,get:50 over HTTP, {USERS} users: {}",
+                summary(&mut ratios)
+            );
+        });
+    }
 }

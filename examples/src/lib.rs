@@ -284,6 +284,10 @@ pub enum Route {
     LogoutEverywhere,
     /// `GET /active/{seconds}`
     Active(u64),
+    /// `GET /incr/{key}`: one atomic increment; creates the session if none.
+    Incr(String),
+    /// `GET /take/{key}`: the value, removed in the same step.
+    Take(String),
 }
 
 impl Route {
@@ -323,6 +327,12 @@ impl Route {
                     Route::revoke(decode(handle)?)
                 } else if let Some(seconds) = path.strip_prefix("/active/") {
                     Route::active(seconds)
+                } else if let Some(key) = path.strip_prefix("/incr/") {
+                    (!key.contains('/')).then_some(())?;
+                    Route::incr(decode(key)?)
+                } else if let Some(key) = path.strip_prefix("/take/") {
+                    (!key.contains('/')).then_some(())?;
+                    Route::take(decode(key)?)
                 } else {
                     None
                 }
@@ -345,6 +355,16 @@ impl Route {
     /// `/del/{key}` from a decoded parameter; `None` when it is empty.
     pub fn del(key: String) -> Option<Route> {
         (!key.is_empty()).then_some(Route::Del(key))
+    }
+
+    /// `/incr/{key}` from a decoded parameter; `None` when it is empty.
+    pub fn incr(key: String) -> Option<Route> {
+        (!key.is_empty()).then_some(Route::Incr(key))
+    }
+
+    /// `/take/{key}` from a decoded parameter; `None` when it is empty.
+    pub fn take(key: String) -> Option<Route> {
+        (!key.is_empty()).then_some(Route::Take(key))
     }
 
     /// `/login/{user}` from a decoded parameter; `None` when it is empty.
@@ -538,6 +558,11 @@ pub async fn handle(route: Route, session: &GenericSession) -> Reply {
             .count_active(Duration::from_secs(seconds))
             .await
             .map(Into::into),
+        Route::Incr(key) => session.incr(&key, 1).await.map(Into::into),
+        Route::Take(key) => session
+            .take::<serde_json::Value>(&key)
+            .await
+            .map(|v| v.unwrap_or(serde_json::Value::Null)),
     };
     match result {
         Ok(value) => Reply::json(value),
@@ -716,6 +741,8 @@ mod tests {
         );
         assert_eq!(Route::parse("/get/foo"), Some(Route::Get("foo".into())));
         assert_eq!(Route::parse("/del/foo"), Some(Route::Del("foo".into())));
+        assert_eq!(Route::parse("/incr/n"), Some(Route::Incr("n".into())));
+        assert_eq!(Route::parse("/take/k%20l"), Some(Route::Take("k l".into())));
         assert_eq!(Route::parse("/destroy"), Some(Route::Destroy));
         assert_eq!(Route::parse("/regenerate"), Some(Route::Regenerate));
         for bad in [

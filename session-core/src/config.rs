@@ -17,6 +17,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// However active a session is, a stolen cookie stops working after it.
 pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 
+/// How many compare-and-set attempts [`GenericSession::update`](crate::GenericSession::update)
+/// makes by default: 32.
+pub const DEFAULT_UPDATE_ATTEMPTS: u32 = 32;
+
 /// Everything a [`GenericSession`](crate::GenericSession) needs besides a store.
 /// Build one with [`SessionConfig::builder`] and share it (it is cheap to wrap in
 /// an `Arc`) across requests.
@@ -40,6 +44,7 @@ pub struct SessionConfig<C = JsonCodec> {
     pub(crate) id_prefix: String,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) max_sessions_per_owner: Option<usize>,
+    pub(crate) max_update_attempts: u32,
     pub(crate) codec: C,
 }
 
@@ -71,6 +76,13 @@ impl<C> SessionConfig<C> {
         self.max_sessions_per_owner
     }
 
+    /// How many compare-and-set attempts
+    /// [`GenericSession::update`](crate::GenericSession::update) makes
+    /// before it gives up.
+    pub fn max_update_attempts(&self) -> u32 {
+        self.max_update_attempts
+    }
+
     /// The codec that encodes session values.
     pub fn codec(&self) -> &C {
         &self.codec
@@ -97,6 +109,7 @@ impl<C> SessionConfig<C> {
 /// | [`persistent`](Self::persistent) | off: a browser-session cookie | OWASP: "non-persistent cookies" for session management | closing the browser ends the session on the client; "remember me" is per session ([`GenericSession::set_lifetime`](crate::GenericSession::set_lifetime)) |
 /// | [`partitioned`](Self::partitioned) | off | CHIPS | only for an app embedded in other sites' frames |
 /// | [`max_sessions_per_owner`](Self::max_sessions_per_owner) | none | ASVS 3.3.4 (users see and end their sessions) | a cap ends a user's least recently active sessions at login |
+/// | [`max_update_attempts`](Self::max_update_attempts) | 32 | n.a. | [`GenericSession::update`](crate::GenericSession::update) retries while other writers of its key win |
 /// | [`codec`](Self::codec) | [`JsonCodec`] | n.a. | values readable by the Node seed |
 ///
 /// **Cookie prefixes.** Browsers only accept a cookie named `__Secure-…`
@@ -120,6 +133,7 @@ pub struct SessionConfigBuilder<C = JsonCodec> {
     persistent: bool,
     partitioned: bool,
     max_sessions_per_owner: Option<usize>,
+    max_update_attempts: u32,
     codec: C,
 }
 
@@ -161,6 +175,7 @@ impl Default for SessionConfigBuilder {
             persistent: false,
             partitioned: false,
             max_sessions_per_owner: None,
+            max_update_attempts: DEFAULT_UPDATE_ATTEMPTS,
             codec: JsonCodec,
         }
     }
@@ -264,6 +279,16 @@ impl<C: Codec> SessionConfigBuilder<C> {
         self
     }
 
+    /// How many times [`GenericSession::update`](crate::GenericSession::update)
+    /// tries its compare-and-set before it gives up with
+    /// [`Error::UpdateConflict`] (default 32, at least 1). Each failed
+    /// attempt means another writer's update of the key landed, so the
+    /// bound only matters when more writers than this race on one key.
+    pub fn max_update_attempts(mut self, attempts: u32) -> Self {
+        self.max_update_attempts = attempts;
+        self
+    }
+
     /// Replaces the value codec.
     pub fn codec<C2: Codec>(self, codec: C2) -> SessionConfigBuilder<C2> {
         SessionConfigBuilder {
@@ -280,6 +305,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             persistent: self.persistent,
             partitioned: self.partitioned,
             max_sessions_per_owner: self.max_sessions_per_owner,
+            max_update_attempts: self.max_update_attempts,
             codec,
         }
     }
@@ -335,6 +361,10 @@ impl<C: Codec> SessionConfigBuilder<C> {
             self.max_sessions_per_owner != Some(0),
             "a cap of sessions per owner must be at least 1",
         )?;
+        check(
+            self.max_update_attempts > 0,
+            "updates need at least one attempt",
+        )?;
         self.check_prefix()?;
         let policy = ExpiryPolicy {
             idle: self.idle,
@@ -355,6 +385,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             id_prefix: self.id_prefix,
             policy,
             max_sessions_per_owner: self.max_sessions_per_owner,
+            max_update_attempts: self.max_update_attempts,
             codec: self.codec,
         })
     }

@@ -12,7 +12,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// is a 503, bad input ([`EmptyKey`](Error::EmptyKey),
 /// [`KeyTooLarge`](Error::KeyTooLarge), [`ValueTooLarge`](Error::ValueTooLarge),
 /// [`TooManyKeys`](Error::TooManyKeys), [`SessionTooLarge`](Error::SessionTooLarge))
-/// a 400, the server's own failures ([`Encode`](Error::Encode),
+/// a 400, an [`UpdateConflict`](Error::UpdateConflict) a 409, the server's own failures ([`Encode`](Error::Encode),
 /// [`Backend`](Error::Backend)) a 500, and [`Config`](Error::Config) only
 /// happens at start-up: see [`Error::status`].
 ///
@@ -100,6 +100,26 @@ pub enum Error {
         max: usize,
     },
 
+    /// An [increment](crate::Store::increment) found a value that is not an
+    /// integer ([`parse_integer`](crate::atomic::parse_integer)); nothing
+    /// was written.
+    #[error("session value is not an integer")]
+    NotAnInteger,
+
+    /// An [increment](crate::Store::increment) would take the value out of
+    /// `i64`; nothing was written.
+    #[error("session value would overflow a 64-bit integer")]
+    IntegerOverflow,
+
+    /// [`GenericSession::update`](crate::GenericSession::update) lost the
+    /// race to other writers of its key this many times in a row, and
+    /// gave up; nothing was written.
+    #[error("session value kept changing during {attempts} attempts to update it")]
+    UpdateConflict {
+        /// Compare-and-set attempts made.
+        attempts: u32,
+    },
+
     /// A configuration was refused as unsafe or inconsistent.
     #[error("invalid session configuration: {0}")]
     Config(String),
@@ -123,7 +143,8 @@ impl Error {
     }
 
     /// True for errors caused by the caller's input (an empty or oversized
-    /// key or value, a session grown past its limits). Nothing was written.
+    /// key or value, a session grown past its limits, an increment of a value
+    /// that is not an integer or would overflow). Nothing was written.
     ///
     /// Not [`Encode`](Error::Encode): a value the server's own code built and
     /// could not serialize is the server's fault.
@@ -136,11 +157,14 @@ impl Error {
                 | Error::TooManyKeys { .. }
                 | Error::SessionTooLarge { .. }
                 | Error::InvalidOwner { .. }
+                | Error::NotAnInteger
+                | Error::IntegerOverflow
         )
     }
 
     /// The HTTP status that names whose fault this is, the one every adapter
     /// and example server answers: `400 Bad Request` for the client's input,
+    /// `409 Conflict` when an update kept losing the race for its key,
     /// `503 Service Unavailable` for a store that is down or slow, and
     /// `500 Internal Server Error` for the server's own failures (a store
     /// that answered wrongly, a value that would not encode, a bad
@@ -148,6 +172,8 @@ impl Error {
     pub fn status(&self) -> http::StatusCode {
         if self.is_invalid_input() {
             http::StatusCode::BAD_REQUEST
+        } else if matches!(self, Error::UpdateConflict { .. }) {
+            http::StatusCode::CONFLICT
         } else if self.is_unavailable() {
             http::StatusCode::SERVICE_UNAVAILABLE
         } else {
@@ -159,7 +185,7 @@ impl Error {
     /// generic text otherwise, so that store addresses, driver messages and
     /// values stay in the server's logs.
     pub fn public_message(&self) -> String {
-        if self.is_invalid_input() {
+        if self.is_invalid_input() || matches!(self, Error::UpdateConflict { .. }) {
             self.to_string()
         } else if self.is_unavailable() {
             "session store unavailable".into()

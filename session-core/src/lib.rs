@@ -23,6 +23,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`store`] | the [`Store`] trait, [`ExpiryPolicy`], [`WriteMode`], [`Limits`] |
+//! | [`atomic`] | take, compare-and-set and increment on one key: [`Swap`] |
 //! | [`session`] | [`GenericSession`] |
 //! | [`config`] | [`SessionConfig`] and its builder |
 //! | [`signer`] | HMAC-SHA256 signing with a rotating key list |
@@ -33,6 +34,7 @@
 //! | [`error`] | [`Error`] |
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod codec;
 pub mod config;
 mod cookie;
@@ -45,6 +47,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use crate::atomic::{Cas, Swap};
 pub use crate::codec::{Codec, JsonCodec};
 pub use crate::config::{
     SessionConfig, SessionConfigBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -9,6 +9,9 @@ use http::{request, response, HeaderMap, HeaderValue, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use subtle::ConstantTimeEq;
+
+use crate::atomic::{Cas, Swap};
 use crate::cookie::{CookieSettings, Found, Incoming};
 use crate::owners::{check_owner, Handle, SessionInfo};
 use crate::signer::Verified;
@@ -264,63 +267,283 @@ impl<C: Codec> GenericSession<C> {
     /// [`WriteMode::Existing`]; if the store no longer holds it, a fresh session
     /// with a new id takes the write.
     async fn write(&self, changes: &[Change]) -> Result<()> {
-        let only_deletes = changes.iter().all(|(_, value)| value.is_none());
+        let creates = changes.iter().any(|(_, value)| value.is_some());
         let mut failed: Option<SessionId> = None;
         loop {
-            let (id, mode) = {
-                let mut state = self.lock();
-                state.accessed = true;
-                if state.current.is_some() && state.current == failed {
-                    state.current = None;
-                }
-                match &state.current {
-                    Some(id) => {
-                        let mode = if state.minted {
-                            WriteMode::Create
-                        } else {
-                            WriteMode::Existing
-                        };
-                        (id.clone(), mode)
-                    }
-                    // Deleting keys of no session changes nothing: do not create one.
-                    None if only_deletes => return Ok(()),
-                    None => {
-                        let id = SessionId::generate(&self.config.id_prefix);
-                        state.current = Some(id.clone());
-                        state.minted = true;
-                        state.created = false;
-                        state.lifetime = None;
-                        state.new_max_age = None;
-                        (id, WriteMode::Create)
-                    }
-                }
+            // Deleting keys of no session changes nothing: do not create one.
+            let Some((id, mode)) = self.target(failed.as_ref(), creates) else {
+                return Ok(());
             };
-            match self
+            let outcome = self
                 .store
                 .set_many(&id, changes, mode, &self.config.policy)
-                .await?
-            {
-                WriteOutcome::Applied => {
-                    let mut state = self.lock();
-                    if mode == WriteMode::Create && state.current.as_ref() == Some(&id) {
-                        // Stored now: later writes must find it alive, like any other.
-                        state.created = true;
-                        state.minted = false;
-                    }
-                    return Ok(());
+                .await?;
+            match self.landed(id, mode, outcome == WriteOutcome::Applied)? {
+                Some(gone) => failed = Some(gone),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The session a write goes to, and its mode: the current one, unless
+    /// it is `failed` (the store no longer holds it); without one, a freshly
+    /// minted id if the write `creates`, or `None`.
+    fn target(&self, failed: Option<&SessionId>, creates: bool) -> Option<(SessionId, WriteMode)> {
+        let mut state = self.lock();
+        state.accessed = true;
+        if state.current.is_some() && state.current.as_ref() == failed {
+            state.current = None;
+            state.minted = false;
+            state.created = false;
+            state.lifetime = None;
+            state.new_max_age = None;
+        }
+        match &state.current {
+            Some(id) => {
+                let mode = if state.minted {
+                    WriteMode::Create
+                } else {
+                    WriteMode::Existing
+                };
+                Some((id.clone(), mode))
+            }
+            None if !creates => None,
+            None => {
+                let id = SessionId::generate(&self.config.id_prefix);
+                state.current = Some(id.clone());
+                state.minted = true;
+                state.created = false;
+                state.lifetime = None;
+                state.new_max_age = None;
+                Some((id, WriteMode::Create))
+            }
+        }
+    }
+
+    /// Records how a write to `id` in `mode` landed: `Ok(None)` when the
+    /// store found the session (a created one needs a cookie now), and
+    /// `Ok(Some(id))` when the cookie's session is gone, so that the caller
+    /// starts a fresh one.
+    fn landed(&self, id: SessionId, mode: WriteMode, found: bool) -> Result<Option<SessionId>> {
+        match (found, mode) {
+            (true, _) => {
+                let mut state = self.lock();
+                if mode == WriteMode::Create && state.current.as_ref() == Some(&id) {
+                    // Stored now: later writes must find it alive, like any other.
+                    state.created = true;
+                    state.minted = false;
                 }
-                WriteOutcome::NoSession if mode == WriteMode::Create => {
-                    return Err(crate::Error::Backend(
-                        "store reported no session for a creating write".into(),
-                    ));
+                Ok(None)
+            }
+            (false, WriteMode::Create) => Err(crate::Error::Backend(
+                "store reported no session for a creating write".into(),
+            )),
+            (false, WriteMode::Existing) => {
+                tracing::debug!(session = %id, "session gone; starting a fresh one");
+                Ok(Some(id))
+            }
+        }
+    }
+
+    /// Removes `key` and returns its value, in one atomic step: of two
+    /// requests taking the same value, exactly one gets it. Never creates a
+    /// session.
+    pub async fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(id) = self.current() else {
+            return Ok(None);
+        };
+        let bytes = self.store.take(&id, key, &self.config.policy).await?;
+        Ok(bytes.and_then(|b| self.decode(key, &b)))
+    }
+
+    /// Adds `delta` to the integer in `key` (absent: 0) and returns the new
+    /// value, in one atomic step, so that concurrent requests lose no
+    /// increment. Creates the session if there is none.
+    ///
+    /// The value is stored as decimal text, which [`JsonCodec`] reads back
+    /// as a number (`get::<i64>`). A value that is not an integer is an
+    /// [`Error::NotAnInteger`](crate::Error::NotAnInteger), a sum out of
+    /// `i64` an [`Error::IntegerOverflow`](crate::Error::IntegerOverflow);
+    /// neither writes anything.
+    pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let mut failed: Option<SessionId> = None;
+        // Twice at most, as `write`: the second turn creates the session.
+        while let Some((id, mode)) = self.target(failed.as_ref(), true) {
+            let policy = &self.config.policy;
+            match self.store.increment(&id, key, delta, mode, policy).await? {
+                Some(sum) => {
+                    self.landed(id, mode, true)?;
+                    return Ok(sum);
                 }
-                // The cookie's session is gone; the next turn mints a new id.
-                WriteOutcome::NoSession => {
-                    tracing::debug!(session = %id, "session gone; starting a fresh one");
-                    failed = Some(id);
+                None => failed = self.landed(id, mode, false)?,
+            }
+        }
+        Err(crate::Error::Backend("no session to increment in".into()))
+    }
+
+    /// Sets `key` to `new` (`None`: deletes it) only if it still holds
+    /// `expected` (`None`: only if it is absent), in one atomic step;
+    /// otherwise writes nothing and says what the key holds. Values are
+    /// compared as the codec encodes them. Creates the session only to set
+    /// a key that was expected absent.
+    pub async fn compare_and_set<T>(
+        &self,
+        key: &str,
+        expected: Option<&T>,
+        new: Option<&T>,
+    ) -> Result<Cas<T>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let codec = &self.config.codec;
+        let expected = expected.map(|value| codec.encode(value)).transpose()?;
+        let new = new.map(|value| codec.encode(value)).transpose()?;
+        Ok(
+            match self.swap(key, expected.as_deref(), new.as_deref()).await? {
+                None => Cas::Applied,
+                Some(current) => Cas::Mismatch(current.and_then(|b| self.decode(key, &b))),
+            },
+        )
+    }
+
+    /// [`compare_and_set`](Self::compare_and_set) on encoded values:
+    /// `None` if it applied, or the key's value if it did not.
+    async fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<Option<Option<Vec<u8>>>> {
+        // Only a key expected absent may be set on a new session; anything
+        // else compares against a session that has nothing.
+        let creates = expected.is_none() && new.is_some();
+        let nothing = || expected.map(|_| None);
+        let mut failed: Option<SessionId> = None;
+        loop {
+            let Some((id, mode)) = self.target(failed.as_ref(), creates) else {
+                return Ok(nothing());
+            };
+            let swap = self
+                .store
+                .compare_and_set(&id, key, expected, new, mode, &self.config.policy)
+                .await?;
+            let found = swap != Swap::NoSession;
+            match self.landed(id, mode, found)? {
+                Some(gone) if creates => failed = Some(gone),
+                Some(gone) => {
+                    self.forget(&gone, false);
+                    return Ok(nothing());
+                }
+                None => {
+                    return Ok(match swap {
+                        Swap::Mismatch(current) => Some(current),
+                        Swap::Applied | Swap::NoSession => None,
+                    })
                 }
             }
         }
+    }
+
+    /// Replaces the value of `key` with `f(old)` (`None`: absent, or
+    /// undecodable) without losing a concurrent write: a compare-and-set
+    /// that, when another writer changed the key first, calls `f` again on
+    /// what it wrote, up to the configured
+    /// [number of attempts](crate::SessionConfigBuilder::max_update_attempts).
+    /// `f` returning `None` deletes the key. Returns the value written.
+    ///
+    /// Each failed attempt means that another writer's update of the key
+    /// landed, so of k requests racing one update each, every one succeeds
+    /// within k attempts. A writer that updates one key in a loop can
+    /// starve the others for longer (optimistic concurrency has no
+    /// queue): hence the bound. For a counter, [`incr`](Self::incr) never
+    /// retries.
+    ///
+    /// ```
+    /// # async fn add_to_cart(session: &session_core::GenericSession, item: String) -> session_core::Result<()> {
+    /// session
+    ///     .update("cart", |cart: Option<Vec<String>>| {
+    ///         let mut cart = cart.unwrap_or_default();
+    ///         cart.push(item.clone());
+    ///         Some(cart)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UpdateConflict`](crate::Error::UpdateConflict) when every
+    /// attempt lost its race; nothing was written then.
+    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<T>,
+    {
+        let mut old = match self.current() {
+            Some(id) => self.store.get(&id, key, &self.config.policy).await?,
+            None => None,
+        };
+        let attempts = self.config.max_update_attempts;
+        for _ in 0..attempts {
+            let new = f(old.as_deref().and_then(|b| self.decode(key, b)));
+            let bytes = new
+                .as_ref()
+                .map(|value| self.config.codec.encode(value))
+                .transpose()?;
+            match self.swap(key, old.as_deref(), bytes.as_deref()).await? {
+                None => return Ok(new),
+                Some(current) => old = current,
+            }
+        }
+        Err(crate::Error::UpdateConflict { attempts })
+    }
+
+    /// Stores a flash message under `name`: a value for a later request
+    /// (the page after a redirect) to read once, with
+    /// [`take_flash`](Self::take_flash). Creates the session if there is
+    /// none. It lives in the session under the key `_flash.{name}`.
+    pub async fn flash<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        self.set(&flash_key(name), value).await
+    }
+
+    /// The flash message stored under `name`, removed as it is read: of
+    /// several requests reading it at once, exactly one gets it.
+    pub async fn take_flash<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.take(&flash_key(name)).await
+    }
+
+    /// This session's CSRF token, for the hidden field of a form: made on
+    /// first use (creating the session if there is none) and the same on
+    /// every later call, until [`regenerate`](Self::regenerate) or
+    /// [`login`](Self::login) rotates it. Two first requests racing to make
+    /// it agree on one: it is set with a compare-and-set. One store round
+    /// trip per call.
+    pub async fn csrf_token(&self) -> Result<String> {
+        let fresh = new_csrf_token();
+        let encoded = self.config.codec.encode(&fresh)?;
+        // Twice at most: a token deleted between the two steps is made again.
+        for _ in 0..2 {
+            match self.swap(CSRF_KEY, None, Some(&encoded)).await? {
+                None => return Ok(fresh),
+                Some(Some(current)) => match self.decode::<String>(CSRF_KEY, &current) {
+                    Some(token) => return Ok(token),
+                    // Not a token this code made: replace it.
+                    None => self.del(CSRF_KEY).await?,
+                },
+                Some(None) => {}
+            }
+        }
+        Err(crate::Error::UpdateConflict { attempts: 2 })
+    }
+
+    /// Whether `presented` (from a form field or a header) is this
+    /// session's CSRF token, compared in constant time. `false` without a
+    /// session or a token. Never creates either.
+    pub async fn verify_csrf(&self, presented: &str) -> Result<bool> {
+        let Some(token) = self.get::<String>(CSRF_KEY).await? else {
+            return Ok(false);
+        };
+        Ok(bool::from(token.as_bytes().ct_eq(presented.as_bytes())))
     }
 
     /// Deletes `key`. Never creates a session.
@@ -386,6 +609,8 @@ impl<C: Codec> GenericSession<C> {
     /// privileges change (at login) to defeat session fixation.
     ///
     /// Without a live session there is nothing to move and nothing is created.
+    /// The session's CSRF token is dropped (one more store call), so that
+    /// [`csrf_token`](Self::csrf_token) makes a new one.
     ///
     /// **Which one at login.** `regenerate` keeps what an anonymous visitor
     /// put in the session (a cart, the page to come back to): right when
@@ -401,6 +626,11 @@ impl<C: Codec> GenericSession<C> {
             .store
             .regenerate(&from, &to, &self.config.policy)
             .await?;
+        if moved {
+            // A new id gets a new CSRF token, made on next use: a token seen
+            // before a login must not be valid after it.
+            self.store.del(&to, CSRF_KEY, &self.config.policy).await?;
+        }
         let mut state = self.lock();
         if state.current.as_ref() == Some(&from) {
             if moved {
@@ -698,6 +928,19 @@ impl<C: Codec> GenericSession<C> {
     pub fn write_cookie_to_response<B>(&self, response: &mut Response<B>) {
         self.write_cookie(response.headers_mut());
     }
+}
+
+/// The key under which a session keeps its CSRF token.
+const CSRF_KEY: &str = "_csrf";
+
+/// The key of the flash message `name`.
+fn flash_key(name: &str) -> String {
+    format!("_flash.{name}")
+}
+
+/// A fresh CSRF token: 256 random bits in URL-safe base64, like an id.
+fn new_csrf_token() -> String {
+    SessionId::generate("").token().to_owned()
 }
 
 /// Whether any comma-separated item of `name`'s values in `headers` passes

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::atomic::Swap;
 use crate::owners::{ActivePage, Handle, SessionInfo};
 use crate::{Error, Result, SessionId};
 
@@ -326,6 +327,7 @@ impl Limits {
 /// | circumflex `remove([..])` | [`del_many`](Store::del_many)    |
 /// | `delAll(id)`           | [`del_all`](Store::del_all)         |
 /// | `extend(id, expire)`   | [`extend`](Store::extend)           |
+/// | redis-sessions has none | [`take`](Store::take), [`compare_and_set`](Store::compare_and_set), [`increment`](Store::increment) |
 ///
 /// plus [`regenerate`](Store::regenerate), which moves a session to a new id,
 /// and redis-sessions' owned sessions: [`bind_owner`](Store::bind_owner),
@@ -336,7 +338,10 @@ impl Limits {
 ///
 /// - Each call is atomic for its session: a reader never sees half of a
 ///   `set_many`, and concurrent writers to different keys of one session never
-///   lose each other's writes.
+///   lose each other's writes. Writers of one key lose nothing either when
+///   they use [`take`](Store::take), [`compare_and_set`](Store::compare_and_set)
+///   or [`increment`](Store::increment), each one atomic step in the store
+///   (never a read followed by a write).
 /// - Each call except `del_all` slides the idle expiry of a live session to
 ///   `policy.remaining(age)`, with the session's own idle timeout in place of
 ///   `policy.idle` once [`set_lifetime`](Store::set_lifetime) gave it one.
@@ -414,6 +419,62 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes several keys atomically. Returns whether the session exists.
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool>;
+
+    /// Removes `key` and returns the value it held, in one atomic step: of
+    /// several concurrent takes of one value, exactly one gets it. `None`
+    /// when the key or the session is absent; never creates a session.
+    /// Counts a write.
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>>;
+
+    /// Sets `key` to `new` (`None`: deletes it) only if it still holds
+    /// `expected` (`None`: only if it is absent), in one atomic step.
+    ///
+    /// - [`Swap::Applied`] when it did (counted as a write);
+    /// - [`Swap::Mismatch`] with the value the key holds when it did not
+    ///   (counted as a read); nothing is written;
+    /// - [`Swap::NoSession`] for an absent session with
+    ///   [`WriteMode::Existing`].
+    ///
+    /// With [`WriteMode::Create`] an absent session counts as empty: it is
+    /// created when `expected` is `None` and `new` is not, and never
+    /// otherwise. The new value is checked against the store's [`Limits`]
+    /// like a [`set`](Store::set).
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap>;
+
+    /// Adds `delta` to the integer in `key` ([`parse_integer`]'s format; an
+    /// absent key counts as 0) and returns the new value, in one atomic
+    /// step. Counts a write. `None`, changing nothing, for an absent session
+    /// with [`WriteMode::Existing`]; with [`WriteMode::Create`] an absent
+    /// session is created.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnInteger`] when the key holds anything else, and
+    /// [`Error::IntegerOverflow`] when the sum leaves `i64`: nothing is
+    /// written. A new key counts against the [`Limits`] as a `set` would.
+    ///
+    /// [`parse_integer`]: crate::atomic::parse_integer
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>>;
 
     /// Removes the whole session, data and metadata (generic-session's `delAll`,
     /// a destroy). Later `Existing` writes to this id find no session.

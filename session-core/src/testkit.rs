@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
     WriteMode, WriteOutcome,
 };
 
@@ -148,7 +148,25 @@ macro_rules! store_conformance_tests {
             active_sessions_are_counted_and_paged,
             destroy_all_ends_every_session,
             session_login_binds_lists_and_logs_out,
+            increments_from_eight_tasks_are_exact,
+            updates_racing_on_one_key_lose_none,
+            concurrent_takes_give_the_value_once,
+            compare_and_set_with_absent_values,
+            non_integer_increment_fails_and_changes_nothing,
+            increment_overflow_is_an_error,
+            atomic_operations_are_strict,
+            atomic_operations_slide_expiry,
+            atomic_operations_are_counted,
+            session_incr_flash_and_csrf,
+            session_update_gives_up_with_a_typed_error,
         );
+        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn atomic_operations_respect_limits() {
+            let test = $crate::testkit::IntoTestStore::into_test_store(
+                ($factory)($crate::testkit::session_limits()).await,
+            );
+            $crate::testkit::cases::atomic_operations_respect_limits(test.store.clone()).await;
+        }
         #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn size_limits_are_enforced() {
             let test = $crate::testkit::IntoTestStore::into_test_store(
@@ -266,6 +284,40 @@ impl Store for CountingStore {
         self.count();
         self.inner.del_many(id, keys, policy).await
     }
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        self.count();
+        self.inner.take(id, key, policy).await
+    }
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.count();
+        self.inner
+            .compare_and_set(id, key, expected, new, mode, policy)
+            .await
+    }
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.count();
+        self.inner.increment(id, key, delta, mode, policy).await
+    }
     async fn del_all(&self, id: &SessionId) -> Result<()> {
         self.count();
         self.inner.del_all(id).await
@@ -342,7 +394,9 @@ pub mod soak;
 
 /// The conformance cases. Each takes a fresh store.
 pub mod cases {
+    mod atomic;
     mod owners;
+    pub use atomic::*;
     pub use owners::*;
 
     use std::collections::{HashMap, HashSet};

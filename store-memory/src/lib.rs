@@ -57,10 +57,11 @@ use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::Expiry;
+use session_core::atomic::{Edit, KeyChange};
 use session_core::owners::{beyond_cap, check_owner};
 use session_core::{
     ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, SessionSize,
-    Store, WriteMode, WriteOutcome,
+    Store, Swap, WriteMode, WriteOutcome,
 };
 
 /// Default bound on the bytes held: 64 MiB.
@@ -91,6 +92,13 @@ struct Stats {
 impl Stats {
     fn touch(&self) {
         self.last_ms.fetch_max(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Counts a write (or a read) and touches.
+    fn count(&self, writes: bool) {
+        let counter = if writes { &self.writes } else { &self.reads };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.touch();
     }
 }
 
@@ -561,6 +569,17 @@ impl MemoryStore {
     where
         F: FnOnce(Option<&Record>) -> Option<Record> + Send,
     {
+        self.compute(id, |current| update(current.map(|r| &**r)).map(Arc::new))
+            .await
+    }
+
+    /// [`update`](Self::update), where returning the current record itself
+    /// puts it back as it is: a read inside a write's lock, whose expiry
+    /// then slides from the last activity, as after a write.
+    async fn compute<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Arc<Record>>) -> Option<Arc<Record>> + Send,
+    {
         let _turn = self.turns.take(id).await;
         let result = self
             .cache
@@ -568,8 +587,8 @@ impl MemoryStore {
             .and_compute_with(|entry| {
                 let now = Instant::now();
                 let current = entry.map(|e| e.into_value()).filter(|r| r.alive(now));
-                let op = match update(current.as_deref()) {
-                    Some(record) => Op::Put(Arc::new(record)),
+                let op = match update(current.as_ref()) {
+                    Some(record) => Op::Put(record),
                     None => Op::Nop,
                 };
                 std::future::ready(op)
@@ -579,6 +598,74 @@ impl MemoryStore {
             result,
             CompResult::Inserted(_) | CompResult::ReplacedWith(_)
         )
+    }
+
+    /// An atomic operation on one key, under the session's lock: `decide`
+    /// sees the key's value, and its [`Edit`] is applied, with the limits
+    /// checked as in `set_many`. An absent session is `None` with
+    /// [`WriteMode::Existing`]; with [`WriteMode::Create`] it counts as
+    /// empty, and is created only if the edit puts a value. An error of
+    /// `decide` or a refusal of the limits changes nothing.
+    async fn edit<T: Send>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+        decide: impl FnOnce(Option<&[u8]>) -> Result<Edit<T>> + Send,
+    ) -> Result<Option<T>> {
+        self.limits.check_key(key)?;
+        let limits = self.limits;
+        let mut outcome = Ok(None);
+        self.compute(id, |current| {
+            if current.is_none() && mode == WriteMode::Existing {
+                return None;
+            }
+            let value = current.and_then(|record| record.fields.get(key));
+            let edit = match decide(value.map(|v| &v[..])) {
+                Ok(edit) => edit,
+                Err(error) => {
+                    outcome = Err(error);
+                    return None;
+                }
+            };
+            let (before, record) = match (current, edit.change) {
+                // A read, or nothing to write: the record goes back as it
+                // is, touched, so that its expiry slides.
+                (Some(record), KeyChange::Keep) => {
+                    record.stats.count(edit.writes);
+                    outcome = Ok(Some(edit.answer));
+                    return Some(record.clone());
+                }
+                (Some(record), KeyChange::Delete) => (
+                    record.size(),
+                    record.with_changes(&[(key.to_owned(), None)], policy),
+                ),
+                (Some(record), KeyChange::Put(value)) => (
+                    record.size(),
+                    record.with_changes(&[(key.to_owned(), Some(value))], policy),
+                ),
+                (None, KeyChange::Put(value)) => (
+                    SessionSize::default(),
+                    Record::new(Instant::now(), *policy)
+                        .with_changes(&[(key.to_owned(), Some(value))], policy),
+                ),
+                // Nothing to write: nothing to create.
+                (None, _) => {
+                    outcome = Ok(Some(edit.answer));
+                    return None;
+                }
+            };
+            if let Err(error) = limits.check_session(before, record.size()) {
+                outcome = Err(error);
+                return None;
+            }
+            record.stats.count(edit.writes);
+            outcome = Ok(Some(edit.answer));
+            Some(Arc::new(record))
+        })
+        .await;
+        outcome
     }
 
     /// Removes the session through its per-key lock, so a write racing the
@@ -686,6 +773,55 @@ impl Store for MemoryStore {
                 Some(record)
             })
             .await)
+    }
+
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        let taken = self
+            .edit(id, key, WriteMode::Existing, policy, |current| {
+                Ok(Edit::take(current))
+            })
+            .await?;
+        Ok(taken.flatten())
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.limits.check_key(key)?;
+        if let Some(new) = new {
+            self.limits.check_value(new)?;
+        }
+        let swap = self
+            .edit(id, key, mode, policy, |current| {
+                Ok(Edit::swap(current, expected, new))
+            })
+            .await?;
+        Ok(swap.unwrap_or(Swap::NoSession))
+    }
+
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.edit(id, key, mode, policy, |current| {
+            Edit::increment(current, delta)
+        })
+        .await
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {

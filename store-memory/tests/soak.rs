@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::testkit::soak::Soak;
 use session_core::{
-    ActivePage, Change, ExpiryPolicy, Handle, Result, SessionId, SessionInfo, Store, WriteMode,
-    WriteOutcome,
+    ActivePage, Change, ExpiryPolicy, Handle, Result, SessionId, SessionInfo, Store, Swap,
+    WriteMode, WriteOutcome,
 };
 use store_memory::MemoryStore;
 
@@ -72,6 +72,35 @@ impl Store for Hangs {
     async fn del_many(&self, id: &SessionId, keys: &[&str], p: &ExpiryPolicy) -> Result<bool> {
         self.gate().await;
         self.inner.del_many(id, keys, p).await
+    }
+    async fn take(&self, id: &SessionId, key: &str, p: &ExpiryPolicy) -> Result<Option<Vec<u8>>> {
+        self.gate().await;
+        self.inner.take(id, key, p).await
+    }
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        p: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.gate().await;
+        self.inner
+            .compare_and_set(id, key, expected, new, mode, p)
+            .await
+    }
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        p: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.gate().await;
+        self.inner.increment(id, key, delta, mode, p).await
     }
     async fn del_all(&self, id: &SessionId) -> Result<()> {
         self.gate().await;

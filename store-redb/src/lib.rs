@@ -33,7 +33,9 @@
 //!   (last activity to the second, handle). Every operation reads and writes them in one
 //!   transaction, so `set_many` is all or nothing, a reader never sees half
 //!   of it, concurrent writers to one session are serialized, never lost,
-//!   and the counters are counted inside the read or write itself.
+//!   and the counters are counted inside the read or write itself. `take`,
+//!   `compare_and_set` and `increment` read their key and write it in that
+//!   one transaction, so concurrent ones on one key lose nothing.
 //! - **Group commit.** redb runs one write transaction at a time. A writer
 //!   thread owned by the store takes every operation waiting when it is
 //!   free (up to [`RedbStoreBuilder::max_batch`]) into one transaction and

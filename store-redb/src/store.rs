@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use session_core::atomic::{Edit, KeyChange};
 use session_core::owners::check_owner;
 use session_core::{
     ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, Result, SessionId,
-    SessionInfo, Store, WriteMode, WriteOutcome,
+    SessionInfo, Store, Swap, WriteMode, WriteOutcome,
 };
 
 use crate::config::{Durability, RedbStoreBuilder};
@@ -274,6 +275,67 @@ impl RedbStore {
         })
         .await
     }
+
+    /// Reads `key` of session `id` and applies what `decide` makes of its
+    /// value, in one step of a write transaction: the atomic operations'
+    /// read-modify-write. An absent session is `None` with
+    /// [`WriteMode::Existing`]; with [`WriteMode::Create`] it counts as
+    /// empty, and is created only if the edit puts a value. An error of
+    /// `decide` or a refusal of the limits changes nothing.
+    async fn edit<T: Send + 'static>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+        decide: impl Fn(Option<&[u8]>) -> Result<Edit<T>> + Send + 'static,
+    ) -> Result<Option<T>> {
+        self.limits.check_key(key)?;
+        let (id, key, policy) = (id.as_str().to_owned(), key.to_owned(), *policy);
+        let limits = self.limits;
+        self.write(self.sync_writes, move |tables, now| {
+            let found = tables.live(&id, now, &policy)?;
+            let current = match found {
+                Some(_) => tables.value(&id, &key)?,
+                None if mode == WriteMode::Existing => return Ok(Ok(None)),
+                None => None,
+            };
+            let edit = match decide(current.as_deref()) {
+                Ok(edit) => edit,
+                Err(error) => return Ok(Err(error)),
+            };
+            let mut live = match (found, &edit.change) {
+                (Some(live), _) => live,
+                // Born expired (a zero absolute lifetime): kept nowhere, as
+                // with `set_many`.
+                (None, KeyChange::Put(_)) => match Tables::create(now, &policy) {
+                    Some(live) => live,
+                    None => return Ok(Ok(Some(edit.answer))),
+                },
+                // Nothing to write: nothing to create.
+                (None, _) => return Ok(Ok(Some(edit.answer))),
+            };
+            match &edit.change {
+                KeyChange::Keep => {}
+                KeyChange::Delete if current.is_some() => tables.remove(&id, &key)?,
+                KeyChange::Delete => {}
+                KeyChange::Put(value) => {
+                    let old_len = current.as_ref().map(Vec::len);
+                    if let Err(error) = tables.put_within(&id, &key, value, old_len, &limits)? {
+                        return Ok(Err(error));
+                    }
+                }
+            }
+            live.count(if edit.writes {
+                Count::Write
+            } else {
+                Count::Read
+            });
+            tables.save(&id, &live)?;
+            Ok(Ok(Some(edit.answer)))
+        })
+        .await?
+    }
 }
 
 /// A table opened for reading; one that does not exist yet reads as empty
@@ -428,6 +490,56 @@ impl Store for RedbStore {
         };
         self.with_live(id, policy, self.sync_writes, Count::Write, || false, delete)
             .await
+    }
+
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        let taken = self
+            .edit(id, key, WriteMode::Existing, policy, |current| {
+                Ok(Edit::take(current))
+            })
+            .await?;
+        Ok(taken.flatten())
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.limits.check_key(key)?;
+        if let Some(new) = new {
+            self.limits.check_value(new)?;
+        }
+        let (expected, new) = (expected.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
+        let swap = self
+            .edit(id, key, mode, policy, move |current| {
+                Ok(Edit::swap(current, expected.as_deref(), new.as_deref()))
+            })
+            .await?;
+        Ok(swap.unwrap_or(Swap::NoSession))
+    }
+
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.edit(id, key, mode, policy, move |current| {
+            Edit::increment(current, delta)
+        })
+        .await
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {

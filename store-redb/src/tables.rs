@@ -45,7 +45,7 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
     TableHandle, WriteTransaction,
 };
-use session_core::{ActivePage, ExpiryPolicy, Handle, SessionId, SessionInfo, SessionSize};
+use session_core::{ActivePage, ExpiryPolicy, Handle, Limits, SessionId, SessionInfo, SessionSize};
 
 /// A `sessions` row: (created, deadline, last activity, mark, reads,
 /// writes, own idle timeout in ms, owner).
@@ -375,6 +375,37 @@ impl<'t> Tables<'t> {
     pub(crate) fn insert(&mut self, id: &str, key: &str, value: &[u8]) -> TxResult<()> {
         self.data.insert((id, key), value)?;
         Ok(())
+    }
+
+    /// Sets `key` of session `id` to `value`, replacing a value of
+    /// `old_len` bytes if there is one, unless `limits` refuse the value or
+    /// what the session would hold: then nothing is written.
+    pub(crate) fn put_within(
+        &mut self,
+        id: &str,
+        key: &str,
+        value: &[u8],
+        old_len: Option<usize>,
+        limits: &Limits,
+    ) -> TxResult<session_core::Result<()>> {
+        // Only a new key or a longer value can cross a limit: skip the
+        // session's size otherwise.
+        if old_len.is_none_or(|old| value.len() > old) {
+            if let Err(error) = limits.check_value(value) {
+                return Ok(Err(error));
+            }
+            let before = self.size(id)?;
+            let mut after = before;
+            if let Some(old) = old_len {
+                after.remove(key, old);
+            }
+            after.add(key, value.len());
+            if let Err(error) = limits.check_session(before, after) {
+                return Ok(Err(error));
+            }
+        }
+        self.insert(id, key, value)?;
+        Ok(Ok(()))
     }
 
     pub(crate) fn remove(&mut self, id: &str, key: &str) -> TxResult<()> {

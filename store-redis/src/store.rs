@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::{RedisResult, Script};
+use session_core::atomic::parse_integer;
 use session_core::{
-    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
     WriteMode, WriteOutcome,
 };
 
@@ -303,6 +304,35 @@ impl RedisStore {
     }
 }
 
+/// A value that may be absent, as two script arguments: `1` and the value,
+/// or `0` and nothing.
+fn flag(value: Option<&[u8]>) -> (u8, &[u8]) {
+    (u8::from(value.is_some()), value.unwrap_or_default())
+}
+
+impl RedisStore {
+    /// The error a writing script's reply stands for: a limit refused
+    /// ({-1, keys} or {-2, bytes}), or a reply no script gives.
+    fn refusal(&self, reply: &[redis::Value], script: &str) -> session_core::Error {
+        match reply {
+            [redis::Value::Int(-1), redis::Value::Int(keys)] => session_core::Error::TooManyKeys {
+                keys: usize::try_from(*keys).unwrap_or(usize::MAX),
+                max: self.limits.max_keys(),
+            },
+            [redis::Value::Int(-2), redis::Value::Int(bytes)] => {
+                session_core::Error::SessionTooLarge {
+                    bytes: usize::try_from(*bytes).unwrap_or(usize::MAX),
+                    max: self.limits.max_session_bytes(),
+                }
+            }
+            // Not the reply itself: it may hold session data.
+            _ => session_core::Error::Backend(
+                format!("unexpected {script} reply of {} items", reply.len()).into(),
+            ),
+        }
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn get(
@@ -413,6 +443,91 @@ impl Store for RedisStore {
         // Always a script: a cluster regenerate may have sealed the session.
         self.script(&scripts::DEL_MANY, &self.key(id), policy, keys)
             .await
+    }
+
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        self.limits.check_key(key)?;
+        self.script(&scripts::TAKE, &self.key(id), policy, key)
+            .await
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.limits.check_key(key)?;
+        if let Some(new) = new {
+            self.limits.check_value(new)?;
+        }
+        let reply: Vec<redis::Value> = self
+            .script(
+                &scripts::COMPARE_AND_SET,
+                &self.key(id),
+                policy,
+                (
+                    u8::from(mode == WriteMode::Create),
+                    self.limits.max_keys(),
+                    self.limits.max_session_bytes(),
+                    key,
+                    flag(expected),
+                    flag(new),
+                ),
+            )
+            .await?;
+        match reply.as_slice() {
+            [redis::Value::Int(1)] => Ok(Swap::Applied),
+            [redis::Value::Int(0)] => Ok(Swap::NoSession),
+            [redis::Value::Int(2)] => Ok(Swap::Mismatch(None)),
+            [redis::Value::Int(2), redis::Value::Nil] => Ok(Swap::Mismatch(None)),
+            [redis::Value::Int(2), redis::Value::BulkString(current)] => {
+                Ok(Swap::Mismatch(Some(current.clone())))
+            }
+            _ => Err(self.refusal(&reply, "compare_and_set")),
+        }
+    }
+
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.limits.check_key(key)?;
+        let reply: Vec<redis::Value> = self
+            .script(
+                &scripts::INCREMENT,
+                &self.key(id),
+                policy,
+                (
+                    u8::from(mode == WriteMode::Create),
+                    self.limits.max_keys(),
+                    self.limits.max_session_bytes(),
+                    key,
+                    delta,
+                ),
+            )
+            .await?;
+        match reply.as_slice() {
+            [redis::Value::Int(1), redis::Value::BulkString(value)] => parse_integer(value)
+                .map(Some)
+                .ok_or_else(|| self.refusal(&reply, "increment")),
+            [redis::Value::Int(0)] => Ok(None),
+            [redis::Value::Int(-3)] => Err(session_core::Error::NotAnInteger),
+            [redis::Value::Int(-4)] => Err(session_core::Error::IntegerOverflow),
+            _ => Err(self.refusal(&reply, "increment")),
+        }
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {

@@ -543,3 +543,58 @@ async fn passwords_never_show_in_debug_or_errors() {
         assert!(!text.contains(SECRET), "{text}");
     }
 }
+
+/// The calls of `command` the server has counted, from `INFO commandstats`.
+fn calls(con: &mut redis::Connection, command: &str) -> u64 {
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    let head = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&head))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// Take, compare-and-set and increment are one script call each, a single
+/// round trip, whatever they find: never a read followed by a write.
+#[tokio::test]
+async fn atomic_operations_are_one_script_call_each() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let id = create(&store, &POLICY).await;
+    // Load the scripts first: a NOSCRIPT answer costs one more call.
+    store.take(&id, "t", &POLICY).await.unwrap();
+    let _ = store
+        .compare_and_set(&id, "c", None, None, WriteMode::Existing, &POLICY)
+        .await
+        .unwrap();
+    store
+        .increment(&id, "n", 0, WriteMode::Existing, &POLICY)
+        .await
+        .unwrap();
+    let before = calls(&mut con, "evalsha");
+    let hincrby = calls(&mut con, "hincrby");
+    for round in 0..10 {
+        store.take(&id, "a", &POLICY).await.unwrap();
+        let _ = store
+            .compare_and_set(&id, "c", None, Some(b"1"), WriteMode::Existing, &POLICY)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .increment(&id, "n", 1, WriteMode::Existing, &POLICY)
+                .await
+                .unwrap(),
+            Some(round + 1)
+        );
+    }
+    assert_eq!(calls(&mut con, "evalsha") - before, 30);
+    assert_eq!(
+        calls(&mut con, "hincrby") - hincrby,
+        10,
+        "the sum is Redis's own"
+    );
+    for command in ["multi", "exec", "watch", "eval"] {
+        assert_eq!(calls(&mut con, command), 0, "{command} ran");
+    }
+}

@@ -34,7 +34,9 @@
 //!   nothing, a reader never sees half of it, concurrent writers to one
 //!   session are serialized (sled runs transactions under a process-wide
 //!   lock), never lost, and the counters are counted inside the read or
-//!   write itself.
+//!   write itself. `take`, `compare_and_set` and `increment` read their key
+//!   and write it in that one transaction, so concurrent ones on one key
+//!   lose nothing.
 //! - Expiry is checked on every access: a session past its idle timeout or
 //!   absolute lifetime is removed in the same transaction and behaves as
 //!   absent. Every operation but `del_all` slides the deadline and the last

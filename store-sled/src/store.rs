@@ -9,9 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
+use session_core::atomic::{Edit, KeyChange};
 use session_core::owners::check_owner;
 use session_core::{
-    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
     WriteMode, WriteOutcome,
 };
 
@@ -281,6 +282,75 @@ impl SledStore {
         };
         self.run(op, persist).await
     }
+
+    /// Reads `key` of session `id` and applies what `decide` makes of its
+    /// value, in one transaction: the atomic operations' read-modify-write.
+    /// An absent session is `None` with [`WriteMode::Existing`]; with
+    /// [`WriteMode::Create`] it counts as empty, and is created only if the
+    /// edit puts a value. An error of `decide` or a refusal of the limits
+    /// aborts the transaction. Waits for the disk when the key changed.
+    async fn edit<T: Send + 'static>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+        decide: impl Fn(Option<&[u8]>) -> Result<Edit<T>> + Send + 'static,
+    ) -> Result<Option<T>> {
+        self.limits.check_key(key)?;
+        let (id, key, policy) = (id.as_str().to_owned(), key.to_owned(), *policy);
+        let limits = self.limits;
+        let op = move |trees: &Trees| {
+            let now = now_ms();
+            trees.transaction(|tx| {
+                let found = tx.live(&id, now, &policy)?;
+                let current = match &found {
+                    Some(live) => tx.value(&id, live, &key)?,
+                    None if mode == WriteMode::Existing => return Ok((None, false)),
+                    None => None,
+                };
+                let edit = match decide(current.as_deref()) {
+                    Ok(edit) => edit,
+                    Err(error) => return abort(error),
+                };
+                let mut live = match (found, &edit.change) {
+                    (Some(live), _) => live,
+                    // Born expired (a zero absolute lifetime): kept nowhere,
+                    // as with `set_many`.
+                    (None, KeyChange::Put(_)) => match Tx::create(now, &policy) {
+                        Some(live) => live,
+                        None => return Ok((Some(edit.answer), false)),
+                    },
+                    // Nothing to write: nothing to create.
+                    (None, _) => return Ok((Some(edit.answer), false)),
+                };
+                let changed = match &edit.change {
+                    KeyChange::Keep => false,
+                    KeyChange::Delete => {
+                        let listed = live.meta.keys.remove(&key);
+                        if listed {
+                            tx.data.remove(data_key(&id, &key))?;
+                        }
+                        listed
+                    }
+                    KeyChange::Put(value) => {
+                        let old_len = current.as_ref().map(Vec::len);
+                        tx.put_within(&id, &mut live, &key, value, old_len, &limits)?;
+                        true
+                    }
+                };
+                live.count(if edit.writes {
+                    Count::Write
+                } else {
+                    Count::Read
+                });
+                tx.save(&id, &live)?;
+                Ok((Some(edit.answer), changed))
+            })
+        };
+        let (answer, _) = self.run(op, |(_, changed)| *changed).await?;
+        Ok(answer)
+    }
 }
 
 /// For reads and `extend`: they never wait for the disk.
@@ -427,6 +497,56 @@ impl Store for SledStore {
         };
         self.with_live(id, policy, Count::Write, || false, delete, |exists| *exists)
             .await
+    }
+
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        let taken = self
+            .edit(id, key, WriteMode::Existing, policy, |current| {
+                Ok(Edit::take(current))
+            })
+            .await?;
+        Ok(taken.flatten())
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.limits.check_key(key)?;
+        if let Some(new) = new {
+            self.limits.check_value(new)?;
+        }
+        let (expected, new) = (expected.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
+        let swap = self
+            .edit(id, key, mode, policy, move |current| {
+                Ok(Edit::swap(current, expected.as_deref(), new.as_deref()))
+            })
+            .await?;
+        Ok(swap.unwrap_or(Swap::NoSession))
+    }
+
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.edit(id, key, mode, policy, move |current| {
+            Edit::increment(current, delta)
+        })
+        .await
     }
 
     async fn del_all(&self, id: &SessionId) -> Result<()> {

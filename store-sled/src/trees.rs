@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use session_core::{Error, ExpiryPolicy, Handle, Result, SessionId, SessionSize};
+use session_core::{Error, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionSize};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
@@ -683,6 +683,39 @@ impl Tx<'_> {
             size.add(key, len);
         }
         Ok(size)
+    }
+
+    /// Sets `key` of the session `id` to `value`, replacing a value of
+    /// `old_len` bytes if there is one; aborts the transaction if `limits`
+    /// refuse the value or what the session would hold.
+    pub(crate) fn put_within(
+        &self,
+        id: &str,
+        live: &mut Live,
+        key: &str,
+        value: &[u8],
+        old_len: Option<usize>,
+        limits: &Limits,
+    ) -> TxResult<()> {
+        // Only a new key or a longer value can cross a limit: skip the
+        // session's size otherwise.
+        if old_len.is_none_or(|old| value.len() > old) {
+            if let Err(error) = limits.check_value(value) {
+                return abort(error);
+            }
+            let before = self.size(id, live)?;
+            let mut after = before;
+            if let Some(old) = old_len {
+                after.remove(key, old);
+            }
+            after.add(key, value.len());
+            if let Err(error) = limits.check_session(before, after) {
+                return abort(error);
+            }
+        }
+        live.meta.keys.insert(key.to_owned());
+        self.data.insert(data_key(id, key), value)?;
+        Ok(())
     }
 
     /// The value of `key` in a live session.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+use session_core::{ExpiryPolicy, Limits, SessionId, Store, Swap, WriteMode, WriteOutcome};
 use store_sled::{Durability, Error, SledStore};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -367,4 +367,74 @@ async fn queries_skip_expired_sessions_before_the_sweep() {
     assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 0);
     assert_eq!(store.len_on_disk(), 1, "expired ones removed, uncounted");
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+}
+
+/// Take, compare-and-set and increment keep the tables in step (a session
+/// created by an increment, a refused write, a session emptied by a take),
+/// and what they wrote survives a reopen.
+#[tokio::test]
+async fn atomic_operations_keep_the_store_sound_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let open = || {
+        SledStore::builder()
+            .path(path.clone())
+            .limits(Limits::default().with_max_keys(2))
+            .open()
+            .unwrap()
+    };
+    let policy = ExpiryPolicy::idle(HOUR);
+    let (counted, emptied) = {
+        let store = open();
+        let counted = SessionId::generate("sled:");
+        let n = store.increment(&counted, "n", 2, WriteMode::Create, &policy);
+        assert_eq!(n.await.unwrap(), Some(2));
+        assert!(store
+            .bind_owner(&counted, "ada", None, &policy)
+            .await
+            .unwrap());
+        let swap = store.compare_and_set(
+            &counted,
+            "f",
+            None,
+            Some(b"1"),
+            WriteMode::Existing,
+            &policy,
+        );
+        assert_eq!(swap.await.unwrap(), Swap::Applied);
+        let third = store.increment(&counted, "third", 1, WriteMode::Existing, &policy);
+        assert!(matches!(
+            third.await,
+            Err(session_core::Error::TooManyKeys { .. })
+        ));
+        assert_eq!(
+            store.take(&counted, "f", &policy).await.unwrap(),
+            Some(b"1".to_vec())
+        );
+        let emptied = create(&store, &[("only", "x")], &policy).await;
+        assert_eq!(
+            store.take(&emptied, "only", &policy).await.unwrap(),
+            Some(b"x".to_vec())
+        );
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        (counted, emptied)
+    };
+    let store = open();
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    let info = store.info(&counted).await.unwrap().expect("alive");
+    assert_eq!(
+        (info.reads, info.writes),
+        (0, 3),
+        "the refusal is not counted"
+    );
+    let all = store.get_all(&counted, &policy).await.unwrap();
+    assert_eq!(
+        all.into_iter().collect::<Vec<_>>(),
+        [("n".to_string(), b"2".to_vec())]
+    );
+    assert!(
+        store.extend(&emptied, &policy).await.unwrap(),
+        "emptied, not ended"
+    );
+    assert_eq!(store.get_all(&emptied, &policy).await.unwrap().len(), 0);
 }

@@ -34,6 +34,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/logout-others", web::get().to(logout_others))
         .route("/logout-everywhere", web::get().to(logout_everywhere))
         .route("/active/{seconds}", web::get().to(active))
+        .route("/incr/{key}", web::get().to(incr))
+        .route("/take/{key}", web::get().to(take))
         .default_service(web::to(|| async { response(Reply::not_found()) }));
 }
 
@@ -108,6 +110,14 @@ async fn destroy(session: Session) -> HttpResponse {
 
 async fn regenerate(session: Session) -> HttpResponse {
     response(handle(Route::Regenerate, &session).await)
+}
+
+async fn incr(session: Session, key: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::incr(key.into_inner()), &session).await)
+}
+
+async fn take(session: Session, key: web::Path<String>) -> HttpResponse {
+    response(handle_some(Route::take(key.into_inner()), &session).await)
 }
 
 async fn lifetime(session: Session, seconds: web::Path<String>) -> HttpResponse {

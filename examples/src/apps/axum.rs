@@ -31,6 +31,8 @@ pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
         .route("/logout-others", get(logout_others))
         .route("/logout-everywhere", get(logout_everywhere))
         .route("/active/{seconds}", get(active))
+        .route("/incr/{key}", get(incr))
+        .route("/take/{key}", get(take))
         .fallback(|| async { Reply::not_found() })
         // Before routing, as on the other servers: 405 to every method but GET
         // (HEAD included), 404 to paths that do not decode.
@@ -120,6 +122,14 @@ async fn logout_everywhere(session: Session) -> Reply {
 
 async fn active(session: Session, Path(seconds): Path<String>) -> Reply {
     handle_some(Route::active(&seconds), &session).await
+}
+
+async fn incr(session: Session, Path(key): Path<String>) -> Reply {
+    handle_some(Route::incr(key), &session).await
+}
+
+async fn take(session: Session, Path(key): Path<String>) -> Reply {
+    handle_some(Route::take(key), &session).await
 }
 
 impl IntoResponse for Reply {

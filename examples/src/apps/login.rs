@@ -5,16 +5,19 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /` | the login form, or who is logged in |
-//! | `POST /login` | form fields `username`, `password`; 303 to the page asked for before, or `/account`; 401 on a wrong password |
-//! | `GET /account` | needs a login: the account page, or 303 to `/` (remembering where to come back to) |
-//! | `POST /logout` | destroys the session; 303 to `/` |
+//! | `POST /login` | form fields `username`, `password`, `csrf`; 303 to the page asked for before, or `/account`; 401 on a wrong password |
+//! | `GET /account` | needs a login: the account page (with a flash message after a login), or 303 to `/` (remembering where to come back to) |
+//! | `POST /logout` | field `csrf`; destroys the session; 303 to `/` |
 //!
 //! The users are a fixed demo table (`ada` / `lovelace`, `grace` / `hopper`);
-//! a real app checks password hashes (argon2, say) from its database. Forms
-//! are POSTed, and the session cookie's default `SameSite=Lax` keeps other
-//! sites from POSTing them with the user's cookie; that does not stop a
-//! cross-site POST to `/login` itself (login CSRF), which a real app refuses
-//! with a CSRF token or an `Origin` check.
+//! a real app checks password hashes (argon2, say) from its database.
+//!
+//! Every form carries the session's CSRF token in a hidden field, and a
+//! POST without the right one is refused with 403: another site can make a
+//! browser POST here (the cookie's default `SameSite=Lax` stops that only
+//! for the session cookie, not for a login into the attacker's account,
+//! "login CSRF"), but it cannot read the token. Logging in regenerates the
+//! session, which rotates the token.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +48,17 @@ pub struct User {
 pub struct Credentials {
     username: String,
     password: String,
+    /// The session's CSRF token, from the form's hidden field.
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The logout form's field.
+#[derive(Debug, Deserialize)]
+pub struct Logout {
+    /// The session's CSRF token.
+    #[serde(default)]
+    csrf: String,
 }
 
 /// The app's router, sessions included.
@@ -67,18 +81,32 @@ pub async fn serve(
 }
 
 async fn home(session: Session) -> Result<Html<String>, Error> {
-    Ok(Html(match session.get::<User>("user").await? {
+    let page = match session.get::<User>("user").await? {
         Some(user) => format!(
-            "<p>Logged in as {}. <a href=\"/account\">Your account</a></p>{LOGOUT_FORM}",
-            user.name
+            "<p>Logged in as {}. <a href=\"/account\">Your account</a></p>{}",
+            user.name,
+            logout_form(&session).await?
         ),
-        None => LOGIN_FORM.to_string(),
-    }))
+        None => login_form(&session).await?,
+    };
+    Ok(Html(page))
+}
+
+/// 403 for a form POSTed without this session's CSRF token.
+fn forged() -> Response {
+    let page = "<p>This form has expired. <a href=\"/\">Start again</a>.</p>";
+    (StatusCode::FORBIDDEN, Html(page)).into_response()
 }
 
 async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Response, Error> {
+    if !session.verify_csrf(&form.csrf).await? {
+        return Ok(forged());
+    }
     let Some(name) = check_password(&form.username, &form.password) else {
-        let page = format!("<p>Wrong user name or password.</p>{LOGIN_FORM}");
+        let page = format!(
+            "<p>Wrong user name or password.</p>{}",
+            login_form(&session).await?
+        );
         return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
     };
     // A new id for the new privileges, so an id planted or seen before the
@@ -99,6 +127,9 @@ async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Respon
         since: now(),
     };
     session.set("user", &user).await?;
+    session
+        .flash("notice", &format!("Welcome, {name}."))
+        .await?;
     if next.is_some() {
         session.del("next").await?;
     }
@@ -111,18 +142,26 @@ async fn account(session: Session) -> Result<Response, Error> {
         session.set("next", "/account").await?;
         return Ok(Redirect::to("/").into_response());
     };
-    let views: u64 = session.get("account_views").await?.unwrap_or(0) + 1;
-    session.set("account_views", &views).await?;
+    // One atomic increment: two tabs loading the page at once count twice.
+    let views = session.incr("account_views", 1).await?;
+    // Shown once: the next visit finds it gone.
+    let notice = session.take_flash::<String>("notice").await?;
+    let notice = notice.map_or(String::new(), |text| format!("<p>{}</p>", escape(&text)));
     Ok(Html(format!(
-        "<h1>{}'s account</h1><p>Logged in since {} (Unix time); this page seen {views} times in this session.</p>{LOGOUT_FORM}",
-        user.name, user.since
+        "{notice}<h1>{}'s account</h1><p>Logged in since {} (Unix time); this page seen {views} times in this session.</p>{}",
+        user.name,
+        user.since,
+        logout_form(&session).await?
     ))
     .into_response())
 }
 
-async fn logout(session: Session) -> Result<Redirect, Error> {
+async fn logout(session: Session, Form(form): Form<Logout>) -> Result<Response, Error> {
+    if !session.verify_csrf(&form.csrf).await? {
+        return Ok(forged());
+    }
     session.destroy().await?;
-    Ok(Redirect::to("/"))
+    Ok(Redirect::to("/").into_response())
 }
 
 /// The user's name if the password is theirs. Every entry is compared, in
@@ -149,10 +188,33 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-const LOGIN_FORM: &str = "<form method=\"post\" action=\"/login\">\
-    <input name=\"username\" placeholder=\"user name\"> \
-    <input name=\"password\" type=\"password\" placeholder=\"password\"> \
-    <button>Log in</button></form>";
+/// The login form, with the session's CSRF token (which starts a session
+/// for the visitor, if there was none).
+async fn login_form(session: &Session) -> Result<String, Error> {
+    let token = session.csrf_token().await?;
+    Ok(format!(
+        "<form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\"> \
+         <input name=\"username\" placeholder=\"user name\"> \
+         <input name=\"password\" type=\"password\" placeholder=\"password\"> \
+         <button>Log in</button></form>"
+    ))
+}
 
-const LOGOUT_FORM: &str =
-    "<form method=\"post\" action=\"/logout\"><button>Log out</button></form>";
+/// The logout form, with the session's CSRF token.
+async fn logout_form(session: &Session) -> Result<String, Error> {
+    let token = session.csrf_token().await?;
+    Ok(format!(
+        "<form method=\"post\" action=\"/logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\"> \
+         <button>Log out</button></form>"
+    ))
+}
+
+/// Text made safe to put in HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -389,6 +389,120 @@ pub async fn check_routes(base: &str, calls: StoreCalls<'_>) {
 
     check_edges(base).await;
     check_owner_routes(base).await;
+    check_atomic_routes(base).await;
+}
+
+/// `/incr/{key}` and `/take/{key}`: an increment creates the session, counts
+/// from the value, refuses a value that is not an integer; a take answers
+/// the value once; 8 concurrent increments of one key lose none, and of 8
+/// concurrent takes of one value exactly one gets it.
+pub async fn check_atomic_routes(base: &str) {
+    let browser = Browser::new(base);
+    let nothing = browser.get("/take/t").await;
+    assert_eq!(
+        (nothing.status, nothing.body.as_str()),
+        (StatusCode::OK, "null")
+    );
+    assert!(nothing.set_cookie.is_none(), "a take creates no session");
+    let first = browser.get("/incr/n").await;
+    assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "1"));
+    assert!(
+        first.set_cookie.is_some(),
+        "the first increment creates the session"
+    );
+    let second = browser.get("/incr/n").await;
+    assert_eq!((second.body.as_str(), second.set_cookie), ("2", None));
+    assert_eq!(browser.get("/get/n").await.body, "2");
+    browser.get("/set/s/text").await;
+    let refused = browser.get("/incr/s").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.body.contains("not an integer"), "{}", refused.body);
+    assert_eq!(browser.get("/get/s").await.body, "\"text\"");
+    assert_eq!(browser.get("/take/n").await.body, "2");
+    assert_eq!(browser.get("/take/n").await.body, "null");
+    assert_eq!(browser.get("/get/n").await.body, "null");
+    for path in ["/incr/", "/take/", "/incr/a/b", "/take/a/b"] {
+        assert_eq!(
+            browser.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    let jar = browser.jar();
+    let counted = join_all((0..8).map(|_| browser.get("/incr/c"))).await;
+    let mut seen: Vec<i64> = counted
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            assert_eq!(answer.set_cookie, None);
+            answer.body.parse().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=8).collect::<Vec<i64>>(),
+        "each increment answers its own value"
+    );
+    assert_eq!(browser.get("/get/c").await.body, "8");
+
+    browser.get("/set/once/token").await;
+    let taken = join_all((0..8).map(|_| browser.get("/take/once"))).await;
+    let bodies: Vec<&str> = taken.iter().map(|a| a.body.as_str()).collect();
+    let got: Vec<&&str> = bodies.iter().filter(|b| **b != "null").collect();
+    assert_eq!(
+        got,
+        vec![&"\"token\""],
+        "exactly one take gets it: {bodies:?}"
+    );
+    assert_eq!(browser.jar(), jar);
+}
+
+/// Lost updates over HTTP: `users` users, each with a session of its own,
+/// each sending 8 concurrent requests that add one to the same key: with
+/// `/incr/{key}`, and with a read and then a `/set` of the value plus one,
+/// as a handler without atomic operations would. Returns the updates lost
+/// by each (of `users` × 8): the first must be 0.
+pub async fn lost_updates(base: &str, users: usize) -> (u64, u64) {
+    const CONCURRENT: usize = 8;
+    // In groups, so that the open connections stay under the servers' cap.
+    const GROUP: usize = 25;
+    let mut lost = (0, 0);
+    for group in (0..users).collect::<Vec<_>>().chunks(GROUP) {
+        let counts = join_all(group.iter().map(|_| async {
+            let browser = Browser::new(base);
+            let created = browser.get("/set/seed/1").await;
+            assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+            let incr = join_all((0..CONCURRENT).map(|_| async {
+                let answer = browser.get("/incr/atomic").await;
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            }));
+            let read_then_set = join_all((0..CONCURRENT).map(|_| async {
+                let read = browser.get("/get/plain").await;
+                assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+                let n: i64 = read.body.trim_matches('"').parse().unwrap_or(0);
+                let written = browser.get(&format!("/set/plain/{}", n + 1)).await;
+                assert_eq!(written.status, StatusCode::OK, "{}", written.body);
+            }));
+            incr.await;
+            read_then_set.await;
+            let count = |key: &'static str| {
+                let browser = &browser;
+                async move {
+                    let body = browser.get(&format!("/get/{key}")).await.body;
+                    body.trim_matches('"').parse::<u64>().unwrap_or(0)
+                }
+            };
+            (count("atomic").await, count("plain").await)
+        }))
+        .await;
+        for (atomic, plain) in counts {
+            lost.0 += CONCURRENT as u64 - atomic;
+            lost.1 += CONCURRENT as u64 - plain;
+        }
+    }
+    lost
 }
 
 /// A user name no other check of this server uses.

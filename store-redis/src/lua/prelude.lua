@@ -150,3 +150,41 @@ local function call_sliced(command, key, args, first, last)
   end
   return replies
 end
+
+-- The time to live of a session created now.
+local function fresh_ttl()
+  local ttl = tonumber(ARGV[1])
+  local absolute = tonumber(ARGV[2])
+  if absolute > 0 then ttl = math.min(ttl, absolute) end
+  return ttl
+end
+
+-- What session `key` holds, as Limits::check_session counts it: its user
+-- keys, and their bytes plus their values' bytes.
+local function size(key)
+  local keys, bytes = 0, 0
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.byte(field, 1) ~= 255 then
+      keys = keys + 1
+      bytes = bytes + #field + redis.call('HSTRLEN', key, field)
+    end
+  end
+  return keys, bytes
+end
+
+-- The reply refusing a write that takes a session from `keys` user keys
+-- and `bytes` bytes to `keys_after` and `bytes_after`, or nil if it is
+-- within the limits, which writing scripts take as ARGV[4] (keys) and
+-- ARGV[5] (bytes). Over a limit is refused only when growing.
+local function refusal(keys, bytes, keys_after, bytes_after)
+  if keys_after > tonumber(ARGV[4]) and keys_after > keys then return {-1, keys_after} end
+  if bytes_after > tonumber(ARGV[5]) and bytes_after > bytes then return {-2, bytes_after} end
+  return nil
+end
+
+-- Makes `key` a new session: whatever is left of one past its absolute
+-- lifetime goes first.
+local function create(key)
+  redis.call('DEL', key)
+  redis.call('HSET', key, CREATED, now_ms())
+end

@@ -11,9 +11,7 @@ local created = false
 if not ttl then
   if ARGV[3] ~= '1' then return {0} end
   created = true
-  ttl = tonumber(ARGV[1])
-  local absolute = tonumber(ARGV[2])
-  if absolute > 0 then ttl = math.min(ttl, absolute) end
+  ttl = fresh_ttl()
 elseif sealed then
   return {0}
 end
@@ -21,14 +19,7 @@ local last_set = 6 + 2 * tonumber(ARGV[6])
 
 -- The session's size before and after, counted before anything is written.
 local keys, bytes = 0, 0
-if not created then
-  for _, field in ipairs(redis.call('HKEYS', key)) do
-    if string.byte(field, 1) ~= 255 then
-      keys = keys + 1
-      bytes = bytes + #field + redis.call('HSTRLEN', key, field)
-    end
-  end
-end
+if not created then keys, bytes = size(key) end
 local keys_after, bytes_after = keys, bytes
 for i = 7, last_set, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
@@ -48,14 +39,10 @@ if not created then
     end
   end
 end
-if keys_after > tonumber(ARGV[4]) and keys_after > keys then return {-1, keys_after} end
-if bytes_after > tonumber(ARGV[5]) and bytes_after > bytes then return {-2, bytes_after} end
+local refused = refusal(keys, bytes, keys_after, bytes_after)
+if refused then return refused end
 
-if created then
-  -- Whatever is left of a session past its absolute lifetime goes first.
-  redis.call('DEL', key)
-  redis.call('HSET', key, CREATED, now_ms())
-end
+if created then create(key) end
 if last_set >= 7 then call_sliced('HSET', key, ARGV, 7, last_set) end
 if #ARGV > last_set then call_sliced('HDEL', key, ARGV, last_set + 1, #ARGV) end
 redis.call('PEXPIRE', key, ttl)
