@@ -24,8 +24,9 @@ pub enum Error {
 
 impl Error {
     /// The status this error answers, [`session_core::Error::status`]'s: 400
-    /// for bad input (an empty or oversized key or value), 503 when the store
-    /// is down or slow, 500 for the rest.
+    /// for bad input (an empty or oversized key or value, an increment of a
+    /// value that is not an integer), 409 for an update that kept losing
+    /// its race, 503 when the store is down or slow, 500 for the rest.
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Session(error) => error.status(),

@@ -17,10 +17,12 @@
 //! | `GET /logout-others` | ends every other session of the owner; answers how many; 401 without an owner |
 //! | `GET /logout-everywhere` | ends every session of the owner, this one included, and expires the cookie; answers how many; 401 without an owner |
 //! | `GET /active/{seconds}` | how many sessions of the store were active in the last `{seconds}` seconds |
+//! | `GET /incr/{key}` | adds 1 to the integer in `key` (absent: 0) in one atomic step; answers the new value as a JSON number; creates the session if there is none; 400 if `key` holds anything but an integer |
+//! | `GET /take/{key}` | the JSON value of `key`, or `null`, removed in the same step: of concurrent takes, one gets it |
 //! | `GET /` | `ok`, touching no session |
 //!
 //! Errors answer `{"error": "..."}`: 400 for bad input (an oversized key or
-//! value), 401 for a user route without a logged-in session, 404 for an
+//! value, an increment of a value that is not an integer), 401 for a user route without a logged-in session, 404 for an
 //! unknown path or handle, 503 for a store that is down or slow, 500 for
 //! the rest.
 
@@ -483,8 +485,8 @@ impl Reply {
     }
 
     /// Maps a session error as the adapters do ([`Error::status`]): 400 for
-    /// bad input, 503 for a store that is down or slow, 500 for the server's
-    /// own failures.
+    /// bad input, 409 for an update that kept losing its race, 503 for a
+    /// store that is down or slow, 500 for the server's own failures.
     pub fn error(error: &Error) -> Reply {
         let (status, message) = (error.status(), error.public_message());
         if error.is_invalid_input() {

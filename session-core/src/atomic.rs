@@ -15,14 +15,16 @@
 //! ASCII, as Redis's `HINCRBY` reads it, which is also how
 //! [`JsonCodec`](crate::JsonCodec) writes an integer.
 
+use std::fmt;
+
 use crate::{Error, Result};
 
 /// What a [`compare_and_set`](crate::Store::compare_and_set) did.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[must_use]
 pub enum Swap {
     /// The key held the expected value (or was absent, as expected), and
-    /// now holds the new one.
+    /// now holds the new one (or is deleted, when the new one is absent).
     Applied,
     /// The key held something else, given here (`None`: it was absent).
     /// Nothing was written.
@@ -34,7 +36,7 @@ pub enum Swap {
 }
 
 /// What a typed [`GenericSession::compare_and_set`](crate::GenericSession::compare_and_set) did.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[must_use]
 pub enum Cas<T> {
     /// The key held the expected value and now holds the new one.
@@ -69,7 +71,7 @@ impl<T> Cas<T> {
 /// let sum = Edit::increment(Some(b"41"), 1).unwrap();
 /// assert_eq!((sum.change, sum.answer), (KeyChange::Put(b"42".to_vec()), 42));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Edit<T> {
     /// What happens to the key.
     pub change: KeyChange,
@@ -80,7 +82,7 @@ pub struct Edit<T> {
 }
 
 /// The new state of the key an [`Edit`] is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeyChange {
     /// Left as it is.
     Keep,
@@ -131,6 +133,59 @@ impl Edit<i64> {
             writes: true,
             answer: sum,
         })
+    }
+}
+
+// Debug shows the shape, never a value: values are session data.
+
+impl fmt::Debug for Swap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Swap::Applied => f.write_str("Applied"),
+            Swap::Mismatch(value) => write!(f, "Mismatch({})", Shape(value.as_deref())),
+            Swap::NoSession => f.write_str("NoSession"),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Cas<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cas::Applied => f.write_str("Applied"),
+            Cas::Mismatch(None) => f.write_str("Mismatch(None)"),
+            Cas::Mismatch(Some(_)) => f.write_str("Mismatch(Some(..))"),
+        }
+    }
+}
+
+impl fmt::Debug for KeyChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyChange::Keep => f.write_str("Keep"),
+            KeyChange::Delete => f.write_str("Delete"),
+            KeyChange::Put(value) => write!(f, "Put({})", Shape(Some(value))),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Edit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Edit")
+            .field("change", &self.change)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A value as Debug shows it: its length only.
+struct Shape<'a>(Option<&'a [u8]>);
+
+impl fmt::Display for Shape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some(value) => write!(f, "Some(<{} bytes>)", value.len()),
+        }
     }
 }
 
@@ -225,6 +280,20 @@ mod tests {
                 prop_assert_eq!(n.to_string().into_bytes(), bytes);
             }
         }
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        let secret = b"secret-value".to_vec();
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            Swap::Mismatch(Some(secret.clone())),
+            Cas::Mismatch(Some("secret-value")),
+            KeyChange::Put(secret.clone()),
+            Edit::take(Some(&secret)),
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("Mismatch(Some(<12 bytes>))"), "{shown}");
     }
 
     #[test]

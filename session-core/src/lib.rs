@@ -51,6 +51,7 @@ pub use crate::atomic::{Cas, Swap};
 pub use crate::codec::{Codec, JsonCodec};
 pub use crate::config::{
     SessionConfig, SessionConfigBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_UPDATE_ATTEMPTS,
 };
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::id::SessionId;

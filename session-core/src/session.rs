@@ -23,9 +23,10 @@ use crate::{
 ///
 /// Built from a request's headers, a store and a config, it is lazy: it finds
 /// the cookie at once, verifies its signature on first use, and does no store
-/// I/O until a method is called, and then exactly one store operation per call
+/// I/O until a method is called, and then one store operation per call
 /// (a write to a session that has expired meanwhile costs a second one, to
-/// create the fresh session).
+/// create the fresh session; [`update`](Self::update) one more per lost race;
+/// [`login`](Self::login) a few).
 /// A session is created on the first write, never on a read. When the handler
 /// is done, [`write_cookie`](Self::write_cookie) adds the `Set-Cookie` header
 /// the response needs, if any.
@@ -423,6 +424,11 @@ impl<C: Codec> GenericSession<C> {
             let Some((id, mode)) = self.target(failed.as_ref(), creates) else {
                 return Ok(nothing());
             };
+            if mode == WriteMode::Create && !creates {
+                // A minted id not stored yet holds nothing, and this would
+                // not create it.
+                return Ok(nothing());
+            }
             let swap = self
                 .store
                 .compare_and_set(&id, key, expected, new, mode, &self.config.policy)
@@ -512,25 +518,35 @@ impl<C: Codec> GenericSession<C> {
         self.take(&flash_key(name)).await
     }
 
-    /// This session's CSRF token, for the hidden field of a form: made on
-    /// first use (creating the session if there is none) and the same on
-    /// every later call, until [`regenerate`](Self::regenerate) or
-    /// [`login`](Self::login) rotates it. Two first requests racing to make
-    /// it agree on one: it is set with a compare-and-set. One store round
-    /// trip per call.
+    /// This session's CSRF token, for the hidden field of a form: the same
+    /// on every call until the session's id changes
+    /// ([`regenerate`](Self::regenerate), [`login`](Self::login)), which
+    /// rotates it with no store call of its own.
+    ///
+    /// The session keeps a secret of 256 random bits, made on first use
+    /// (creating the session if there is none) with a compare-and-set, so
+    /// that two first requests racing agree on one; the token is its
+    /// HMAC-SHA256 over the session id. One store round trip per call.
     pub async fn csrf_token(&self) -> Result<String> {
-        let fresh = new_csrf_token();
+        let fresh = new_csrf_secret();
         let encoded = self.config.codec.encode(&fresh)?;
-        // Twice at most: a token deleted between the two steps is made again.
+        // Twice at most: a secret deleted between the two steps is made again.
         for _ in 0..2 {
-            match self.swap(CSRF_KEY, None, Some(&encoded)).await? {
-                None => return Ok(fresh),
-                Some(Some(current)) => match self.decode::<String>(CSRF_KEY, &current) {
-                    Some(token) => return Ok(token),
-                    // Not a token this code made: replace it.
-                    None => self.del(CSRF_KEY).await?,
+            let secret = match self.swap(CSRF_KEY, None, Some(&encoded)).await? {
+                None => Some(fresh.clone()),
+                Some(Some(current)) => match self.csrf_secret(&current) {
+                    Some(secret) => Some(secret),
+                    // Not a secret this code made: replace it.
+                    None => {
+                        self.del(CSRF_KEY).await?;
+                        None
+                    }
                 },
-                Some(None) => {}
+                Some(None) => None,
+            };
+            let id = self.lock().current.clone();
+            if let (Some(secret), Some(id)) = (secret, id) {
+                return csrf_token_of(&secret, &id);
             }
         }
         Err(crate::Error::UpdateConflict { attempts: 2 })
@@ -538,12 +554,24 @@ impl<C: Codec> GenericSession<C> {
 
     /// Whether `presented` (from a form field or a header) is this
     /// session's CSRF token, compared in constant time. `false` without a
-    /// session or a token. Never creates either.
+    /// session or a secret. Never creates either.
     pub async fn verify_csrf(&self, presented: &str) -> Result<bool> {
-        let Some(token) = self.get::<String>(CSRF_KEY).await? else {
+        let Some(id) = self.current() else {
             return Ok(false);
         };
+        let stored = self.store.get(&id, CSRF_KEY, &self.config.policy).await?;
+        let Some(secret) = stored.and_then(|bytes| self.csrf_secret(&bytes)) else {
+            return Ok(false);
+        };
+        let token = csrf_token_of(&secret, &id)?;
         Ok(bool::from(token.as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    /// The CSRF secret in stored bytes, if they hold one of the shape
+    /// [`new_csrf_secret`] makes.
+    fn csrf_secret(&self, bytes: &[u8]) -> Option<String> {
+        self.decode::<String>(CSRF_KEY, bytes)
+            .filter(|secret| SessionId::parse("", secret).is_some())
     }
 
     /// Deletes `key`. Never creates a session.
@@ -609,8 +637,7 @@ impl<C: Codec> GenericSession<C> {
     /// privileges change (at login) to defeat session fixation.
     ///
     /// Without a live session there is nothing to move and nothing is created.
-    /// The session's CSRF token is dropped (one more store call), so that
-    /// [`csrf_token`](Self::csrf_token) makes a new one.
+    /// The session's [CSRF token](Self::csrf_token) changes with its id.
     ///
     /// **Which one at login.** `regenerate` keeps what an anonymous visitor
     /// put in the session (a cart, the page to come back to): right when
@@ -626,11 +653,6 @@ impl<C: Codec> GenericSession<C> {
             .store
             .regenerate(&from, &to, &self.config.policy)
             .await?;
-        if moved {
-            // A new id gets a new CSRF token, made on next use: a token seen
-            // before a login must not be valid after it.
-            self.store.del(&to, CSRF_KEY, &self.config.policy).await?;
-        }
         let mut state = self.lock();
         if state.current.as_ref() == Some(&from) {
             if moved {
@@ -938,9 +960,22 @@ fn flash_key(name: &str) -> String {
     format!("_flash.{name}")
 }
 
-/// A fresh CSRF token: 256 random bits in URL-safe base64, like an id.
-fn new_csrf_token() -> String {
+/// A fresh CSRF secret: 256 random bits in URL-safe base64, like an id.
+fn new_csrf_secret() -> String {
     SessionId::generate("").token().to_owned()
+}
+
+/// The CSRF token of session `id` with `secret`: HMAC-SHA256 of the id,
+/// in URL-safe base64 (43 characters).
+fn csrf_token_of(secret: &str, id: &SessionId) -> Result<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::Mac;
+    // HMAC takes keys of every length: this error never happens.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .map_err(|e| crate::Error::Backend(e.to_string().into()))?;
+    mac.update(id.as_str().as_bytes());
+    Ok(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 /// Whether any comma-separated item of `name`'s values in `headers` passes

@@ -85,6 +85,12 @@ pub fn session_limits() -> Limits {
         .with_max_session_bytes(64)
 }
 
+/// The limits the value-limit case of the atomic operations asks its
+/// factory for: values of 2 bytes at most.
+pub fn tiny_value_limits() -> Limits {
+    Limits::default().with_max_value_bytes(2)
+}
+
 /// Generates one `#[tokio::test]` per conformance case, each with a fresh store
 /// from `$factory`, an `async` closure taking [`Limits`].
 #[macro_export]
@@ -166,6 +172,14 @@ macro_rules! store_conformance_tests {
                 ($factory)($crate::testkit::session_limits()).await,
             );
             $crate::testkit::cases::atomic_operations_respect_limits(test.store.clone()).await;
+        }
+        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn an_increment_past_the_value_limit_is_refused() {
+            let test = $crate::testkit::IntoTestStore::into_test_store(
+                ($factory)($crate::testkit::tiny_value_limits()).await,
+            );
+            $crate::testkit::cases::an_increment_past_the_value_limit_is_refused(test.store.clone())
+                .await;
         }
         #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn size_limits_are_enforced() {

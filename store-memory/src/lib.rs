@@ -629,6 +629,12 @@ impl MemoryStore {
                     return None;
                 }
             };
+            if let KeyChange::Put(value) = &edit.change {
+                if let Err(error) = limits.check_value(value) {
+                    outcome = Err(error);
+                    return None;
+                }
+            }
             let (before, record) = match (current, edit.change) {
                 // A read, or nothing to write: the record goes back as it
                 // is, touched, so that its expiry slides.

@@ -68,6 +68,8 @@
 //! | `del`, `del_many` | script |
 //! | `extend`, `set_lifetime` | script |
 //! | `set`, `set_many` | script |
+//! | `take`, `compare_and_set` | script |
+//! | `increment` | script (`HINCRBY`, with Redis's own integer rules) |
 //! | `del_all` | script; an owned session's index entry is dropped in a second step |
 //! | `regenerate` | script (RENAME + PEXPIRE); an owned session's index is updated in a second step |
 //! | `bind_owner` | owner index first, then the session's script; with a cap, a listing and the evictions |

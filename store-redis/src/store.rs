@@ -516,6 +516,7 @@ impl Store for RedisStore {
                     self.limits.max_session_bytes(),
                     key,
                     delta,
+                    self.limits.max_value_bytes(),
                 ),
             )
             .await?;
@@ -526,6 +527,12 @@ impl Store for RedisStore {
             [redis::Value::Int(0)] => Ok(None),
             [redis::Value::Int(-3)] => Err(session_core::Error::NotAnInteger),
             [redis::Value::Int(-4)] => Err(session_core::Error::IntegerOverflow),
+            [redis::Value::Int(-5), redis::Value::Int(len)] => {
+                Err(session_core::Error::ValueTooLarge {
+                    len: usize::try_from(*len).unwrap_or(usize::MAX),
+                    max: self.limits.max_value_bytes(),
+                })
+            }
             _ => Err(self.refusal(&reply, "increment")),
         }
     }

@@ -598,3 +598,35 @@ async fn atomic_operations_are_one_script_call_each() {
         assert_eq!(calls(&mut con, command), 0, "{command} ran");
     }
 }
+
+/// A server error inside the increment script (here: out of memory) is
+/// the server's, never "not an integer", and changes nothing.
+#[tokio::test]
+async fn an_increment_refused_by_the_server_is_not_the_clients_fault() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let id = create(&store, &POLICY).await;
+    let mut con = server.connection();
+    let mut maxmemory = |bytes: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(bytes)
+            .query(&mut con)
+            .unwrap();
+    };
+    maxmemory("1");
+    let refused = store
+        .increment(&id, "a", 1, WriteMode::Existing, &POLICY)
+        .await;
+    maxmemory("0");
+    let err = refused.unwrap_err();
+    assert!(
+        !err.is_invalid_input() && !matches!(err, session_core::Error::NotAnInteger),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get(&id, "a", &POLICY).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+}

@@ -370,56 +370,78 @@ pub async fn atomic_operations_are_strict(store: Arc<dyn Store>) {
     assert_eq!(value(&*store, &fresh, "n").await, Some(v("3")));
 }
 
-/// Each new operation slides the idle expiry: a session touched only by
-/// them, more often than its idle timeout, outlives that timeout several
-/// times over; left alone, it expires.
+/// Each new operation slides the idle expiry on its own: four sessions,
+/// each touched only by one kind of operation, more often than its idle
+/// timeout, outlive that timeout more than twice over; left alone, a
+/// session expires.
 pub async fn atomic_operations_slide_expiry(store: Arc<dyn Store>) {
-    let policy = ExpiryPolicy::idle(Duration::from_secs(3));
-    let id = create(&*store, &[("a", "1")], &policy).await;
-    let started = Instant::now();
-    let mut step = 0u32;
-    while started.elapsed() < Duration::from_secs(7) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let alive = match step % 4 {
-            0 => store
-                .increment(&id, "n", 1, WriteMode::Existing, &policy)
-                .await
-                .unwrap()
-                .is_some(),
-            // A take that finds nothing still touches the session.
-            1 => {
-                let taken = store.take(&id, "absent", &policy).await.unwrap();
-                assert_eq!(taken, None);
-                true
-            }
-            // A compare-and-set that does not apply is a read, and slides too.
-            2 => matches!(
-                store
-                    .compare_and_set(
-                        &id,
-                        "a",
-                        Some(b"x"),
-                        Some(b"y"),
-                        WriteMode::Existing,
-                        &policy
-                    )
-                    .await
-                    .unwrap(),
-                Swap::Mismatch(Some(_))
-            ),
-            _ => {
-                let swap = store
-                    .compare_and_set(&id, "c", None, Some(b"1"), WriteMode::Existing, &policy)
-                    .await
-                    .unwrap();
-                assert_eq!(swap, Swap::Applied);
-                store.take(&id, "c", &policy).await.unwrap() == Some(v("1"))
-            }
-        };
-        assert!(alive, "step {step}: the session must still be alive");
-        step += 1;
+    let policy = ExpiryPolicy::idle(Duration::from_millis(1500));
+    let kinds: Vec<_> = (0..4)
+        .map(|kind| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = create(&*store, &[("a", "1")], &policy).await;
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_millis(3500) {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let alive = match kind {
+                        0 => store
+                            .increment(&id, "n", 1, WriteMode::Existing, &policy)
+                            .await
+                            .unwrap()
+                            .is_some(),
+                        // A take that finds nothing still touches the session.
+                        1 => {
+                            let taken = store.take(&id, "absent", &policy).await.unwrap();
+                            assert_eq!(taken, None);
+                            true
+                        }
+                        // A compare-and-set that does not apply is a read,
+                        // and slides too.
+                        2 => matches!(
+                            store
+                                .compare_and_set(
+                                    &id,
+                                    "a",
+                                    Some(b"x"),
+                                    Some(b"y"),
+                                    WriteMode::Existing,
+                                    &policy
+                                )
+                                .await
+                                .unwrap(),
+                            Swap::Mismatch(Some(_))
+                        ),
+                        _ => {
+                            let swap = store
+                                .compare_and_set(
+                                    &id,
+                                    "a",
+                                    Some(b"1"),
+                                    Some(b"1"),
+                                    WriteMode::Existing,
+                                    &policy,
+                                )
+                                .await
+                                .unwrap();
+                            swap == Swap::Applied
+                        }
+                    };
+                    assert!(alive, "operation {kind}: the session must still be alive");
+                }
+                (kind, id)
+            })
+        })
+        .collect();
+    for task in kinds {
+        let (kind, id) = task.await.unwrap();
+        let read = store.get(&id, "a", &LONG).await.unwrap();
+        assert_eq!(
+            read,
+            Some(v("1")),
+            "operation {kind} did not slide the expiry"
+        );
     }
-    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), Some(v("1")));
     let quiet = ExpiryPolicy::idle(Duration::from_millis(400));
     let other = create(&*store, &[("a", "1")], &quiet).await;
     store
@@ -551,6 +573,44 @@ pub async fn atomic_operations_respect_limits(store: Arc<dyn Store>) {
     assert!(matches!(err, Error::KeyTooLarge { .. }), "{err:?}");
 }
 
+/// An increment whose sum is longer than the largest value accepted (2
+/// bytes here) is refused like a `set`, and changes nothing; nor does a
+/// compare-and-set of a value too large.
+pub async fn an_increment_past_the_value_limit_is_refused(store: Arc<dyn Store>) {
+    let id = create(&*store, &[("n", "98")], &LONG).await;
+    let incr = |key: &'static str, delta: i64| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            store
+                .increment(&id, key, delta, WriteMode::Existing, &LONG)
+                .await
+        }
+    };
+    assert_eq!(incr("n", 1).await.unwrap(), Some(99));
+    let err = incr("n", 1).await.unwrap_err();
+    assert!(
+        matches!(err, Error::ValueTooLarge { len: 3, max: 2 }),
+        "{err:?}"
+    );
+    let err = incr("m", 100).await.unwrap_err();
+    assert!(matches!(err, Error::ValueTooLarge { .. }), "{err:?}");
+    let err = store
+        .compare_and_set(
+            &id,
+            "n",
+            Some(b"99"),
+            Some(b"100"),
+            WriteMode::Existing,
+            &LONG,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ValueTooLarge { .. }), "{err:?}");
+    assert_eq!(value(&*store, &id, "n").await, Some(v("99")));
+    assert_eq!(value(&*store, &id, "m").await, None);
+    assert_eq!(store.get_all(&id, &LONG).await.unwrap().len(), 1);
+}
+
 /// Through `GenericSession`: `incr` creates the session and its cookie;
 /// typed compare-and-set; a flash message is taken once; the CSRF token is
 /// made once, even by two first requests racing, verified, and rotated by
@@ -601,8 +661,7 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert_eq!(got.pop().as_deref(), Some("saved"));
     assert!(got.is_empty(), "a flash message is taken once");
 
-    // CSRF: two first requests, without a session, each make their own;
-    // two first requests of one session agree on one token.
+    // CSRF: two first requests of one session agree on one token.
     let (c, d) = (session(&jar), session(&jar));
     let (t1, t2) = tokio::join!(c.csrf_token(), d.csrf_token());
     let token = t1.unwrap();
@@ -640,6 +699,11 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     let anonymous = GenericSession::new(&Jar::default().headers(), store.clone(), config.clone());
     assert!(!anonymous.verify_csrf(&token).await.unwrap());
     assert_eq!(anonymous.id(), None);
+    // A session of its own gets a token of its own, which is not this one.
+    let theirs = anonymous.csrf_token().await.unwrap();
+    assert_ne!(theirs, rotated);
+    assert!(!anonymous.verify_csrf(&rotated).await.unwrap());
+    assert!(!g.verify_csrf(&theirs).await.unwrap());
 }
 
 /// `update` gives up with a typed error when another writer changes its
