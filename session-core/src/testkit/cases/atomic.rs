@@ -12,6 +12,18 @@ use crate::{
     WriteOutcome,
 };
 
+/// An `Existing` increment of `key` in session `id`.
+async fn incr(
+    store: &dyn Store,
+    id: &SessionId,
+    key: &str,
+    delta: i64,
+) -> crate::Result<Option<i64>> {
+    store
+        .increment(id, key, delta, WriteMode::Existing, &LONG)
+        .await
+}
+
 /// A live session's value of `key`.
 async fn value(store: &dyn Store, id: &SessionId, key: &str) -> Option<Vec<u8>> {
     store.get(id, key, &LONG).await.unwrap()
@@ -259,14 +271,6 @@ pub async fn compare_and_set_with_absent_values(store: Arc<dyn Store>) {
 /// (and only those) count.
 pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Store>) {
     let id = create(&*store, &[("s", "\"x\"")], &LONG).await;
-    let incr = |key: &'static str, delta: i64| {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .increment(&id, key, delta, WriteMode::Existing, &LONG)
-                .await
-        }
-    };
     for junk in [
         "\"x\"", "1.5", " 1", "1 ", "+1", "01", "-0", "", "1e3", "\"1\"", "x1",
     ] {
@@ -275,7 +279,7 @@ pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Stor
             .await
             .unwrap();
         assert_eq!(set, WriteOutcome::Applied);
-        let err = incr("s", 1).await.unwrap_err();
+        let err = incr(&*store, &id, "s", 1).await.unwrap_err();
         assert!(matches!(err, Error::NotAnInteger), "{junk:?}: {err:?}");
         assert!(err.is_invalid_input());
         assert_eq!(
@@ -284,16 +288,16 @@ pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Stor
             "{junk:?} unchanged"
         );
     }
-    assert_eq!(incr("n", 5).await.unwrap(), Some(5));
-    assert_eq!(incr("n", -12).await.unwrap(), Some(-7));
-    assert_eq!(incr("n", 0).await.unwrap(), Some(-7));
+    assert_eq!(incr(&*store, &id, "n", 5).await.unwrap(), Some(5));
+    assert_eq!(incr(&*store, &id, "n", -12).await.unwrap(), Some(-7));
+    assert_eq!(incr(&*store, &id, "n", 0).await.unwrap(), Some(-7));
     assert_eq!(value(&*store, &id, "n").await, Some(v("-7")));
     let set = store
         .set(&id, "j", b"41", WriteMode::Existing, &LONG)
         .await
         .unwrap();
     assert_eq!(set, WriteOutcome::Applied);
-    assert_eq!(incr("j", 1).await.unwrap(), Some(42));
+    assert_eq!(incr(&*store, &id, "j", 1).await.unwrap(), Some(42));
     assert_eq!(store.get_all(&id, &LONG).await.unwrap().len(), 3);
 }
 
@@ -301,31 +305,29 @@ pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Stor
 /// nothing; the ends themselves are reachable.
 pub async fn increment_overflow_is_an_error(store: Arc<dyn Store>) {
     let id = create(&*store, &[], &LONG).await;
-    let incr = |delta: i64| {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .increment(&id, "n", delta, WriteMode::Existing, &LONG)
-                .await
-        }
-    };
-    assert_eq!(incr(i64::MAX).await.unwrap(), Some(i64::MAX));
-    let err = incr(1).await.unwrap_err();
+    assert_eq!(
+        incr(&*store, &id, "n", i64::MAX).await.unwrap(),
+        Some(i64::MAX)
+    );
+    let err = incr(&*store, &id, "n", 1).await.unwrap_err();
     assert!(matches!(err, Error::IntegerOverflow), "{err:?}");
     assert!(err.is_invalid_input());
     assert_eq!(
         value(&*store, &id, "n").await,
         Some(v(&i64::MAX.to_string()))
     );
-    assert_eq!(incr(i64::MIN).await.unwrap(), Some(-1));
-    assert_eq!(incr(i64::MIN + 1).await.unwrap(), Some(i64::MIN));
-    let err = incr(-1).await.unwrap_err();
+    assert_eq!(incr(&*store, &id, "n", i64::MIN).await.unwrap(), Some(-1));
+    assert_eq!(
+        incr(&*store, &id, "n", i64::MIN + 1).await.unwrap(),
+        Some(i64::MIN)
+    );
+    let err = incr(&*store, &id, "n", -1).await.unwrap_err();
     assert!(matches!(err, Error::IntegerOverflow), "{err:?}");
     assert_eq!(
         value(&*store, &id, "n").await,
         Some(v(&i64::MIN.to_string()))
     );
-    assert_eq!(incr(i64::MAX).await.unwrap(), Some(-1));
+    assert_eq!(incr(&*store, &id, "n", i64::MAX).await.unwrap(), Some(-1));
 }
 
 /// Strict mode: on an unknown, a destroyed or an expired id, take answers
@@ -578,21 +580,13 @@ pub async fn atomic_operations_respect_limits(store: Arc<dyn Store>) {
 /// compare-and-set of a value too large.
 pub async fn an_increment_past_the_value_limit_is_refused(store: Arc<dyn Store>) {
     let id = create(&*store, &[("n", "98")], &LONG).await;
-    let incr = |key: &'static str, delta: i64| {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .increment(&id, key, delta, WriteMode::Existing, &LONG)
-                .await
-        }
-    };
-    assert_eq!(incr("n", 1).await.unwrap(), Some(99));
-    let err = incr("n", 1).await.unwrap_err();
+    assert_eq!(incr(&*store, &id, "n", 1).await.unwrap(), Some(99));
+    let err = incr(&*store, &id, "n", 1).await.unwrap_err();
     assert!(
         matches!(err, Error::ValueTooLarge { len: 3, max: 2 }),
         "{err:?}"
     );
-    let err = incr("m", 100).await.unwrap_err();
+    let err = incr(&*store, &id, "m", 100).await.unwrap_err();
     assert!(matches!(err, Error::ValueTooLarge { .. }), "{err:?}");
     let err = store
         .compare_and_set(
