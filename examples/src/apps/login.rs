@@ -13,11 +13,11 @@
 //! a real app checks password hashes (argon2, say) from its database.
 //!
 //! Every form carries the session's CSRF token in a hidden field, and a
-//! POST without the right one is refused with 403: another site can make a
-//! browser POST here (the cookie's default `SameSite=Lax` stops that only
-//! for the session cookie, not for a login into the attacker's account,
-//! "login CSRF"), but it cannot read the token. Logging in regenerates the
-//! session, which rotates the token.
+//! POST without the right one is refused with 403. Another site can make a
+//! browser POST here, and the cookie's default `SameSite=Lax` only keeps the
+//! session cookie off such a POST: that would still let it log the browser
+//! into the attacker's account ("login CSRF"). It cannot read the token.
+//! Logging in regenerates the session, which rotates the token.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
