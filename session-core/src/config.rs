@@ -119,6 +119,7 @@ impl<C> SessionConfig<C> {
 /// the application owns its whole host: then no subdomain and no plain-HTTP
 /// page can plant a session cookie for it (session fixation through a
 /// sibling subdomain).
+#[must_use = "a builder does nothing until it is built"]
 pub struct SessionConfigBuilder<C = JsonCodec> {
     keys: Vec<Vec<u8>>,
     cookie_name: String,

@@ -290,6 +290,7 @@ impl Expiry<String, Arc<Record>> for SessionExpiry {
 /// | [`max_bytes`](Self::max_bytes) | [`DEFAULT_MAX_BYTES`] (64 MiB) |
 /// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB, sessions 1,024 keys and 16 MiB) |
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct MemoryStoreBuilder {
     max_bytes: u64,
     limits: Limits,

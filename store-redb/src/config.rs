@@ -48,6 +48,7 @@ impl Durability {
 
 /// Builds a [`RedbStore`]; see [`RedbStore::builder`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct RedbStoreBuilder {
     pub(crate) path: PathBuf,
     pub(crate) durability: Durability,

@@ -63,6 +63,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct RedisStoreBuilder {
     url: String,
     host: Option<String>,

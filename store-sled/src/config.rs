@@ -37,6 +37,7 @@ pub enum Durability {
 
 /// Builds a [`SledStore`]; see [`SledStore::builder`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct SledStoreBuilder {
     pub(crate) path: PathBuf,
     pub(crate) durability: Durability,
