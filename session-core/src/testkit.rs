@@ -96,7 +96,7 @@ pub fn tiny_value_limits() -> Limits {
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
-        $crate::__conformance_cases!($factory;
+        $crate::__conformance_cases!($factory, $crate::Limits::default();
             get_on_unknown_session_is_empty,
             set_then_get_roundtrip,
             set_overwrites_value,
@@ -166,48 +166,29 @@ macro_rules! store_conformance_tests {
             session_incr_flash_and_csrf,
             session_update_gives_up_with_a_typed_error,
         );
-        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn atomic_operations_respect_limits() {
-            let test = $crate::testkit::IntoTestStore::into_test_store(
-                ($factory)($crate::testkit::session_limits()).await,
-            );
-            $crate::testkit::cases::atomic_operations_respect_limits(test.store.clone()).await;
-        }
-        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn an_increment_past_the_value_limit_is_refused() {
-            let test = $crate::testkit::IntoTestStore::into_test_store(
-                ($factory)($crate::testkit::tiny_value_limits()).await,
-            );
-            $crate::testkit::cases::an_increment_past_the_value_limit_is_refused(test.store.clone())
-                .await;
-        }
-        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn size_limits_are_enforced() {
-            let test = $crate::testkit::IntoTestStore::into_test_store(
-                ($factory)($crate::testkit::small_limits()).await,
-            );
-            $crate::testkit::cases::size_limits_are_enforced(test.store.clone()).await;
-        }
-        #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn session_limits_are_enforced_atomically() {
-            let test = $crate::testkit::IntoTestStore::into_test_store(
-                ($factory)($crate::testkit::session_limits()).await,
-            );
-            $crate::testkit::cases::session_limits_are_enforced_atomically(test.store.clone())
-                .await;
-        }
+        // Cases that ask the factory for small limits of their own.
+        $crate::__conformance_cases!($factory, $crate::testkit::session_limits();
+            session_limits_are_enforced_atomically,
+            atomic_operations_respect_limits,
+        );
+        $crate::__conformance_cases!($factory, $crate::testkit::small_limits();
+            size_limits_are_enforced,
+        );
+        $crate::__conformance_cases!($factory, $crate::testkit::tiny_value_limits();
+            an_increment_past_the_value_limit_is_refused,
+        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ($factory:expr; $($case:ident),+ $(,)?) => {
+    ($factory:expr, $limits:expr; $($case:ident),+ $(,)?) => {
         $(
             #[$crate::testkit::__tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let test = $crate::testkit::IntoTestStore::into_test_store(
-                    ($factory)($crate::Limits::default()).await,
+                    ($factory)($limits).await,
                 );
                 $crate::testkit::cases::$case(test.store.clone()).await;
             }
