@@ -70,6 +70,18 @@ impl<S: Store, G: Send + 'static> IntoTestStore for WithGuard<S, G> {
     }
 }
 
+/// The `name=value` pair a `Set-Cookie` line sets (what a client sends
+/// back in `Cookie`), without its attributes. The one place tests, in this
+/// crate and the others, take a cookie apart.
+///
+/// ```
+/// assert_eq!(session_core::testkit::cookie_pair("s=abc; Path=/; HttpOnly"), "s=abc");
+/// ```
+pub fn cookie_pair(set_cookie: impl AsRef<[u8]>) -> String {
+    let line = String::from_utf8_lossy(set_cookie.as_ref());
+    line.split(';').next().unwrap_or_default().trim().to_owned()
+}
+
 /// The limits the size-limit case asks its factory for.
 pub fn small_limits() -> Limits {
     Limits::default()
@@ -1365,10 +1377,8 @@ pub mod cases {
             let Some(line) = lines.first() else {
                 return false;
             };
-            let line = line.to_str().unwrap();
-            let pair = line.split(';').next().unwrap().trim();
-            let removal = line.contains("Max-Age=0");
-            self.0 = (!removal).then(|| pair.to_string());
+            let removal = line.to_str().unwrap().contains("Max-Age=0");
+            self.0 = (!removal).then(|| super::cookie_pair(line));
             true
         }
     }
