@@ -55,11 +55,12 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
             .build()
             .expect("config"),
     );
-    let session = GenericSession::new(&http::HeaderMap::new(), store.clone(), config.clone());
+    let (session, cookie) =
+        GenericSession::new(&http::HeaderMap::new(), store.clone(), config.clone());
     runtime
         .block_on(session.set("user", "ada"))
         .expect("create a session");
-    let line = session.set_cookie().expect("a new session has a cookie");
+    let line = cookie.value().expect("a new session has a cookie");
     let cookie = line
         .to_str()
         .expect("ascii")

@@ -102,8 +102,8 @@ where
             .headers()
             .get_all(COOKIE)
             .map(|value| value.as_bytes());
-        let session = self.sessions.start(cookies);
-        request.extensions_mut().insert(session.clone());
+        let (session, cookie) = self.sessions.start(cookies);
+        request.extensions_mut().insert(session);
         let response = self.service.call(request);
         Box::pin(async move {
             let mut response = response.await?;
@@ -117,7 +117,7 @@ where
                     }
                 }
             }
-            for (name, value) in session.response_headers(&seen) {
+            for (name, value) in cookie.into_headers(&seen) {
                 let name = HeaderName::from_bytes(name.as_str().as_bytes());
                 match (name, HeaderValue::from_bytes(value.as_bytes())) {
                     (Ok(name), Ok(value)) => response.headers_mut().append(name, value),
@@ -154,8 +154,9 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let response = self.to_response();
         HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")
-            .body(self.public_message())
+            .body(response.into_body())
     }
 }

@@ -39,6 +39,6 @@ impl<S: Send + Sync, C: Codec> OptionalFromRequestParts<S> for Session<C> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        (self.status(), self.public_message()).into_response()
+        self.to_response().into_response()
     }
 }

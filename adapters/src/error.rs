@@ -34,20 +34,32 @@ impl Error {
         }
     }
 
-    /// The response body: the message for client and set-up errors; store
-    /// failures are logged and answer a generic text, so that addresses and
-    /// driver messages do not leak to clients.
+    /// The response body: the message for client and set-up errors, and a
+    /// generic text for store failures, so that addresses and driver
+    /// messages do not leak to clients.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Session(error) if !error.is_invalid_input() => {
-                tracing::warn!(%error, "session operation failed");
-                error.public_message()
-            }
+            Error::Session(error) => error.public_message(),
+            Error::MissingMiddleware => self.to_string(),
+        }
+    }
+
+    /// The response this error answers, made and logged by
+    /// [`session_core::Error::to_response`] for a session error; a missing
+    /// middleware is logged as the set-up mistake it is.
+    pub fn to_response(&self) -> http::Response<String> {
+        match self {
+            Error::Session(error) => error.to_response(),
             Error::MissingMiddleware => {
                 tracing::error!("{self}");
-                self.to_string()
+                let mut response = http::Response::new(self.to_string());
+                *response.status_mut() = self.status();
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                response
             }
-            Error::Session(_) => self.to_string(),
         }
     }
 }

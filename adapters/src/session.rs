@@ -3,38 +3,36 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use session_core::{Codec, GenericSession, JsonCodec, SessionConfig, Store};
+use session_core::{Codec, GenericSession, JsonCodec, ResponseCookie, SessionConfig, Store};
 
 /// The session of the current request, as handlers receive it.
 ///
-/// A clone shares the same [`GenericSession`] (an `Arc`), so a handler may pass
-/// it to helper tasks; all of [`GenericSession`]'s methods are available
-/// through `Deref`. The middleware writes the cookie when the handler's
-/// response is ready, so changes made by a clone that outlives the response
-/// reach the store but not the cookie (a session created that late is lost to
-/// the client).
+/// A clone shares the same [`GenericSession`], so a handler may pass it to
+/// helper tasks; all of [`GenericSession`]'s methods are available through
+/// `Deref`. The cookie is the middleware's alone: it keeps the session's
+/// [`ResponseCookie`] and writes it once the handler's response is ready, so
+/// a handler has no way to send it twice. Changes made by a clone that
+/// outlives the response reach the store but not the cookie (a session
+/// created that late is lost to the client).
 ///
 /// Get it from the request extensions (tower, hyper), or as an extractor
-/// (axum, actix-web). Leave `set_cookie` / `write_cookie` to the middleware:
-/// a handler calling them would send the cookie twice.
+/// (axum, actix-web).
 pub struct Session<C: Codec = JsonCodec> {
-    inner: Arc<GenericSession<C>>,
+    inner: GenericSession<C>,
 }
 
 impl<C: Codec> Session<C> {
     /// Wraps a request's session. Middlewares do this; tests and custom
     /// integrations may too.
     pub fn new(session: GenericSession<C>) -> Self {
-        Session {
-            inner: Arc::new(session),
-        }
+        Session { inner: session }
     }
 }
 
 impl<C: Codec> Clone for Session<C> {
     fn clone(&self) -> Self {
         Session {
-            inner: Arc::clone(&self.inner),
+            inner: self.inner.clone(),
         }
     }
 }
@@ -85,16 +83,18 @@ impl<C: Codec> Sessions<C> {
         }
     }
 
-    /// The session of a request with these `Cookie` headers' bytes.
-    pub(crate) fn start<I>(&self, cookie_headers: I) -> Session<C>
+    /// The session of a request with these `Cookie` headers' bytes, for
+    /// the handler, and its cookie, for the middleware.
+    pub(crate) fn start<I>(&self, cookie_headers: I) -> (Session<C>, ResponseCookie<C>)
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        Session::new(GenericSession::from_cookie_headers(
+        let (session, cookie) = GenericSession::from_cookie_headers(
             cookie_headers,
             Arc::clone(&self.store),
             Arc::clone(&self.config),
-        ))
+        );
+        (Session::new(session), cookie)
     }
 }

@@ -8,12 +8,12 @@ use std::task::{ready, Context, Poll};
 
 use http::header::COOKIE;
 use http::{Request, Response};
-use session_core::{Codec, JsonCodec, SessionConfig, Store};
+use session_core::{Codec, JsonCodec, ResponseCookie, SessionConfig, Store};
 use tower::{Layer, Service};
 
-use crate::session::{Session, Sessions};
+use crate::session::Sessions;
 
-/// A tower [`Layer`] that gives every request a [`Session`] in its extensions
+/// A tower [`Layer`] that gives every request a [`Session`](crate::Session) in its extensions
 /// and adds the session's `Set-Cookie` to the response.
 ///
 /// Per request it finds the session cookie and clones two `Arc`s; the
@@ -101,11 +101,11 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // Bytes, not text: one non-ASCII cookie must not hide the session's.
         let cookies = request.headers().get_all(COOKIE).iter();
-        let session = self.sessions.start(cookies.map(|value| value.as_bytes()));
-        request.extensions_mut().insert(session.clone());
+        let (session, cookie) = self.sessions.start(cookies.map(|value| value.as_bytes()));
+        request.extensions_mut().insert(session);
         ResponseFuture {
             inner: self.inner.call(request),
-            session: Some(session),
+            cookie: Some(cookie),
         }
     }
 }
@@ -116,7 +116,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F, C: Codec = JsonCodec> {
         #[pin]
         inner: F,
-        session: Option<Session<C>>,
+        cookie: Option<ResponseCookie<C>>,
     }
 }
 
@@ -132,8 +132,8 @@ where
         let mut result = ready!(this.inner.poll(cx));
         // An error from the inner service has no response to carry a cookie;
         // tower stacks turn such errors into responses further out.
-        if let (Ok(response), Some(session)) = (&mut result, this.session.take()) {
-            session.write_cookie_to_response(response);
+        if let (Ok(response), Some(cookie)) = (&mut result, this.cookie.take()) {
+            cookie.write(response.headers_mut());
         }
         Poll::Ready(result)
     }

@@ -484,19 +484,15 @@ impl Reply {
         }
     }
 
-    /// Maps a session error as the adapters do ([`Error::status`]): 400 for
+    /// Maps a session error as the adapters do ([`Error::to_response`]): 400 for
     /// bad input, 409 for an update that kept losing its race, 503 for a
     /// store that is down or slow, 500 for the server's own failures.
     pub fn error(error: &Error) -> Reply {
-        let (status, message) = (error.status(), error.public_message());
-        if error.is_invalid_input() {
-            tracing::debug!(%error, "session operation refused");
-        } else {
-            tracing::warn!(%error, "session operation failed");
-        }
+        // The core's mapping (which logs), in this contract's JSON body.
+        let response = error.to_response();
         Reply {
-            status,
-            ..Reply::json(serde_json::json!({ "error": message }))
+            status: response.status(),
+            ..Reply::json(serde_json::json!({ "error": response.into_body() }))
         }
     }
 }

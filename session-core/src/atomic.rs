@@ -1,19 +1,5 @@
-//! Atomic operations on one key: take, compare-and-set and increment.
-//!
-//! Writes to different keys of one session never lose each other, because
-//! each write names only its keys. Writes to the *same* key still race when
-//! a handler reads a value, changes it and writes it back: two requests that
-//! both read 3 both write 4. The [`Store`](crate::Store) methods
-//! [`take`](crate::Store::take),
-//! [`compare_and_set`](crate::Store::compare_and_set) and
-//! [`increment`](crate::Store::increment) close that gap: each is one atomic
-//! step in the store (one round trip on Redis).
-//!
-//! This module holds their outcomes ([`Swap`], and [`Cas`] for the typed
-//! [`GenericSession::compare_and_set`](crate::GenericSession::compare_and_set)) and the one integer format
-//! that increments read and write ([`parse_integer`], [`add_to`]): decimal
-//! ASCII, as Redis's `HINCRBY` reads it, which is also how
-//! [`JsonCodec`](crate::JsonCodec) writes an integer.
+//! Atomic operations on one key: their outcomes ([`Swap`], [`Cas`]), the edit
+//! a store applies ([`Edit`]), and the integer format of increments.
 
 use std::fmt;
 
@@ -61,7 +47,7 @@ impl<T> Cas<T> {
 /// them decide alike.
 ///
 /// ```
-/// use session_core::atomic::{Edit, KeyChange};
+/// use session_core::{Edit, KeyChange};
 /// use session_core::Swap;
 /// let taken = Edit::take(Some(b"v"));
 /// assert_eq!((taken.change, taken.writes, taken.answer), (KeyChange::Delete, true, Some(b"v".to_vec())));
@@ -198,7 +184,7 @@ const MAX_INTEGER_LEN: usize = 20;
 /// `"1"` with quotes) is `None`.
 ///
 /// ```
-/// use session_core::atomic::parse_integer;
+/// use session_core::parse_integer;
 /// assert_eq!(parse_integer(b"42"), Some(42));
 /// assert_eq!(parse_integer(b"-7"), Some(-7));
 /// assert_eq!(parse_integer(b"0"), Some(0));
@@ -232,7 +218,7 @@ pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
 /// [`Error::IntegerOverflow`] when the sum leaves `i64`.
 ///
 /// ```
-/// use session_core::atomic::add_to;
+/// use session_core::add_to;
 /// use session_core::Error;
 /// assert_eq!(add_to(None, 5).unwrap(), (5, b"5".to_vec()));
 /// assert_eq!(add_to(Some(b"5"), -7).unwrap(), (-2, b"-2".to_vec()));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cookie::SameSite;
 
-use crate::cookie::CookieSettings;
+use crate::cookie::SessionCookie;
 use crate::signer::Signer;
 use crate::{Codec, Error, ExpiryPolicy, JsonCodec, Result};
 
@@ -39,9 +39,7 @@ pub const DEFAULT_UPDATE_ATTEMPTS: u32 = 32;
 /// ```
 #[derive(Debug)]
 pub struct SessionConfig<C = JsonCodec> {
-    pub(crate) signer: Signer,
-    pub(crate) cookie: CookieSettings,
-    pub(crate) id_prefix: String,
+    pub(crate) cookie: SessionCookie,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) max_sessions_per_owner: Option<usize>,
     pub(crate) max_update_attempts: u32,
@@ -63,7 +61,7 @@ impl<C> SessionConfig<C> {
 
     /// The prefix put before every session token to make the id stores see.
     pub fn id_prefix(&self) -> &str {
-        &self.id_prefix
+        &self.cookie.id_prefix
     }
 
     /// The idle timeout and absolute lifetime passed to every store call.
@@ -372,8 +370,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             absolute: self.absolute,
         };
         Ok(SessionConfig {
-            signer,
-            cookie: CookieSettings {
+            cookie: SessionCookie {
                 name: self.cookie_name,
                 path: self.path,
                 domain: self.domain,
@@ -382,8 +379,9 @@ impl<C: Codec> SessionConfigBuilder<C> {
                 same_site: self.same_site,
                 partitioned: self.partitioned,
                 max_age: self.persistent.then(|| self.absolute.unwrap_or(self.idle)),
+                signer,
+                id_prefix: self.id_prefix,
             },
-            id_prefix: self.id_prefix,
             policy,
             max_sessions_per_owner: self.max_sessions_per_owner,
             max_update_attempts: self.max_update_attempts,
@@ -541,7 +539,7 @@ mod tests {
         let texts = [
             builder_debug,
             format!("{config:?}"),
-            format!("{:?}", config.signer),
+            format!("{:?}", config.cookie.signer),
             format!("{short}"),
             format!("{short:?}"),
         ];

@@ -1,5 +1,7 @@
-//! The session cookie: its attributes, and how a signed id is read from a request
-//! and written to a response.
+//! The session cookie, in one type: [`SessionCookie`] owns the cookie's
+//! name and attributes, the signing keys and the id prefix, and it reads,
+//! verifies, issues and removes the cookie. A change of format touches this
+//! file alone.
 //!
 //! The cookie value is `<token>.<issued>.<signature>`: the session token, the
 //! Unix time (seconds) the cookie was issued, and HMAC-SHA256 over
@@ -19,9 +21,9 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::id::TOKEN_LEN;
 use crate::signer::{Signer, Verified, SIGNATURE_LEN};
 use crate::SessionId;
+use crate::id::TOKEN_LEN;
 
 /// The longest cookie value even looked at: a token, a 20-digit time, a
 /// 20-digit lifetime, a signature and three dots.
@@ -33,10 +35,11 @@ const MAX_VALUE_LEN: usize = TOKEN_LEN + 1 + 20 + 1 + 20 + 1 + SIGNATURE_LEN;
 /// with thousands must not buy thousands of HMACs.
 pub(crate) const MAX_CANDIDATES: usize = 4;
 
-/// Attributes of the session cookie. Built by
+/// The session cookie's format: its name and attributes, the keys that sign
+/// it and the prefix of the ids it carries. Built by
 /// [`SessionConfigBuilder`](crate::SessionConfigBuilder).
 #[derive(Clone, Debug)]
-pub(crate) struct CookieSettings {
+pub(crate) struct SessionCookie {
     pub(crate) name: String,
     pub(crate) path: String,
     pub(crate) domain: Option<String>,
@@ -46,6 +49,10 @@ pub(crate) struct CookieSettings {
     pub(crate) partitioned: bool,
     /// `Some` for a persistent cookie, `None` for a browser-session cookie.
     pub(crate) max_age: Option<Duration>,
+    /// Signs what the cookie carries; its `Debug` shows no key.
+    pub(crate) signer: Signer,
+    /// What every id starts with, in the store (never in the cookie).
+    pub(crate) id_prefix: String,
 }
 
 /// The request's cookies with our name, not yet verified: verifying costs an
@@ -87,7 +94,12 @@ pub(crate) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl CookieSettings {
+impl SessionCookie {
+    /// A fresh id for a new session.
+    pub(crate) fn mint(&self) -> SessionId {
+        SessionId::generate(&self.id_prefix)
+    }
+
     /// Finds the session cookies among the request's `Cookie` headers.
     pub(crate) fn read(&self, headers: &HeaderMap) -> Incoming {
         self.read_values(headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes))
@@ -132,27 +144,19 @@ impl CookieSettings {
 
     /// The first of the request's session cookies whose signature verifies.
     /// Several may carry our name (set for different paths).
-    pub(crate) fn verify_first(
-        &self,
-        incoming: &Incoming,
-        signer: &Signer,
-        prefix: &str,
-    ) -> Option<Found> {
-        incoming
-            .values
-            .iter()
-            .find_map(|value| self.verify(value, signer, prefix))
+    pub(crate) fn verify_first(&self, incoming: &Incoming) -> Option<Found> {
+        incoming.values.iter().find_map(|value| self.verify(value))
     }
 
-    fn verify(&self, value: &str, signer: &Signer, prefix: &str) -> Option<Found> {
+    fn verify(&self, value: &str) -> Option<Found> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
         let (payload, signature) = value.rsplit_once('.')?;
-        let verified = signer.verify(&self.name, payload, signature)?;
+        let verified = self.signer.verify(&self.name, payload, signature)?;
         // Checked after the signature too, so only our own well-formed ids go further.
         let mut parts = payload.split('.');
-        let id = SessionId::parse(prefix, parts.next()?)?;
+        let id = SessionId::parse(&self.id_prefix, parts.next()?)?;
         let issued = parts.next()?.parse().ok()?;
         let lifetime = parts.next().map(str::parse).transpose().ok()?;
         if parts.next().is_some() {
@@ -177,17 +181,12 @@ impl CookieSettings {
     /// A `Set-Cookie` header carrying `id`, issued now, signed with the newest
     /// key. A session with its own `lifetime` (seconds) carries it, signed, and
     /// is persistent with `max_age`; any other has the configured `Max-Age`.
-    pub(crate) fn issue(
-        &self,
-        id: &SessionId,
-        signer: &Signer,
-        lifetime: Option<(u64, Duration)>,
-    ) -> HeaderValue {
+    pub(crate) fn issue(&self, id: &SessionId, lifetime: Option<(u64, Duration)>) -> HeaderValue {
         let payload = match lifetime {
             Some((seconds, _)) => format!("{}.{}.{seconds}", id.token(), now_secs()),
             None => format!("{}.{}", id.token(), now_secs()),
         };
-        let value = format!("{payload}.{}", signer.sign(&self.name, &payload));
+        let value = format!("{payload}.{}", self.signer.sign(&self.name, &payload));
         let mut cookie = self.base(value);
         if let Some(max_age) = lifetime.map(|(_, max_age)| max_age).or(self.max_age) {
             cookie.set_max_age(to_time(max_age));
@@ -260,8 +259,8 @@ fn header(cookie: &Cookie<'_>) -> HeaderValue {
 mod tests {
     use super::*;
 
-    fn settings() -> CookieSettings {
-        CookieSettings {
+    fn settings() -> SessionCookie {
+        SessionCookie {
             name: "s".into(),
             path: "/".into(),
             domain: None,
@@ -270,28 +269,29 @@ mod tests {
             same_site: SameSite::Lax,
             partitioned: false,
             max_age: None,
+            signer: Signer::new([[7u8; 32].to_vec()]).unwrap(),
+            id_prefix: "session:".into(),
         }
-    }
-
-    fn signer() -> Signer {
-        Signer::new([[7u8; 32].to_vec()]).unwrap()
     }
 
     /// A valid `s=<value>` pair for a fresh id, and the id.
     fn valid_pair() -> (String, SessionId) {
         let id = SessionId::generate("session:");
-        let set_cookie = settings().issue(&id, &signer(), None);
-        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
-        (pair.to_owned(), id)
+        let set_cookie = settings().issue(&id, None);
+        (pair_of(&set_cookie), id)
+    }
+
+    /// What a client sends back of a `Set-Cookie` line.
+    fn pair_of(set_cookie: &HeaderValue) -> String {
+        let cookie = Cookie::parse(set_cookie.to_str().unwrap()).unwrap();
+        format!("{}={}", cookie.name(), cookie.value())
     }
 
     /// The id the headers' session cookie verifies to, if any.
     fn found(headers: &[&[u8]]) -> Option<SessionId> {
         let settings = settings();
         let incoming = settings.read_values(headers);
-        settings
-            .verify_first(&incoming, &signer(), "session:")
-            .map(|found| found.id)
+        settings.verify_first(&incoming).map(|found| found.id)
     }
 
     #[test]
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn issued_cookies_carry_their_attributes() {
         let id = SessionId::generate("session:");
-        let line = settings().issue(&id, &signer(), None);
+        let line = settings().issue(&id, None);
         let line = line.to_str().unwrap();
         for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
             assert!(line.contains(attribute), "{line}");
@@ -356,7 +356,7 @@ mod tests {
         );
         let mut partitioned = settings();
         partitioned.partitioned = true;
-        let line = partitioned.issue(&id, &signer(), Some((60, Duration::from_secs(60))));
+        let line = partitioned.issue(&id, Some((60, Duration::from_secs(60))));
         let line = line.to_str().unwrap();
         assert!(
             line.contains("Partitioned") && line.contains("Max-Age=60"),
@@ -401,7 +401,7 @@ mod tests {
                 let settings = settings();
                 let incoming = settings.read_values(&headers);
                 prop_assert!(incoming.values.len() <= MAX_CANDIDATES);
-                prop_assert!(settings.verify_first(&incoming, &signer(), "session:").is_none());
+                prop_assert!(settings.verify_first(&incoming).is_none());
             }
 
             /// The same, with our name in front so every value is a candidate.
@@ -436,14 +436,13 @@ mod tests {
             ) {
                 let mut settings = settings();
                 settings.name = name.clone();
-                let signer = signer();
-                let id = SessionId::generate(&prefix);
-                let sent = settings.issue(&id, &signer, None);
-                let pair = sent.to_str().unwrap().split(';').next().unwrap().to_owned();
+                settings.id_prefix = prefix.clone();
+                let id = settings.mint();
+                let pair = pair_of(&settings.issue(&id, None));
                 prop_assume!(!before.starts_with(&format!("{name}=")));
                 let header = format!("{before}; {pair}");
                 let incoming = settings.read_values([header.as_bytes()]);
-                let found = settings.verify_first(&incoming, &signer, &prefix);
+                let found = settings.verify_first(&incoming);
                 prop_assert_eq!(found.map(|f| f.id), Some(id));
             }
         }

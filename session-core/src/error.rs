@@ -91,7 +91,7 @@ pub enum Error {
     },
 
     /// An owner (a user id) was empty or longer than
-    /// [`MAX_OWNER_BYTES`](crate::owners::MAX_OWNER_BYTES).
+    /// [`MAX_OWNER_BYTES`](crate::MAX_OWNER_BYTES).
     #[error("session owner is {len} bytes; it must be 1 to {max}")]
     InvalidOwner {
         /// The owner's length in bytes.
@@ -101,7 +101,7 @@ pub enum Error {
     },
 
     /// An [increment](crate::Store::increment) found a value that is not an
-    /// integer ([`parse_integer`](crate::atomic::parse_integer)); nothing
+    /// integer ([`parse_integer`](crate::parse_integer)); nothing
     /// was written.
     #[error("session value is not an integer")]
     NotAnInteger,
@@ -185,13 +185,48 @@ impl Error {
     /// generic text otherwise, so that store addresses, driver messages and
     /// values stay in the server's logs.
     pub fn public_message(&self) -> String {
-        if self.is_invalid_input() || matches!(self, Error::UpdateConflict { .. }) {
+        if self.is_client_error() {
             self.to_string()
         } else if self.is_unavailable() {
             "session store unavailable".into()
         } else {
             "session store failed".into()
         }
+    }
+
+    /// The response every adapter and example server answers this error
+    /// with: [`status`](Self::status), and
+    /// [`public_message`](Self::public_message) as a `text/plain` body.
+    ///
+    /// Making the response is where the error is logged, with its whole
+    /// text (never a key or a value: no variant carries one): at `debug`
+    /// for the client's own input and a lost update race, which are the
+    /// client's business, and at `warn` for the store's or the server's
+    /// failures, which are the operator's.
+    ///
+    /// ```
+    /// let response = session_core::Error::EmptyKey.to_response();
+    /// assert_eq!(response.status(), http::StatusCode::BAD_REQUEST);
+    /// assert_eq!(response.body(), "session key is empty");
+    /// ```
+    pub fn to_response(&self) -> http::Response<String> {
+        if self.is_client_error() {
+            tracing::debug!(error = %self, "session operation refused");
+        } else {
+            tracing::warn!(error = %self, "session operation failed");
+        }
+        let mut response = http::Response::new(self.public_message());
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+
+    /// A 4xx: the client's input, or an update that lost its race.
+    fn is_client_error(&self) -> bool {
+        self.is_invalid_input() || matches!(self, Error::UpdateConflict { .. })
     }
 }
 

@@ -1,22 +1,5 @@
-//! Sessions that belong to a user: owners, handles, per-session metadata and
-//! the store-wide queries built on them (redis-sessions' half of the seeds).
-//!
-//! A session may be *bound* to an owner, a user id string, usually at login
-//! ([`GenericSession::login`](crate::GenericSession::login)). Every store then
-//! keeps an index from owners to their sessions, so that one user's sessions
-//! can be listed and ended without looking at anybody else's, and an index by
-//! last activity, so that "active in the last *n* seconds" is counted without
-//! a scan (store-memory, which keeps everything in one process, scans).
-//!
-//! # Handles, not ids
-//!
-//! A session id is a bearer token: whoever holds it *is* the user. A page that
-//! lists a user's devices must therefore never show one. Listings name each
-//! session by its [`Handle`] instead, a one-way hash of the id that is stable
-//! for the session's whole life, reveals nothing about the id, and can only
-//! be used to revoke a session *within its owner* ([`Store::revoke`]).
-//!
-//! [`Store::revoke`]: crate::Store::revoke
+//! Sessions that belong to a user: owners, [`Handle`]s, per-session metadata
+//! ([`SessionInfo`]) and pages of active sessions ([`ActivePage`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -104,7 +87,7 @@ impl fmt::Debug for Handle {
 /// Checks an owner: not empty, at most [`MAX_OWNER_BYTES`].
 ///
 /// ```
-/// use session_core::owners::check_owner;
+/// use session_core::check_owner;
 /// assert!(check_owner("user1001").is_ok());
 /// assert!(check_owner("").is_err());
 /// assert!(check_owner(&"x".repeat(257)).is_err());
@@ -175,7 +158,7 @@ pub struct ActivePage {
 /// sessions (their ids beside their metadata).
 ///
 /// ```
-/// use session_core::owners::beyond_cap;
+/// use session_core::beyond_cap;
 /// // Last activity in ms; "new" is being bound, and counts towards the cap.
 /// let sessions = [("a", 30), ("b", 10), ("c", 20), ("new", 5)];
 /// assert_eq!(beyond_cap(&sessions, 3, "new"), vec!["b"]);

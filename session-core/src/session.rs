@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
-use http::{request, response, HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use subtle::ConstantTimeEq;
 
 use crate::atomic::{Cas, Swap};
-use crate::cookie::{CookieSettings, Found, Incoming};
+use crate::cookie::{Found, Incoming, SessionCookie};
 use crate::owners::{check_owner, Handle, SessionInfo};
 use crate::signer::Verified;
 use crate::{
@@ -21,36 +21,55 @@ use crate::{
 
 /// The session of one HTTP request, generic-session's `genericSession(req, res, store)`.
 ///
-/// Built from a request's headers, a store and a config, it is lazy: it finds
-/// the cookie at once, verifies its signature on first use, and does no store
-/// I/O until a method is called, and then one store operation per call
-/// (a write to a session that has expired meanwhile costs a second one, to
-/// create the fresh session; [`update`](Self::update) one more per lost race;
-/// [`login`](Self::login) a few).
-/// A session is created on the first write, never on a read. When the handler
-/// is done, [`write_cookie`](Self::write_cookie) adds the `Set-Cookie` header
-/// the response needs, if any.
+/// [`GenericSession::new`] takes a request's headers, a store and a config,
+/// and gives two halves: the session, for the handler, and its
+/// [`ResponseCookie`], for whoever builds the response. The session is lazy:
+/// it finds the cookie at once, verifies its signature on first use, and
+/// does no store I/O until a method is called, and then one store operation
+/// per call (a write to a session that has expired meanwhile costs a second
+/// one, to create the fresh session; [`update`](Self::update) one more per
+/// lost race; [`login`](Self::login) a few). A session is created on the
+/// first write, never on a read. When the handler is done,
+/// [`ResponseCookie::write`] adds the `Set-Cookie` header the response needs,
+/// if any, once: it consumes the `ResponseCookie`, and the session half has
+/// no way to write a cookie.
 ///
 /// ```
 /// # use std::sync::Arc;
 /// # use session_core::{GenericSession, SessionConfig, Store};
 /// # async fn handle(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> session_core::Result<()> {
 /// let request = http::Request::get("/").body(()).unwrap();
-/// let session = GenericSession::from_request(&request, store, config);
+/// let (session, cookie) = GenericSession::new(request.headers(), store, config);
 /// let visits: u64 = session.get("visits").await?.unwrap_or(0);
 /// session.set("visits", &(visits + 1)).await?;
 ///
 /// let mut response = http::Response::new(());
-/// session.write_cookie(response.headers_mut());
+/// cookie.write(response.headers_mut());
 /// # Ok(()) }
 /// ```
 ///
-/// Methods take `&self`, so one session can be shared by concurrent tasks of the
-/// same request; its small state sits behind a mutex that is never held across
-/// an `.await`.
+/// Methods take `&self`, and a clone is the same session (two `Arc`s), so
+/// concurrent tasks of one request can share it; its small state sits
+/// behind a mutex that is never held across an `.await`.
 pub struct GenericSession<C: Codec = JsonCodec> {
     store: Arc<dyn Store>,
     config: Arc<SessionConfig<C>>,
+    request: Arc<RequestState>,
+}
+
+/// The response half of a [`GenericSession`]: what the response must say
+/// about the session cookie after the handler ran. It is handed out once,
+/// beside the session, and writing consumes it, so the cookie is sent at
+/// most once per response.
+pub struct ResponseCookie<C: Codec = JsonCodec> {
+    config: Arc<SessionConfig<C>>,
+    request: Arc<RequestState>,
+}
+
+/// What both halves share: the request's cookie and what the handler has
+/// done to its session so far.
+#[derive(Debug)]
+struct RequestState {
     incoming: Incoming,
     found: OnceLock<Option<Found>>,
     state: Mutex<State>,
@@ -59,54 +78,175 @@ pub struct GenericSession<C: Codec = JsonCodec> {
 /// What this request has done to its session so far.
 #[derive(Debug, Default)]
 struct State {
-    /// The cookie was verified and `current` set from it: done on first use,
-    /// so a request whose handler never touches the session pays no HMAC.
-    verified: bool,
-    /// The id the client should hold after this response.
-    current: Option<SessionId>,
-    /// `current` was minted during this request and not yet stored: writes may
-    /// create it.
-    minted: bool,
-    /// `current` was minted and then created in the store: it needs a cookie.
-    created: bool,
+    session: Current,
     /// Some method was called (a rotated key's cookie is only re-signed then).
     accessed: bool,
-    /// The session was destroyed: drop the client's cookie unless a new one replaces it.
+    /// The client's cookie names a session that ended here: drop it unless
+    /// a new one replaces it.
     expire_cookie: bool,
-    /// The session's own lifetime in seconds (from its cookie, or set in this
-    /// request), which its cookies carry; `None` for the configured one.
-    lifetime: Option<u64>,
-    /// [`set_lifetime`](GenericSession::set_lifetime) ran: re-send the cookie,
-    /// with this `Max-Age` (the session's time to live, as the store said).
-    new_max_age: Option<Duration>,
+}
+
+/// The session the client should hold after this response.
+#[derive(Debug, Default)]
+enum Current {
+    /// Nothing looked at the session yet: the cookie is verified on first
+    /// use, so a request whose handler never touches it pays no HMAC.
+    #[default]
+    Unverified,
+    /// No session: none came, or it ended here.
+    None,
+    /// A session with an id.
+    Live(Live),
+}
+
+/// A session the request has, and where it stands.
+#[derive(Debug)]
+struct Live {
+    id: SessionId,
+    stage: Stage,
+    lifetime: Lifetime,
+}
+
+/// Where a [`Live`] session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The request's cookie named it.
+    Cookie,
+    /// Minted here and not stored yet: a write may create it.
+    Minted,
+    /// Stored here (created, or moved to by `regenerate`): it needs a cookie.
+    Created,
+}
+
+/// The idle lifetime a session's cookie carries.
+#[derive(Debug, Clone, Copy)]
+enum Lifetime {
+    /// The configured one.
+    Configured,
+    /// The session's own, in seconds (from its cookie, or set here), which
+    /// its cookies carry, signed.
+    Own {
+        seconds: u64,
+        /// [`set_lifetime`](GenericSession::set_lifetime) ran: re-send the
+        /// cookie with this `Max-Age` (the session's time to live, as the
+        /// store said).
+        resend: Option<Duration>,
+    },
+}
+
+impl State {
+    /// The current session's id, if there is one.
+    fn id(&self) -> Option<SessionId> {
+        match &self.session {
+            Current::Live(live) => Some(live.id.clone()),
+            Current::Unverified | Current::None => None,
+        }
+    }
+
+    /// The current session, if it is `id`.
+    fn live(&mut self, id: &SessionId) -> Option<&mut Live> {
+        match &mut self.session {
+            Current::Live(live) if live.id == *id => Some(live),
+            _ => None,
+        }
+    }
+}
+
+impl RequestState {
+    fn new(incoming: Incoming) -> Arc<Self> {
+        Arc::new(RequestState {
+            incoming,
+            found: OnceLock::new(),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The state, with the cookie verified first if nothing did that yet.
+    fn lock(&self, cookie: &SessionCookie) -> MutexGuard<'_, State> {
+        let mut state = self.lock_unverified();
+        if matches!(state.session, Current::Unverified) {
+            state.session = match self.found(cookie) {
+                Some(found) => Current::Live(Live {
+                    id: found.id.clone(),
+                    stage: Stage::Cookie,
+                    lifetime: found.lifetime.map_or(Lifetime::Configured, |seconds| {
+                        Lifetime::Own {
+                            seconds,
+                            resend: None,
+                        }
+                    }),
+                }),
+                None => Current::None,
+            };
+        }
+        state
+    }
+
+    fn lock_unverified(&self) -> MutexGuard<'_, State> {
+        // The state is updated in one step each, so a panic in another
+        // holder cannot leave it half-written: recover from poisoning.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The request's verified session cookie, checked once, on first use.
+    fn found(&self, cookie: &SessionCookie) -> Option<&Found> {
+        self.found
+            .get_or_init(|| cookie.verify_first(&self.incoming))
+            .as_ref()
+    }
+}
+
+impl<C: Codec> Clone for GenericSession<C> {
+    fn clone(&self) -> Self {
+        GenericSession {
+            store: Arc::clone(&self.store),
+            config: Arc::clone(&self.config),
+            request: Arc::clone(&self.request),
+        }
+    }
 }
 
 impl<C: Codec> std::fmt::Debug for GenericSession<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GenericSession")
-            .field("incoming", &self.incoming)
-            .field("state", &*self.lock_unverified())
+            .field("incoming", &self.request.incoming)
+            .field("state", &*self.request.lock_unverified())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Codec> std::fmt::Debug for ResponseCookie<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCookie")
+            .field("state", &*self.request.lock_unverified())
             .finish_non_exhaustive()
     }
 }
 
 impl<C: Codec> GenericSession<C> {
-    /// The session of a request with these headers.
-    pub fn new(headers: &HeaderMap, store: Arc<dyn Store>, config: Arc<SessionConfig<C>>) -> Self {
+    /// The session of a request with these headers, and its
+    /// [`ResponseCookie`].
+    pub fn new(
+        headers: &HeaderMap,
+        store: Arc<dyn Store>,
+        config: Arc<SessionConfig<C>>,
+    ) -> (Self, ResponseCookie<C>) {
         let incoming = config.cookie.read(headers);
         Self::with_incoming(incoming, store, config)
     }
 
-    /// The session of a request whose `Cookie` headers hold these bytes (or
-    /// this text), for frameworks whose header types are not `http` 1's
-    /// (actix-web's, say). Pass every header as it came, bytes outside ASCII
-    /// included: they are parsed pair by pair, so one foreign cookie that is
-    /// not ASCII does not hide the session's.
+    /// [`new`](Self::new) for a request whose `Cookie` headers hold these
+    /// bytes (or this text), for frameworks whose header types are not
+    /// `http` 1's (actix-web's, say). Pass every header as it came, bytes
+    /// outside ASCII included: they are parsed pair by pair, so one foreign
+    /// cookie that is not ASCII does not hide the session's.
     pub fn from_cookie_headers<I>(
         cookie_headers: I,
         store: Arc<dyn Store>,
         config: Arc<SessionConfig<C>>,
-    ) -> Self
+    ) -> (Self, ResponseCookie<C>)
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -119,76 +259,36 @@ impl<C: Codec> GenericSession<C> {
         incoming: Incoming,
         store: Arc<dyn Store>,
         config: Arc<SessionConfig<C>>,
-    ) -> Self {
-        GenericSession {
+    ) -> (Self, ResponseCookie<C>) {
+        let request = RequestState::new(incoming);
+        let cookie = ResponseCookie {
+            config: Arc::clone(&config),
+            request: Arc::clone(&request),
+        };
+        let session = GenericSession {
             store,
             config,
-            incoming,
-            found: OnceLock::new(),
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    /// The session of `request`.
-    pub fn from_request<B>(
-        request: &Request<B>,
-        store: Arc<dyn Store>,
-        config: Arc<SessionConfig<C>>,
-    ) -> Self {
-        Self::new(request.headers(), store, config)
-    }
-
-    /// The session of a request split into parts.
-    pub fn from_parts(
-        parts: &request::Parts,
-        store: Arc<dyn Store>,
-        config: Arc<SessionConfig<C>>,
-    ) -> Self {
-        Self::new(&parts.headers, store, config)
+            request,
+        };
+        (session, cookie)
     }
 
     /// The state, with the cookie verified first if nothing did that yet.
     fn lock(&self) -> MutexGuard<'_, State> {
-        let mut state = self.lock_unverified();
-        if !state.verified {
-            state.verified = true;
-            state.current = self.found().map(|found| found.id.clone());
-            state.lifetime = self.found().and_then(|found| found.lifetime);
-        }
-        state
-    }
-
-    fn lock_unverified(&self) -> MutexGuard<'_, State> {
-        // The state is a handful of flags updated in one step each, so a panic in
-        // another holder cannot leave it half-written: recover from poisoning.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The request's verified session cookie, checked once, on first use.
-    fn found(&self) -> Option<&Found> {
-        self.found
-            .get_or_init(|| {
-                let config = &self.config;
-                config
-                    .cookie
-                    .verify_first(&self.incoming, &config.signer, &config.id_prefix)
-            })
-            .as_ref()
+        self.request.lock(&self.config.cookie)
     }
 
     /// The id of the session after what this request did so far: the cookie's
     /// (verified) id, a newly created one, or `None`.
     pub fn id(&self) -> Option<SessionId> {
-        self.lock().current.clone()
+        self.lock().id()
     }
 
     /// The id to read from, marking the session as used.
     fn current(&self) -> Option<SessionId> {
         let mut state = self.lock();
         state.accessed = true;
-        state.current.clone()
+        state.id()
     }
 
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
@@ -292,30 +392,27 @@ impl<C: Codec> GenericSession<C> {
     fn target(&self, failed: Option<&SessionId>, creates: bool) -> Option<(SessionId, WriteMode)> {
         let mut state = self.lock();
         state.accessed = true;
-        if state.current.is_some() && state.current.as_ref() == failed {
-            state.current = None;
-            state.minted = false;
-            state.created = false;
-            state.lifetime = None;
-            state.new_max_age = None;
-        }
-        match &state.current {
-            Some(id) => {
-                let mode = if state.minted {
-                    WriteMode::Create
-                } else {
-                    WriteMode::Existing
-                };
-                Some((id.clone(), mode))
+        if let Some(failed) = failed {
+            if state.live(failed).is_some() {
+                state.session = Current::None;
             }
-            None if !creates => None,
-            None => {
-                let id = SessionId::generate(&self.config.id_prefix);
-                state.current = Some(id.clone());
-                state.minted = true;
-                state.created = false;
-                state.lifetime = None;
-                state.new_max_age = None;
+        }
+        match &state.session {
+            Current::Live(live) => {
+                let mode = match live.stage {
+                    Stage::Minted => WriteMode::Create,
+                    Stage::Cookie | Stage::Created => WriteMode::Existing,
+                };
+                Some((live.id.clone(), mode))
+            }
+            Current::Unverified | Current::None if !creates => None,
+            Current::Unverified | Current::None => {
+                let id = self.config.cookie.mint();
+                state.session = Current::Live(Live {
+                    id: id.clone(),
+                    stage: Stage::Minted,
+                    lifetime: Lifetime::Configured,
+                });
                 Some((id, WriteMode::Create))
             }
         }
@@ -328,11 +425,11 @@ impl<C: Codec> GenericSession<C> {
     fn landed(&self, id: SessionId, mode: WriteMode, found: bool) -> Result<Option<SessionId>> {
         match (found, mode) {
             (true, _) => {
-                let mut state = self.lock();
-                if mode == WriteMode::Create && state.current.as_ref() == Some(&id) {
-                    // Stored now: later writes must find it alive, like any other.
-                    state.created = true;
-                    state.minted = false;
+                if mode == WriteMode::Create {
+                    if let Some(live) = self.lock().live(&id) {
+                        // Stored now: later writes must find it alive, like any other.
+                        live.stage = Stage::Created;
+                    }
                 }
                 Ok(None)
             }
@@ -544,7 +641,7 @@ impl<C: Codec> GenericSession<C> {
                 },
                 Some(None) => None,
             };
-            let id = self.lock().current.clone();
+            let id = self.lock().id();
             if let (Some(secret), Some(id)) = (secret, id) {
                 return csrf_token_of(&secret, &id);
             }
@@ -602,22 +699,16 @@ impl<C: Codec> GenericSession<C> {
     /// the client's cookie is dropped unless a new session replaces it.
     fn forget(&self, id: &SessionId, expire_cookie: bool) {
         let mut state = self.lock();
-        if state.current.as_ref() == Some(id) {
-            state.current = None;
-            state.minted = false;
-            state.created = false;
-            state.lifetime = None;
-            state.new_max_age = None;
+        if state.live(id).is_some() {
+            state.session = Current::None;
             state.expire_cookie |= expire_cookie;
         }
     }
 
-    /// Another name for [`del_all`](Self::del_all).
-    pub async fn clear(&self) -> Result<()> {
-        self.del_all().await
-    }
-
-    /// Deletes all data and removes the cookie from the client.
+    /// Ends the session: deletes its data and removes the cookie from the
+    /// client. A later write in the same request starts a fresh session
+    /// under a new id, whose cookie then replaces the removal (Django's
+    /// `flush`). Without a live session it deletes nothing.
     pub async fn destroy(&self) -> Result<()> {
         self.del_all().await?;
         self.lock().expire_cookie = true;
@@ -642,31 +733,27 @@ impl<C: Codec> GenericSession<C> {
     /// **Which one at login.** `regenerate` keeps what an anonymous visitor
     /// put in the session (a cart, the page to come back to): right when
     /// nobody was logged in. When someone else was, use
-    /// [`regenerate_empty`](Self::regenerate_empty), so that one user's data
-    /// never carries into another's login (Django's `cycle_key` and `flush`).
+    /// [`destroy`](Self::destroy): the next write (the user id, at login)
+    /// starts a session under a fresh id, so that one user's data never
+    /// carries into another's login (Django's `cycle_key` and `flush`).
+    /// [`login`](Self::login) makes this choice itself.
     pub async fn regenerate(&self) -> Result<()> {
         let Some(from) = self.current() else {
             return Ok(());
         };
-        let to = SessionId::generate(&self.config.id_prefix);
+        let to = self.config.cookie.mint();
         let moved = self
             .store
             .regenerate(&from, &to, &self.config.policy)
             .await?;
-        let mut state = self.lock();
-        if state.current.as_ref() == Some(&from) {
-            if moved {
-                state.current = Some(to);
-                state.minted = false;
-                state.created = true;
-            } else {
-                state.current = None;
-                state.minted = false;
-                state.created = false;
-                state.expire_cookie = true;
-                state.lifetime = None;
-                state.new_max_age = None;
+        if moved {
+            if let Some(live) = self.lock().live(&from) {
+                // Data, creation time and the session's own lifetime move too.
+                live.id = to;
+                live.stage = Stage::Created;
             }
+        } else {
+            self.forget(&from, true);
         }
         Ok(())
     }
@@ -690,24 +777,14 @@ impl<C: Codec> GenericSession<C> {
         else {
             return Ok(false);
         };
-        let mut state = self.lock();
-        if state.current.as_ref() == Some(&id) {
-            state.lifetime = Some(idle.as_secs().max(1));
-            // Whole seconds, rounded up, as `Max-Age` counts them.
-            state.new_max_age = Some(Duration::from_secs(ttl.as_millis().div_ceil(1000) as u64));
+        if let Some(live) = self.lock().live(&id) {
+            live.lifetime = Lifetime::Own {
+                seconds: idle.as_secs().max(1),
+                // Whole seconds, rounded up, as `Max-Age` counts them.
+                resend: Some(Duration::from_secs(ttl.as_millis().div_ceil(1000) as u64)),
+            };
         }
         Ok(true)
-    }
-
-    /// Ends the session and starts the next one empty, under a new id: the
-    /// old id's data is deleted and its cookie dropped, and the next write
-    /// (the user id, at login) creates a session with a fresh id and cookie.
-    /// Django's `flush`; see [`regenerate`](Self::regenerate) for which to use
-    /// at login. Without a live session it does nothing.
-    pub async fn regenerate_empty(&self) -> Result<()> {
-        // The same steps as `destroy`: a write after it mints a new id, and
-        // the new cookie then replaces the removal.
-        self.destroy().await
     }
 
     /// The store this session reads and writes, for store-wide queries
@@ -719,7 +796,7 @@ impl<C: Codec> GenericSession<C> {
     /// The [`Handle`] of the current session, if there is one: what a
     /// listing of the owner's sessions calls it.
     pub fn handle(&self) -> Option<Handle> {
-        self.lock().current.as_ref().map(Handle::of)
+        self.lock().id().as_ref().map(Handle::of)
     }
 
     /// Logs `owner` in on this session, in one call that also defeats
@@ -746,7 +823,7 @@ impl<C: Codec> GenericSession<C> {
         // binding (a logout elsewhere that found it by its new id cannot,
         // but an eviction from a full store-memory can).
         for _ in 0..2 {
-            let current = self.lock().current.clone();
+            let current = self.lock().id();
             let id = match current {
                 Some(id) => id,
                 None => self.create_empty().await?,
@@ -765,7 +842,7 @@ impl<C: Codec> GenericSession<C> {
 
     /// Creates an empty session under a fresh id and makes it current.
     async fn create_empty(&self) -> Result<SessionId> {
-        let id = SessionId::generate(&self.config.id_prefix);
+        let id = self.config.cookie.mint();
         match self
             .store
             .set_many(&id, &[], WriteMode::Create, &self.config.policy)
@@ -780,11 +857,11 @@ impl<C: Codec> GenericSession<C> {
         }
         let mut state = self.lock();
         state.accessed = true;
-        state.current = Some(id.clone());
-        state.minted = false;
-        state.created = true;
-        state.lifetime = None;
-        state.new_max_age = None;
+        state.session = Current::Live(Live {
+            id: id.clone(),
+            stage: Stage::Created,
+            lifetime: Lifetime::Configured,
+        });
         Ok(id)
     }
 
@@ -858,50 +935,60 @@ impl<C: Codec> GenericSession<C> {
         self.forget(&id, true);
         Ok(Some(destroyed))
     }
+}
 
+impl<C: Codec> ResponseCookie<C> {
     /// The `Set-Cookie` value this response needs, if any: the new id after a
     /// creation or regeneration; the same id re-issued when the session was used
     /// and its cookie was signed by an older key or has lived half its `Max-Age`;
-    /// or an expired cookie after [`destroy`](Self::destroy). `None` when the
-    /// session was not touched or its cookie did not change.
-    pub fn set_cookie(&self) -> Option<HeaderValue> {
-        let state = self.lock_unverified();
-        if !state.verified {
+    /// or an expired cookie after [`destroy`](GenericSession::destroy). `None`
+    /// when the session was not touched or its cookie did not change.
+    pub fn value(&self) -> Option<HeaderValue> {
+        let state = self.request.lock_unverified();
+        let cookie = &self.config.cookie;
+        let live = match &state.session {
             // Nothing looked at the session, so nothing about it changed.
-            return None;
-        }
-        let cookie: &CookieSettings = &self.config.cookie;
+            Current::Unverified => return None,
+            Current::None => {
+                let drop = state.expire_cookie && self.request.incoming.present;
+                return drop.then(|| cookie.removal());
+            }
+            Current::Live(live) => live,
+        };
         // A session with its own lifetime keeps a persistent cookie of that
         // length, bounded by the absolute lifetime.
-        let lifetime = state.lifetime.map(|seconds| {
-            let max_age = state.new_max_age.unwrap_or_else(|| {
-                let own = Duration::from_secs(seconds);
-                self.config
-                    .policy
-                    .absolute
-                    .map_or(own, |absolute| own.min(absolute))
-            });
-            (seconds, max_age)
-        });
-        match &state.current {
-            Some(id) if state.created || state.new_max_age.is_some() => {
-                Some(cookie.issue(id, &self.config.signer, lifetime))
+        let (lifetime, resend) = match live.lifetime {
+            Lifetime::Configured => (None, false),
+            Lifetime::Own { seconds, resend } => {
+                let max_age = resend.unwrap_or_else(|| {
+                    let own = Duration::from_secs(seconds);
+                    self.config
+                        .policy
+                        .absolute
+                        .map_or(own, |absolute| own.min(absolute))
+                });
+                (Some((seconds, max_age)), resend.is_some())
             }
-            Some(id) => {
-                let found = self.found().filter(|f| &f.id == id)?;
-                let reissue = state.accessed
-                    && (found.verified == Verified::Rotated || cookie.needs_refresh(found));
-                reissue.then(|| cookie.issue(id, &self.config.signer, lifetime))
+        };
+        let send = match live.stage {
+            Stage::Created => true,
+            _ if resend => true,
+            Stage::Minted => false,
+            Stage::Cookie => {
+                let found = self.request.found(cookie).filter(|f| f.id == live.id);
+                state.accessed
+                    && found.is_some_and(|found| {
+                        found.verified == Verified::Rotated || cookie.needs_refresh(found)
+                    })
             }
-            None if state.expire_cookie && self.incoming.present => Some(cookie.removal()),
-            None => None,
-        }
+        };
+        send.then(|| cookie.issue(&live.id, lifetime))
     }
 
     /// The headers this response needs, to be appended to the `response`
     /// headers the handler set (which are read, never replaced):
     ///
-    /// - `Set-Cookie`, as [`set_cookie`](Self::set_cookie) says;
+    /// - `Set-Cookie`, as [`value`](Self::value) says;
     /// - with it, `Cache-Control: no-cache="Set-Cookie"`, so that no shared
     ///   cache hands one user's cookie to another;
     /// - `Vary: Cookie` when the handler used the session, so that no cache
@@ -910,9 +997,9 @@ impl<C: Codec> GenericSession<C> {
     ///
     /// For frameworks whose header types are not `http` 1's: copy in the
     /// response's `Cache-Control` and `Vary`, and append what this returns.
-    pub fn response_headers(&self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = Vec::new();
-        if let Some(cookie) = self.set_cookie() {
+        if let Some(cookie) = self.value() {
             headers.push((SET_COOKIE, cookie));
             if !lists(response, &CACHE_CONTROL, |item| {
                 item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
@@ -923,7 +1010,7 @@ impl<C: Codec> GenericSession<C> {
                 ));
             }
         }
-        if self.lock_unverified().accessed
+        if self.request.lock_unverified().accessed
             && !lists(response, &VARY, |item| {
                 item == "*" || item.eq_ignore_ascii_case("cookie")
             })
@@ -933,22 +1020,12 @@ impl<C: Codec> GenericSession<C> {
         headers
     }
 
-    /// Appends the headers the response needs, if any, to `headers`: see
-    /// [`response_headers`](Self::response_headers).
-    pub fn write_cookie(&self, headers: &mut HeaderMap) {
-        for (name, value) in self.response_headers(headers) {
+    /// Appends the headers the response needs, if any, to the response's
+    /// `headers`: see [`into_headers`](Self::into_headers).
+    pub fn write(self, headers: &mut HeaderMap) {
+        for (name, value) in self.into_headers(headers) {
             headers.append(name, value);
         }
-    }
-
-    /// [`write_cookie`](Self::write_cookie) on a response split into parts.
-    pub fn write_cookie_to_parts(&self, parts: &mut response::Parts) {
-        self.write_cookie(&mut parts.headers);
-    }
-
-    /// [`write_cookie`](Self::write_cookie) on `response`.
-    pub fn write_cookie_to_response<B>(&self, response: &mut Response<B>) {
-        self.write_cookie(response.headers_mut());
     }
 }
 

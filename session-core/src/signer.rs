@@ -14,14 +14,14 @@ use crate::{Error, Result};
 type HmacSha256 = Hmac<Sha256>;
 
 /// The shortest key accepted: HMAC-SHA256 is only as strong as a 256-bit key.
-pub const MIN_KEY_BYTES: usize = 32;
+pub(crate) const MIN_KEY_BYTES: usize = 32;
 
 /// Length of a signature as URL-safe base64 without padding (32 bytes).
 pub(crate) const SIGNATURE_LEN: usize = 43;
 
 /// Which key verified a signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verified {
+pub(crate) enum Verified {
     /// The newest key: nothing to do.
     Current,
     /// An older key: the value should be re-signed with the newest.
@@ -30,7 +30,7 @@ pub enum Verified {
 
 /// Signs and verifies cookie values with a list of keys, newest first.
 #[derive(Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     // Keyed MAC states, cloned per use, so the key schedule runs once per key.
     keys: Vec<HmacSha256>,
 }
@@ -46,7 +46,7 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// A signer over `keys`, newest first. Refuses an empty list and any key
     /// shorter than [`MIN_KEY_BYTES`].
-    pub fn new<I, K>(keys: I) -> Result<Signer>
+    pub(crate) fn new<I, K>(keys: I) -> Result<Signer>
     where
         I: IntoIterator<Item = K>,
         K: AsRef<[u8]>,
@@ -84,7 +84,7 @@ impl Signer {
     }
 
     /// The signature of `name=value` under the newest key, as URL-safe base64.
-    pub fn sign(&self, name: &str, value: &str) -> String {
+    pub(crate) fn sign(&self, name: &str, value: &str) -> String {
         let tag = Self::mac(&self.keys[0], name, value)
             .finalize()
             .into_bytes();
@@ -93,7 +93,7 @@ impl Signer {
 
     /// Checks `signature` against `name=value` with every key, in constant time per
     /// key. Returns which key matched, or `None` for a bad or malformed signature.
-    pub fn verify(&self, name: &str, value: &str, signature: &str) -> Option<Verified> {
+    pub(crate) fn verify(&self, name: &str, value: &str, signature: &str) -> Option<Verified> {
         if signature.len() != SIGNATURE_LEN {
             return None;
         }

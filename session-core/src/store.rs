@@ -1,27 +1,13 @@
-//! The Store trait: generic-session's per-key Store API, made async and strict.
-//!
-//! A store holds, per session, a map from user keys to encoded values plus the
-//! metadata it needs for expiry. Every operation names one session and is
-//! applied atomically to it; every operation except [`Store::del_all`] slides the
-//! session's idle expiry, as in generic-session, where each call carries
-//! `expire`.
-//!
-//! # Strict mode
-//!
-//! Only the server mints session ids. A write therefore says whether it may
-//! create the session ([`WriteMode::Create`], for an id the server has just
-//! minted) or must find it alive ([`WriteMode::Existing`], for an id that came
-//! back in a cookie). A store never creates a session for an `Existing` write:
-//! it reports [`WriteOutcome::NoSession`] instead, in the same round trip, and
-//! [`GenericSession`](crate::GenericSession) starts a fresh session.
+//! The [`Store`] trait and what its operations take: expiry policy, write
+//! mode, limits. The crate docs explain strict mode.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::atomic::Swap;
 use crate::owners::{ActivePage, Handle, SessionInfo};
+use crate::Swap;
 use crate::{Error, Result, SessionId};
 
 /// How long a session lives: an idle timeout slid by every operation, and an
@@ -332,7 +318,7 @@ impl Limits {
 /// plus [`regenerate`](Store::regenerate), which moves a session to a new id,
 /// and redis-sessions' owned sessions: [`bind_owner`](Store::bind_owner),
 /// per-session metadata ([`info`](Store::info)) and the store-wide queries
-/// (see [`owners`](crate::owners)).
+/// (see [owned sessions](crate#owned-sessions-named-by-handles)).
 ///
 /// # Contract
 ///
@@ -466,7 +452,7 @@ pub trait Store: Send + Sync + 'static {
     /// [`Error::IntegerOverflow`] when the sum leaves `i64`: nothing is
     /// written. A new key counts against the [`Limits`] as a `set` would.
     ///
-    /// [`parse_integer`]: crate::atomic::parse_integer
+    /// [`parse_integer`]: crate::parse_integer
     async fn increment(
         &self,
         id: &SessionId,

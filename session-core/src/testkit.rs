@@ -82,6 +82,59 @@ pub fn cookie_pair(set_cookie: impl AsRef<[u8]>) -> String {
     line.split(';').next().unwrap_or_default().trim().to_owned()
 }
 
+/// One request's session in a test: the session half, and the response half
+/// kept to be asked what it sends.
+pub struct TestSession {
+    session: crate::GenericSession,
+    cookie: std::sync::Mutex<Option<crate::ResponseCookie>>,
+    /// What [`respond`](Self::respond) sent, once it ran.
+    sent: std::sync::Mutex<Option<http::HeaderValue>>,
+}
+
+impl TestSession {
+    /// The session of a request with these headers.
+    pub fn new(
+        headers: &http::HeaderMap,
+        store: Arc<dyn Store>,
+        config: Arc<crate::SessionConfig>,
+    ) -> TestSession {
+        let (session, cookie) = crate::GenericSession::new(headers, store, config);
+        TestSession {
+            session,
+            cookie: std::sync::Mutex::new(Some(cookie)),
+            sent: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The `Set-Cookie` value the response carries (or carried, once
+    /// [`respond`](Self::respond) ran), if any.
+    pub fn sent_cookie(&self) -> Option<http::HeaderValue> {
+        match &*self.cookie.lock().unwrap() {
+            Some(cookie) => cookie.value(),
+            None => self.sent.lock().unwrap().clone(),
+        }
+    }
+
+    /// The headers the response gets; the first call only, as a response
+    /// is made once.
+    pub fn respond(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        if let Some(cookie) = self.cookie.lock().unwrap().take() {
+            cookie.write(&mut headers);
+            *self.sent.lock().unwrap() = headers.get(http::header::SET_COOKIE).cloned();
+        }
+        headers
+    }
+}
+
+impl std::ops::Deref for TestSession {
+    type Target = crate::GenericSession;
+
+    fn deref(&self) -> &crate::GenericSession {
+        &self.session
+    }
+}
+
 /// The limits the size-limit case asks its factory for.
 pub fn small_limits() -> Limits {
     Limits::default()
@@ -415,10 +468,7 @@ pub mod cases {
     use serde::{Deserialize, Serialize};
 
     use super::{CountingStore, ONE_DAY};
-    use crate::{
-        Error, ExpiryPolicy, GenericSession, SessionConfig, SessionId, Store, WriteMode,
-        WriteOutcome,
-    };
+    use crate::{Error, ExpiryPolicy, SessionConfig, SessionId, Store, WriteMode, WriteOutcome};
 
     const LONG: ExpiryPolicy = ExpiryPolicy::idle(ONE_DAY);
 
@@ -1369,9 +1419,8 @@ pub mod cases {
         }
 
         /// Applies the response's cookie; returns whether there was one.
-        fn take(&mut self, session: &GenericSession) -> bool {
-            let mut response = HeaderMap::new();
-            session.write_cookie(&mut response);
+        fn take(&mut self, session: &super::TestSession) -> bool {
+            let response = session.respond();
             let lines: Vec<_> = response.get_all(SET_COOKIE).iter().collect();
             assert!(lines.len() <= 1, "at most one Set-Cookie per response");
             let Some(line) = lines.first() else {
@@ -1387,7 +1436,8 @@ pub mod cases {
     /// response gets no cookie.
     pub async fn session_untouched_needs_no_store_and_no_cookie(store: Arc<dyn Store>) {
         let counting = Arc::new(CountingStore::new(store));
-        let session = GenericSession::new(&HeaderMap::new(), counting.clone(), config(&[KEY_NEW]));
+        let session =
+            super::TestSession::new(&HeaderMap::new(), counting.clone(), config(&[KEY_NEW]));
         assert_eq!(session.get::<String>("a").await.unwrap(), None);
         assert!(session.get_all::<String>().await.unwrap().is_empty());
         assert_eq!(
@@ -1400,7 +1450,7 @@ pub mod cases {
         session.regenerate().await.unwrap();
         session.destroy().await.unwrap();
         assert_eq!(counting.calls(), 0, "no session means no store I/O");
-        assert!(session.set_cookie().is_none());
+        assert!(session.sent_cookie().is_none());
         assert_eq!(session.id(), None);
     }
 
@@ -1408,12 +1458,12 @@ pub mod cases {
     pub async fn session_first_write_creates_and_sets_cookie(store: Arc<dyn Store>) {
         let counting = Arc::new(CountingStore::new(store.clone()));
         let mut jar = Jar::default();
-        let session = GenericSession::new(&jar.headers(), counting.clone(), config(&[KEY_NEW]));
+        let session = super::TestSession::new(&jar.headers(), counting.clone(), config(&[KEY_NEW]));
         session.set("user", "ada").await.unwrap();
         session.set("n", &1).await.unwrap();
         assert_eq!(counting.calls(), 2, "one store call per write");
         let id = session.id().expect("a session was created");
-        let header = session.set_cookie().unwrap();
+        let header = session.sent_cookie().unwrap();
         let header = header.to_str().unwrap();
         assert!(header.starts_with("s="), "{header}");
         assert!(
@@ -1434,10 +1484,10 @@ pub mod cases {
     pub async fn session_cookie_roundtrip_reads_without_new_cookie(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("user", "ada").await.unwrap();
         assert!(jar.take(&first));
-        let second = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let second = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert_eq!(
             second.get::<String>("user").await.unwrap().as_deref(),
             Some("ada")
@@ -1449,7 +1499,7 @@ pub mod cases {
             !jar.take(&second),
             "an unchanged cookie must not be re-sent"
         );
-        let third = GenericSession::new(&jar.headers(), store, config);
+        let third = super::TestSession::new(&jar.headers(), store, config);
         let all = third.get_all::<String>().await.unwrap();
         assert_eq!(all.get("user").map(String::as_str), Some("grace"));
     }
@@ -1459,13 +1509,13 @@ pub mod cases {
     pub async fn session_write_with_stale_cookie_starts_fresh_session(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         let old = first.id().unwrap();
         store.del_all(&old).await.unwrap();
 
-        let second = GenericSession::new(&jar.headers(), store.clone(), config);
+        let second = super::TestSession::new(&jar.headers(), store.clone(), config);
         assert_eq!(second.get::<String>("a").await.unwrap(), None);
         second.set("b", "2").await.unwrap();
         let new = second.id().unwrap();
@@ -1482,13 +1532,15 @@ pub mod cases {
     pub async fn session_destroy_expires_cookie(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         let id = first.id().unwrap();
-        let second = GenericSession::new(&jar.headers(), store.clone(), config);
+        let second = super::TestSession::new(&jar.headers(), store.clone(), config);
         second.destroy().await.unwrap();
-        let header = second.set_cookie().expect("destroy must expire the cookie");
+        let header = second
+            .sent_cookie()
+            .expect("destroy must expire the cookie");
         let header = header.to_str().unwrap();
         assert!(
             header.starts_with("s=;") && header.contains("Max-Age=0") && header.contains("Path=/"),
@@ -1504,18 +1556,18 @@ pub mod cases {
     pub async fn session_regenerate_issues_new_id_and_kills_old(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("cart", &vec![1, 2, 3]).await.unwrap();
         assert!(jar.take(&first));
         let old_headers = jar.headers();
 
-        let second = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let second = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         second.regenerate().await.unwrap();
         second.set("user", "ada").await.unwrap();
         assert_ne!(second.id(), first.id());
         assert!(jar.take(&second), "regenerate must send the new id");
 
-        let third = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let third = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert_eq!(
             third.get::<Vec<i32>>("cart").await.unwrap(),
             Some(vec![1, 2, 3])
@@ -1525,7 +1577,7 @@ pub mod cases {
             Some("ada")
         );
 
-        let replay = GenericSession::new(&old_headers, store.clone(), config);
+        let replay = super::TestSession::new(&old_headers, store.clone(), config);
         assert_eq!(replay.get::<Vec<i32>>("cart").await.unwrap(), None);
         assert!(!exists(&*store, &first.id().unwrap()).await);
     }
@@ -1535,7 +1587,7 @@ pub mod cases {
     pub async fn session_tampered_cookie_is_no_session_and_no_store_call(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         let good = jar.0.clone().unwrap();
@@ -1562,10 +1614,10 @@ pub mod cases {
         for cookie in forged {
             let mut headers = HeaderMap::new();
             headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
-            let session = GenericSession::new(&headers, counting.clone(), config.clone());
+            let session = super::TestSession::new(&headers, counting.clone(), config.clone());
             assert_eq!(session.get::<String>("a").await.unwrap(), None, "{cookie}");
             assert_eq!(session.id(), None, "{cookie}");
-            assert!(session.set_cookie().is_none(), "{cookie}");
+            assert!(session.sent_cookie().is_none(), "{cookie}");
         }
         assert_eq!(
             counting.calls(),
@@ -1598,33 +1650,33 @@ pub mod cases {
                 .unwrap(),
         );
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
-        let line = first.set_cookie().unwrap().to_str().unwrap().to_owned();
+        let line = first.sent_cookie().unwrap().to_str().unwrap().to_owned();
         assert!(
             line.split(';')
                 .any(|attribute| attribute.trim() == "Max-Age=4"),
             "{line}"
         );
-        let soon = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let soon = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         soon.get::<String>("a").await.unwrap();
         assert!(!jar.take(&soon), "a fresh cookie is not re-sent");
 
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        let unused = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let unused = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert!(
-            unused.set_cookie().is_none(),
+            unused.sent_cookie().is_none(),
             "an unused session sends no cookie"
         );
-        let later = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let later = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert_eq!(
             later.get::<String>("a").await.unwrap().as_deref(),
             Some("1")
         );
         assert_eq!(later.id(), first.id());
         assert!(jar.take(&later), "a half-used cookie must be refreshed");
-        let again = GenericSession::new(&jar.headers(), store, config);
+        let again = super::TestSession::new(&jar.headers(), store, config);
         again.get::<String>("a").await.unwrap();
         assert!(!jar.take(&again), "the refreshed cookie is fresh again");
     }
@@ -1633,19 +1685,19 @@ pub mod cases {
     /// newest key once the session is used.
     pub async fn session_rotated_key_is_resigned(store: Arc<dyn Store>) {
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config(&[KEY_OLD]));
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config(&[KEY_OLD]));
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         let old_cookie = jar.0.clone().unwrap();
 
         let rotated = config(&[KEY_NEW, KEY_OLD]);
-        let untouched = GenericSession::new(&jar.headers(), store.clone(), rotated.clone());
+        let untouched = super::TestSession::new(&jar.headers(), store.clone(), rotated.clone());
         assert!(
-            untouched.set_cookie().is_none(),
+            untouched.sent_cookie().is_none(),
             "an unused session sends no cookie"
         );
 
-        let second = GenericSession::new(&jar.headers(), store.clone(), rotated.clone());
+        let second = super::TestSession::new(&jar.headers(), store.clone(), rotated.clone());
         assert_eq!(
             second.get::<String>("a").await.unwrap().as_deref(),
             Some("1")
@@ -1657,7 +1709,7 @@ pub mod cases {
         );
         assert_ne!(jar.0.as_deref(), Some(old_cookie.as_str()));
 
-        let third = GenericSession::new(&jar.headers(), store.clone(), config(&[KEY_NEW]));
+        let third = super::TestSession::new(&jar.headers(), store.clone(), config(&[KEY_NEW]));
         assert_eq!(
             third.get::<String>("a").await.unwrap().as_deref(),
             Some("1")
@@ -1674,7 +1726,7 @@ pub mod cases {
 
     /// Typed values go through serde; undecodable data reads as absent.
     pub async fn session_typed_values_roundtrip(store: Arc<dyn Store>) {
-        let session = GenericSession::new(&HeaderMap::new(), store.clone(), config(&[KEY_NEW]));
+        let session = super::TestSession::new(&HeaderMap::new(), store.clone(), config(&[KEY_NEW]));
         let user = User {
             name: "Ada".into(),
             roles: vec!["admin".into()],
@@ -1719,13 +1771,14 @@ pub mod cases {
     /// session it answers `false`, calls no store and sends no cookie.
     pub async fn session_lifetime_is_stored_and_sent_as_max_age(store: Arc<dyn Store>) {
         let counting = Arc::new(CountingStore::new(store.clone()));
-        let nobody = GenericSession::new(&HeaderMap::new(), counting.clone(), config(&[KEY_NEW]));
+        let nobody =
+            super::TestSession::new(&HeaderMap::new(), counting.clone(), config(&[KEY_NEW]));
         assert!(!nobody
             .set_lifetime(Duration::from_secs(3600))
             .await
             .unwrap());
         assert_eq!(counting.calls(), 0);
-        assert!(nobody.set_cookie().is_none());
+        assert!(nobody.sent_cookie().is_none());
 
         let config = Arc::new(
             SessionConfig::builder()
@@ -1737,23 +1790,23 @@ pub mod cases {
                 .unwrap(),
         );
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("a", "1").await.unwrap();
         assert!(jar.take(&first));
         assert!(!first
-            .set_cookie()
+            .sent_cookie()
             .unwrap()
             .to_str()
             .unwrap()
             .contains("Max-Age"));
 
-        let remember = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let remember = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert!(remember
             .set_lifetime(Duration::from_secs(3600))
             .await
             .unwrap());
         let line = remember
-            .set_cookie()
+            .sent_cookie()
             .expect("the cookie is re-sent")
             .to_str()
             .unwrap()
@@ -1763,26 +1816,26 @@ pub mod cases {
         assert!(jar.take(&remember));
         // Past the configured idle timeout, the store kept it alive.
         tokio::time::sleep(Duration::from_millis(3000)).await;
-        let later = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let later = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert_eq!(
             later.get::<String>("a").await.unwrap().as_deref(),
             Some("1")
         );
         assert!(!jar.take(&later), "a fresh cookie is not re-sent");
         // Regenerated, the new cookie keeps the lifetime.
-        let moved = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let moved = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         moved.regenerate().await.unwrap();
-        let line = moved.set_cookie().unwrap().to_str().unwrap().to_owned();
+        let line = moved.sent_cookie().unwrap().to_str().unwrap().to_owned();
         assert!(line.contains("Max-Age=3600"), "{line}");
         assert!(jar.take(&moved));
 
         // Longer than the absolute lifetime: bounded by it.
-        let bounded = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let bounded = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         assert!(bounded
             .set_lifetime(Duration::from_secs(30 * 86400))
             .await
             .unwrap());
-        let line = bounded.set_cookie().unwrap().to_str().unwrap().to_owned();
+        let line = bounded.sent_cookie().unwrap().to_str().unwrap().to_owned();
         let max_age: u64 = line
             .split("Max-Age=")
             .nth(1)
@@ -1792,11 +1845,11 @@ pub mod cases {
         assert!((7000..=7200).contains(&max_age), "{line}");
 
         // A session that is gone takes no lifetime and sends no cookie.
-        let gone = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let gone = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         gone.destroy().await.unwrap();
-        let after = GenericSession::new(&jar.headers(), store, config);
+        let after = super::TestSession::new(&jar.headers(), store, config);
         assert!(!after.set_lifetime(Duration::from_secs(60)).await.unwrap());
-        assert!(after.set_cookie().is_none());
+        assert!(after.sent_cookie().is_none());
     }
 
     /// 8 concurrent requests on one session, each writing 50 different keys
@@ -1804,18 +1857,18 @@ pub mod cases {
     pub async fn session_concurrent_requests_lose_nothing(store: Arc<dyn Store>) {
         let config = config(&[KEY_NEW]);
         let mut jar = Jar::default();
-        let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+        let first = super::TestSession::new(&jar.headers(), store.clone(), config.clone());
         first.set("seed", &0).await.unwrap();
         assert!(jar.take(&first));
         let mut tasks = Vec::new();
         for t in 0..8 {
             let (store, config, headers) = (store.clone(), config.clone(), jar.headers());
             tasks.push(tokio::spawn(async move {
-                let session = GenericSession::new(&headers, store, config);
+                let session = super::TestSession::new(&headers, store, config);
                 for i in 0..50 {
                     session.set(&format!("r{t}:{i}"), &i).await.unwrap();
                 }
-                session.set_cookie().is_none()
+                session.sent_cookie().is_none()
             }));
         }
         for task in tasks {
@@ -1824,7 +1877,7 @@ pub mod cases {
                 "writes to a live session send no cookie"
             );
         }
-        let check = GenericSession::new(&jar.headers(), store, config);
+        let check = super::TestSession::new(&jar.headers(), store, config);
         let all = check.get_all::<u32>().await.unwrap();
         assert_eq!(
             all.len(),

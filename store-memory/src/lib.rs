@@ -57,12 +57,12 @@ use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::Expiry;
-use session_core::atomic::{Edit, KeyChange};
-use session_core::owners::{beyond_cap, check_owner};
+use session_core::{beyond_cap, check_owner};
 use session_core::{
     ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, SessionSize,
     Store, Swap, WriteMode, WriteOutcome,
 };
+use session_core::{Edit, KeyChange};
 
 /// Default bound on the bytes held: 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;

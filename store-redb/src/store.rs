@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
-use session_core::atomic::{Edit, KeyChange};
-use session_core::owners::check_owner;
+use session_core::check_owner;
 use session_core::{
     ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, Result, SessionId,
     SessionInfo, Store, Swap, WriteMode, WriteOutcome,
 };
+use session_core::{Edit, KeyChange};
 
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};

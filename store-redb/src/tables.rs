@@ -552,7 +552,7 @@ impl<'t> Tables<'t> {
             }
         }
         let last: Vec<(&str, u64)> = sessions.iter().map(|(id, l)| (id.as_str(), *l)).collect();
-        for evicted in session_core::owners::beyond_cap(&last, cap, id) {
+        for evicted in session_core::beyond_cap(&last, cap, id) {
             if let Some(meta) = self.meta(evicted)? {
                 self.purge(evicted, &meta)?;
             }

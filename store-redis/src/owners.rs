@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use session_core::owners::{beyond_cap, check_owner};
+use session_core::{beyond_cap, check_owner};
 use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionId, SessionInfo};
 
 use crate::{scripts, RedisStore};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::{RedisResult, Script};
-use session_core::atomic::parse_integer;
+use session_core::parse_integer;
 use session_core::{
     ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
     WriteMode, WriteOutcome,

@@ -62,7 +62,7 @@ async fn layout_is_one_readable_hash_per_session_with_a_ttl() {
             .build()
             .unwrap(),
     );
-    let session = GenericSession::new(
+    let (session, _) = GenericSession::new(
         &http::HeaderMap::new(),
         Arc::new(store.clone()),
         config.clone(),

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use session_core::owners::beyond_cap;
+use session_core::beyond_cap;
 use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionInfo};
 
 use crate::error::backend;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
-use session_core::atomic::{Edit, KeyChange};
-use session_core::owners::check_owner;
+use session_core::check_owner;
 use session_core::{
     ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
     WriteMode, WriteOutcome,
 };
+use session_core::{Edit, KeyChange};
 
 use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};

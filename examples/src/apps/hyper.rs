@@ -37,10 +37,10 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     // Built per request; it finds the cookie, and verifies it and calls the
     // store only when used.
-    let session = GenericSession::from_request(&request, store, config);
+    let (session, cookie) = GenericSession::new(request.headers(), store, config);
     let reply = route(&request, &session).await;
     let mut response = response(reply);
-    session.write_cookie_to_response(&mut response);
+    cookie.write(response.headers_mut());
     Ok(response)
 }
 

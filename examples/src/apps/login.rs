@@ -118,7 +118,7 @@ async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Respon
     if before.is_some_and(|other| other.name != name) {
         // A session from before owners were kept has this user's data but
         // no owner: end it here, and the page the other user asked for.
-        session.regenerate_empty().await?;
+        session.destroy().await?;
         next = None;
     }
     session.login(name).await?;

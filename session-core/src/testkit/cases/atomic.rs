@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{config, create, exists, new_id, v, Jar, KEY_NEW, LONG};
 use crate::{
-    Cas, Error, ExpiryPolicy, GenericSession, SessionConfig, SessionId, Store, Swap, WriteMode,
-    WriteOutcome,
+    Cas, Error, ExpiryPolicy, SessionConfig, SessionId, Store, Swap, WriteMode, WriteOutcome,
 };
 
 /// An `Existing` increment of `key` in session `id`.
@@ -77,7 +76,7 @@ pub async fn increments_from_eight_tasks_are_exact(store: Arc<dyn Store>) {
 pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
     let config = config(&[KEY_NEW]);
     let mut jar = Jar::default();
-    let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
     first.set("seen", &Vec::<u32>::new()).await.unwrap();
     assert!(jar.take(&first));
     for round in 0..10u32 {
@@ -85,7 +84,7 @@ pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
             .map(|t| {
                 let (store, config, headers) = (store.clone(), config.clone(), jar.headers());
                 tokio::spawn(async move {
-                    let session = GenericSession::new(&headers, store, config);
+                    let session = crate::testkit::TestSession::new(&headers, store, config);
                     let mine = round * 100 + t;
                     let written = session
                         .update("seen", |seen: Option<Vec<u32>>| {
@@ -97,7 +96,7 @@ pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
                         .unwrap()
                         .unwrap();
                     assert!(written.contains(&mine));
-                    session.set_cookie().is_none()
+                    session.sent_cookie().is_none()
                 })
             })
             .collect();
@@ -108,7 +107,7 @@ pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
             );
         }
     }
-    let check = GenericSession::new(&jar.headers(), store, config);
+    let check = crate::testkit::TestSession::new(&jar.headers(), store, config);
     let seen: Vec<u32> = check.get("seen").await.unwrap().unwrap();
     let unique: HashSet<u32> = seen.iter().copied().collect();
     assert_eq!(seen.len(), 80, "lost {} of 80 updates", 80 - seen.len());
@@ -612,12 +611,13 @@ pub async fn an_increment_past_the_value_limit_is_refused(store: Arc<dyn Store>)
 pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     let config = config(&[KEY_NEW]);
     let mut jar = Jar::default();
-    let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
     assert_eq!(first.take::<u32>("n").await.unwrap(), None);
     assert_eq!(first.id(), None, "a take creates nothing");
     assert_eq!(first.incr("n", 2).await.unwrap(), 2);
     assert!(jar.take(&first), "the first increment creates the session");
-    let session = |jar: &Jar| GenericSession::new(&jar.headers(), store.clone(), config.clone());
+    let session =
+        |jar: &Jar| crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
 
     let second = session(&jar);
     assert_eq!(second.incr("n", 1).await.unwrap(), 3);
@@ -690,7 +690,8 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert!(g.verify_csrf(&rotated).await.unwrap());
 
     // Without a session, verifying creates nothing.
-    let anonymous = GenericSession::new(&Jar::default().headers(), store.clone(), config.clone());
+    let anonymous =
+        crate::testkit::TestSession::new(&Jar::default().headers(), store.clone(), config.clone());
     assert!(!anonymous.verify_csrf(&token).await.unwrap());
     assert_eq!(anonymous.id(), None);
     // A session of its own gets a token of its own, which is not this one.
@@ -712,11 +713,11 @@ pub async fn session_update_gives_up_with_a_typed_error(store: Arc<dyn Store>) {
             .unwrap(),
     );
     let mut jar = Jar::default();
-    let first = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
     first.set("n", &0).await.unwrap();
     assert!(jar.take(&first));
     let id = first.id().unwrap();
-    let session = GenericSession::new(&jar.headers(), store.clone(), config.clone());
+    let session = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
     let mut calls = 0;
     let runtime = tokio::runtime::Handle::current();
     let err = session

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{config, create, exists, new_id, Jar, KEY_NEW, LONG};
-use crate::{
-    ExpiryPolicy, GenericSession, Handle, SessionId, SessionInfo, Store, WriteMode, WriteOutcome,
-};
+use crate::{ExpiryPolicy, Handle, SessionId, SessionInfo, Store, WriteMode, WriteOutcome};
 
 /// A live session bound to `owner`.
 async fn owned(store: &dyn Store, owner: &str, policy: &ExpiryPolicy) -> SessionId {
@@ -472,23 +470,25 @@ pub async fn destroy_all_ends_every_session(store: Arc<dyn Store>) {
 pub async fn session_login_binds_lists_and_logs_out(store: Arc<dyn Store>) {
     let config = config(&[KEY_NEW]);
     let mut laptop = Jar::default();
-    let anonymous = GenericSession::new(&laptop.headers(), store.clone(), config.clone());
+    let anonymous =
+        crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
     anonymous.set("cart", &3).await.unwrap();
     assert!(laptop.take(&anonymous));
     let before = anonymous.id().unwrap();
 
-    let login = GenericSession::new(&laptop.headers(), store.clone(), config.clone());
+    let login = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
     login.login("ada").await.unwrap();
     assert_ne!(login.id().unwrap(), before, "login regenerates");
     assert!(laptop.take(&login), "login sends the new id");
     assert!(!exists(&*store, &before).await);
 
     let mut phone = Jar::default();
-    let phone_login = GenericSession::new(&phone.headers(), store.clone(), config.clone());
+    let phone_login =
+        crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
     phone_login.login("ada").await.unwrap();
     assert!(phone.take(&phone_login));
 
-    let list = GenericSession::new(&laptop.headers(), store.clone(), config.clone());
+    let list = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
     assert_eq!(list.get::<i32>("cart").await.unwrap(), Some(3), "kept");
     let listed = list.sessions().await.unwrap().unwrap();
     assert_eq!(listed.len(), 2);
@@ -497,22 +497,23 @@ pub async fn session_login_binds_lists_and_logs_out(store: Arc<dyn Store>) {
     assert_eq!(list.owner().await.unwrap().as_deref(), Some("ada"));
 
     // Bob logs in on the phone: Ada's phone session ends, Bob's starts empty.
-    let bob = GenericSession::new(&phone.headers(), store.clone(), config.clone());
+    let bob = crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
     bob.set("ada-only", &1).await.unwrap();
     bob.login("bob").await.unwrap();
     assert!(phone.take(&bob));
-    let bobs = GenericSession::new(&phone.headers(), store.clone(), config.clone());
+    let bobs = crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
     assert_eq!(bobs.get::<i32>("ada-only").await.unwrap(), None);
     assert_eq!(bobs.owner().await.unwrap().as_deref(), Some("bob"));
-    let adas = GenericSession::new(&laptop.headers(), store.clone(), config.clone());
+    let adas = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
     assert_eq!(adas.sessions().await.unwrap().unwrap().len(), 1);
 
-    let everywhere = GenericSession::new(&laptop.headers(), store.clone(), config.clone());
+    let everywhere =
+        crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
     assert_eq!(everywhere.logout_everywhere().await.unwrap(), Some(1));
-    assert!(everywhere.set_cookie().is_some());
+    assert!(everywhere.sent_cookie().is_some());
     assert!(laptop.take(&everywhere));
     assert!(laptop.0.is_none(), "the cookie is expired");
-    let unowned = GenericSession::new(&laptop.headers(), store.clone(), config);
+    let unowned = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config);
     assert_eq!(unowned.sessions().await.unwrap(), None);
     assert_eq!(unowned.logout_others().await.unwrap(), None);
     assert_eq!(bobs.sessions().await.unwrap().unwrap().len(), 1);
