@@ -1,5 +1,5 @@
-//! How session values become bytes: JSON by default, pluggable like
-//! connect-redis-session's `serializer`.
+//! How session values become bytes: [`JsonCodec`] by default, or any
+//! [`Codec`].
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

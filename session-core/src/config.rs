@@ -95,8 +95,8 @@ impl<C> SessionConfig<C> {
 /// | setting | default | guidance | why |
 /// |---|---|---|---|
 /// | [`key`](Self::key) / [`keys`](Self::keys) | none: required, each at least 32 bytes | ASVS 3.2.2 (128 bits of entropy), OWASP "session ID entropy" | the HMAC is only as strong as its key; 32 bytes is SHA-256's block-size guidance |
-/// | [`cookie_name`](Self::cookie_name) | `s` (as generic-session) | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
-/// | [`id_prefix`](Self::id_prefix) | `session:` (as generic-session) | n.a. | store keys shared with the Node seed |
+/// | [`cookie_name`](Self::cookie_name) | `s` | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
+/// | [`id_prefix`](Self::id_prefix) | `session:` | n.a. | one namespace for the store's keys, shared by every app that shares the sessions |
 /// | [`idle_timeout`](Self::idle_timeout) | 30 minutes ([`DEFAULT_IDLE_TIMEOUT`]) | ASVS 3.3.2 L2: 30 minutes; OWASP: 15–30 minutes for low-risk apps | the longest a level 2 app may keep an idle session |
 /// | [`absolute_timeout`](Self::absolute_timeout) | 12 hours ([`DEFAULT_ABSOLUTE_TIMEOUT`]) | ASVS 3.3.2 L2: 12 hours; OWASP: 4–8 hours for office hours | a stolen cookie must log in again within a day, however active its thief |
 /// | [`secure`](Self::secure) | on: sent over HTTPS only | ASVS 3.4.1 | a cookie sent over plain HTTP can be read on the wire |
@@ -108,7 +108,7 @@ impl<C> SessionConfig<C> {
 /// | [`partitioned`](Self::partitioned) | off | CHIPS | only for an app embedded in other sites' frames |
 /// | [`max_sessions_per_owner`](Self::max_sessions_per_owner) | none | ASVS 3.3.4 (users see and end their sessions) | a cap ends a user's least recently active sessions at login |
 /// | [`max_update_attempts`](Self::max_update_attempts) | 32 | n.a. | [`GenericSession::update`](crate::GenericSession::update) retries while other writers of its key win |
-/// | [`codec`](Self::codec) | [`JsonCodec`] | n.a. | values readable by the Node seed |
+/// | [`codec`](Self::codec) | [`JsonCodec`] | n.a. | values any language can read |
 ///
 /// **Cookie prefixes.** Browsers only accept a cookie named `__Secure-…`
 /// with `Secure`, and one named `__Host-…` with `Secure`, `Path=/` and no
@@ -182,7 +182,7 @@ impl Default for SessionConfigBuilder {
 
 impl<C: Codec> SessionConfigBuilder<C> {
     /// Adds a signing key. Keys are kept in the order added, newest first: the
-    /// first key signs, every key verifies (keygrip's rotation). To rotate, put the
+    /// first key signs, every key verifies. To rotate, put the
     /// new key first and keep the old ones until their cookies have expired.
     pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.keys.push(key.into());

@@ -21,9 +21,9 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use crate::id::TOKEN_LEN;
 use crate::signer::{Signer, Verified, SIGNATURE_LEN};
 use crate::SessionId;
-use crate::id::TOKEN_LEN;
 
 /// The longest cookie value even looked at: a token, a 20-digit time, a
 /// 20-digit lifetime, a signature and three dots.
@@ -362,6 +362,61 @@ mod tests {
             line.contains("Partitioned") && line.contains("Max-Age=60"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_removal_expires_the_cookie_where_it_was_set() {
+        let mut cookie = settings();
+        cookie.path = "/app".into();
+        cookie.domain = Some("example.com".into());
+        let line = cookie.removal();
+        let line = line.to_str().unwrap();
+        assert!(line.starts_with("s=;"), "{line}");
+        for attribute in ["Max-Age=0", "Path=/app", "Domain=example.com"] {
+            assert!(line.contains(attribute), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_older_keys_cookie_verifies_as_rotated() {
+        let (pair, id) = valid_pair();
+        let mut rotated = settings();
+        rotated.signer = Signer::new([[8u8; 32].to_vec(), [7u8; 32].to_vec()]).unwrap();
+        let incoming = rotated.read_values([pair.as_bytes()]);
+        let found = rotated
+            .verify_first(&incoming)
+            .expect("an older key verifies");
+        assert_eq!((found.id, found.verified), (id, Verified::Rotated));
+        let mut replaced = settings();
+        replaced.signer = Signer::new([[8u8; 32].to_vec()]).unwrap();
+        let incoming = replaced.read_values([pair.as_bytes()]);
+        assert!(
+            replaced.verify_first(&incoming).is_none(),
+            "a dropped key does not"
+        );
+    }
+
+    #[test]
+    fn a_persistent_cookie_needs_refresh_after_half_its_max_age() {
+        let mut cookie = settings();
+        let found = |issued_ago: u64, lifetime: Option<u64>| Found {
+            id: cookie_id(),
+            verified: Verified::Current,
+            issued: now_secs() - issued_ago,
+            lifetime,
+        };
+        // A browser-session cookie never does.
+        assert!(!cookie.needs_refresh(&found(1_000_000, None)));
+        cookie.max_age = Some(Duration::from_secs(100));
+        assert!(!cookie.needs_refresh(&found(10, None)));
+        assert!(cookie.needs_refresh(&found(50, None)));
+        // A session's own lifetime counts instead of the configured one.
+        assert!(!cookie.needs_refresh(&found(50, Some(1000))));
+        assert!(cookie.needs_refresh(&found(500, Some(1000))));
+    }
+
+    fn cookie_id() -> SessionId {
+        settings().mint()
     }
 
     #[test]

@@ -103,8 +103,7 @@ pub fn check_owner(owner: &str) -> Result<()> {
     }
 }
 
-/// What a store knows about one live session, as redis-sessions reports it:
-/// never its id, nor its data.
+/// What a store knows about one live session: never its id, nor its data.
 ///
 /// Times are wall-clock milliseconds since the Unix epoch, read from the
 /// store's clock (the Redis server's, on store-redis).

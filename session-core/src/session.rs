@@ -19,7 +19,7 @@ use crate::{
     Change, Codec, JsonCodec, Result, SessionConfig, SessionId, Store, WriteMode, WriteOutcome,
 };
 
-/// The session of one HTTP request, generic-session's `genericSession(req, res, store)`.
+/// The session of one HTTP request.
 ///
 /// [`GenericSession::new`] takes a request's headers, a store and a config,
 /// and gives two halves: the session, for the handler, and its
@@ -314,7 +314,7 @@ impl<C: Codec> GenericSession<C> {
         Ok(bytes.and_then(|b| self.decode(key, &b)))
     }
 
-    /// The values of `keys`, in order (circumflex-session's `mget`).
+    /// The values of `keys`, in order.
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
         let Some(id) = self.current() else {
             return Ok(keys.iter().map(|_| None).collect());
@@ -327,7 +327,7 @@ impl<C: Codec> GenericSession<C> {
             .collect())
     }
 
-    /// Every key of the session with its value (generic-session's `getAll`).
+    /// Every key of the session with its value.
     /// Use `serde_json::Value` as `T` for values of mixed types.
     pub async fn get_all<T: DeserializeOwned>(&self) -> Result<HashMap<String, T>> {
         let Some(id) = self.current() else {
@@ -346,8 +346,7 @@ impl<C: Codec> GenericSession<C> {
         self.write(&[(key.to_owned(), Some(bytes))]).await
     }
 
-    /// Applies several changes atomically; `None` deletes a key (redis-sessions'
-    /// set-with-null). Creates the session if there is none and a value is set.
+    /// Applies several changes atomically; `None` deletes a key. Creates the session if there is none and a value is set.
     pub async fn set_many<K, V, I>(&self, changes: I) -> Result<()>
     where
         I: IntoIterator<Item = (K, Option<V>)>,
@@ -676,7 +675,7 @@ impl<C: Codec> GenericSession<C> {
         self.del_many(&[key]).await
     }
 
-    /// Deletes several keys atomically (circumflex-session's `remove([...])`).
+    /// Deletes several keys atomically.
     pub async fn del_many(&self, keys: &[&str]) -> Result<()> {
         if let Some(id) = self.current() {
             self.store.del_many(&id, keys, &self.config.policy).await?;
@@ -684,7 +683,7 @@ impl<C: Codec> GenericSession<C> {
         Ok(())
     }
 
-    /// Deletes all data of the session (generic-session's `delAll`); the cookie
+    /// Deletes all data of the session; the cookie
     /// stays, and a later write starts a new session.
     pub async fn del_all(&self) -> Result<()> {
         if let Some(id) = self.current() {

@@ -1,6 +1,6 @@
 //! HMAC-SHA256 signatures over `name=value`, with a rotating list of keys.
 //!
-//! Like keygrip, the signer holds keys newest first: it signs with the newest and
+//! The signer holds keys newest first: it signs with the newest and
 //! verifies with any, telling the caller which key matched so that a cookie
 //! signed with an older key can be re-issued under the newest one.
 

@@ -108,7 +108,7 @@ pub enum WriteOutcome {
 }
 
 /// One change of a multi-key write: a key and its new encoded value, or `None` to
-/// delete the key (as redis-sessions' set-with-null).
+/// delete the key.
 pub type Change = (String, Option<Vec<u8>>);
 
 /// Size limits a store enforces on keys, values and whole sessions, so that
@@ -300,25 +300,24 @@ impl Limits {
     }
 }
 
-/// A session backend: generic-session's Store API, per key, async and strict.
+/// A session backend: per-key operations on one session, async and strict.
 ///
-/// | generic-session        | this trait                          |
-/// |------------------------|-------------------------------------|
-/// | `get(id, key, expire)` | [`get`](Store::get)                 |
-/// | `getAll(id, expire)`   | [`get_all`](Store::get_all)         |
-/// | circumflex `mget`      | [`get_many`](Store::get_many)       |
-/// | `set(id, key, value, expire)` | [`set`](Store::set)          |
-/// | redis-sessions `set` with nulls | [`set_many`](Store::set_many) |
-/// | `del(id, key, expire)` | [`del`](Store::del)                 |
-/// | circumflex `remove([..])` | [`del_many`](Store::del_many)    |
-/// | `delAll(id)`           | [`del_all`](Store::del_all)         |
-/// | `extend(id, expire)`   | [`extend`](Store::extend)           |
-/// | redis-sessions has none | [`take`](Store::take), [`compare_and_set`](Store::compare_and_set), [`increment`](Store::increment) |
+/// - Reads: [`get`](Store::get), [`get_many`](Store::get_many),
+///   [`get_all`](Store::get_all).
+/// - Writes: [`set`](Store::set), [`set_many`](Store::set_many) (several
+///   keys set or deleted in one step), [`del`](Store::del),
+///   [`del_many`](Store::del_many), [`del_all`](Store::del_all).
+/// - One key, atomically: [`take`](Store::take),
+///   [`compare_and_set`](Store::compare_and_set),
+///   [`increment`](Store::increment).
+/// - The session's life: [`extend`](Store::extend),
+///   [`set_lifetime`](Store::set_lifetime), [`regenerate`](Store::regenerate)
+///   (moves it to a new id).
+/// - Owned sessions: [`bind_owner`](Store::bind_owner), per-session metadata
+///   ([`info`](Store::info)) and the store-wide queries (see
+///   [owned sessions](crate#owned-sessions-named-by-handles)).
 ///
-/// plus [`regenerate`](Store::regenerate), which moves a session to a new id,
-/// and redis-sessions' owned sessions: [`bind_owner`](Store::bind_owner),
-/// per-session metadata ([`info`](Store::info)) and the store-wide queries
-/// (see [owned sessions](crate#owned-sessions-named-by-handles)).
+/// The README maps each operation to the Node libraries this API comes from.
 ///
 /// # Contract
 ///
@@ -462,8 +461,7 @@ pub trait Store: Send + Sync + 'static {
         policy: &ExpiryPolicy,
     ) -> Result<Option<i64>>;
 
-    /// Removes the whole session, data and metadata (generic-session's `delAll`,
-    /// a destroy). Later `Existing` writes to this id find no session.
+    /// Removes the whole session, data and metadata (a destroy). Later `Existing` writes to this id find no session.
     async fn del_all(&self, id: &SessionId) -> Result<()>;
 
     /// Slides the idle expiry without touching data (a `touch`). Returns whether
@@ -544,7 +542,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<ActivePage>;
 
-    /// Destroys every session of the store (redis-sessions' "kill all of an
-    /// app"), owners' and activity indexes included. Returns how many.
+    /// Destroys every session of the store, owners' and activity indexes
+    /// included. Returns how many.
     async fn destroy_all(&self) -> Result<u64>;
 }
