@@ -44,50 +44,36 @@ impl Route {
     /// Parses a path (percent-decoded per segment); `None` for unknown paths.
     /// As in the seed, a value may itself contain `/`.
     pub fn parse(path: &str) -> Option<Route> {
-        let decode = |s: &str| {
-            percent_decode_str(s)
-                .decode_utf8()
-                .ok()
-                .map(|s| s.into_owned())
-        };
         match path {
-            "/" => Some(Route::Index),
-            "/destroy" => Some(Route::Destroy),
-            "/regenerate" => Some(Route::Regenerate),
-            "/sessions" => Some(Route::Sessions),
-            "/logout-others" => Some(Route::LogoutOthers),
-            "/logout-everywhere" => Some(Route::LogoutEverywhere),
-            _ => {
-                if let Some(rest) = path.strip_prefix("/set/") {
-                    let (key, value) = rest.split_once('/')?;
-                    Route::set(decode(key)?, decode(value)?)
-                } else if let Some(key) = path.strip_prefix("/get/") {
-                    (!key.contains('/')).then_some(())?;
-                    Route::get(decode(key)?)
-                } else if let Some(key) = path.strip_prefix("/del/") {
-                    (!key.contains('/')).then_some(())?;
-                    Route::del(decode(key)?)
-                } else if let Some(seconds) = path.strip_prefix("/lifetime/") {
-                    Route::lifetime(seconds)
-                } else if let Some(user) = path.strip_prefix("/login/") {
-                    (!user.contains('/')).then_some(())?;
-                    Route::login(decode(user)?)
-                } else if let Some(handle) = path.strip_prefix("/sessions/revoke/") {
-                    (!handle.contains('/')).then_some(())?;
-                    Route::revoke(decode(handle)?)
-                } else if let Some(seconds) = path.strip_prefix("/active/") {
-                    Route::active(seconds)
-                } else if let Some(key) = path.strip_prefix("/incr/") {
-                    (!key.contains('/')).then_some(())?;
-                    Route::incr(decode(key)?)
-                } else if let Some(key) = path.strip_prefix("/take/") {
-                    (!key.contains('/')).then_some(())?;
-                    Route::take(decode(key)?)
-                } else {
-                    None
-                }
+            "/" => return Some(Route::Index),
+            "/destroy" => return Some(Route::Destroy),
+            "/regenerate" => return Some(Route::Regenerate),
+            "/sessions" => return Some(Route::Sessions),
+            "/logout-others" => return Some(Route::LogoutOthers),
+            "/logout-everywhere" => return Some(Route::LogoutEverywhere),
+            _ => {}
+        }
+        // No prefix below starts another, so the first that matches decides.
+        if let Some(rest) = path.strip_prefix("/set/") {
+            let (key, value) = rest.split_once('/')?;
+            return Route::set(decode(key)?, decode(value)?);
+        }
+        for (prefix, route) in NUMBER_ROUTES {
+            if let Some(number) = path.strip_prefix(prefix) {
+                return route(number);
             }
         }
+        for (prefix, route) in SEGMENT_ROUTES {
+            if let Some(segment) = path.strip_prefix(prefix) {
+                // One segment: `/get/a/b` is no key `a/b` but an unknown path.
+                return if segment.contains('/') {
+                    None
+                } else {
+                    route(decode(segment)?)
+                };
+            }
+        }
+        None
     }
 
     /// `/set/{key}/{value}` from decoded parameters; `None` (a 404) when
@@ -99,51 +85,87 @@ impl Route {
 
     /// `/get/{key}` from a decoded parameter; `None` when it is empty.
     pub fn get(key: String) -> Option<Route> {
-        (!key.is_empty()).then_some(Route::Get(key))
+        non_empty(key, Route::Get)
     }
 
     /// `/del/{key}` from a decoded parameter; `None` when it is empty.
     pub fn del(key: String) -> Option<Route> {
-        (!key.is_empty()).then_some(Route::Del(key))
+        non_empty(key, Route::Del)
     }
 
     /// `/incr/{key}` from a decoded parameter; `None` when it is empty.
     pub fn incr(key: String) -> Option<Route> {
-        (!key.is_empty()).then_some(Route::Incr(key))
+        non_empty(key, Route::Incr)
     }
 
     /// `/take/{key}` from a decoded parameter; `None` when it is empty.
     pub fn take(key: String) -> Option<Route> {
-        (!key.is_empty()).then_some(Route::Take(key))
+        non_empty(key, Route::Take)
     }
 
     /// `/login/{user}` from a decoded parameter; `None` when it is empty.
     pub fn login(user: String) -> Option<Route> {
-        (!user.is_empty()).then_some(Route::Login(user))
+        non_empty(user, Route::Login)
     }
 
     /// `/sessions/revoke/{handle}` from a decoded parameter; `None` when it
     /// is empty.
     pub fn revoke(handle: String) -> Option<Route> {
-        (!handle.is_empty()).then_some(Route::Revoke(handle))
+        non_empty(handle, Route::Revoke)
     }
 
     /// `/active/{seconds}`; `None` unless `seconds` is a whole number.
     pub fn active(seconds: &str) -> Option<Route> {
-        let digits = !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit());
-        digits
-            .then(|| seconds.parse().ok())
-            .flatten()
-            .map(Route::Active)
+        whole_number(seconds).map(Route::Active)
     }
 
     /// `/lifetime/{seconds}`; `None` unless `seconds` is a whole number of
     /// seconds, at least 1.
     pub fn lifetime(seconds: &str) -> Option<Route> {
-        let digits = !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit());
-        let seconds: u64 = digits.then(|| seconds.parse().ok()).flatten()?;
+        let seconds = whole_number(seconds)?;
         (seconds > 0).then_some(Route::Lifetime(seconds))
     }
+}
+
+/// Builds a route from its number parameter, as it stands in the path.
+type FromNumber = fn(&str) -> Option<Route>;
+
+/// Builds a route from its one path segment, percent-decoded.
+type FromSegment = fn(String) -> Option<Route>;
+
+/// The routes whose one parameter is a number, taken as it stands: a
+/// percent-encoded digit is no digit.
+const NUMBER_ROUTES: [(&str, FromNumber); 2] =
+    [("/lifetime/", Route::lifetime), ("/active/", Route::active)];
+
+/// The routes whose one parameter is a percent-decoded path segment.
+const SEGMENT_ROUTES: [(&str, FromSegment); 6] = [
+    ("/get/", Route::get),
+    ("/del/", Route::del),
+    ("/login/", Route::login),
+    ("/sessions/revoke/", Route::revoke),
+    ("/incr/", Route::incr),
+    ("/take/", Route::take),
+];
+
+/// `route(parameter)`, or `None` (a 404) for an empty parameter.
+fn non_empty(parameter: String, route: fn(String) -> Route) -> Option<Route> {
+    (!parameter.is_empty()).then(|| route(parameter))
+}
+
+/// `text` as a number if it is one in plain ASCII digits (no sign, no
+/// spaces) that fits a `u64`.
+fn whole_number(text: &str) -> Option<u64> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
+}
+
+/// A path segment percent-decoded; `None` if the bytes are not UTF-8.
+fn decode(segment: &str) -> Option<String> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The checks every server makes before routing: 405 to any method but GET
@@ -192,6 +214,30 @@ mod tests {
             "/get/a/b",
             "/nope",
             "/get/%FF",
+        ] {
+            assert_eq!(Route::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn routes_with_one_parameter_parse() {
+        assert_eq!(Route::parse("/lifetime/60"), Some(Route::Lifetime(60)));
+        assert_eq!(Route::parse("/active/0"), Some(Route::Active(0)));
+        assert_eq!(Route::parse("/login/ada"), Some(Route::Login("ada".into())));
+        assert_eq!(
+            Route::parse("/sessions/revoke/h%20i"),
+            Some(Route::Revoke("h i".into()))
+        );
+        assert_eq!(Route::parse("/sessions"), Some(Route::Sessions));
+        for bad in [
+            "/lifetime/0",
+            "/lifetime/-5",
+            "/active/%35",
+            "/active/",
+            "/login/",
+            "/login/a/b",
+            "/sessions/revoke/",
+            "/sessions/revoke/a/b",
         ] {
             assert_eq!(Route::parse(bad), None, "{bad}");
         }
