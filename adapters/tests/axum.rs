@@ -9,14 +9,13 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
-use common::get as request;
+use common::{get as request, send};
 use http::header::SET_COOKIE;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use session_adapters::{Error, Session};
 use session_core::testkit::{cookie_pair, CountingStore};
 use tokio::sync::Barrier;
-use tower::ServiceExt;
 
 fn with_sessions(router: Router) -> Router {
     with_counted_sessions(router).0
@@ -38,11 +37,7 @@ async fn call(
     path: &str,
     cookie: Option<&str>,
 ) -> (StatusCode, Option<String>, String) {
-    let response = router
-        .clone()
-        .oneshot(request::<Body>(path, cookie))
-        .await
-        .unwrap();
+    let response = send(router, request::<Body>(path, cookie)).await;
     let status = response.status();
     // The first `Set-Cookie`, whichever cookie it sets: these handlers set
     // none of their own.

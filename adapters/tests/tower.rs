@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{get, layer, response_cookie};
+use common::{get, layer, response_cookie, send};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response};
 use serde_json::json;
@@ -30,7 +30,7 @@ async fn an_untouched_session_costs_no_store_call_and_no_cookie() {
         let _session = session_of(&request);
         Ok::<_, Infallible>(Response::new(()))
     }));
-    let response = service.clone().oneshot(get("/", None)).await.unwrap();
+    let response = send(&service, get("/", None)).await;
     assert_eq!(response_cookie(&response), None);
 
     // The same with a valid session cookie.
@@ -38,10 +38,10 @@ async fn an_untouched_session_costs_no_store_call_and_no_cookie() {
         session_of(&request).set("k", "v").await.unwrap();
         Ok::<_, Infallible>(Response::new(()))
     }));
-    let created = writer.oneshot(get("/", None)).await.unwrap();
+    let created = send(&writer, get("/", None)).await;
     let cookie = response_cookie(&created).expect("a write creates the session");
     let calls = store.calls();
-    let response = service.oneshot(get("/", Some(&cookie))).await.unwrap();
+    let response = send(&service, get("/", Some(&cookie))).await;
     assert_eq!(response_cookie(&response), None);
     assert_eq!(store.calls(), calls, "the handler did not use the session");
 }
@@ -71,10 +71,10 @@ async fn typed_values_round_trip_and_the_cookie_is_appended() {
             .append(SET_COOKIE, HeaderValue::from_static("theme=dark"));
         Ok::<_, Infallible>(response)
     }));
-    let first = service.clone().oneshot(get("/", None)).await.unwrap();
+    let first = send(&service, get("/", None)).await;
     let cookie = response_cookie(&first).unwrap();
     assert_eq!(first.headers().get_all(SET_COOKIE).iter().count(), 2);
-    let second = service.oneshot(get("/", Some(&cookie))).await.unwrap();
+    let second = send(&service, get("/", Some(&cookie))).await;
     assert_eq!(response_cookie(&second), None, "same session, same cookie");
     let body: serde_json::Value = serde_json::from_str(second.body()).unwrap();
     assert_eq!(body, json!({ "cart": { "items": ["item0", "item1"] } }));
@@ -111,7 +111,7 @@ async fn cache_headers_merge_with_the_handlers() {
             .collect();
         values
     };
-    let first = service.clone().oneshot(get("/", None)).await.unwrap();
+    let first = send(&service, get("/", None)).await;
     assert_eq!(values(&first, VARY), ["Accept-Encoding", "Cookie"]);
     assert_eq!(
         values(&first, CACHE_CONTROL),
@@ -119,25 +119,14 @@ async fn cache_headers_merge_with_the_handlers() {
     );
     let cookie = response_cookie(&first).unwrap();
     // The same session, no new cookie: `Vary` still, no `no-cache`.
-    let again = service
-        .clone()
-        .oneshot(get("/", Some(&cookie)))
-        .await
-        .unwrap();
+    let again = send(&service, get("/", Some(&cookie))).await;
     assert_eq!(values(&again, VARY), ["Accept-Encoding", "Cookie"]);
     assert_eq!(values(&again, CACHE_CONTROL), ["private, max-age=60"]);
     // The handler's `Vary` names `Cookie` already.
-    let named = service
-        .clone()
-        .oneshot(get("/vary-cookie", Some(&cookie)))
-        .await
-        .unwrap();
+    let named = send(&service, get("/vary-cookie", Some(&cookie))).await;
     assert_eq!(values(&named, VARY), ["Accept-Encoding", "origin, COOKIE"]);
     // A handler that never used the session varies on nothing of ours.
-    let untouched = service
-        .oneshot(get("/untouched", Some(&cookie)))
-        .await
-        .unwrap();
+    let untouched = send(&service, get("/untouched", Some(&cookie))).await;
     assert_eq!(values(&untouched, VARY), ["Accept-Encoding"]);
 }
 
@@ -154,7 +143,7 @@ async fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
         let foo: Option<String> = session.get("foo").await.unwrap();
         Ok::<_, Infallible>(Response::new(serde_json::to_string(&foo).unwrap()))
     }));
-    let created = service.clone().oneshot(get("/set", None)).await.unwrap();
+    let created = send(&service, get("/set", None)).await;
     let pair = response_cookie(&created).unwrap();
     let (name, value) = pair.split_once('=').unwrap();
     let headers = [
@@ -167,7 +156,7 @@ async fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
             .header(COOKIE, HeaderValue::from_bytes(&header).unwrap())
             .body(())
             .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = send(&service, request).await;
         assert_eq!(
             response.body(),
             "\"bar\"",
@@ -198,15 +187,10 @@ async fn requests_of_one_session_run_concurrently() {
             Ok::<_, Infallible>(Response::new(()))
         }
     }));
-    let created = service.clone().oneshot(get("/setup", None)).await.unwrap();
+    let created = send(&service, get("/setup", None)).await;
     let cookie = response_cookie(&created).unwrap();
     let request = |path: &str| get(path, Some(&cookie));
-    let (a, b) = tokio::join!(
-        service.clone().oneshot(request("/a")),
-        service.clone().oneshot(request("/b"))
-    );
-    a.unwrap();
-    b.unwrap();
+    tokio::join!(send(&service, request("/a")), send(&service, request("/b")));
     let check = layer.layer(tower::service_fn(|request: Request<()>| async move {
         let values: Vec<Option<String>> = session_of(&request)
             .get_many(&["setup", "a", "b"])
@@ -214,7 +198,7 @@ async fn requests_of_one_session_run_concurrently() {
             .unwrap();
         Ok::<_, Infallible>(Response::new(values))
     }));
-    let values = check.oneshot(request("/")).await.unwrap().into_body();
+    let values = send(&check, request("/")).await.into_body();
     assert_eq!(
         values,
         vec![Some("setup".into()), Some("a".into()), Some("b".into())]
@@ -234,7 +218,7 @@ async fn a_clone_used_by_another_task_shares_the_session() {
         let value: Option<String> = session.get("from").await.unwrap();
         Ok::<_, Infallible>(Response::new(value))
     }));
-    let response = service.oneshot(get("/", None)).await.unwrap();
+    let response = send(&service, get("/", None)).await;
     assert!(
         response_cookie(&response).is_some(),
         "the helper's write created the session"

@@ -56,6 +56,17 @@ pub fn middleware() -> (session_adapters::SessionMiddleware, Arc<CountingStore>)
     )
 }
 
+/// `request` through a clone of `service`, which must answer it.
+pub async fn send<S, B>(service: &S, request: http::Request<B>) -> S::Response
+where
+    S: tower::Service<http::Request<B>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    tower::ServiceExt::oneshot(service.clone(), request)
+        .await
+        .unwrap()
+}
+
 /// A GET of `path` with an empty body, and `cookie` (a `name=value` pair)
 /// if given.
 pub fn get<B: Default>(path: &str, cookie: Option<&str>) -> http::Request<B> {
