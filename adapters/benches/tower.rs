@@ -31,6 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use session_adapters::SessionLayer;
+use session_core::testkit::cookie_pair;
 use session_core::{GenericSession, SessionConfig, Store};
 use store_memory::MemoryStore;
 use tower::{Layer, ServiceExt};
@@ -61,13 +62,7 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
         .block_on(session.set("user", "ada"))
         .expect("create a session");
     let line = cookie.value().expect("a new session has a cookie");
-    let cookie = line
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("a pair")
-        .to_string();
+    let cookie = cookie_pair(line);
     Setup {
         layer: SessionLayer::new(store, config),
         cookie,

@@ -2,27 +2,16 @@
 //! through `actix_web::test` (the HTTP-level suite runs in the `examples`
 //! package).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
-use session_adapters::{Error, Session, SessionMiddleware};
-use session_core::testkit::CountingStore;
-use session_core::SessionConfig;
-use store_memory::MemoryStore;
+use common::{middleware, session_cookie};
+use session_adapters::{Error, Session};
 use tokio::sync::Barrier;
-
-fn middleware() -> (SessionMiddleware, Arc<CountingStore>) {
-    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let config = SessionConfig::builder()
-        .key(b"actix-test-key-0123456789abcdef!".to_vec())
-        .secure(false)
-        .build()
-        .unwrap();
-    (SessionMiddleware::new(store.clone(), config), store)
-}
 
 async fn visits(session: Session) -> Result<HttpResponse, Error> {
     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
@@ -57,13 +46,21 @@ where
     }
     let response = test::call_service(app, request.to_request()).await;
     let status = response.status();
-    let cookie = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|pair| pair.starts_with("s="));
+    let cookie = session_cookie(response.headers().get_all(SET_COOKIE));
     let body = test::read_body(response).await;
     (status, cookie, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// An app with the session middleware and `route` at `/`, ready to call.
+async fn app_with(
+    route: actix_web::Route,
+) -> impl actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
+    let (sessions, _) = middleware();
+    test::init_service(App::new().wrap(sessions).route("/", route)).await
 }
 
 fn run(test: impl std::future::Future<Output = ()>) {
@@ -116,9 +113,7 @@ fn cache_headers_merge_with_the_handlers() {
             .finish())
     }
     run(async {
-        let (sessions, _) = middleware();
-        let app =
-            test::init_service(App::new().wrap(sessions).route("/", web::get().to(handler))).await;
+        let app = app_with(web::get().to(handler)).await;
         let response =
             test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
         let values = |name| {
@@ -141,9 +136,7 @@ fn cache_headers_merge_with_the_handlers() {
 #[test]
 fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
     run(async {
-        let (sessions, _) = middleware();
-        let app =
-            test::init_service(App::new().wrap(sessions).route("/", web::get().to(visits))).await;
+        let app = app_with(web::get().to(visits)).await;
         let (_, pair, _) = call(&app, "/", None).await;
         let pair = pair.expect("the first write sets the cookie");
         let (name, value) = pair.split_once('=').unwrap();
@@ -171,9 +164,7 @@ fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
 #[test]
 fn the_handlers_own_cookies_are_kept() {
     run(async {
-        let (sessions, _) = middleware();
-        let app =
-            test::init_service(App::new().wrap(sessions).route("/", web::get().to(visits))).await;
+        let app = app_with(web::get().to(visits)).await;
         let response =
             test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
         let cookies: Vec<_> = response
@@ -204,13 +195,7 @@ fn bad_input_answers_400_with_the_reason_and_creates_nothing() {
         Ok("stored")
     }
     run(async {
-        let (sessions, _) = middleware();
-        let app = test::init_service(
-            App::new()
-                .wrap(sessions)
-                .route("/", web::get().to(oversized)),
-        )
-        .await;
+        let app = app_with(web::get().to(oversized)).await;
         let (status, cookie, body) = call(&app, "/", None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("over the limit"), "{body}");

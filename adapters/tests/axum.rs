@@ -1,34 +1,28 @@
 //! The axum extractor and error responses, on a router called in process
 //! (the HTTP-level suite runs in the `examples` package).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
-use http::header::{COOKIE, SET_COOKIE};
-use http::{Request, StatusCode};
+use common::{get as request, send};
+use http::header::SET_COOKIE;
+use http::StatusCode;
 use http_body_util::BodyExt;
-use session_adapters::{Error, Session, SessionLayer};
-use session_core::testkit::CountingStore;
-use session_core::SessionConfig;
-use store_memory::MemoryStore;
+use session_adapters::{Error, Session};
+use session_core::testkit::{cookie_pair, CountingStore};
 use tokio::sync::Barrier;
-use tower::ServiceExt;
 
 fn with_sessions(router: Router) -> Router {
     with_counted_sessions(router).0
 }
 
 fn with_counted_sessions(router: Router) -> (Router, Arc<CountingStore>) {
-    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let config = SessionConfig::builder()
-        .key(b"axum-test-key-0123456789abcdef!!".to_vec())
-        .secure(false)
-        .build()
-        .unwrap();
-    let layer = SessionLayer::new(store.clone(), config);
+    let (layer, store) = common::layer();
     (router.layer(layer), store)
 }
 
@@ -43,20 +37,11 @@ async fn call(
     path: &str,
     cookie: Option<&str>,
 ) -> (StatusCode, Option<String>, String) {
-    let mut request = Request::get(path);
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = send(router, request::<Body>(path, cookie)).await;
     let status = response.status();
-    let cookie = response
-        .headers()
-        .get(SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    // The first `Set-Cookie`, whichever cookie it sets: these handlers set
+    // none of their own.
+    let cookie = response.headers().get(SET_COOKIE).map(cookie_pair);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, cookie, String::from_utf8(body.to_vec()).unwrap())
 }

@@ -2,27 +2,20 @@
 //! session id or session data: each is formatted with `{:?}` (and `{}` where
 //! it has one) after it has held all three.
 
+mod common;
+
 use std::sync::Arc;
 
-use http::header::{COOKIE, SET_COOKIE};
+use common::config;
+use http::header::SET_COOKIE;
 use http::Request;
 use session_adapters::{Session, SessionLayer, SessionMiddleware};
-use session_core::{GenericSession, SessionConfig, Store};
+use session_core::testkit::cookie_pair;
+use session_core::{GenericSession, Store};
 use store_memory::MemoryStore;
 use tower::Layer;
 
-const KEY: &[u8] = b"the-signing-key-0123456789abcdef!";
 const DATA: &str = "the-session-data-4111111111111111";
-
-fn config() -> Arc<SessionConfig> {
-    Arc::new(
-        SessionConfig::builder()
-            .key(KEY.to_vec())
-            .secure(false)
-            .build()
-            .unwrap(),
-    )
-}
 
 /// Fails if `text` holds the key, the data or the id's token.
 fn assert_clean(what: &str, text: &str, token: &str) {
@@ -49,9 +42,8 @@ async fn no_public_type_prints_a_key_an_id_or_data() {
     let token = id.token().to_owned();
     let mut headers = http::HeaderMap::new();
     cookie.write(&mut headers);
-    let set_cookie = headers.get(SET_COOKIE).unwrap().to_str().unwrap();
-    let pair = set_cookie.split(';').next().unwrap();
-    let request = Request::get("/").header(COOKIE, pair).body(()).unwrap();
+    let pair = cookie_pair(headers.get(SET_COOKIE).unwrap());
+    let request: Request<()> = common::get("/", Some(&pair));
     let (second, _) = GenericSession::new(request.headers(), store.clone(), config.clone());
     assert_eq!(
         second.get::<String>("card").await.unwrap().as_deref(),

@@ -1,29 +1,19 @@
 //! The tower layer in front of plain `service_fn` handlers, called in
 //! process (the HTTP-level suite runs in the `examples` package).
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{get, layer, response_cookie, send};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response};
 use serde_json::json;
-use session_adapters::{Session, SessionLayer};
-use session_core::testkit::CountingStore;
-use session_core::SessionConfig;
-use store_memory::MemoryStore;
+use session_adapters::Session;
 use tokio::sync::Barrier;
 use tower::{Layer, Service, ServiceExt};
-
-fn layer() -> (SessionLayer, Arc<CountingStore>) {
-    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let config = SessionConfig::builder()
-        .key(b"tower-test-key-0123456789abcdef!".to_vec())
-        .secure(false)
-        .build()
-        .unwrap();
-    (SessionLayer::new(store.clone(), config), store)
-}
 
 fn session_of<B>(request: &Request<B>) -> Session {
     request
@@ -33,30 +23,6 @@ fn session_of<B>(request: &Request<B>) -> Session {
         .expect("the layer puts a Session into the extensions")
 }
 
-fn get(cookie: Option<&str>) -> Request<()> {
-    let mut request = Request::get("/");
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    request.body(()).unwrap()
-}
-
-/// The `name=value` pair of the response's only session cookie, if any.
-fn cookie_pair<B>(response: &Response<B>) -> Option<String> {
-    let lines: Vec<_> = response.headers().get_all(SET_COOKIE).iter().collect();
-    let line = lines
-        .iter()
-        .find(|l| l.to_str().unwrap().starts_with("s="))?;
-    Some(
-        line.to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string(),
-    )
-}
-
 #[tokio::test]
 async fn an_untouched_session_costs_no_store_call_and_no_cookie() {
     let (layer, store) = layer();
@@ -64,19 +30,19 @@ async fn an_untouched_session_costs_no_store_call_and_no_cookie() {
         let _session = session_of(&request);
         Ok::<_, Infallible>(Response::new(()))
     }));
-    let response = service.clone().oneshot(get(None)).await.unwrap();
-    assert_eq!(cookie_pair(&response), None);
+    let response = send(&service, get("/", None)).await;
+    assert_eq!(response_cookie(&response), None);
 
     // The same with a valid session cookie.
     let writer = layer.layer(tower::service_fn(|request: Request<()>| async move {
         session_of(&request).set("k", "v").await.unwrap();
         Ok::<_, Infallible>(Response::new(()))
     }));
-    let created = writer.oneshot(get(None)).await.unwrap();
-    let cookie = cookie_pair(&created).expect("a write creates the session");
+    let created = send(&writer, get("/", None)).await;
+    let cookie = response_cookie(&created).expect("a write creates the session");
     let calls = store.calls();
-    let response = service.oneshot(get(Some(&cookie))).await.unwrap();
-    assert_eq!(cookie_pair(&response), None);
+    let response = send(&service, get("/", Some(&cookie))).await;
+    assert_eq!(response_cookie(&response), None);
     assert_eq!(store.calls(), calls, "the handler did not use the session");
 }
 
@@ -105,11 +71,11 @@ async fn typed_values_round_trip_and_the_cookie_is_appended() {
             .append(SET_COOKIE, HeaderValue::from_static("theme=dark"));
         Ok::<_, Infallible>(response)
     }));
-    let first = service.clone().oneshot(get(None)).await.unwrap();
-    let cookie = cookie_pair(&first).unwrap();
+    let first = send(&service, get("/", None)).await;
+    let cookie = response_cookie(&first).unwrap();
     assert_eq!(first.headers().get_all(SET_COOKIE).iter().count(), 2);
-    let second = service.oneshot(get(Some(&cookie))).await.unwrap();
-    assert_eq!(cookie_pair(&second), None, "same session, same cookie");
+    let second = send(&service, get("/", Some(&cookie))).await;
+    assert_eq!(response_cookie(&second), None, "same session, same cookie");
     let body: serde_json::Value = serde_json::from_str(second.body()).unwrap();
     assert_eq!(body, json!({ "cart": { "items": ["item0", "item1"] } }));
 }
@@ -145,30 +111,22 @@ async fn cache_headers_merge_with_the_handlers() {
             .collect();
         values
     };
-    let first = service.clone().oneshot(get(None)).await.unwrap();
+    let first = send(&service, get("/", None)).await;
     assert_eq!(values(&first, VARY), ["Accept-Encoding", "Cookie"]);
     assert_eq!(
         values(&first, CACHE_CONTROL),
         ["private, max-age=60", "no-cache=\"Set-Cookie\""]
     );
-    let cookie = cookie_pair(&first).unwrap();
+    let cookie = response_cookie(&first).unwrap();
     // The same session, no new cookie: `Vary` still, no `no-cache`.
-    let again = service.clone().oneshot(get(Some(&cookie))).await.unwrap();
+    let again = send(&service, get("/", Some(&cookie))).await;
     assert_eq!(values(&again, VARY), ["Accept-Encoding", "Cookie"]);
     assert_eq!(values(&again, CACHE_CONTROL), ["private, max-age=60"]);
     // The handler's `Vary` names `Cookie` already.
-    let request = Request::get("/vary-cookie")
-        .header(COOKIE, &cookie)
-        .body(())
-        .unwrap();
-    let named = service.clone().oneshot(request).await.unwrap();
+    let named = send(&service, get("/vary-cookie", Some(&cookie))).await;
     assert_eq!(values(&named, VARY), ["Accept-Encoding", "origin, COOKIE"]);
     // A handler that never used the session varies on nothing of ours.
-    let request = Request::get("/untouched")
-        .header(COOKIE, &cookie)
-        .body(())
-        .unwrap();
-    let untouched = service.oneshot(request).await.unwrap();
+    let untouched = send(&service, get("/untouched", Some(&cookie))).await;
     assert_eq!(values(&untouched, VARY), ["Accept-Encoding"]);
 }
 
@@ -185,9 +143,8 @@ async fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
         let foo: Option<String> = session.get("foo").await.unwrap();
         Ok::<_, Infallible>(Response::new(serde_json::to_string(&foo).unwrap()))
     }));
-    let set = Request::get("/set").body(()).unwrap();
-    let created = service.clone().oneshot(set).await.unwrap();
-    let pair = cookie_pair(&created).unwrap();
+    let created = send(&service, get("/set", None)).await;
+    let pair = response_cookie(&created).unwrap();
     let (name, value) = pair.split_once('=').unwrap();
     let headers = [
         format!("a=José; {pair}").into_bytes(),
@@ -199,7 +156,7 @@ async fn a_non_ascii_or_quoted_cookie_header_keeps_the_session() {
             .header(COOKIE, HeaderValue::from_bytes(&header).unwrap())
             .body(())
             .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = send(&service, request).await;
         assert_eq!(
             response.body(),
             "\"bar\"",
@@ -230,21 +187,10 @@ async fn requests_of_one_session_run_concurrently() {
             Ok::<_, Infallible>(Response::new(()))
         }
     }));
-    let setup = Request::get("/setup").body(()).unwrap();
-    let created = service.clone().oneshot(setup).await.unwrap();
-    let cookie = cookie_pair(&created).unwrap();
-    let request = |path: &str| {
-        Request::get(path)
-            .header(COOKIE, cookie.as_str())
-            .body(())
-            .unwrap()
-    };
-    let (a, b) = tokio::join!(
-        service.clone().oneshot(request("/a")),
-        service.clone().oneshot(request("/b"))
-    );
-    a.unwrap();
-    b.unwrap();
+    let created = send(&service, get("/setup", None)).await;
+    let cookie = response_cookie(&created).unwrap();
+    let request = |path: &str| get(path, Some(&cookie));
+    tokio::join!(send(&service, request("/a")), send(&service, request("/b")));
     let check = layer.layer(tower::service_fn(|request: Request<()>| async move {
         let values: Vec<Option<String>> = session_of(&request)
             .get_many(&["setup", "a", "b"])
@@ -252,7 +198,7 @@ async fn requests_of_one_session_run_concurrently() {
             .unwrap();
         Ok::<_, Infallible>(Response::new(values))
     }));
-    let values = check.oneshot(request("/")).await.unwrap().into_body();
+    let values = send(&check, request("/")).await.into_body();
     assert_eq!(
         values,
         vec![Some("setup".into()), Some("a".into()), Some("b".into())]
@@ -272,9 +218,9 @@ async fn a_clone_used_by_another_task_shares_the_session() {
         let value: Option<String> = session.get("from").await.unwrap();
         Ok::<_, Infallible>(Response::new(value))
     }));
-    let response = service.oneshot(get(None)).await.unwrap();
+    let response = send(&service, get("/", None)).await;
     assert!(
-        cookie_pair(&response).is_some(),
+        response_cookie(&response).is_some(),
         "the helper's write created the session"
     );
     assert_eq!(response.body().as_deref(), Some("helper"));
@@ -287,6 +233,6 @@ async fn errors_of_the_inner_service_pass_through() {
         session_of(&request).set("k", "v").await.unwrap();
         Err::<Response<()>, _>("handler failed")
     }));
-    let result = service.ready().await.unwrap().call(get(None)).await;
+    let result = service.ready().await.unwrap().call(get("/", None)).await;
     assert_eq!(result.unwrap_err(), "handler failed");
 }

@@ -37,17 +37,15 @@ fn setup() -> (TcpListener, String, Arc<CountingStore>, Arc<SessionConfig>) {
     (listener, url, store, Arc::new(config))
 }
 
-/// Serves with one of the tokio-based apps.
-fn on_tokio<F>(
-    serve: impl FnOnce(TcpListener, Arc<dyn Store>, Arc<SessionConfig>) -> F,
-) -> (InProcess, Arc<CountingStore>)
+/// Serves with one of the tokio-based apps, and runs the suite on it.
+async fn check_on_tokio<F>(serve: impl FnOnce(TcpListener, Arc<dyn Store>, Arc<SessionConfig>) -> F)
 where
     F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 {
     let (listener, url, store, config) = setup();
     let task = tokio::spawn(serve(listener, store.clone(), config));
     let stop = Box::new(move || task.abort());
-    (InProcess { url, stop }, store)
+    check(InProcess { url, stop }, store).await;
 }
 
 async fn check(server: InProcess, store: Arc<CountingStore>) {
@@ -57,20 +55,17 @@ async fn check(server: InProcess, store: Arc<CountingStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_hyper_keeps_the_contract() {
-    let (server, store) = on_tokio(examples::apps::hyper::serve);
-    check(server, store).await;
+    check_on_tokio(examples::apps::hyper::serve).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tower_layer_on_hyper_keeps_the_contract() {
-    let (server, store) = on_tokio(examples::apps::tower::serve);
-    check(server, store).await;
+    check_on_tokio(examples::apps::tower::serve).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_keeps_the_contract() {
-    let (server, store) = on_tokio(examples::apps::axum::serve);
-    check(server, store).await;
+    check_on_tokio(examples::apps::axum::serve).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

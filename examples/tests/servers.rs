@@ -426,26 +426,30 @@ async fn every_server_expires_sessions_by_its_flags() {
         }
     }
     // At once after the last use: only the absolute lifetime can have ended it.
-    for ((name, _), browser) in SERVERS.iter().zip(&absolute) {
-        assert_eq!(
-            browser.get("/get/foo").await.body,
-            "null",
-            "{name}: activity must not extend the absolute lifetime"
-        );
-    }
+    assert_foo_on_each(
+        &absolute,
+        "null",
+        "activity must not extend the absolute lifetime",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    for ((name, _), browser) in SERVERS.iter().zip(&idle) {
+    assert_foo_on_each(&idle, "null", "idle timeout").await;
+    assert_foo_on_each(
+        &remembered,
+        "\"kept\"",
+        "the session's own idle timeout, kept by the store",
+    )
+    .await;
+}
+
+/// Asserts that `/get/foo` answers `expected` through each server's browser
+/// (in [`SERVERS`]' order), naming the server and `why` if not.
+async fn assert_foo_on_each(browsers: &[Browser], expected: &str, why: &str) {
+    for ((name, _), browser) in SERVERS.iter().zip(browsers) {
         assert_eq!(
             browser.get("/get/foo").await.body,
-            "null",
-            "{name}: idle timeout"
-        );
-    }
-    for ((name, _), browser) in SERVERS.iter().zip(&remembered) {
-        assert_eq!(
-            browser.get("/get/foo").await.body,
-            "\"kept\"",
-            "{name}: the session's own idle timeout, kept by the store"
+            expected,
+            "{name}: {why}"
         );
     }
 }

@@ -16,27 +16,18 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use session_adapters::{Session, SessionMiddleware};
 use session_core::{SessionConfig, Store};
 
+use super::{Param, PATHS};
 use crate::{handle, handle_some, Reply, Route};
 
 /// Adds the contract's routes to an actix-web app.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(index))
-        .route("/set/{key}/{value:.+}", web::get().to(set))
-        .route("/get/{key}", web::get().to(read))
-        .route("/del/{key}", web::get().to(del))
-        .route("/destroy", web::get().to(destroy))
-        .route("/regenerate", web::get().to(regenerate))
-        .route("/lifetime/{seconds}", web::get().to(lifetime))
-        .route("/login/{user}", web::get().to(login))
-        .route("/sessions", web::get().to(sessions))
-        .route("/sessions/revoke/{handle}", web::get().to(revoke))
-        .route("/logout-others", web::get().to(logout_others))
-        .route("/logout-everywhere", web::get().to(logout_everywhere))
-        .route("/active/{seconds}", web::get().to(active))
-        .route("/incr/{key}", web::get().to(incr))
-        .route("/take/{key}", web::get().to(take))
-        .default_service(web::to(|| async { response(Reply::not_found()) }));
+        .route("/set/{key}/{value:.+}", web::get().to(set));
+    for (path, param) in PATHS {
+        config.route(path, handler(param));
+    }
+    config.default_service(web::to(|| async { response(Reply::not_found()) }));
 }
 
 /// Serves the contract on `listener` until the process ends (or, in a test,
@@ -96,56 +87,25 @@ async fn set(session: Session, path: web::Path<(String, String)>) -> HttpRespons
     response(handle_some(Route::set(key, value), &session).await)
 }
 
-async fn read(session: Session, key: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::get(key.into_inner()), &session).await)
-}
-
-async fn del(session: Session, key: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::del(key.into_inner()), &session).await)
-}
-
-async fn destroy(session: Session) -> HttpResponse {
-    response(handle(Route::Destroy, &session).await)
-}
-
-async fn regenerate(session: Session) -> HttpResponse {
-    response(handle(Route::Regenerate, &session).await)
-}
-
-async fn incr(session: Session, key: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::incr(key.into_inner()), &session).await)
-}
-
-async fn take(session: Session, key: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::take(key.into_inner()), &session).await)
-}
-
-async fn lifetime(session: Session, seconds: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::lifetime(&seconds), &session).await)
-}
-
-async fn login(session: Session, user: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::login(user.into_inner()), &session).await)
-}
-
-async fn sessions(session: Session) -> HttpResponse {
-    response(handle(Route::Sessions, &session).await)
-}
-
-async fn revoke(session: Session, handle_text: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::revoke(handle_text.into_inner()), &session).await)
-}
-
-async fn logout_others(session: Session) -> HttpResponse {
-    response(handle(Route::LogoutOthers, &session).await)
-}
-
-async fn logout_everywhere(session: Session) -> HttpResponse {
-    response(handle(Route::LogoutEverywhere, &session).await)
-}
-
-async fn active(session: Session, seconds: web::Path<String>) -> HttpResponse {
-    response(handle_some(Route::active(&seconds), &session).await)
+/// The GET handler of a path of [`PATHS`]: the other routes differ only in
+/// the route they run.
+fn handler(param: Param) -> actix_web::Route {
+    match param {
+        Param::None(route) => web::get().to(move |session: Session| {
+            let route = route.clone();
+            async move { response(handle(route, &session).await) }
+        }),
+        Param::Key(build) => web::get().to(
+            move |session: Session, parameter: web::Path<String>| async move {
+                response(handle_some(build(parameter.into_inner()), &session).await)
+            },
+        ),
+        Param::Number(build) => web::get().to(
+            move |session: Session, parameter: web::Path<String>| async move {
+                response(handle_some(build(&parameter), &session).await)
+            },
+        ),
+    }
 }
 
 /// A [`Reply`] as an actix-web response (whose `http` types are version 0.2).

@@ -6,33 +6,26 @@ use std::sync::Arc;
 use axum::extract::{Path, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method};
 use session_adapters::{Session, SessionLayer};
 use session_core::{SessionConfig, Store};
 
+use super::{Param, PATHS};
 use crate::{handle, handle_some, Reply, Route};
 
 /// The contract's router, sessions included.
 pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
-    Router::new()
+    let contract = Router::new()
         .route("/", get(index))
-        .route("/set/{key}/{*value}", get(set))
-        .route("/get/{key}", get(read))
-        .route("/del/{key}", get(del))
-        .route("/destroy", get(destroy))
-        .route("/regenerate", get(regenerate))
-        .route("/lifetime/{seconds}", get(lifetime))
-        .route("/login/{user}", get(login))
-        .route("/sessions", get(sessions))
-        .route("/sessions/revoke/{handle}", get(revoke))
-        .route("/logout-others", get(logout_others))
-        .route("/logout-everywhere", get(logout_everywhere))
-        .route("/active/{seconds}", get(active))
-        .route("/incr/{key}", get(incr))
-        .route("/take/{key}", get(take))
+        .route("/set/{key}/{*value}", get(set));
+    PATHS
+        .into_iter()
+        .fold(contract, |router, (path, param)| {
+            router.route(path, handler(param))
+        })
         .fallback(|| async { Reply::not_found() })
         // Before routing, as on the other servers: 405 to every method but GET
         // (HEAD included), 404 to paths that do not decode.
@@ -80,56 +73,24 @@ async fn set(session: Session, Path((key, value)): Path<(String, String)>) -> Re
     handle_some(Route::set(key, value), &session).await
 }
 
-async fn read(session: Session, Path(key): Path<String>) -> Reply {
-    handle_some(Route::get(key), &session).await
-}
-
-async fn del(session: Session, Path(key): Path<String>) -> Reply {
-    handle_some(Route::del(key), &session).await
-}
-
-async fn destroy(session: Session) -> Reply {
-    handle(Route::Destroy, &session).await
-}
-
-async fn regenerate(session: Session) -> Reply {
-    handle(Route::Regenerate, &session).await
-}
-
-async fn lifetime(session: Session, Path(seconds): Path<String>) -> Reply {
-    handle_some(Route::lifetime(&seconds), &session).await
-}
-
-async fn login(session: Session, Path(user): Path<String>) -> Reply {
-    handle_some(Route::login(user), &session).await
-}
-
-async fn sessions(session: Session) -> Reply {
-    handle(Route::Sessions, &session).await
-}
-
-async fn revoke(session: Session, Path(handle): Path<String>) -> Reply {
-    handle_some(Route::revoke(handle), &session).await
-}
-
-async fn logout_others(session: Session) -> Reply {
-    handle(Route::LogoutOthers, &session).await
-}
-
-async fn logout_everywhere(session: Session) -> Reply {
-    handle(Route::LogoutEverywhere, &session).await
-}
-
-async fn active(session: Session, Path(seconds): Path<String>) -> Reply {
-    handle_some(Route::active(&seconds), &session).await
-}
-
-async fn incr(session: Session, Path(key): Path<String>) -> Reply {
-    handle_some(Route::incr(key), &session).await
-}
-
-async fn take(session: Session, Path(key): Path<String>) -> Reply {
-    handle_some(Route::take(key), &session).await
+/// The GET handler of a path of [`PATHS`]: the other routes differ only in
+/// the route they run.
+fn handler(param: Param) -> MethodRouter {
+    match param {
+        Param::None(route) => {
+            get(move |session: Session| async move { handle(route, &session).await })
+        }
+        Param::Key(build) => get(
+            move |session: Session, Path(parameter): Path<String>| async move {
+                handle_some(build(parameter), &session).await
+            },
+        ),
+        Param::Number(build) => get(
+            move |session: Session, Path(parameter): Path<String>| async move {
+                handle_some(build(&parameter), &session).await
+            },
+        ),
+    }
 }
 
 impl IntoResponse for Reply {

@@ -17,3 +17,36 @@ pub mod axum;
 pub mod hyper;
 pub mod login;
 pub mod tower;
+
+use crate::Route;
+
+/// How a path of [`PATHS`] becomes a [`Route`].
+#[derive(Clone)]
+pub(crate) enum Param {
+    /// No parameter: always this route.
+    None(Route),
+    /// One path segment, as the framework decoded it.
+    Key(fn(String) -> Option<Route>),
+    /// One number, as it stands in the path.
+    Number(fn(&str) -> Option<Route>),
+}
+
+/// The contract's paths of at most one parameter, in the `{name}` syntax
+/// axum and actix-web share, so that both routers serve the same ones. `/`
+/// (which takes no session) and `/set` (two parameters, the second in each
+/// framework's own syntax) each router adds itself.
+pub(crate) const PATHS: [(&str, Param); 13] = [
+    ("/get/{key}", Param::Key(Route::get)),
+    ("/del/{key}", Param::Key(Route::del)),
+    ("/destroy", Param::None(Route::Destroy)),
+    ("/regenerate", Param::None(Route::Regenerate)),
+    ("/lifetime/{seconds}", Param::Number(Route::lifetime)),
+    ("/login/{user}", Param::Key(Route::login)),
+    ("/sessions", Param::None(Route::Sessions)),
+    ("/sessions/revoke/{handle}", Param::Key(Route::revoke)),
+    ("/logout-others", Param::None(Route::LogoutOthers)),
+    ("/logout-everywhere", Param::None(Route::LogoutEverywhere)),
+    ("/active/{seconds}", Param::Number(Route::active)),
+    ("/incr/{key}", Param::Key(Route::incr)),
+    ("/take/{key}", Param::Key(Route::take)),
+];

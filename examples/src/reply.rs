@@ -1,0 +1,82 @@
+//! The answers of the example servers, errors included, apart from any web
+//! framework's response type.
+
+use http::StatusCode;
+use session_core::Error;
+
+/// A response of the example servers: status, content type and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    /// 200 with `value` as JSON; the error replies take its content type.
+    pub(crate) fn json(value: serde_json::Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            body: value.to_string(),
+        }
+    }
+
+    /// `ok`, the answer of `/`.
+    pub fn index() -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: "text/plain; charset=utf-8",
+            body: "ok".into(),
+        }
+    }
+
+    /// 404 for unknown paths.
+    pub fn not_found() -> Reply {
+        Reply {
+            status: StatusCode::NOT_FOUND,
+            content_type: "text/plain; charset=utf-8",
+            body: "not found".into(),
+        }
+    }
+
+    /// 401 for a user route on a session that has no owner.
+    pub fn unauthorized() -> Reply {
+        Reply {
+            status: StatusCode::UNAUTHORIZED,
+            ..Reply::json(serde_json::json!({ "error": "not logged in" }))
+        }
+    }
+
+    /// 404 for a handle that names none of the owner's sessions.
+    pub fn no_such_session() -> Reply {
+        Reply {
+            status: StatusCode::NOT_FOUND,
+            ..Reply::json(serde_json::json!({ "error": "no such session" }))
+        }
+    }
+
+    /// 405 for methods other than GET.
+    pub fn method_not_allowed() -> Reply {
+        Reply {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            content_type: "text/plain; charset=utf-8",
+            body: "only GET is served".into(),
+        }
+    }
+
+    /// Maps a session error as the adapters do ([`Error::to_response`], which
+    /// logs it): 400 for bad input, 409 for an update that kept losing its
+    /// race, 503 for a store that is down or slow, 500 for the server's own
+    /// failures; the message goes into this contract's JSON body.
+    pub fn error(error: &Error) -> Reply {
+        let response = error.to_response();
+        Reply {
+            status: response.status(),
+            ..Reply::json(serde_json::json!({ "error": response.into_body() }))
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! What serving needs beside the routes: start-up from the flags, the
+//! connection limits, the accept loop, and shutdown on Ctrl-C.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use session_core::{BoxError, SessionConfig, Store};
+
+use crate::Options;
+
+/// What every server binary does before serving: sets up tracing, reads the
+/// options, builds the config and store, binds `127.0.0.1:PORT`, and prints
+/// `listening on http://ADDR` on stdout (so scripts and tests can find the port
+/// when `PORT=0`).
+pub async fn setup() -> Result<(std::net::TcpListener, Arc<dyn Store>, Arc<SessionConfig>), BoxError>
+{
+    init_tracing();
+    let options = Options::parse();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(options.header_read_timeout.max(1)),
+        max_connections: options.max_connections.max(1),
+    };
+    // Set once, before any server starts; a second setup keeps the first.
+    let _ = CONNECTION_LIMITS.set(limits);
+    let config = Arc::new(options.config()?);
+    let store = options.store().await?;
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    tracing::info!(store = ?options.store_kind(), "serving");
+    Ok((listener, store, config))
+}
+
+/// What keeps slow or numerous clients from exhausting a server: every
+/// server reads them from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// The limits from the command line; set by [`setup`], the defaults for
+/// servers started otherwise (in tests).
+static CONNECTION_LIMITS: std::sync::OnceLock<ConnectionLimits> = std::sync::OnceLock::new();
+
+/// The limits every server applies: `--header-read-timeout` and
+/// `--max-connections`, or their defaults.
+pub fn connection_limits() -> ConnectionLimits {
+    CONNECTION_LIMITS.get().copied().unwrap_or_default()
+}
+
+/// Runs `serve` until it ends or Ctrl-C arrives.
+pub async fn until_ctrl_c(
+    serve: impl Future<Output = std::io::Result<()>>,
+) -> Result<(), BoxError> {
+    tokio::select! {
+        served = serve => Ok(served?),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Accepts connections on `listener` forever, serving each with `connection`
+/// on its own task, at most [`ConnectionLimits::max_connections`] at once.
+/// Accept errors (out of file descriptors and the like) are logged and do
+/// not stop the server.
+pub(crate) async fn accept_loop<F, C, E>(
+    listener: std::net::TcpListener,
+    mut connection: F,
+) -> std::io::Result<()>
+where
+    F: FnMut(tokio::net::TcpStream) -> C,
+    C: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        connection_limits().max_connections,
+    ));
+    loop {
+        // A slot first: past the cap, new connections wait in the backlog.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let served = connection(stream);
+        tokio::spawn(async move {
+            if let Err(error) = served.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// hyper's HTTP/1 connection settings for the hyper-based servers: the
+/// header read timeout of [`connection_limits`].
+pub(crate) fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(connection_limits().header_read_timeout);
+    builder
+}
+
+/// Sets up `tracing` output on stderr, at `info` unless `RUST_LOG` says otherwise.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
