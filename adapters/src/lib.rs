@@ -1,6 +1,6 @@
 //! # session-adapters
 //!
-//! generic-session's "filter / middleware" for Rust web frameworks: it attaches
+//! Session middleware for Rust web frameworks: it attaches
 //! the session of each request to the request, and after the handler writes the
 //! `Set-Cookie` header the response needs (none when the session was not
 //! touched or its cookie did not change).
@@ -30,6 +30,11 @@
 //! key lose nothing either through the atomic operations (`incr`, `take`,
 //! `compare_and_set`, `update`): a `get` then a `set`, as in a hand-made
 //! counter, would lose increments to a concurrent request of the session.
+//!
+//! The cookie is the middleware's alone: it keeps the session's
+//! [`ResponseCookie`](session_core::ResponseCookie) and writes it once the
+//! handler's response is ready, and nothing reachable from a [`Session`]
+//! can write it, so no handler can send it twice.
 //!
 //! ## axum
 //!

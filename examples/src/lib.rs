@@ -1,5 +1,5 @@
 //! Shared parts of the example servers: command-line options, store and config
-//! set-up, and the seed's routes, so that every server binary behaves the same.
+//! set-up, and the route contract, so that every server binary behaves the same.
 //!
 //! Routes (the public contract of every example server):
 //!

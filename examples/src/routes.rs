@@ -1,11 +1,11 @@
-//! The route contract: the seed's paths, parsed into [`Route`]s, and the
+//! The route contract: the servers' paths, parsed into [`Route`]s, and the
 //! checks every server makes before routing.
 
 use percent_encoding::percent_decode_str;
 
 use crate::Reply;
 
-/// One of the seed's routes, parsed from a request path.
+/// One of the contract's routes, parsed from a request path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `GET /`
@@ -42,7 +42,7 @@ pub enum Route {
 
 impl Route {
     /// Parses a path (percent-decoded per segment); `None` for unknown paths.
-    /// As in the seed, a value may itself contain `/`.
+    /// A value may itself contain `/`.
     pub fn parse(path: &str) -> Option<Route> {
         match path {
             "/" => return Some(Route::Index),

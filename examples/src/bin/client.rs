@@ -1,4 +1,4 @@
-//! The seed's `client.js`: set foo=bar, then fetch foo with the cookie it was given.
+//! The example client: set foo=bar, then fetch foo with the cookie it was given.
 //!
 //! ```text
 //! cargo run -p examples --bin client -- --url http://127.0.0.1:8080

@@ -1,4 +1,4 @@
-//! The seed's `server.js` on raw hyper 1 with [`GenericSession`], no framework
+//! The example server on raw hyper 1 with [`GenericSession`], no framework
 //! and no middleware: the "hyper without tower" way to use generic-session
 //! (see [`examples::apps::hyper`]).
 //!
