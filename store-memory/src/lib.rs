@@ -1,8 +1,8 @@
 //! # store-memory
 //!
-//! A bounded, in-memory [`Store`] on [moka](https://docs.rs/moka): generic-session's
-//! `MemoryStore`, with the same caveat. It is fast and needs no server, but it is
-//! neither persistent nor shared between processes, so use it for development,
+//! A bounded, in-memory [`Store`] on [moka](https://docs.rs/moka). It is fast
+//! and needs no server, but it is neither persistent nor shared between
+//! processes, so use it for development,
 //! tests and single-process deployments that can afford to lose sessions on
 //! restart.
 //!

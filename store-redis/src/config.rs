@@ -28,8 +28,8 @@ const RECONNECT_RETRIES: usize = 3;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 
-/// Configures and connects a [`RedisStore`]. Options follow circumflex-session's
-/// (host, port, database index, password, key prefix) plus what production needs.
+/// Configures and connects a [`RedisStore`]: where the server is (host, port,
+/// database index, password), the key prefix, and what production needs.
 ///
 /// | setting | default |
 /// |---|---|
@@ -214,7 +214,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// The database index (`SELECT`), circumflex-session's `dbIndex`. Standalone only:
+    /// The database index (`SELECT`). Standalone only:
     /// a cluster has database 0 alone.
     pub fn database(mut self, database: i64) -> Self {
         self.database = Some(database);

@@ -2,8 +2,8 @@
 //!
 //! A [`Store`](session_core::Store) on Redis, standalone or Redis Cluster
 //! (feature `cluster`), on the [`redis`] crate's async, auto-reconnecting
-//! connections. It is what the Node seeds (circumflex-session,
-//! connect-redis-session, redis-sessions) did, per key and strict.
+//! connections. Each session is one Redis hash, and each operation one
+//! atomic round trip, per key and strict.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -3,9 +3,8 @@
 //! An embedded, persistent [`Store`](session_core::Store) on
 //! [sled](https://docs.rs/sled/0.34.7): for single-machine deployments that
 //! want sessions to survive a restart or a crash without running a server.
-//! generic-session warns that its memory store is neither persistent nor
-//! shared; this one is persistent, and shared by everything in one process
-//! (sled allows one process per database).
+//! Unlike store-memory it is persistent; it is shared by everything in one
+//! process (sled allows one process per database).
 //!
 //! ```no_run
 //! use std::sync::Arc;
