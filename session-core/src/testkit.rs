@@ -1,11 +1,13 @@
 //! The conformance suite every [`Store`] must pass, run by each store crate in
 //! its own tests (feature `testkit`).
 //!
-//! ```ignore
-//! // store-foo/tests/conformance.rs
+//! ```
+//! // store-foo/tests/conformance.rs, with `FooStore::builder().limits(limits).build()`
+//! // in place of session-core's reference store
 //! session_core::store_conformance_tests!(|limits: session_core::Limits| async move {
-//!     store_foo::FooStore::builder().limits(limits).build()
+//!     session_core::testkit::MapStore::with_limits(limits)
 //! });
+//! # fn main() {}
 //! ```
 //!
 //! The factory receives the [`Limits`] the case wants (defaults, or small ones
@@ -397,7 +399,10 @@ impl Store for CountingStore {
 }
 
 pub mod crash;
+mod reference;
 pub mod soak;
+
+pub use reference::MapStore;
 
 /// The conformance cases. Each takes a fresh store.
 pub mod cases {
