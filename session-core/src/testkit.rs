@@ -22,17 +22,10 @@
 //! wall time each but run in parallel.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
-use crate::{
-    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
-    WriteMode, WriteOutcome,
-};
+use crate::{Limits, Store};
 
 #[doc(hidden)]
 pub use tokio as __tokio;
@@ -210,198 +203,12 @@ macro_rules! __conformance_cases {
     };
 }
 
-/// A real store wrapped to count the operations that reach it, for tests that
-/// must show a code path does no store I/O.
-pub struct CountingStore {
-    inner: Arc<dyn Store>,
-    calls: AtomicUsize,
-}
-
-impl CountingStore {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Store>) -> CountingStore {
-        CountingStore {
-            inner,
-            calls: AtomicUsize::new(0),
-        }
-    }
-
-    /// Operations so far.
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(
-        &self,
-        id: &SessionId,
-        key: &str,
-        policy: &ExpiryPolicy,
-    ) -> Result<Option<Vec<u8>>> {
-        self.count();
-        self.inner.get(id, key, policy).await
-    }
-    async fn get_many(
-        &self,
-        id: &SessionId,
-        keys: &[&str],
-        policy: &ExpiryPolicy,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        self.count();
-        self.inner.get_many(id, keys, policy).await
-    }
-    async fn get_all(
-        &self,
-        id: &SessionId,
-        policy: &ExpiryPolicy,
-    ) -> Result<HashMap<String, Vec<u8>>> {
-        self.count();
-        self.inner.get_all(id, policy).await
-    }
-    async fn set(
-        &self,
-        id: &SessionId,
-        key: &str,
-        value: &[u8],
-        mode: WriteMode,
-        policy: &ExpiryPolicy,
-    ) -> Result<WriteOutcome> {
-        self.count();
-        self.inner.set(id, key, value, mode, policy).await
-    }
-    async fn set_many(
-        &self,
-        id: &SessionId,
-        changes: &[Change],
-        mode: WriteMode,
-        policy: &ExpiryPolicy,
-    ) -> Result<WriteOutcome> {
-        self.count();
-        self.inner.set_many(id, changes, mode, policy).await
-    }
-    async fn del(&self, id: &SessionId, key: &str, policy: &ExpiryPolicy) -> Result<bool> {
-        self.count();
-        self.inner.del(id, key, policy).await
-    }
-    async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
-        self.count();
-        self.inner.del_many(id, keys, policy).await
-    }
-    async fn take(
-        &self,
-        id: &SessionId,
-        key: &str,
-        policy: &ExpiryPolicy,
-    ) -> Result<Option<Vec<u8>>> {
-        self.count();
-        self.inner.take(id, key, policy).await
-    }
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        mode: WriteMode,
-        policy: &ExpiryPolicy,
-    ) -> Result<Swap> {
-        self.count();
-        self.inner
-            .compare_and_set(id, key, expected, new, mode, policy)
-            .await
-    }
-    async fn increment(
-        &self,
-        id: &SessionId,
-        key: &str,
-        delta: i64,
-        mode: WriteMode,
-        policy: &ExpiryPolicy,
-    ) -> Result<Option<i64>> {
-        self.count();
-        self.inner.increment(id, key, delta, mode, policy).await
-    }
-    async fn del_all(&self, id: &SessionId) -> Result<()> {
-        self.count();
-        self.inner.del_all(id).await
-    }
-    async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
-        self.count();
-        self.inner.extend(id, policy).await
-    }
-    async fn set_lifetime(
-        &self,
-        id: &SessionId,
-        idle: Duration,
-        policy: &ExpiryPolicy,
-    ) -> Result<Option<Duration>> {
-        self.count();
-        self.inner.set_lifetime(id, idle, policy).await
-    }
-    async fn regenerate(
-        &self,
-        from: &SessionId,
-        to: &SessionId,
-        policy: &ExpiryPolicy,
-    ) -> Result<bool> {
-        self.count();
-        self.inner.regenerate(from, to, policy).await
-    }
-    async fn bind_owner(
-        &self,
-        id: &SessionId,
-        owner: &str,
-        cap: Option<usize>,
-        policy: &ExpiryPolicy,
-    ) -> Result<bool> {
-        self.count();
-        self.inner.bind_owner(id, owner, cap, policy).await
-    }
-    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
-        self.count();
-        self.inner.info(id).await
-    }
-    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
-        self.count();
-        self.inner.owner_sessions(owner).await
-    }
-    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
-        self.count();
-        self.inner.destroy_owner(owner, keep).await
-    }
-    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
-        self.count();
-        self.inner.revoke(owner, handle).await
-    }
-    async fn count_active(&self, within: Duration) -> Result<u64> {
-        self.count();
-        self.inner.count_active(within).await
-    }
-    async fn active_page(
-        &self,
-        within: Duration,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<ActivePage> {
-        self.count();
-        self.inner.active_page(within, cursor, limit).await
-    }
-    async fn destroy_all(&self) -> Result<u64> {
-        self.count();
-        self.inner.destroy_all().await
-    }
-}
-
+mod counting;
 pub mod crash;
 mod reference;
 pub mod soak;
 
+pub use counting::CountingStore;
 pub use reference::MapStore;
 
 /// The conformance cases. Each takes a fresh store.
