@@ -5,7 +5,6 @@
 use session_core::testkit::MapStore;
 use session_core::Limits;
 
-session_core::__conformance_case_list!([session_core::__conformance_tests] (
-    |limits: Limits| async move { MapStore::with_limits(limits) };
-    core
-));
+session_core::__core_conformance_tests!(
+    |limits: Limits| async move { MapStore::with_limits(limits) }
+);

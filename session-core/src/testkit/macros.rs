@@ -9,8 +9,9 @@
 //!   case modules are private and `#[deny(dead_code)]`, so a case function
 //!   that is not listed is never used and fails to compile, and a listed
 //!   name without a function fails too;
-//! - session-core's own tests run every group, `core` ones included,
-//!   against [`MapStore`](super::MapStore).
+//! - session-core's own tests run the `store` groups and, with
+//!   `__core_conformance_tests!`, the `core` ones, over
+//!   [`MapStore`](super::MapStore).
 
 /// Generates one `#[tokio::test]` per conformance case, each with a fresh store
 /// from `$factory`, an `async` closure taking [`Limits`](crate::Limits).
@@ -22,6 +23,17 @@
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::__conformance_case_list!([$crate::__conformance_tests] ($factory; store));
+    };
+}
+
+/// One `#[tokio::test]` per `core` case: the session cases whose outcome
+/// does not depend on the store, which session-core runs over
+/// [`MapStore`](crate::testkit::MapStore) in its own tests.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __core_conformance_tests {
+    ($factory:expr) => {
+        $crate::__conformance_case_list!([$crate::__conformance_tests] ($factory; core));
     };
 }
 
