@@ -6,10 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{config, create, exists, new_id, v, Jar, KEY_NEW, LONG};
-use crate::{
-    Cas, Error, ExpiryPolicy, SessionConfig, SessionId, Store, Swap, WriteMode, WriteOutcome,
-};
+use super::browser::{sent_cookie, Browser, KEY_NEW};
+use super::{create, exists, new_id, v, write_applied, LONG};
+use crate::{Cas, Error, ExpiryPolicy, SessionConfig, SessionId, Store, Swap, WriteMode};
 
 /// An `Existing` increment of `key` in session `id`.
 async fn incr(
@@ -74,17 +73,13 @@ pub async fn increments_from_eight_tasks_are_exact(store: Arc<dyn Store>) {
 /// rounds. Each request updates once, as a handler would: a task that
 /// loops updates can starve the others for longer than any bound.
 pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
-    let config = config(&[KEY_NEW]);
-    let mut jar = Jar::default();
-    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
-    first.set("seen", &Vec::<u32>::new()).await.unwrap();
-    assert!(jar.take(&first));
+    let mut browser = Browser::with_key(&store);
+    browser.start("seen", &Vec::<u32>::new()).await;
     for round in 0..10u32 {
         let tasks: Vec<_> = (0..8u32)
             .map(|t| {
-                let (store, config, headers) = (store.clone(), config.clone(), jar.headers());
+                let session = browser.request();
                 tokio::spawn(async move {
-                    let session = crate::testkit::TestSession::new(&headers, store, config);
                     let mine = round * 100 + t;
                     let written = session
                         .update("seen", |seen: Option<Vec<u32>>| {
@@ -96,7 +91,7 @@ pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
                         .unwrap()
                         .unwrap();
                     assert!(written.contains(&mine));
-                    session.sent_cookie().is_none()
+                    sent_cookie(&session).is_none()
                 })
             })
             .collect();
@@ -107,7 +102,7 @@ pub async fn updates_racing_on_one_key_lose_none(store: Arc<dyn Store>) {
             );
         }
     }
-    let check = crate::testkit::TestSession::new(&jar.headers(), store, config);
+    let check = browser.request();
     let seen: Vec<u32> = check.get("seen").await.unwrap().unwrap();
     let unique: HashSet<u32> = seen.iter().copied().collect();
     assert_eq!(seen.len(), 80, "lost {} of 80 updates", 80 - seen.len());
@@ -120,13 +115,7 @@ pub async fn concurrent_takes_give_the_value_once(store: Arc<dyn Store>) {
     let id = create(&*store, &[("kept", "1")], &LONG).await;
     for round in 0..10 {
         let token = format!("\"token-{round}\"");
-        assert_eq!(
-            store
-                .set(&id, "once", token.as_bytes(), WriteMode::Existing, &LONG)
-                .await
-                .unwrap(),
-            WriteOutcome::Applied
-        );
+        write_applied(&*store, &id, "once", token.as_bytes(), &LONG).await;
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let (store, id) = (store.clone(), id.clone());
@@ -273,11 +262,7 @@ pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Stor
     for junk in [
         "\"x\"", "1.5", " 1", "1 ", "+1", "01", "-0", "", "1e3", "\"1\"", "x1",
     ] {
-        let set = store
-            .set(&id, "s", junk.as_bytes(), WriteMode::Existing, &LONG)
-            .await
-            .unwrap();
-        assert_eq!(set, WriteOutcome::Applied);
+        write_applied(&*store, &id, "s", junk.as_bytes(), &LONG).await;
         let err = incr(&*store, &id, "s", 1).await.unwrap_err();
         assert!(matches!(err, Error::NotAnInteger), "{junk:?}: {err:?}");
         assert!(err.is_invalid_input());
@@ -291,11 +276,7 @@ pub async fn non_integer_increment_fails_and_changes_nothing(store: Arc<dyn Stor
     assert_eq!(incr(&*store, &id, "n", -12).await.unwrap(), Some(-7));
     assert_eq!(incr(&*store, &id, "n", 0).await.unwrap(), Some(-7));
     assert_eq!(value(&*store, &id, "n").await, Some(v("-7")));
-    let set = store
-        .set(&id, "j", b"41", WriteMode::Existing, &LONG)
-        .await
-        .unwrap();
-    assert_eq!(set, WriteOutcome::Applied);
+    write_applied(&*store, &id, "j", b"41", &LONG).await;
     assert_eq!(incr(&*store, &id, "j", 1).await.unwrap(), Some(42));
     assert_eq!(store.get_all(&id, &LONG).await.unwrap().len(), 3);
 }
@@ -609,17 +590,17 @@ pub async fn an_increment_past_the_value_limit_is_refused(store: Arc<dyn Store>)
 /// made once, even by two first requests racing, verified, and rotated by
 /// `regenerate`.
 pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
-    let config = config(&[KEY_NEW]);
-    let mut jar = Jar::default();
-    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
+    let mut browser = Browser::with_key(&store);
+    let first = browser.request();
     assert_eq!(first.take::<u32>("n").await.unwrap(), None);
     assert_eq!(first.id(), None, "a take creates nothing");
     assert_eq!(first.incr("n", 2).await.unwrap(), 2);
-    assert!(jar.take(&first), "the first increment creates the session");
-    let session =
-        |jar: &Jar| crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
+    assert!(
+        browser.respond(&first),
+        "the first increment creates the session"
+    );
 
-    let second = session(&jar);
+    let second = browser.request();
     assert_eq!(second.incr("n", 1).await.unwrap(), 3);
     assert_eq!(second.get::<i64>("n").await.unwrap(), Some(3));
     assert_eq!(
@@ -644,9 +625,12 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert_eq!(second.take::<i64>("n").await.unwrap(), Some(10));
     assert_eq!(second.take::<i64>("n").await.unwrap(), None);
     second.flash("notice", "saved").await.unwrap();
-    assert!(!jar.take(&second), "a live session needs no new cookie");
+    assert!(
+        !browser.respond(&second),
+        "a live session needs no new cookie"
+    );
 
-    let (a, b) = (session(&jar), session(&jar));
+    let (a, b) = (browser.request(), browser.request());
     let (one, two) = tokio::join!(
         a.take_flash::<String>("notice"),
         b.take_flash::<String>("notice")
@@ -656,7 +640,7 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert!(got.is_empty(), "a flash message is taken once");
 
     // CSRF: two first requests of one session agree on one token.
-    let (c, d) = (session(&jar), session(&jar));
+    let (c, d) = (browser.request(), browser.request());
     let (t1, t2) = tokio::join!(c.csrf_token(), d.csrf_token());
     let token = t1.unwrap();
     assert_eq!(
@@ -665,7 +649,7 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
         "racing first requests agree on one token"
     );
     assert_eq!(token.len(), 43);
-    let e = session(&jar);
+    let e = browser.request();
     assert_eq!(e.csrf_token().await.unwrap(), token, "the token is stable");
     assert!(e.verify_csrf(&token).await.unwrap());
     let mut forged = token.clone().into_bytes();
@@ -677,10 +661,10 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert!(!e.verify_csrf("").await.unwrap());
     assert!(!e.verify_csrf(&token[..42]).await.unwrap());
 
-    let f = session(&jar);
+    let f = browser.request();
     f.regenerate().await.unwrap();
-    assert!(jar.take(&f));
-    let g = session(&jar);
+    assert!(browser.respond(&f));
+    let g = browser.request();
     assert!(
         !g.verify_csrf(&token).await.unwrap(),
         "regenerate rotates the token"
@@ -690,8 +674,7 @@ pub async fn session_incr_flash_and_csrf(store: Arc<dyn Store>) {
     assert!(g.verify_csrf(&rotated).await.unwrap());
 
     // Without a session, verifying creates nothing.
-    let anonymous =
-        crate::testkit::TestSession::new(&Jar::default().headers(), store.clone(), config.clone());
+    let anonymous = Browser::with_key(&store).request();
     assert!(!anonymous.verify_csrf(&token).await.unwrap());
     assert_eq!(anonymous.id(), None);
     // A session of its own gets a token of its own, which is not this one.
@@ -712,12 +695,9 @@ pub async fn session_update_gives_up_with_a_typed_error(store: Arc<dyn Store>) {
             .build()
             .unwrap(),
     );
-    let mut jar = Jar::default();
-    let first = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
-    first.set("n", &0).await.unwrap();
-    assert!(jar.take(&first));
-    let id = first.id().unwrap();
-    let session = crate::testkit::TestSession::new(&jar.headers(), store.clone(), config.clone());
+    let mut browser = Browser::new(&store, &config);
+    let id = browser.start("n", &0).await.id().unwrap();
+    let session = browser.request();
     let mut calls = 0;
     let runtime = tokio::runtime::Handle::current();
     let err = session

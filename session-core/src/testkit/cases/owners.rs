@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{config, create, exists, new_id, Jar, KEY_NEW, LONG};
-use crate::{ExpiryPolicy, Handle, SessionId, SessionInfo, Store, WriteMode, WriteOutcome};
+use super::browser::{sent_cookie, Browser};
+use super::{create, exists, new_id, write, write_applied, LONG};
+use crate::{ExpiryPolicy, Handle, SessionId, SessionInfo, Store, WriteOutcome};
 
 /// A live session bound to `owner`.
 async fn owned(store: &dyn Store, owner: &str, policy: &ExpiryPolicy) -> SessionId {
@@ -25,11 +26,7 @@ fn handles_of(ids: &[&SessionId]) -> HashSet<Handle> {
 
 /// Whether an `Existing` write still finds the session.
 async fn writable(store: &dyn Store, id: &SessionId) -> bool {
-    store
-        .set(id, "probe", b"1", WriteMode::Existing, &LONG)
-        .await
-        .unwrap()
-        == WriteOutcome::Applied
+    write(store, id, "probe", b"1", &LONG).await == WriteOutcome::Applied
 }
 
 /// Binding puts a session in its owner's listing, with its metadata, most
@@ -123,11 +120,7 @@ pub async fn counters_are_exact_under_concurrency(store: Arc<dyn Store>) {
                     match i % 4 {
                         0 => drop(store.get(&id, &key, &LONG).await.unwrap()),
                         1 => {
-                            let outcome = store
-                                .set(&id, &key, b"1", WriteMode::Existing, &LONG)
-                                .await
-                                .unwrap();
-                            assert_eq!(outcome, WriteOutcome::Applied);
+                            write_applied(&*store, &id, &key, b"1", &LONG).await;
                         }
                         2 => drop(store.get_many(&id, &[&key, "k"], &LONG).await.unwrap()),
                         _ => assert!(store.del(&id, &key, &LONG).await.unwrap()),
@@ -277,10 +270,7 @@ pub async fn regenerate_keeps_owner_and_counters(store: Arc<dyn Store>) {
     for _ in 0..3 {
         store.get(&from, "k", &LONG).await.unwrap();
     }
-    let _ = store
-        .set(&from, "k", b"2", WriteMode::Existing, &LONG)
-        .await
-        .unwrap();
+    let _ = write(&*store, &from, "k", b"2", &LONG).await;
     let before = store.info(&from).await.unwrap().unwrap();
     let to = new_id();
     assert!(store.regenerate(&from, &to, &LONG).await.unwrap());
@@ -363,10 +353,7 @@ pub async fn writes_racing_logout_everywhere_revive_nothing(store: Arc<dyn Store
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     n += 1;
                     let value = n.to_string().into_bytes();
-                    let _ = store
-                        .set(&id, "n", &value, WriteMode::Existing, &LONG)
-                        .await
-                        .unwrap();
+                    let _ = write(&*store, &id, "n", &value, &LONG).await;
                     tokio::task::yield_now().await;
                 }
             })
@@ -468,27 +455,21 @@ pub async fn destroy_all_ends_every_session(store: Arc<dyn Store>) {
 /// first; another user's login on a session starts it empty; logging out
 /// everywhere ends both devices and drops the cookie.
 pub async fn session_login_binds_lists_and_logs_out(store: Arc<dyn Store>) {
-    let config = config(&[KEY_NEW]);
-    let mut laptop = Jar::default();
-    let anonymous =
-        crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
-    anonymous.set("cart", &3).await.unwrap();
-    assert!(laptop.take(&anonymous));
-    let before = anonymous.id().unwrap();
+    let mut laptop = Browser::with_key(&store);
+    let before = laptop.start("cart", &3).await.id().unwrap();
 
-    let login = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
+    let login = laptop.request();
     login.login("ada").await.unwrap();
     assert_ne!(login.id().unwrap(), before, "login regenerates");
-    assert!(laptop.take(&login), "login sends the new id");
+    assert!(laptop.respond(&login), "login sends the new id");
     assert!(!exists(&*store, &before).await);
 
-    let mut phone = Jar::default();
-    let phone_login =
-        crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
+    let mut phone = Browser::with_key(&store);
+    let phone_login = phone.request();
     phone_login.login("ada").await.unwrap();
-    assert!(phone.take(&phone_login));
+    assert!(phone.respond(&phone_login));
 
-    let list = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
+    let list = laptop.request();
     assert_eq!(list.get::<i32>("cart").await.unwrap(), Some(3), "kept");
     let listed = list.sessions().await.unwrap().unwrap();
     assert_eq!(listed.len(), 2);
@@ -497,23 +478,22 @@ pub async fn session_login_binds_lists_and_logs_out(store: Arc<dyn Store>) {
     assert_eq!(list.owner().await.unwrap().as_deref(), Some("ada"));
 
     // Bob logs in on the phone: Ada's phone session ends, Bob's starts empty.
-    let bob = crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
+    let bob = phone.request();
     bob.set("ada-only", &1).await.unwrap();
     bob.login("bob").await.unwrap();
-    assert!(phone.take(&bob));
-    let bobs = crate::testkit::TestSession::new(&phone.headers(), store.clone(), config.clone());
+    assert!(phone.respond(&bob));
+    let bobs = phone.request();
     assert_eq!(bobs.get::<i32>("ada-only").await.unwrap(), None);
     assert_eq!(bobs.owner().await.unwrap().as_deref(), Some("bob"));
-    let adas = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
+    let adas = laptop.request();
     assert_eq!(adas.sessions().await.unwrap().unwrap().len(), 1);
 
-    let everywhere =
-        crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config.clone());
+    let everywhere = laptop.request();
     assert_eq!(everywhere.logout_everywhere().await.unwrap(), Some(1));
-    assert!(everywhere.sent_cookie().is_some());
-    assert!(laptop.take(&everywhere));
-    assert!(laptop.0.is_none(), "the cookie is expired");
-    let unowned = crate::testkit::TestSession::new(&laptop.headers(), store.clone(), config);
+    assert!(sent_cookie(&everywhere).is_some());
+    assert!(laptop.respond(&everywhere));
+    assert!(laptop.cookie().is_none(), "the cookie is expired");
+    let unowned = laptop.request();
     assert_eq!(unowned.sessions().await.unwrap(), None);
     assert_eq!(unowned.logout_others().await.unwrap(), None);
     assert_eq!(bobs.sessions().await.unwrap().unwrap().len(), 1);
