@@ -21,8 +21,8 @@
 //!   and the soak test (`testkit::soak`) that catches a store that hangs.
 //!
 //! Every public type lives at the crate root; the modules behind them are
-//! private, one idea each (`store`, `atomic`, `owners`, `session`, `cookie`,
-//! `config`, `id`, `codec`, `error`).
+//! private, one idea each (`store`, `atomic`, `owners`, `session`,
+//! `response`, `state`, `cookie`, `signer`, `config`, `id`, `codec`, `error`).
 //!
 //! ## Strict mode
 //!
@@ -69,8 +69,10 @@ mod cookie;
 mod error;
 mod id;
 mod owners;
+mod response;
 mod session;
 mod signer;
+mod state;
 mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -86,6 +88,7 @@ pub use crate::id::SessionId;
 pub use crate::owners::{
     beyond_cap, check_owner, ActivePage, Handle, SessionInfo, MAX_OWNER_BYTES,
 };
-pub use crate::session::{GenericSession, ResponseCookie};
+pub use crate::response::ResponseCookie;
+pub use crate::session::GenericSession;
 pub use crate::store::{Change, ExpiryPolicy, Limits, SessionSize, Store, WriteMode, WriteOutcome};
 pub use ::cookie::SameSite;

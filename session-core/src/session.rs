@@ -1,22 +1,22 @@
 //! [`GenericSession`]: one request's view of its session, on plain `http` types.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use subtle::ConstantTimeEq;
 
 use crate::atomic::{Cas, Swap};
-use crate::cookie::{Found, Incoming, SessionCookie};
+use crate::cookie::Incoming;
 use crate::owners::{check_owner, Handle, SessionInfo};
-use crate::signer::Verified;
+use crate::state::{Current, Lifetime, Live, RequestState, Stage, State};
 use crate::{
-    Change, Codec, JsonCodec, Result, SessionConfig, SessionId, Store, WriteMode, WriteOutcome,
+    Change, Codec, JsonCodec, ResponseCookie, Result, SessionConfig, SessionId, Store, WriteMode,
+    WriteOutcome,
 };
 
 /// The session of one HTTP request.
@@ -57,147 +57,6 @@ pub struct GenericSession<C: Codec = JsonCodec> {
     request: Arc<RequestState>,
 }
 
-/// The response half of a [`GenericSession`]: what the response must say
-/// about the session cookie after the handler ran. It is handed out once,
-/// beside the session, and writing consumes it, so the cookie is sent at
-/// most once per response.
-pub struct ResponseCookie<C: Codec = JsonCodec> {
-    config: Arc<SessionConfig<C>>,
-    request: Arc<RequestState>,
-}
-
-/// What both halves share: the request's cookie and what the handler has
-/// done to its session so far.
-#[derive(Debug)]
-struct RequestState {
-    incoming: Incoming,
-    found: OnceLock<Option<Found>>,
-    state: Mutex<State>,
-}
-
-/// What this request has done to its session so far.
-#[derive(Debug, Default)]
-struct State {
-    session: Current,
-    /// Some method was called (a rotated key's cookie is only re-signed then).
-    accessed: bool,
-    /// The client's cookie names a session that ended here: drop it unless
-    /// a new one replaces it.
-    expire_cookie: bool,
-}
-
-/// The session the client should hold after this response.
-#[derive(Debug, Default)]
-enum Current {
-    /// Nothing looked at the session yet: the cookie is verified on first
-    /// use, so a request whose handler never touches it pays no HMAC.
-    #[default]
-    Unverified,
-    /// No session: none came, or it ended here.
-    None,
-    /// A session with an id.
-    Live(Live),
-}
-
-/// A session the request has, and where it stands.
-#[derive(Debug)]
-struct Live {
-    id: SessionId,
-    stage: Stage,
-    lifetime: Lifetime,
-}
-
-/// Where a [`Live`] session came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// The request's cookie named it.
-    Cookie,
-    /// Minted here and not stored yet: a write may create it.
-    Minted,
-    /// Stored here (created, or moved to by `regenerate`): it needs a cookie.
-    Created,
-}
-
-/// The idle lifetime a session's cookie carries.
-#[derive(Debug, Clone, Copy)]
-enum Lifetime {
-    /// The configured one.
-    Configured,
-    /// The session's own, in seconds (from its cookie, or set here), which
-    /// its cookies carry, signed.
-    Own {
-        seconds: u64,
-        /// [`set_lifetime`](GenericSession::set_lifetime) ran: re-send the
-        /// cookie with this `Max-Age` (the session's time to live, as the
-        /// store said).
-        resend: Option<Duration>,
-    },
-}
-
-impl State {
-    /// The current session's id, if there is one.
-    fn id(&self) -> Option<SessionId> {
-        match &self.session {
-            Current::Live(live) => Some(live.id.clone()),
-            Current::Unverified | Current::None => None,
-        }
-    }
-
-    /// The current session, if it is `id`.
-    fn live(&mut self, id: &SessionId) -> Option<&mut Live> {
-        match &mut self.session {
-            Current::Live(live) if live.id == *id => Some(live),
-            _ => None,
-        }
-    }
-}
-
-impl RequestState {
-    fn new(incoming: Incoming) -> Arc<Self> {
-        Arc::new(RequestState {
-            incoming,
-            found: OnceLock::new(),
-            state: Mutex::new(State::default()),
-        })
-    }
-
-    /// The state, with the cookie verified first if nothing did that yet.
-    fn lock(&self, cookie: &SessionCookie) -> MutexGuard<'_, State> {
-        let mut state = self.lock_unverified();
-        if matches!(state.session, Current::Unverified) {
-            state.session = match self.found(cookie) {
-                Some(found) => Current::Live(Live {
-                    id: found.id.clone(),
-                    stage: Stage::Cookie,
-                    lifetime: found.lifetime.map_or(Lifetime::Configured, |seconds| {
-                        Lifetime::Own {
-                            seconds,
-                            resend: None,
-                        }
-                    }),
-                }),
-                None => Current::None,
-            };
-        }
-        state
-    }
-
-    fn lock_unverified(&self) -> MutexGuard<'_, State> {
-        // The state is updated in one step each, so a panic in another
-        // holder cannot leave it half-written: recover from poisoning.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The request's verified session cookie, checked once, on first use.
-    fn found(&self, cookie: &SessionCookie) -> Option<&Found> {
-        self.found
-            .get_or_init(|| cookie.verify_first(&self.incoming))
-            .as_ref()
-    }
-}
-
 impl<C: Codec> Clone for GenericSession<C> {
     fn clone(&self) -> Self {
         GenericSession {
@@ -216,15 +75,6 @@ impl<C: Codec> std::fmt::Debug for GenericSession<C> {
             .finish_non_exhaustive()
     }
 }
-
-impl<C: Codec> std::fmt::Debug for ResponseCookie<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseCookie")
-            .field("state", &*self.request.lock_unverified())
-            .finish_non_exhaustive()
-    }
-}
-
 impl<C: Codec> GenericSession<C> {
     /// The session of a request with these headers, and its
     /// [`ResponseCookie`].
@@ -261,10 +111,7 @@ impl<C: Codec> GenericSession<C> {
         config: Arc<SessionConfig<C>>,
     ) -> (Self, ResponseCookie<C>) {
         let request = RequestState::new(incoming);
-        let cookie = ResponseCookie {
-            config: Arc::clone(&config),
-            request: Arc::clone(&request),
-        };
+        let cookie = ResponseCookie::new(Arc::clone(&config), Arc::clone(&request));
         let session = GenericSession {
             store,
             config,
@@ -936,98 +783,6 @@ impl<C: Codec> GenericSession<C> {
     }
 }
 
-impl<C: Codec> ResponseCookie<C> {
-    /// The `Set-Cookie` value this response needs, if any: the new id after a
-    /// creation or regeneration; the same id re-issued when the session was used
-    /// and its cookie was signed by an older key or has lived half its `Max-Age`;
-    /// or an expired cookie after [`destroy`](GenericSession::destroy). `None`
-    /// when the session was not touched or its cookie did not change.
-    pub fn value(&self) -> Option<HeaderValue> {
-        let state = self.request.lock_unverified();
-        let cookie = &self.config.cookie;
-        let live = match &state.session {
-            // Nothing looked at the session, so nothing about it changed.
-            Current::Unverified => return None,
-            Current::None => {
-                let drop = state.expire_cookie && self.request.incoming.present;
-                return drop.then(|| cookie.removal());
-            }
-            Current::Live(live) => live,
-        };
-        // A session with its own lifetime keeps a persistent cookie of that
-        // length, bounded by the absolute lifetime.
-        let (lifetime, resend) = match live.lifetime {
-            Lifetime::Configured => (None, false),
-            Lifetime::Own { seconds, resend } => {
-                let max_age = resend.unwrap_or_else(|| {
-                    let own = Duration::from_secs(seconds);
-                    self.config
-                        .policy
-                        .absolute
-                        .map_or(own, |absolute| own.min(absolute))
-                });
-                (Some((seconds, max_age)), resend.is_some())
-            }
-        };
-        let send = match live.stage {
-            Stage::Created => true,
-            _ if resend => true,
-            Stage::Minted => false,
-            Stage::Cookie => {
-                let found = self.request.found(cookie).filter(|f| f.id == live.id);
-                state.accessed
-                    && found.is_some_and(|found| {
-                        found.verified == Verified::Rotated || cookie.needs_refresh(found)
-                    })
-            }
-        };
-        send.then(|| cookie.issue(&live.id, lifetime))
-    }
-
-    /// The headers this response needs, to be appended to the `response`
-    /// headers the handler set (which are read, never replaced):
-    ///
-    /// - `Set-Cookie`, as [`value`](Self::value) says;
-    /// - with it, `Cache-Control: no-cache="Set-Cookie"`, so that no shared
-    ///   cache hands one user's cookie to another;
-    /// - `Vary: Cookie` when the handler used the session, so that no cache
-    ///   serves one user's page to another (left out when the handler's
-    ///   `Vary` already names `Cookie` or is `*`).
-    ///
-    /// For frameworks whose header types are not `http` 1's: copy in the
-    /// response's `Cache-Control` and `Vary`, and append what this returns.
-    pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-        let mut headers = Vec::new();
-        if let Some(cookie) = self.value() {
-            headers.push((SET_COOKIE, cookie));
-            if !lists(response, &CACHE_CONTROL, |item| {
-                item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
-            }) {
-                headers.push((
-                    CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache=\"Set-Cookie\""),
-                ));
-            }
-        }
-        if self.request.lock_unverified().accessed
-            && !lists(response, &VARY, |item| {
-                item == "*" || item.eq_ignore_ascii_case("cookie")
-            })
-        {
-            headers.push((VARY, HeaderValue::from_static("Cookie")));
-        }
-        headers
-    }
-
-    /// Appends the headers the response needs, if any, to the response's
-    /// `headers`: see [`into_headers`](Self::into_headers).
-    pub fn write(self, headers: &mut HeaderMap) {
-        for (name, value) in self.into_headers(headers) {
-            headers.append(name, value);
-        }
-    }
-}
-
 /// The key under which a session keeps its CSRF token.
 const CSRF_KEY: &str = "_csrf";
 
@@ -1052,15 +807,4 @@ fn csrf_token_of(secret: &str, id: &SessionId) -> Result<String> {
         .map_err(|e| crate::Error::Backend(e.to_string().into()))?;
     mac.update(id.as_str().as_bytes());
     Ok(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
-}
-
-/// Whether any comma-separated item of `name`'s values in `headers` passes
-/// `matches` (items trimmed; values that are not text are skipped).
-fn lists(headers: &HeaderMap, name: &HeaderName, matches: impl Fn(&str) -> bool) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| matches(item.trim()))
 }

@@ -1,0 +1,136 @@
+//! [`ResponseCookie`]: the response half of a session, which alone writes
+//! its cookie.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue};
+
+use crate::signer::Verified;
+use crate::state::{Current, Lifetime, RequestState, Stage};
+use crate::{Codec, JsonCodec, SessionConfig};
+
+/// The response half of a [`GenericSession`]: what the response must say
+/// about the session cookie after the handler ran. It is handed out once,
+/// beside the session, and writing consumes it, so the cookie is sent at
+/// most once per response.
+pub struct ResponseCookie<C: Codec = JsonCodec> {
+    config: Arc<SessionConfig<C>>,
+    request: Arc<RequestState>,
+}
+
+impl<C: Codec> std::fmt::Debug for ResponseCookie<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCookie")
+            .field("state", &*self.request.lock_unverified())
+            .finish_non_exhaustive()
+    }
+}
+impl<C: Codec> ResponseCookie<C> {
+    /// The response half of the session of `request`.
+    pub(crate) fn new(config: Arc<SessionConfig<C>>, request: Arc<RequestState>) -> Self {
+        ResponseCookie { config, request }
+    }
+
+    /// The `Set-Cookie` value this response needs, if any: the new id after a
+    /// creation or regeneration; the same id re-issued when the session was used
+    /// and its cookie was signed by an older key or has lived half its `Max-Age`;
+    /// or an expired cookie after [`destroy`](GenericSession::destroy). `None`
+    /// when the session was not touched or its cookie did not change.
+    pub fn value(&self) -> Option<HeaderValue> {
+        let state = self.request.lock_unverified();
+        let cookie = &self.config.cookie;
+        let live = match &state.session {
+            // Nothing looked at the session, so nothing about it changed.
+            Current::Unverified => return None,
+            Current::None => {
+                let drop = state.expire_cookie && self.request.incoming.present;
+                return drop.then(|| cookie.removal());
+            }
+            Current::Live(live) => live,
+        };
+        // A session with its own lifetime keeps a persistent cookie of that
+        // length, bounded by the absolute lifetime.
+        let (lifetime, resend) = match live.lifetime {
+            Lifetime::Configured => (None, false),
+            Lifetime::Own { seconds, resend } => {
+                let max_age = resend.unwrap_or_else(|| {
+                    let own = Duration::from_secs(seconds);
+                    self.config
+                        .policy
+                        .absolute
+                        .map_or(own, |absolute| own.min(absolute))
+                });
+                (Some((seconds, max_age)), resend.is_some())
+            }
+        };
+        let send = match live.stage {
+            Stage::Created => true,
+            _ if resend => true,
+            Stage::Minted => false,
+            Stage::Cookie => {
+                let found = self.request.found(cookie).filter(|f| f.id == live.id);
+                state.accessed
+                    && found.is_some_and(|found| {
+                        found.verified == Verified::Rotated || cookie.needs_refresh(found)
+                    })
+            }
+        };
+        send.then(|| cookie.issue(&live.id, lifetime))
+    }
+
+    /// The headers this response needs, to be appended to the `response`
+    /// headers the handler set (which are read, never replaced):
+    ///
+    /// - `Set-Cookie`, as [`value`](Self::value) says;
+    /// - with it, `Cache-Control: no-cache="Set-Cookie"`, so that no shared
+    ///   cache hands one user's cookie to another;
+    /// - `Vary: Cookie` when the handler used the session, so that no cache
+    ///   serves one user's page to another (left out when the handler's
+    ///   `Vary` already names `Cookie` or is `*`).
+    ///
+    /// For frameworks whose header types are not `http` 1's: copy in the
+    /// response's `Cache-Control` and `Vary`, and append what this returns.
+    pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = Vec::new();
+        if let Some(cookie) = self.value() {
+            headers.push((SET_COOKIE, cookie));
+            if !lists(response, &CACHE_CONTROL, |item| {
+                item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
+            }) {
+                headers.push((
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache=\"Set-Cookie\""),
+                ));
+            }
+        }
+        if self.request.lock_unverified().accessed
+            && !lists(response, &VARY, |item| {
+                item == "*" || item.eq_ignore_ascii_case("cookie")
+            })
+        {
+            headers.push((VARY, HeaderValue::from_static("Cookie")));
+        }
+        headers
+    }
+
+    /// Appends the headers the response needs, if any, to the response's
+    /// `headers`: see [`into_headers`](Self::into_headers).
+    pub fn write(self, headers: &mut HeaderMap) {
+        for (name, value) in self.into_headers(headers) {
+            headers.append(name, value);
+        }
+    }
+}
+
+/// Whether any comma-separated item of `name`'s values in `headers` passes
+/// `matches` (items trimmed; values that are not text are skipped).
+fn lists(headers: &HeaderMap, name: &HeaderName, matches: impl Fn(&str) -> bool) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| matches(item.trim()))
+}
