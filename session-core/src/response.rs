@@ -11,7 +11,7 @@ use crate::signer::Verified;
 use crate::state::{Current, Lifetime, RequestState, Stage};
 use crate::{Codec, JsonCodec, SessionConfig};
 
-/// The response half of a [`GenericSession`]: what the response must say
+/// The response half of a [`GenericSession`](crate::GenericSession): what the response must say
 /// about the session cookie after the handler ran. It is handed out once,
 /// beside the session, and writing consumes it, so the cookie is sent at
 /// most once per response.
@@ -36,7 +36,7 @@ impl<C: Codec> ResponseCookie<C> {
     /// The `Set-Cookie` value this response needs, if any: the new id after a
     /// creation or regeneration; the same id re-issued when the session was used
     /// and its cookie was signed by an older key or has lived half its `Max-Age`;
-    /// or an expired cookie after [`destroy`](GenericSession::destroy). `None`
+    /// or an expired cookie after [`destroy`](crate::GenericSession::destroy). `None`
     /// when the session was not touched or its cookie did not change.
     pub fn value(&self) -> Option<HeaderValue> {
         let state = self.request.lock_unverified();
