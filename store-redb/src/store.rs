@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use redb::{Database, ReadableDatabase, TableError};
 use session_core::atomic::{Edit, KeyChange};
 use session_core::owners::check_owner;
 use session_core::{
@@ -117,35 +117,14 @@ impl RedbStore {
         self.write(true, |_, _| Ok(())).await
     }
 
-    /// The number of live sessions: O(sessions), reading the metadata only.
-    pub fn len(&self) -> Result<u64> {
-        let now = now_ms();
-        let mut live = 0;
-        self.read_meta(|_, deadline| live += u64::from(deadline > now))?;
-        Ok(live)
-    }
-
-    /// Whether there is no live session.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Sessions on disk, expired ones not yet swept included.
-    pub fn len_on_disk(&self) -> Result<u64> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        open_read(&tx, SESSIONS)?.len().map_err(backend)
-    }
-
-    /// The ids of the live sessions, in id order, as of one snapshot.
-    pub fn ids(&self) -> Result<Vec<SessionId>> {
-        let now = now_ms();
-        let mut ids = Vec::new();
-        self.read_meta(|id, deadline| {
-            if deadline > now {
-                ids.extend(SessionId::from_stored(id));
-            }
-        })?;
-        Ok(ids)
+    /// Sessions on disk, expired ones not yet swept included: a diagnostic
+    /// of the sweeper's, read from a snapshot on tokio's blocking pool.
+    ///
+    /// Counting, listing and clearing the live sessions is the [`Store`]
+    /// trait's, as for every store: [`Store::len`], [`Store::is_empty`],
+    /// [`Store::active_page`] and [`Store::destroy_all`].
+    pub async fn len_on_disk(&self) -> Result<u64> {
+        self.snapshot(|snapshot, _| snapshot.len_on_disk()).await
     }
 
     /// How long the session `id` has left, without sliding it; `None` if it
@@ -162,15 +141,6 @@ impl RedbStore {
         };
         let now = now_ms();
         Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
-    }
-
-    /// Removes every session in one transaction; returns how many there
-    /// were (expired ones not yet swept included).
-    pub async fn clear(&self) -> Result<u64> {
-        self.write(self.sync_writes, |tables, now| {
-            tables.clear(now).map(|(all, _)| all)
-        })
-        .await
     }
 
     /// Checks that the tables agree with each other (an fsck): every session
@@ -197,16 +167,6 @@ impl RedbStore {
         std::fs::metadata(&self.path)
             .map(|m| m.len())
             .map_err(|error| CoreError::Backend(Box::new(error)))
-    }
-
-    /// Calls `each` with every session's id and deadline, in id order.
-    fn read_meta(&self, mut each: impl FnMut(&str, u64)) -> Result<()> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        for entry in open_read(&tx, SESSIONS)?.iter().map_err(backend)? {
-            let (id, row) = entry.map_err(backend)?;
-            each(id.value(), row.value().1);
-        }
-        Ok(())
     }
 
     /// Runs `query` on a snapshot (a read transaction) at `now`, on tokio's
