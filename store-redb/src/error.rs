@@ -44,9 +44,11 @@ impl Error {
 
 impl From<Error> for session_core::Error {
     /// For code that builds every store behind one error type (the example
-    /// servers): opening failures are configuration-time errors.
+    /// servers): as every store's, an opening failure becomes
+    /// [`Open`](session_core::Error::Open), with this error, whole, as its
+    /// source (and redb's after it).
     fn from(error: Error) -> Self {
-        session_core::Error::Config(error.to_string())
+        session_core::Error::Open(Box::new(error))
     }
 }
 

@@ -202,6 +202,24 @@ fn open_errors_are_typed() {
     ));
 }
 
+/// An open failure converts to session-core's error as every store's does:
+/// `Open`, with the store's error as its source and the driver's after it.
+#[test]
+fn open_errors_convert_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a redb database, not empty either").unwrap();
+    let error = match RedbStore::open(&file) {
+        Err(error @ Error::Open { .. }) => session_core::Error::from(error),
+        other => panic!("expected Open, got {other:?}"),
+    };
+    assert!(matches!(error, session_core::Error::Open(_)), "{error:?}");
+    assert!(!error.is_unavailable());
+    let source = std::error::Error::source(&error).expect("the store error kept");
+    assert!(source.is::<Error>(), "{source:?}");
+    assert!(source.source().is_some(), "the driver error kept");
+}
+
 /// `Debug` shows where and how, never what: no key, value or full id.
 #[tokio::test]
 async fn debug_never_shows_session_data_or_ids() {

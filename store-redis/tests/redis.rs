@@ -483,6 +483,24 @@ async fn acl_username_is_used() {
     assert!(clients.contains("user=alice"), "{clients}");
 }
 
+/// A build failure converts to session-core's error as every store's does:
+/// `Open`, with the store's error as its source.
+#[tokio::test]
+async fn build_errors_convert_with_their_source() {
+    let error = RedisStore::builder()
+        .url("ftp://127.0.0.1:6379")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, store_redis::Error::Config(_)), "{error:?}");
+    let error = session_core::Error::from(error);
+    assert!(matches!(error, session_core::Error::Open(_)), "{error:?}");
+    assert!(!error.is_unavailable());
+    assert_eq!(error.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    let source = std::error::Error::source(&error).expect("the store error kept");
+    assert!(source.is::<store_redis::Error>(), "{source:?}");
+}
+
 #[tokio::test]
 async fn bad_options_are_typed_errors() {
     let config = |result: Result<RedisStore, store_redis::Error>| {
@@ -514,6 +532,10 @@ async fn bad_options_are_typed_errors() {
     );
     let error: session_core::Error = result.unwrap_err().into();
     assert!(error.is_unavailable());
+    // The store's error, whole, then the driver's.
+    let source = std::error::Error::source(&error).expect("the store error kept");
+    assert!(source.is::<store_redis::Error>(), "{source:?}");
+    assert!(source.source().is_some(), "the driver error kept");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
