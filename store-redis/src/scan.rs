@@ -120,11 +120,7 @@ impl SessionIds {
     /// The session id inside `PREFIX{ID}`, if the key is one of ours.
     fn parse_key(&self, key: &[u8]) -> Option<SessionId> {
         let key = std::str::from_utf8(key).ok()?;
-        let id = key
-            .strip_prefix(&*self.store.prefix)?
-            .strip_prefix('{')?
-            .strip_suffix('}')?;
-        SessionId::from_stored(id)
+        SessionId::from_stored(self.store.id_of(key)?)
     }
 }
 
