@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, TableError};
+use redb::{Database, ReadableDatabase};
 use session_core::atomic::{Edit, KeyChange};
 use session_core::owners::check_owner;
 use session_core::{
@@ -180,12 +180,7 @@ impl RedbStore {
         let db = self.db.clone();
         let read = move || -> Result<T> {
             let tx = db.begin_read().map_err(backend)?;
-            let snapshot = Snapshot::open(&tx).map_err(|error| match error {
-                TableError::TableDoesNotExist(name) => {
-                    CoreError::Backend(format!("store-redb: table {name} is missing").into())
-                }
-                error => backend(error),
-            })?;
+            let snapshot = Snapshot::open(&tx).map_err(backend)?;
             query(&snapshot, now_ms()).map_err(backend)
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -298,18 +293,14 @@ impl RedbStore {
     }
 }
 
-/// A table opened for reading; one that does not exist yet reads as empty
-/// (the store creates all three at open, so this is only a safety net).
+/// A table opened for reading. The store creates every table at open, so
+/// a missing one is a [`Backend`](CoreError::Backend) error, with redb's as
+/// its source.
 fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     tx: &redb::ReadTransaction,
     table: redb::TableDefinition<K, V>,
 ) -> Result<redb::ReadOnlyTable<K, V>> {
-    tx.open_table(table).map_err(|error| match error {
-        TableError::TableDoesNotExist(name) => {
-            CoreError::Backend(format!("store-redb: table {name} is missing").into())
-        }
-        error => backend(error),
-    })
+    tx.open_table(table).map_err(backend)
 }
 
 /// Awaits `operation` for at most `limit` (when a tokio runtime with timers
