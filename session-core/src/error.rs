@@ -13,8 +13,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// [`KeyTooLarge`](Error::KeyTooLarge), [`ValueTooLarge`](Error::ValueTooLarge),
 /// [`TooManyKeys`](Error::TooManyKeys), [`SessionTooLarge`](Error::SessionTooLarge))
 /// a 400, an [`UpdateConflict`](Error::UpdateConflict) a 409, the server's own failures ([`Encode`](Error::Encode),
-/// [`Backend`](Error::Backend)) a 500, and [`Config`](Error::Config) only
-/// happens at start-up: see [`Error::status`].
+/// [`Backend`](Error::Backend)) a 500, and [`Config`](Error::Config) and
+/// [`Open`](Error::Open) only happen at start-up: see [`Error::status`].
 ///
 /// A forged, malformed or expired cookie is never an error: it simply means
 /// "no session".
@@ -123,6 +123,15 @@ pub enum Error {
     /// A configuration was refused as unsafe or inconsistent.
     #[error("invalid session configuration: {0}")]
     Config(String),
+
+    /// A store could not be opened or built: its builder's own error (a
+    /// database locked or unreadable, an invalid option, a first connection
+    /// refused), boxed whole so that [`source`](std::error::Error::source)
+    /// leads to it and on to the driver's error. Every store converts its
+    /// builder error into this variant, and only into it; it happens at
+    /// start-up, and [`Error::status`] makes it a 500.
+    #[error("session store could not be opened: {0}")]
+    Open(#[source] BoxError),
 
     /// The cookie's name has a prefix (`__Secure-`, `__Host-`) whose rules
     /// its attributes break: browsers would drop such a cookie.

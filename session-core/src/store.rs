@@ -345,6 +345,16 @@ impl Limits {
 /// - Store-wide queries never return a session id, only [`Handle`]s, and
 ///   never a session that has expired or been destroyed.
 ///
+/// # Store-wide access
+///
+/// Defined here once, async, for every store: count the live sessions
+/// ([`len`](Store::len), [`is_empty`](Store::is_empty), or
+/// [`count_active`](Store::count_active) for a window of activity), list
+/// them by [`Handle`] ([`active_page`](Store::active_page) with
+/// `Duration::MAX` for all of them), and clear the store
+/// ([`destroy_all`](Store::destroy_all)). A store's own diagnostics (such
+/// as sessions on disk not yet swept) are its inherent methods.
+///
 /// The trait is object safe: [`GenericSession`](crate::GenericSession) holds an
 /// `Arc<dyn Store>`. The `testkit` feature of this crate holds the conformance
 /// suite every store must pass.
@@ -545,4 +555,38 @@ pub trait Store: Send + Sync + 'static {
     /// Destroys every session of the store, owners' and activity indexes
     /// included. Returns how many.
     async fn destroy_all(&self) -> Result<u64>;
+
+    /// How many live sessions the store holds, whatever their last
+    /// activity: [`count_active`](Store::count_active) over an unbounded
+    /// window (every store saturates it), at the same cost. Never counts a
+    /// session that has expired, even one its store has not swept yet.
+    ///
+    /// ```
+    /// # use session_core::Store;
+    /// # async fn show(store: &dyn Store) -> session_core::Result<()> {
+    /// let sessions = store.len().await?;
+    /// # Ok(()) }
+    /// ```
+    async fn len(&self) -> Result<u64> {
+        self.count_active(Duration::MAX).await
+    }
+
+    /// Whether the store holds no live session: the first page of
+    /// [`active_page`](Store::active_page) over an unbounded window, so
+    /// usually cheaper than [`len`](Store::len).
+    async fn is_empty(&self) -> Result<bool> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .active_page(Duration::MAX, cursor.as_deref(), 1)
+                .await?;
+            if !page.sessions.is_empty() {
+                return Ok(false);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(true),
+            }
+        }
+    }
 }

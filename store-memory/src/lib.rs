@@ -451,28 +451,16 @@ impl MemoryStore {
         }
     }
 
-    /// Number of sessions held, after running moka's pending maintenance
-    /// (expirations and evictions).
-    pub async fn len(&self) -> u64 {
-        self.cache.run_pending_tasks().await;
-        self.cache.entry_count()
-    }
-
-    /// Whether no session is held.
-    pub async fn is_empty(&self) -> bool {
-        self.len().await == 0
-    }
-
-    /// Bytes held, as the weigher counts them, after pending maintenance.
+    /// Bytes held, as the weigher counts them, after running moka's pending
+    /// maintenance (expirations, evictions, and the recorded reads that
+    /// order its LRU).
+    ///
+    /// Counting and clearing the sessions is the [`Store`] trait's, as for
+    /// every store: [`Store::len`], [`Store::is_empty`] and
+    /// [`Store::destroy_all`].
     pub async fn weighted_size(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         self.cache.weighted_size()
-    }
-
-    /// Removes every session.
-    pub async fn clear(&self) {
-        self.cache.invalidate_all();
-        self.cache.run_pending_tasks().await;
     }
 
     /// The live record of a session; reading it slides its expiry and its

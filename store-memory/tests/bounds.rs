@@ -22,13 +22,13 @@ async fn stays_within_max_bytes_and_evicts_least_recently_used() {
             .unwrap();
         assert_eq!(outcome, WriteOutcome::Applied);
         // Keep the first session in use, so LRU must spare it. moka applies
-        // recorded reads during maintenance, which `len` runs.
+        // recorded reads during maintenance, which `weighted_size` runs.
         if let Some(first) = ids.first() {
             assert!(
                 store.extend(first, &POLICY).await.unwrap(),
                 "the busy session was evicted"
             );
-            store.len().await;
+            store.weighted_size().await;
         }
         ids.push(id);
     }
@@ -37,7 +37,7 @@ async fn stays_within_max_bytes_and_evicts_least_recently_used() {
         bytes <= max_bytes,
         "{bytes} bytes held, over the bound of {max_bytes}"
     );
-    let sessions = store.len().await;
+    let sessions = store.len().await.unwrap();
     assert!((10..100).contains(&sessions), "{sessions} sessions held");
     // The newest and the busy oldest are kept; the idle second one was evicted.
     assert!(store
@@ -48,6 +48,6 @@ async fn stays_within_max_bytes_and_evicts_least_recently_used() {
     assert!(store.get(&ids[0], "v", &POLICY).await.unwrap().is_some());
     assert!(store.get(&ids[1], "v", &POLICY).await.unwrap().is_none());
 
-    store.clear().await;
-    assert!(store.is_empty().await);
+    store.destroy_all().await.unwrap();
+    assert!(store.is_empty().await.unwrap());
 }

@@ -2,6 +2,7 @@
 //! store's operations fail with [`session_core::Error`] like every store's.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why [`RedbStoreBuilder::open`](crate::RedbStoreBuilder::open) failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +45,49 @@ impl Error {
 
 impl From<Error> for session_core::Error {
     /// For code that builds every store behind one error type (the example
-    /// servers): opening failures are configuration-time errors.
+    /// servers): as every store's, an opening failure becomes
+    /// [`Open`](session_core::Error::Open), with this error, whole, as its
+    /// source (and redb's after it).
     fn from(error: Error) -> Self {
-        session_core::Error::Config(error.to_string())
+        session_core::Error::Open(Box::new(error))
     }
 }
 
 /// A redb failure during an operation, as session-core's error.
 pub(crate) fn backend(error: impl Into<redb::Error>) -> session_core::Error {
     session_core::Error::Backend(Box::new(error.into()))
+}
+
+/// A failed commit, as each operation it held reports it: the one redb
+/// error, shared, kept as the source.
+#[derive(Debug)]
+pub(crate) struct NotApplied(pub(crate) Arc<redb::Error>);
+
+impl std::fmt::Display for NotApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "store-redb: operation not applied: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotApplied {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_commit_keeps_redbs_error_as_its_source() {
+        let shared = Arc::new(redb::Error::DatabaseAlreadyOpen);
+        let error = session_core::Error::Backend(Box::new(NotApplied(shared)));
+        let not_applied = error.source().expect("the commit's error");
+        assert!(not_applied.to_string().contains("operation not applied"));
+        let redb = not_applied.source().expect("redb's error");
+        assert!(redb.is::<redb::Error>(), "{redb:?}");
+    }
 }

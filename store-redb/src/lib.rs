@@ -127,11 +127,14 @@
 //! own idle timeout, or its creation), and drops the old tables. A build
 //! from before would open an upgraded file as empty.
 //!
-//! Store-wide access: [`RedbStore::len`], [`RedbStore::ids`],
-//! [`RedbStore::clear`], [`RedbStore::ttl`], [`RedbStore::size_on_disk`],
-//! and [`RedbStore::verify`], which checks that the tables agree (after a
-//! crash, say). All but `clear` read a snapshot (a read transaction),
-//! synchronously, and never wait for the writer.
+//! Store-wide access is the [`Store`](session_core::Store) trait's, as for
+//! every store (`len`, `is_empty`, `count_active`, `active_page`,
+//! `destroy_all`). Diagnostics of this store's own:
+//! [`RedbStore::len_on_disk`] (expired sessions not yet swept included),
+//! [`RedbStore::ttl`], [`RedbStore::size_on_disk`], and
+//! [`RedbStore::verify`], which checks that the tables agree (after a
+//! crash, say). The queries and `len_on_disk` read a snapshot (a read
+//! transaction) on tokio's blocking pool, and never wait for the writer.
 #![warn(missing_docs)]
 
 mod config;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use redb::{Database, ReadableDatabase};
 use session_core::check_owner;
 use session_core::{
     ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, Result, SessionId,
@@ -117,35 +117,14 @@ impl RedbStore {
         self.write(true, |_, _| Ok(())).await
     }
 
-    /// The number of live sessions: O(sessions), reading the metadata only.
-    pub fn len(&self) -> Result<u64> {
-        let now = now_ms();
-        let mut live = 0;
-        self.read_meta(|_, deadline| live += u64::from(deadline > now))?;
-        Ok(live)
-    }
-
-    /// Whether there is no live session.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Sessions on disk, expired ones not yet swept included.
-    pub fn len_on_disk(&self) -> Result<u64> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        open_read(&tx, SESSIONS)?.len().map_err(backend)
-    }
-
-    /// The ids of the live sessions, in id order, as of one snapshot.
-    pub fn ids(&self) -> Result<Vec<SessionId>> {
-        let now = now_ms();
-        let mut ids = Vec::new();
-        self.read_meta(|id, deadline| {
-            if deadline > now {
-                ids.extend(SessionId::from_stored(id));
-            }
-        })?;
-        Ok(ids)
+    /// Sessions on disk, expired ones not yet swept included: a diagnostic
+    /// of the sweeper's, read from a snapshot on tokio's blocking pool.
+    ///
+    /// Counting, listing and clearing the live sessions is the [`Store`]
+    /// trait's, as for every store: [`Store::len`], [`Store::is_empty`],
+    /// [`Store::active_page`] and [`Store::destroy_all`].
+    pub async fn len_on_disk(&self) -> Result<u64> {
+        self.snapshot(|snapshot, _| snapshot.len_on_disk()).await
     }
 
     /// How long the session `id` has left, without sliding it; `None` if it
@@ -162,15 +141,6 @@ impl RedbStore {
         };
         let now = now_ms();
         Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
-    }
-
-    /// Removes every session in one transaction; returns how many there
-    /// were (expired ones not yet swept included).
-    pub async fn clear(&self) -> Result<u64> {
-        self.write(self.sync_writes, |tables, now| {
-            tables.clear(now).map(|(all, _)| all)
-        })
-        .await
     }
 
     /// Checks that the tables agree with each other (an fsck): every session
@@ -199,16 +169,6 @@ impl RedbStore {
             .map_err(|error| CoreError::Backend(Box::new(error)))
     }
 
-    /// Calls `each` with every session's id and deadline, in id order.
-    fn read_meta(&self, mut each: impl FnMut(&str, u64)) -> Result<()> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        for entry in open_read(&tx, SESSIONS)?.iter().map_err(backend)? {
-            let (id, row) = entry.map_err(backend)?;
-            each(id.value(), row.value().1);
-        }
-        Ok(())
-    }
-
     /// Runs `query` on a snapshot (a read transaction) at `now`, on tokio's
     /// blocking pool within the deadline when there is a runtime (a range
     /// of an index may take milliseconds), inline otherwise. It never waits
@@ -220,12 +180,7 @@ impl RedbStore {
         let db = self.db.clone();
         let read = move || -> Result<T> {
             let tx = db.begin_read().map_err(backend)?;
-            let snapshot = Snapshot::open(&tx).map_err(|error| match error {
-                TableError::TableDoesNotExist(name) => {
-                    CoreError::Backend(format!("store-redb: table {name} is missing").into())
-                }
-                error => backend(error),
-            })?;
+            let snapshot = Snapshot::open(&tx).map_err(backend)?;
             query(&snapshot, now_ms()).map_err(backend)
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -338,18 +293,14 @@ impl RedbStore {
     }
 }
 
-/// A table opened for reading; one that does not exist yet reads as empty
-/// (the store creates all three at open, so this is only a safety net).
+/// A table opened for reading. The store creates every table at open, so
+/// a missing one is a [`Backend`](CoreError::Backend) error, with redb's as
+/// its source.
 fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     tx: &redb::ReadTransaction,
     table: redb::TableDefinition<K, V>,
 ) -> Result<redb::ReadOnlyTable<K, V>> {
-    tx.open_table(table).map_err(|error| match error {
-        TableError::TableDoesNotExist(name) => {
-            CoreError::Backend(format!("store-redb: table {name} is missing").into())
-        }
-        error => backend(error),
-    })
+    tx.open_table(table).map_err(backend)
 }
 
 /// Awaits `operation` for at most `limit` (when a tokio runtime with timers

@@ -697,6 +697,11 @@ impl Snapshot {
         })
     }
 
+    /// Sessions in the table, expired ones not yet swept included.
+    pub(crate) fn len_on_disk(&self) -> TxResult<u64> {
+        Ok(self.sessions.len()?)
+    }
+
     /// The metadata of the live session `id`.
     pub(crate) fn info(&self, id: &str, now: u64) -> TxResult<Option<SessionInfo>> {
         Ok(meta_in(&self.sessions, id)?

@@ -26,6 +26,7 @@ use session_core::{Error, Result};
 use tokio::sync::oneshot;
 
 use crate::config::Durability;
+use crate::error::NotApplied;
 use crate::tables::{now_ms, Tables, TxResult};
 
 type Answer = Box<dyn Any + Send>;
@@ -219,9 +220,7 @@ fn commit(db: &Database, jobs: Vec<Job>, synced: bool) -> bool {
             .map(|job| (job.step)(tables, now))
             .collect::<TxResult<Vec<Answer>>>()
     });
-    let failed = |error: &redb::Error| {
-        Error::Backend(format!("store-redb: operation not applied: {error}").into())
-    };
+    let failed = |error: &Arc<redb::Error>| Error::Backend(Box::new(NotApplied(Arc::clone(error))));
     match together {
         Ok(answers) => {
             for (job, answer) in jobs.into_iter().zip(answers) {
@@ -236,12 +235,15 @@ fn commit(db: &Database, jobs: Vec<Job>, synced: bool) -> bool {
             for job in jobs {
                 let alone = transaction(db, synced, |tables, now| (job.step)(tables, now));
                 all &= alone.is_ok();
-                let _ = job.reply.send(alone.map_err(|error| failed(&error)));
+                let _ = job
+                    .reply
+                    .send(alone.map_err(|error| failed(&Arc::new(error))));
             }
             all
         }
         Err(error) => {
             tracing::error!(%error, "store-redb: a commit failed; its operation is not applied");
+            let error = Arc::new(error);
             for job in jobs {
                 let _ = job.reply.send(Err(failed(&error)));
             }

@@ -3,10 +3,28 @@
 
 use std::time::{Duration, Instant};
 
-use session_core::{ExpiryPolicy, Limits, SessionId, Store, Swap, WriteMode, WriteOutcome};
+use session_core::{ExpiryPolicy, Handle, Limits, SessionId, Store, Swap, WriteMode, WriteOutcome};
 use store_redb::{Durability, Error, RedbStore};
 
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// Every live session's handle, by the store-wide listing (ids are never
+/// listed), paged.
+async fn all_handles(store: &dyn Store) -> Vec<Handle> {
+    let mut handles = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .active_page(Duration::MAX, cursor.as_deref(), 7)
+            .await
+            .unwrap();
+        handles.extend(page.sessions.into_iter().map(|info| info.handle));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return handles,
+        }
+    }
+}
 
 async fn create(store: &RedbStore, pairs: &[(&str, &str)], policy: &ExpiryPolicy) -> SessionId {
     let id = SessionId::generate("redb:");
@@ -83,25 +101,24 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
         .await;
     }
     let keeper = create(&store, &[("user", "ada")], &ExpiryPolicy::idle(HOUR)).await;
-    assert_eq!(store.len_on_disk().unwrap(), 501);
+    assert_eq!(store.len_on_disk().await.unwrap(), 501);
 
     let start = Instant::now();
-    while store.len_on_disk().unwrap() > 1 {
+    while store.len_on_disk().await.unwrap() > 1 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "{} sessions still on disk",
-            store.len_on_disk().unwrap()
+            store.len_on_disk().await.unwrap()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.len().unwrap(), 1);
+    assert_eq!(store.len().await.unwrap(), 1);
     assert_eq!(
         store.verify().unwrap(),
         Vec::<String>::new(),
         "data and index entries swept too"
     );
-    let ids = store.ids().unwrap();
-    assert_eq!(ids, vec![keeper.clone()]);
+    assert_eq!(all_handles(&store).await, vec![Handle::of(&keeper)]);
     assert_eq!(
         store
             .get(&keeper, "user", &ExpiryPolicy::idle(HOUR))
@@ -115,7 +132,8 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
 #[tokio::test]
 async fn store_wide_count_iterate_and_clear() {
     let dir = tempfile::tempdir().unwrap();
-    // The sweeper stays out of the way: `clear` must count the expired one.
+    // The sweeper stays out of the way: `destroy_all` must remove the
+    // expired one too.
     let store = RedbStore::builder()
         .path(dir.path().join("s.redb"))
         .sweep_interval(HOUR)
@@ -134,17 +152,20 @@ async fn store_wide_count_iterate_and_clear() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.len().unwrap(), 20);
-    let mut ids = store.ids().unwrap();
-    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    made.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    assert_eq!(ids, made);
+    assert_eq!(store.len().await.unwrap(), 20);
+    let mut handles = all_handles(&store).await;
+    handles.sort();
+    let mut made_handles: Vec<_> = made.iter().map(Handle::of).collect();
+    made_handles.sort();
+    assert_eq!(handles, made_handles);
     assert!(store.size_on_disk().unwrap() > 0);
 
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-    assert_eq!(store.clear().await.unwrap(), 21);
-    assert!(store.is_empty().unwrap());
-    assert_eq!(store.len_on_disk().unwrap(), 0);
+    // All 21 go, the expired one too; the 20 live ones are counted.
+    assert_eq!(store.len_on_disk().await.unwrap(), 21);
+    assert_eq!(store.destroy_all().await.unwrap(), 20);
+    assert!(store.is_empty().await.unwrap());
+    assert_eq!(store.len_on_disk().await.unwrap(), 0);
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     assert_eq!(store.get(&made[0], "n", &policy).await.unwrap(), None);
 }
@@ -179,6 +200,24 @@ fn open_errors_are_typed() {
             .open(),
         Err(Error::Config(_))
     ));
+}
+
+/// An open failure converts to session-core's error as every store's does:
+/// `Open`, with the store's error as its source and the driver's after it.
+#[test]
+fn open_errors_convert_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a redb database, not empty either").unwrap();
+    let error = match RedbStore::open(&file) {
+        Err(error @ Error::Open { .. }) => session_core::Error::from(error),
+        other => panic!("expected Open, got {other:?}"),
+    };
+    assert!(matches!(error, session_core::Error::Open(_)), "{error:?}");
+    assert!(!error.is_unavailable());
+    let source = std::error::Error::source(&error).expect("the store error kept");
+    assert!(source.is::<Error>(), "{source:?}");
+    assert!(source.source().is_some(), "the driver error kept");
 }
 
 /// `Debug` shows where and how, never what: no key, value or full id.
@@ -236,7 +275,7 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
     {
         let store = RedbStore::open(&path).unwrap();
         assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-        assert_eq!(store.len().unwrap(), 2);
+        assert_eq!(store.len().await.unwrap(), 2);
         let info = store.info(&plain).await.unwrap().expect("moved");
         assert_eq!((info.reads, info.writes, info.owner), (0, 0, None));
         assert_eq!(info.created_ms, now - 10_000);
@@ -306,7 +345,7 @@ async fn the_sweeper_takes_expired_sessions_out_of_the_indexes() {
     assert_eq!(store.count_active(HOUR).await.unwrap(), 21);
 
     let start = Instant::now();
-    while store.len_on_disk().unwrap() > 1 {
+    while store.len_on_disk().await.unwrap() > 1 {
         assert!(start.elapsed() < Duration::from_secs(30), "not swept");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -336,7 +375,7 @@ async fn queries_skip_expired_sessions_before_the_sweep() {
     }
     let lasting = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.len_on_disk().unwrap(), 4, "not swept");
+    assert_eq!(store.len_on_disk().await.unwrap(), 4, "not swept");
     assert!(store.owner_sessions("ada").await.unwrap().is_empty());
     assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
     let page = store.active_page(HOUR, None, 10).await.unwrap();
@@ -346,7 +385,7 @@ async fn queries_skip_expired_sessions_before_the_sweep() {
     assert!(page.sessions.is_empty() && page.next.is_none());
     assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 0);
     assert_eq!(
-        store.len_on_disk().unwrap(),
+        store.len_on_disk().await.unwrap(),
         1,
         "expired ones removed, uncounted"
     );

@@ -269,8 +269,12 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How many keys each `SCAN` step asks for in store-wide operations
-    /// ([`len`](RedisStore::len), [`ids`](RedisStore::ids), [`clear`](RedisStore::clear)).
+    /// How many keys each `SCAN` step asks for in the store-wide operations
+    /// that walk the prefix: [`destroy_all`](session_core::Store::destroy_all),
+    /// and without the [activity index](Self::activity_index)
+    /// [`len`](session_core::Store::len),
+    /// [`count_active`](session_core::Store::count_active) and
+    /// [`active_page`](session_core::Store::active_page).
     pub fn scan_count(mut self, count: usize) -> Self {
         self.scan_count = count;
         self

@@ -21,10 +21,18 @@ pub enum Error {
 }
 
 impl From<Error> for session_core::Error {
+    /// For code that builds every store behind one error type (the example
+    /// servers): as every store's, a build failure becomes
+    /// [`Open`](session_core::Error::Open), with this error, whole, as its
+    /// source (and the driver's after it). The one exception is a first
+    /// connection that failed: Redis is down, the kind an operation gets
+    /// when Redis is down, so it becomes
+    /// [`Unavailable`](session_core::Error::Unavailable) (retry later), with
+    /// the same source.
     fn from(error: Error) -> session_core::Error {
         match error {
-            Error::Config(message) => session_core::Error::Config(message),
-            Error::Connect(source) => session_core::Error::Unavailable(source.into()),
+            Error::Connect(_) => session_core::Error::Unavailable(Box::new(error)),
+            Error::Config(_) => session_core::Error::Open(Box::new(error)),
         }
     }
 }

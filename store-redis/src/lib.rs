@@ -109,9 +109,11 @@
 //!
 //! ## Store-wide access
 //!
-//! [`RedisStore::len`], [`RedisStore::ids`] and [`RedisStore::clear`] walk the
-//! prefix with `SCAN` (batches of [`scan_count`](RedisStoreBuilder::scan_count)),
-//! over every master on a cluster.
+//! The [`Store`](session_core::Store) trait's, as for every store: `len`,
+//! `is_empty`, `count_active`, `active_page` and `destroy_all`. Without the
+//! activity index, and for `destroy_all` always, they walk the prefix with
+//! `SCAN` (batches of [`scan_count`](RedisStoreBuilder::scan_count)), over
+//! every master on a cluster; never `KEYS` or `FLUSHDB`.
 //!
 //! ## Features
 //!
@@ -133,5 +135,4 @@ pub use crate::config::{
     DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
 };
 pub use crate::error::Error;
-pub use crate::scan::SessionIds;
 pub use crate::store::{RedisStore, CREATED_FIELD};

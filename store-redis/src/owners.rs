@@ -191,8 +191,10 @@ impl RedisStore {
         format!("{}owner:{owner}", self.prefix)
     }
 
-    /// The id inside a session's key `PREFIX{ID}`.
-    fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+    /// The id inside a session's key `PREFIX{ID}`: the one parser of the
+    /// key layout (the id itself is then session-core's
+    /// [`SessionId::from_stored`]).
+    pub(crate) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(&*self.prefix)?
             .strip_prefix('{')?
             .strip_suffix('}')

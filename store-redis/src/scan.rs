@@ -1,6 +1,8 @@
-//! Store-wide access outside a request (connect-redis-session's `access`):
-//! count, list and clear sessions, by `SCAN` over the key prefix in batches,
-//! never `KEYS` or `FLUSHDB`, and on a cluster over every master.
+//! The walks behind the store-wide queries when they cannot use an index
+//! (connect-redis-session's `access`): every session of the store, by
+//! `SCAN` over the key prefix in batches, never `KEYS` or `FLUSHDB`, and on
+//! a cluster over every master. They stay inside the crate: the store-wide
+//! queries of the [`Store`](session_core::Store) trait never hand out an id.
 
 use session_core::{Result, SessionId};
 
@@ -8,13 +10,13 @@ use crate::connection::{Connection, Node};
 use crate::RedisStore;
 
 /// A walk over the ids of every session in a [`RedisStore`], one `SCAN` batch
-/// at a time. Made by [`RedisStore::ids`].
+/// at a time. Made by `RedisStore::ids`.
 ///
 /// As with `SCAN` itself, a session that lives for the whole walk is seen at
 /// least once; one created or removed meanwhile may or may not be, and one may
 /// (rarely) be seen twice.
 #[derive(Debug)]
-pub struct SessionIds {
+pub(crate) struct SessionIds {
     store: RedisStore,
     pattern: String,
     /// `None` until the first batch asks for the nodes.
@@ -25,18 +27,7 @@ pub struct SessionIds {
 
 impl RedisStore {
     /// Walks the ids of all sessions under this store's prefix.
-    ///
-    /// ```no_run
-    /// # async fn walk(store: store_redis::RedisStore) -> session_core::Result<()> {
-    /// let mut ids = store.ids();
-    /// while let Some(batch) = ids.next_batch().await? {
-    ///     for id in batch {
-    ///         println!("{id}");
-    ///     }
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn ids(&self) -> SessionIds {
+    pub(crate) fn ids(&self) -> SessionIds {
         SessionIds {
             store: self.clone(),
             pattern: format!("{}{{*}}", glob_escape(&self.prefix)),
@@ -55,34 +46,13 @@ impl RedisStore {
         }
     }
 
-    /// Counts the sessions under this store's prefix (connect-redis-session's
-    /// `length`), one `SCAN` batch at a time.
-    pub async fn len(&self) -> Result<u64> {
-        let mut ids = self.ids();
-        let mut count = 0;
-        while let Some(batch) = ids.next_batch().await? {
-            count += batch.len() as u64;
-        }
-        Ok(count)
-    }
-
-    /// Whether no session is stored under this store's prefix.
-    pub async fn is_empty(&self) -> Result<bool> {
-        let mut ids = self.ids();
-        while let Some(batch) = ids.next_batch().await? {
-            if !batch.is_empty() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Removes every session under this store's prefix (connect-redis-session's
+    /// [`Store::destroy_all`](session_core::Store::destroy_all): removes
+    /// every session under this store's prefix (connect-redis-session's
     /// `clear`), `UNLINK`ing each `SCAN` batch, then the owner and activity
     /// indexes (`PREFIXowner:*`, `PREFIXactive*`, `PREFIXdeadlines*`).
     /// Returns how many sessions were removed. Other keys outside the
     /// prefix, or under it but not shaped like a session, are left alone.
-    pub async fn clear(&self) -> Result<u64> {
+    pub(crate) async fn clear(&self) -> Result<u64> {
         let mut ids = self.ids();
         let mut removed = 0;
         while let Some(batch) = ids.next_batch().await? {
@@ -113,7 +83,7 @@ impl SessionIds {
     }
 
     /// The next batch of ids (possibly empty), or `None` when the walk is over.
-    pub async fn next_batch(&mut self) -> Result<Option<Vec<SessionId>>> {
+    pub(crate) async fn next_batch(&mut self) -> Result<Option<Vec<SessionId>>> {
         let nodes = match &self.nodes {
             Some(nodes) => nodes.clone(),
             None => {
@@ -150,11 +120,7 @@ impl SessionIds {
     /// The session id inside `PREFIX{ID}`, if the key is one of ours.
     fn parse_key(&self, key: &[u8]) -> Option<SessionId> {
         let key = std::str::from_utf8(key).ok()?;
-        let id = key
-            .strip_prefix(&*self.store.prefix)?
-            .strip_prefix('{')?
-            .strip_suffix('}')?;
-        SessionId::from_stored(id)
+        SessionId::from_stored(self.store.id_of(key)?)
     }
 }
 
@@ -206,4 +172,66 @@ fn glob_escape(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use redis::Commands;
+    use redis_test_server::RedisServer;
+    use session_core::{ExpiryPolicy, SessionId, Store, WriteMode};
+
+    use crate::RedisStore;
+
+    const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
+
+    /// The walk behind `destroy_all` and the index-less queries: every
+    /// session once, in `SCAN` batches, and nothing that is not a session
+    /// of this store.
+    #[tokio::test]
+    async fn the_id_walk_scans_in_batches() {
+        let server = RedisServer::start();
+        let store = RedisStore::builder()
+            .url(server.url())
+            .scan_count(7)
+            .build()
+            .await
+            .unwrap();
+        let mut con = server.connection();
+        let mut created = HashSet::new();
+        for i in 0..120 {
+            // Ids with and without an id prefix.
+            let id = SessionId::generate(if i % 2 == 0 { "session:" } else { "" });
+            let _ = store
+                .set(
+                    &id,
+                    "n",
+                    i.to_string().as_bytes(),
+                    WriteMode::Create,
+                    &POLICY,
+                )
+                .await
+                .unwrap();
+            created.insert(id);
+        }
+        // Keys that are not sessions of this store.
+        let () = con.set("unrelated", "x").unwrap();
+        let () = con.set("session:{not-a-session}", "x").unwrap();
+        let () = con.set("session:plain", "x").unwrap();
+
+        let mut seen = HashSet::new();
+        let mut ids = store.ids();
+        let mut batches = 0;
+        while let Some(batch) = ids.next_batch().await.unwrap() {
+            seen.extend(batch);
+            batches += 1;
+        }
+        assert_eq!(seen, created);
+        assert!(batches > 5, "SCAN in batches, not one sweep: {batches}");
+        for id in &seen {
+            assert!(store.get(id, "n", &POLICY).await.unwrap().is_some());
+        }
+    }
 }

@@ -64,7 +64,7 @@ async fn store_wide_access_visits_every_master() {
     );
     assert_eq!(per_node.iter().sum::<usize>(), 60);
     assert_eq!(store.len().await.unwrap(), 60);
-    assert_eq!(store.clear().await.unwrap(), 60);
+    assert_eq!(store.destroy_all().await.unwrap(), 60);
     assert!(store.is_empty().await.unwrap());
 }
 

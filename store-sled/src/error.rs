@@ -2,6 +2,7 @@
 //! store's operations fail with [`session_core::Error`] like every store's.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why [`SledStoreBuilder::open`](crate::SledStoreBuilder::open) failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +59,54 @@ impl Error {
 
 impl From<Error> for session_core::Error {
     /// For code that builds every store behind one error type (the example
-    /// servers): opening failures are configuration-time errors.
+    /// servers): as every store's, an opening failure becomes
+    /// [`Open`](session_core::Error::Open), with this error, whole, as its
+    /// source (and sled's after it).
     fn from(error: Error) -> Self {
-        session_core::Error::Config(error.to_string())
+        session_core::Error::Open(Box::new(error))
     }
 }
 
 /// A sled failure during an operation, as session-core's error.
 pub(crate) fn backend(error: sled::Error) -> session_core::Error {
     session_core::Error::Backend(Box::new(error))
+}
+
+/// A failed flush, as each write that waited for it reports it: sled's
+/// error, shared, kept as the source.
+#[derive(Debug)]
+pub(crate) struct FlushFailed(pub(crate) Option<Arc<sled::Error>>);
+
+impl std::fmt::Display for FlushFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(error) => write!(f, "store-sled: flush to disk failed: {error}"),
+            None => write!(f, "store-sled: flush to disk failed: unknown error"),
+        }
+    }
+}
+
+impl std::error::Error for FlushFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .as_deref()
+            .map(|error| error as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_flush_keeps_sleds_error_as_its_source() {
+        let shared = Arc::new(sled::Error::Unsupported("test".into()));
+        let error = session_core::Error::Backend(Box::new(FlushFailed(Some(shared))));
+        let flush = error.source().expect("the flush's error");
+        assert!(flush.to_string().contains("flush to disk failed"));
+        let sled = flush.source().expect("sled's error");
+        assert!(sled.is::<sled::Error>(), "{sled:?}");
+    }
 }

@@ -18,6 +18,8 @@ use std::thread::JoinHandle;
 
 use session_core::{Error, Result};
 
+use crate::error::FlushFailed;
+
 #[derive(Debug, Default)]
 struct State {
     /// Flushes asked for so far (each write's ticket).
@@ -27,8 +29,8 @@ struct State {
     /// Tickets up to here are on disk: the target of the last flush that
     /// succeeded (it wrote everything before it, earlier tickets included).
     synced: u64,
-    /// The error of the last flush that failed.
-    failed: Option<String>,
+    /// The error of the last flush that failed, shared by its waiters.
+    failed: Option<Arc<sled::Error>>,
     /// Tasks waiting for a ticket.
     waiting: Vec<Waker>,
     stop: bool,
@@ -121,7 +123,7 @@ fn run(db: &sled::Db, shared: &Shared) {
             state.completed = target;
             match result {
                 Ok(_) => state.synced = target,
-                Err(error) => state.failed = Some(error.to_string()),
+                Err(error) => state.failed = Some(Arc::new(error)),
             }
             std::mem::take(&mut state.waiting)
         };
@@ -158,10 +160,9 @@ impl Future for Flushed {
             return Poll::Ready(Ok(()));
         }
         if state.completed >= self.ticket {
-            let error = state.failed.as_deref().unwrap_or("unknown error");
-            return Poll::Ready(Err(Error::Backend(
-                format!("store-sled: flush to disk failed: {error}").into(),
-            )));
+            return Poll::Ready(Err(Error::Backend(Box::new(FlushFailed(
+                state.failed.clone(),
+            )))));
         }
         if state.stop {
             return Poll::Ready(Err(Error::Unavailable(

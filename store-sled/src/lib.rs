@@ -131,8 +131,11 @@
 //! tree so that later opens skip it. A build from before reads the current
 //! version as corrupt and drops those sessions: there is no way back.
 //!
-//! Store-wide access: [`SledStore::len`], [`SledStore::ids`],
-//! [`SledStore::clear`], [`SledStore::ttl`], [`SledStore::size_on_disk`], and
+//! Store-wide access is the [`Store`](session_core::Store) trait's, as for
+//! every store (`len`, `is_empty`, `count_active`, `active_page`,
+//! `destroy_all`). Diagnostics of this store's own:
+//! [`SledStore::len_on_disk`] (expired sessions not yet swept included),
+//! [`SledStore::ttl`], [`SledStore::size_on_disk`], and
 //! [`SledStore::verify`], which checks that the trees agree (after a crash,
 //! say).
 //!

@@ -130,46 +130,15 @@ impl SledStore {
         }
     }
 
-    /// The number of live sessions. Walks the metadata tree (no sessions'
-    /// data): O(sessions).
-    pub fn len(&self) -> Result<u64> {
-        let now = now_ms();
-        let mut live = 0;
-        for entry in self.trees.meta.iter().values() {
-            let meta = Meta::decode(&entry.map_err(backend)?)?;
-            live += u64::from(meta.deadline > now);
-        }
-        Ok(live)
-    }
-
-    /// Whether there is no live session.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Sessions on disk, expired ones not yet swept included.
-    pub fn len_on_disk(&self) -> u64 {
-        self.trees.meta.len() as u64
-    }
-
-    /// The ids of the live sessions, in id order. The iterator reads the tree
-    /// as it goes, so it sees sessions created or removed meanwhile, or not.
-    pub fn ids(&self) -> impl Iterator<Item = Result<SessionId>> + '_ {
-        let now = now_ms();
-        self.trees.meta.iter().filter_map(move |entry| {
-            let (id, meta) = match entry {
-                Ok(entry) => entry,
-                Err(error) => return Some(Err(backend(error))),
-            };
-            match Meta::decode(&meta) {
-                Ok(meta) if meta.deadline <= now => None,
-                Ok(_) => std::str::from_utf8(&id)
-                    .ok()
-                    .and_then(SessionId::from_stored)
-                    .map(Ok),
-                Err(error) => Some(Err(error)),
-            }
-        })
+    /// Sessions on disk, expired ones not yet swept included: a diagnostic
+    /// of the sweeper's. It walks the metadata tree, O(sessions), off the
+    /// async runtime as every operation does.
+    ///
+    /// Counting, listing and clearing the live sessions is the [`Store`]
+    /// trait's, as for every store: [`Store::len`], [`Store::is_empty`],
+    /// [`Store::active_page`] and [`Store::destroy_all`].
+    pub async fn len_on_disk(&self) -> Result<u64> {
+        self.run(|trees| Ok(trees.meta.len() as u64), never).await
     }
 
     /// How long the session `id` has left, without sliding it; `None` if it
@@ -181,15 +150,6 @@ impl SledStore {
         let meta = Meta::decode(&bytes)?;
         let now = now_ms();
         Ok((meta.deadline > now).then(|| Duration::from_millis(meta.deadline - now)))
-    }
-
-    /// Removes every session, up to 256 per transaction (so none is left
-    /// half removed), then any index entry left naming no session; returns
-    /// how many sessions it removed (expired ones not yet swept included).
-    /// Sessions created while it runs may survive it.
-    pub async fn clear(&self) -> Result<u64> {
-        self.run(|trees| trees.clear(now_ms()).map(|(all, _)| all), |_| true)
-            .await
     }
 
     /// Checks that the store's trees agree with each other (an fsck): every

@@ -3,10 +3,28 @@
 
 use std::time::{Duration, Instant};
 
-use session_core::{ExpiryPolicy, Limits, SessionId, Store, Swap, WriteMode, WriteOutcome};
+use session_core::{ExpiryPolicy, Handle, Limits, SessionId, Store, Swap, WriteMode, WriteOutcome};
 use store_sled::{Durability, Error, SledStore};
 
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// Every live session's handle, by the store-wide listing (ids are never
+/// listed), paged.
+async fn all_handles(store: &dyn Store) -> Vec<Handle> {
+    let mut handles = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .active_page(Duration::MAX, cursor.as_deref(), 7)
+            .await
+            .unwrap();
+        handles.extend(page.sessions.into_iter().map(|info| info.handle));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return handles,
+        }
+    }
+}
 
 async fn create(store: &SledStore, pairs: &[(&str, &str)], policy: &ExpiryPolicy) -> SessionId {
     let id = SessionId::generate("sled:");
@@ -83,25 +101,24 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
         .await;
     }
     let keeper = create(&store, &[("user", "ada")], &ExpiryPolicy::idle(HOUR)).await;
-    assert_eq!(store.len_on_disk(), 501);
+    assert_eq!(store.len_on_disk().await.unwrap(), 501);
 
     let start = Instant::now();
-    while store.len_on_disk() > 1 {
+    while store.len_on_disk().await.unwrap() > 1 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "{} sessions still on disk",
-            store.len_on_disk()
+            store.len_on_disk().await.unwrap()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.len().unwrap(), 1);
+    assert_eq!(store.len().await.unwrap(), 1);
     assert_eq!(
         store.verify().unwrap(),
         Vec::<String>::new(),
         "data and index entries swept too"
     );
-    let ids: Vec<_> = store.ids().collect::<Result<_, _>>().unwrap();
-    assert_eq!(ids, vec![keeper.clone()]);
+    assert_eq!(all_handles(&store).await, vec![Handle::of(&keeper)]);
     assert_eq!(
         store
             .get(&keeper, "user", &ExpiryPolicy::idle(HOUR))
@@ -115,7 +132,8 @@ async fn the_sweeper_empties_the_disk_of_expired_sessions_without_any_access() {
 #[tokio::test]
 async fn store_wide_count_iterate_and_clear() {
     let dir = tempfile::tempdir().unwrap();
-    // The sweeper stays out of the way: `clear` must count the expired one.
+    // The sweeper stays out of the way: `destroy_all` must remove the
+    // expired one too.
     let store = SledStore::builder()
         .path(dir.path())
         .sweep_interval(HOUR)
@@ -134,17 +152,20 @@ async fn store_wide_count_iterate_and_clear() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.len().unwrap(), 20);
-    let mut ids: Vec<_> = store.ids().collect::<Result<_, _>>().unwrap();
-    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    made.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    assert_eq!(ids, made);
+    assert_eq!(store.len().await.unwrap(), 20);
+    let mut handles = all_handles(&store).await;
+    handles.sort();
+    let mut made_handles: Vec<_> = made.iter().map(Handle::of).collect();
+    made_handles.sort();
+    assert_eq!(handles, made_handles);
     assert!(store.size_on_disk().unwrap() > 0);
 
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-    assert_eq!(store.clear().await.unwrap(), 21);
-    assert!(store.is_empty().unwrap());
-    assert_eq!(store.len_on_disk(), 0);
+    // All 21 go, the expired one too; the 20 live ones are counted.
+    assert_eq!(store.len_on_disk().await.unwrap(), 21);
+    assert_eq!(store.destroy_all().await.unwrap(), 20);
+    assert!(store.is_empty().await.unwrap());
+    assert_eq!(store.len_on_disk().await.unwrap(), 0);
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     assert_eq!(store.get(&made[0], "n", &policy).await.unwrap(), None);
 }
@@ -180,6 +201,24 @@ fn open_errors_are_typed() {
         SledStore::builder().path(dir.path()).sweep_batch(0).open(),
         Err(Error::Config(_))
     ));
+}
+
+/// An open failure converts to session-core's error as every store's does:
+/// `Open`, with the store's error as its source and the driver's after it.
+#[test]
+fn open_errors_convert_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a database").unwrap();
+    let error = match SledStore::open(&file) {
+        Err(error @ Error::Open { .. }) => session_core::Error::from(error),
+        other => panic!("expected Open, got {other:?}"),
+    };
+    assert!(matches!(error, session_core::Error::Open(_)), "{error:?}");
+    assert!(!error.is_unavailable());
+    let source = std::error::Error::source(&error).expect("the store error kept");
+    assert!(source.is::<Error>(), "{source:?}");
+    assert!(source.source().is_some(), "the driver error kept");
 }
 
 /// `Debug` shows where and how, never what: no key, value or full id.
@@ -265,7 +304,7 @@ async fn a_database_from_before_owned_sessions_opens_and_upgrades() {
     {
         let store = reopen();
         assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-        assert_eq!(store.len().unwrap(), 2);
+        assert_eq!(store.len().await.unwrap(), 2);
         let info = store.info(&plain).await.unwrap().expect("kept");
         assert_eq!((info.reads, info.writes, info.owner), (0, 0, None));
         assert_eq!(info.created_ms, now - 10_000);
@@ -326,7 +365,7 @@ async fn the_sweeper_takes_expired_sessions_out_of_the_indexes() {
     assert_eq!(store.count_active(HOUR).await.unwrap(), 21);
 
     let start = Instant::now();
-    while store.len_on_disk() > 1 {
+    while store.len_on_disk().await.unwrap() > 1 {
         assert!(start.elapsed() < Duration::from_secs(30), "not swept");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -356,7 +395,7 @@ async fn queries_skip_expired_sessions_before_the_sweep() {
     }
     let lasting = create(&store, &[("k", "v")], &ExpiryPolicy::idle(HOUR)).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.len_on_disk(), 4, "not swept");
+    assert_eq!(store.len_on_disk().await.unwrap(), 4, "not swept");
     assert!(store.owner_sessions("ada").await.unwrap().is_empty());
     assert_eq!(store.count_active(HOUR).await.unwrap(), 1);
     let page = store.active_page(HOUR, None, 10).await.unwrap();
@@ -365,7 +404,11 @@ async fn queries_skip_expired_sessions_before_the_sweep() {
     let page = store.active_page(HOUR, Some("garbage"), 10).await.unwrap();
     assert!(page.sessions.is_empty() && page.next.is_none());
     assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 0);
-    assert_eq!(store.len_on_disk(), 1, "expired ones removed, uncounted");
+    assert_eq!(
+        store.len_on_disk().await.unwrap(),
+        1,
+        "expired ones removed, uncounted"
+    );
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
 }
 

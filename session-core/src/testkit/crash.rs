@@ -1,7 +1,8 @@
 //! The crash test for persistent stores: a child process writes sessions and
 //! reports each acknowledged write; it is killed with SIGKILL mid-stream.
 //! Reopening the store must find every acknowledged write and no session
-//! half written. Three rounds on the same database, so recovery is followed
+//! half written, and list (by handle, through the store-wide queries) no
+//! session that a child did not write. Three rounds on the same database, so recovery is followed
 //! by more writes and another crash.
 //!
 //! The child is the same test binary, run again with `--exact crash_child
@@ -14,10 +15,10 @@
 //! #[test]
 //! fn acknowledged_writes_survive_kill_9() {
 //!     let dir = tempfile::tempdir().unwrap();
-//!     let acked = crash::kill_rounds(dir.path());
+//!     let writes = crash::kill_rounds(dir.path());
 //!     crash::runtime().block_on(async {
 //!         let store = FooStore::open(dir.path()).unwrap();
-//!         crash::check(&store, &acked, store.ids().unwrap()).await;
+//!         crash::check(&store, &writes).await;
 //!     });
 //! }
 //!
@@ -39,7 +40,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Change, ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+use crate::{Change, ExpiryPolicy, Handle, SessionId, Store, WriteMode, WriteOutcome};
 
 const DIR_VAR: &str = "TESTKIT_CRASH_DIR";
 const ROUND_VAR: &str = "TESTKIT_CRASH_ROUND";
@@ -78,15 +79,25 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// What the children of [`kill_rounds`] did, each write as (session id,
+/// number).
+#[derive(Clone, Debug, Default)]
+pub struct Writes {
+    /// Every write a child began, acknowledged or cut off by a kill.
+    pub begun: Vec<(String, u64)>,
+    /// Every write a child saw acknowledged.
+    pub acked: Vec<(String, u64)>,
+}
+
 /// Runs the child (the test `crash_child` of this binary) three times on
 /// `dir`, killing it with SIGKILL after 400 acknowledged writes each time.
-/// Returns every acknowledged write: (session id, number).
+/// Returns every write begun and every write acknowledged.
 ///
 /// # Panics
 ///
 /// If a child stops before its 400th acknowledgement.
-pub fn kill_rounds(dir: &Path) -> Vec<(String, u64)> {
-    let mut acked = Vec::new();
+pub fn kill_rounds(dir: &Path) -> Writes {
+    let mut writes = Writes::default();
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().expect("this test binary"))
             .args([
@@ -104,13 +115,17 @@ pub fn kill_rounds(dir: &Path) -> Vec<(String, u64)> {
             .expect("start the child");
         let mut this_round = 0;
         let stdout = child.stdout.take().expect("the child's stdout");
-        for line in BufReader::new(stdout).lines() {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.expect("read the child's output");
-            let Some(ack) = line.strip_prefix("ack ") else {
+            if let Some(begun) = parse_write(&line, "begin ") {
+                writes.begun.push(begun);
+                continue;
+            }
+            let Some(acked) = parse_write(&line, "ack ") else {
                 continue;
             };
-            let (id, n) = ack.split_once(' ').expect("ack ID N");
-            acked.push((id.to_string(), n.parse().expect("a number")));
+            writes.acked.push(acked);
             this_round += 1;
             if this_round == ACKS_BEFORE_KILL {
                 // SIGKILL, while the other writers are mid-write.
@@ -118,19 +133,50 @@ pub fn kill_rounds(dir: &Path) -> Vec<(String, u64)> {
                 break;
             }
         }
+        // The writes begun before the kill whose lines were not read yet.
+        for line in lines.map_while(std::result::Result::ok) {
+            writes.begun.extend(parse_write(&line, "begin "));
+        }
         let status = child.wait().expect("reap the child");
         assert!(
             this_round == ACKS_BEFORE_KILL,
             "round {round}: the child stopped after {this_round} acks ({status})"
         );
     }
-    acked
+    writes
+}
+
+/// A child's line `PREFIX ID N`, after whatever the test harness printed
+/// on the same line (its first line follows `test crash_child ... `).
+fn parse_write(line: &str, prefix: &str) -> Option<(String, u64)> {
+    let (_, write) = line.split_once(prefix)?;
+    let (id, n) = write.split_once(' ')?;
+    Some((id.to_string(), n.parse().expect("a number")))
+}
+
+/// Every live session's handle, by the store-wide listing.
+async fn all_handles(store: &dyn Store) -> Vec<Handle> {
+    let mut handles = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .active_page(Duration::MAX, cursor.as_deref(), 100)
+            .await
+            .expect("listable");
+        handles.extend(page.sessions.into_iter().map(|info| info.handle));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return handles,
+        }
+    }
 }
 
 /// Checks the reopened `store`: every acknowledged session is there, whole,
-/// and so is every session in `ids` (all the store holds), acknowledged or
-/// cut off by a kill: none is half written.
-pub async fn check(store: &dyn Store, acked: &[(String, u64)], ids: Vec<SessionId>) {
+/// and so is every session the store lists (all it holds, by handle),
+/// acknowledged or cut off by a kill: each is one a child began, and none
+/// is half written.
+pub async fn check(store: &dyn Store, writes: &Writes) {
+    let acked = &writes.acked;
     for (id, n) in acked {
         let id = SessionId::parse("", id).expect("an id the child made");
         let all = store.get_all(&id, &POLICY).await.expect("readable");
@@ -140,25 +186,43 @@ pub async fn check(store: &dyn Store, acked: &[(String, u64)], ids: Vec<SessionI
             "acknowledged session {n} lost or damaged"
         );
     }
-    assert!(ids.len() >= acked.len());
-    for id in &ids {
+    // The store names its sessions by handle only: each must be the
+    // handle of a write a child began, so that its id is known.
+    let mut begun: HashMap<Handle, (SessionId, u64)> = HashMap::new();
+    for (id, n) in &writes.begun {
+        let id = SessionId::parse("", id).expect("an id the child made");
+        begun.insert(Handle::of(&id), (id, *n));
+    }
+    let listed = all_handles(store).await;
+    assert!(listed.len() >= acked.len());
+    for (id, _) in acked {
+        let id = SessionId::parse("", id).expect("an id the child made");
+        assert!(
+            listed.contains(&Handle::of(&id)),
+            "an acknowledged session is not listed"
+        );
+    }
+    for handle in &listed {
+        let (id, n) = begun
+            .get(handle)
+            .unwrap_or_else(|| panic!("a session no child began: {}", handle.as_str()));
         let all = store.get_all(id, &POLICY).await.expect("readable");
-        let n: u64 = all
-            .get("n")
-            .and_then(|n| String::from_utf8(n.clone()).ok()?.parse().ok())
-            .unwrap_or_else(|| panic!("a session without its number: {all:?}"));
-        assert_eq!(all, expected(n), "session {n} is half written");
+        assert!(
+            all.contains_key("n"),
+            "a session without its number: {all:?}"
+        );
+        assert_eq!(all, expected(*n), "session {n} is half written");
     }
     eprintln!(
         "{} acknowledged writes over {ROUNDS} kills, {} sessions on disk, all whole",
         acked.len(),
-        ids.len()
+        listed.len()
     );
 }
 
 /// The child: opens the store with `open` in the directory the parent
 /// names, and writes sessions from 4 concurrent writers until killed,
-/// printing `ack ID N` after each write returns. Does nothing when run by
+/// printing `begin ID N` before each write and `ack ID N` after it returns. Does nothing when run by
 /// hand without the parent's environment.
 pub fn child<S: Store>(open: impl FnOnce(&Path) -> S) {
     let Some(dir) = std::env::var_os(DIR_VAR) else {
@@ -183,6 +247,9 @@ pub fn child<S: Store>(open: impl FnOnce(&Path) -> S) {
                     for i in 0.. {
                         let n = (round << 40) | (writer << 32) | i;
                         let id = SessionId::generate("");
+                        // Before the write can touch the store, so that
+                        // the parent knows every session on disk.
+                        println!("begin {} {n}", id.as_str());
                         let outcome = store
                             .set_many(&id, &session(n), WriteMode::Create, &POLICY)
                             .await
