@@ -1,5 +1,5 @@
-//! The walks behind the store-wide queries when they cannot use an index
-//! (connect-redis-session's `access`): every session of the store, by
+//! The walks behind the store-wide queries when they cannot use an index:
+//! every session of the store, by
 //! `SCAN` over the key prefix in batches, never `KEYS` or `FLUSHDB`, and on
 //! a cluster over every master. They stay inside the crate: the store-wide
 //! queries of the [`Store`](session_core::Store) trait never hand out an id.
@@ -47,8 +47,7 @@ impl RedisStore {
     }
 
     /// [`Store::destroy_all`](session_core::Store::destroy_all): removes
-    /// every session under this store's prefix (connect-redis-session's
-    /// `clear`), `UNLINK`ing each `SCAN` batch, then the owner and activity
+    /// every session under this store's prefix, `UNLINK`ing each `SCAN` batch, then the owner and activity
     /// indexes (`PREFIXowner:*`, `PREFIXactive*`, `PREFIXdeadlines*`).
     /// Returns how many sessions were removed. Other keys outside the
     /// prefix, or under it but not shaped like a session, are left alone.

@@ -548,8 +548,8 @@ pub async fn regenerate_of_unknown_id_is_false(store: Arc<dyn Store>) {
     assert!(!exists(&*store, &from).await);
 }
 
-/// Writes racing a destroy never bring the session back (connect-redis-session's
-/// tombstone problem, solved by strict writes).
+/// Writes racing a destroy never bring the session back: a write that
+/// upserts would, and strict writes do not.
 pub async fn destroy_racing_writes_never_revives(store: Arc<dyn Store>) {
     for _round in 0..5 {
         let id = create(&*store, &[("a", "1")], &LONG).await;
