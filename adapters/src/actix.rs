@@ -154,9 +154,12 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let response = self.to_response();
-        HttpResponse::build(self.status_code())
-            .content_type("text/plain; charset=utf-8")
-            .body(response.into_body())
+        // The one mapping's response, carried over into actix-web's types.
+        let (parts, body) = self.to_response().into_parts();
+        let mut response = HttpResponse::build(self.status_code());
+        for (name, value) in &parts.headers {
+            response.insert_header((name.as_str(), value.as_bytes()));
+        }
+        response.body(body)
     }
 }

@@ -36,7 +36,8 @@ impl Error {
 
     /// The response body: the message for client and set-up errors, and a
     /// generic text for store failures, so that addresses and driver
-    /// messages do not leak to clients.
+    /// messages do not leak to clients. It logs nothing: build responses
+    /// with [`to_response`](Self::to_response), which logs the error once.
     pub fn public_message(&self) -> String {
         match self {
             Error::Session(error) => error.public_message(),

@@ -207,11 +207,11 @@ impl Error {
     /// with: [`status`](Self::status), and
     /// [`public_message`](Self::public_message) as a `text/plain` body.
     ///
-    /// Making the response is where the error is logged, with its whole
-    /// text (never a key or a value: no variant carries one): at `debug`
-    /// for the client's own input and a lost update race, which are the
-    /// client's business, and at `warn` for the store's or the server's
-    /// failures, which are the operator's.
+    /// Making the response is where the error is logged: at `debug` for
+    /// the client's own input, which is the client's business, and at
+    /// `warn` for the rest (a lost update race, the store's or the
+    /// server's failures), which is the operator's. A codec error is
+    /// logged without its text, which may quote the value.
     ///
     /// ```
     /// let response = session_core::Error::EmptyKey.to_response();
@@ -219,10 +219,14 @@ impl Error {
     /// assert_eq!(response.body(), "session key is empty");
     /// ```
     pub fn to_response(&self) -> http::Response<String> {
-        if self.is_client_error() {
-            tracing::debug!(error = %self, "session operation refused");
-        } else {
-            tracing::warn!(error = %self, "session operation failed");
+        match self {
+            _ if self.is_invalid_input() => {
+                tracing::debug!(error = %self, "session operation refused");
+            }
+            // serde's messages quote the value they could not handle.
+            Error::Encode(_) => tracing::warn!("session value could not be encoded"),
+            Error::Decode(_) => tracing::warn!("session value could not be decoded"),
+            _ => tracing::warn!(error = %self, "session operation failed"),
         }
         let mut response = http::Response::new(self.public_message());
         *response.status_mut() = self.status();
@@ -241,3 +245,62 @@ impl Error {
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn each_error_answers_its_status_and_keeps_store_details_private() {
+        let cases: [(Error, StatusCode, &str); 7] = [
+            (
+                Error::EmptyKey,
+                StatusCode::BAD_REQUEST,
+                "session key is empty",
+            ),
+            (
+                Error::UpdateConflict { attempts: 3 },
+                StatusCode::CONFLICT,
+                "session value kept changing during 3 attempts to update it",
+            ),
+            (
+                Error::Unavailable("connection refused by 10.0.0.7:6379".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable",
+            ),
+            (
+                Error::Timeout(Duration::from_millis(500)),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable",
+            ),
+            (
+                Error::Backend("disk full on /var/db".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session store failed",
+            ),
+            (
+                Error::Decode("invalid type: string \"secret\"".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session store failed",
+            ),
+            (
+                Error::Open("cannot open /var/db/sessions".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session store failed",
+            ),
+        ];
+        for (error, status, body) in cases {
+            let response = error.to_response();
+            assert_eq!(response.status(), status, "{error}");
+            assert_eq!(response.body(), body, "{error}");
+            assert_eq!(
+                response.headers()[http::header::CONTENT_TYPE],
+                "text/plain; charset=utf-8"
+            );
+        }
+    }
+}

@@ -38,6 +38,9 @@ impl<C: Codec> ResponseCookie<C> {
     /// and its cookie was signed by an older key or has lived half its `Max-Age`;
     /// or an expired cookie after [`destroy`](crate::GenericSession::destroy). `None`
     /// when the session was not touched or its cookie did not change.
+    ///
+    /// A query, for tests and logs: [`write`](Self::write) or
+    /// [`into_headers`](Self::into_headers) send the cookie, once.
     pub fn value(&self) -> Option<HeaderValue> {
         let state = self.request.lock_unverified();
         let cookie = &self.config.cookie;

@@ -70,7 +70,7 @@ pub(crate) enum Lifetime {
     /// its cookies carry, signed.
     Own {
         seconds: u64,
-        /// [`set_lifetime`](GenericSession::set_lifetime) ran: re-send the
+        /// [`set_lifetime`](crate::GenericSession::set_lifetime) ran: re-send the
         /// cookie with this `Max-Age` (the session's time to live, as the
         /// store said).
         resend: Option<Duration>,
