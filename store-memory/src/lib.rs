@@ -1,6 +1,6 @@
 //! # store-memory
 //!
-//! A bounded, in-memory [`Store`] on [moka](https://docs.rs/moka). It is fast
+//! A bounded, in-memory [`Store`](session_core::Store) on [moka](https://docs.rs/moka). It is fast
 //! and needs no server, but it is neither persistent nor shared between
 //! processes, so use it for development,
 //! tests and single-process deployments that can afford to lose sessions on
@@ -30,7 +30,7 @@
 //!   sessions first when full (moka's LRU policy: a new session is always
 //!   admitted). An evicted session behaves like an expired one.
 //! - Each entry's time-to-live is computed by moka's `Expiry` from the session's
-//!   [`ExpiryPolicy`]: reads and writes slide it to the idle timeout, never past
+//!   [`ExpiryPolicy`](session_core::ExpiryPolicy): reads and writes slide it to the idle timeout, never past
 //!   the absolute lifetime. The policy recorded is the one of the latest write;
 //!   reads slide by it.
 //! - Owned sessions: each record carries its owner, and an index maps each
@@ -40,12 +40,17 @@
 //!   Reads, writes and last activity are counted in atomics that every
 //!   version of a record shares, so concurrent operations lose no count.
 //! - "Active in the last *n* seconds" is a scan over every session: this
-//!   store keeps no index by activity, so [`count_active`](Store::count_active)
-//!   and [`active_page`](Store::active_page) cost O(n) for n sessions held
+//!   store keeps no index by activity, so [`count_active`](session_core::Store::count_active)
+//!   and [`active_page`](session_core::Store::active_page) cost O(n) for n sessions held
 //!   (about 10 ms for 100,000 here).
 
 #![warn(missing_docs)]
 
+mod access;
+mod builder;
+mod owners;
+mod record;
 mod store;
 
-pub use crate::store::{MemoryStore, MemoryStoreBuilder, DEFAULT_MAX_BYTES};
+pub use crate::builder::{MemoryStoreBuilder, DEFAULT_MAX_BYTES};
+pub use crate::store::MemoryStore;
