@@ -24,7 +24,7 @@
 //!
 //! ## How it works
 //!
-//! - Five tables (see the `tables` module's table): `sessions` holds one
+//! - Five tables (see the `layout` module's table): `sessions` holds one
 //!   row per session with everything but its data: creation time,
 //!   deadline, last activity, read and write counters, its own idle timeout
 //!   and its owner; `data` one entry per user key, keyed by (session id,
@@ -139,8 +139,12 @@
 
 mod config;
 mod error;
+mod layout;
+mod queries;
 mod store;
 mod tables;
+mod upgrade;
+mod verify;
 mod writer;
 
 pub use crate::config::{Durability, RedbStoreBuilder, DEFAULT_PATH};

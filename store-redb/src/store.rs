@@ -17,9 +17,11 @@ use session_core::{Edit, KeyChange};
 
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
-use crate::tables::{
-    self, now_ms, Count, Live, Snapshot, Tables, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS,
-};
+use crate::layout::{now_ms, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS};
+use crate::queries::{self, Snapshot};
+use crate::tables::{Count, Live, Tables};
+use crate::upgrade::upgrade;
+use crate::verify::verify;
 use crate::writer::{Settings, Writer};
 
 /// An embedded, persistent session store on redb. See the [crate docs](crate).
@@ -78,7 +80,7 @@ impl RedbStore {
         let created = (|| -> TxResult<u64> {
             let tx = db.begin_write()?;
             Tables::open(&tx)?;
-            let moved = tables::upgrade(&tx)?;
+            let moved = upgrade(&tx)?;
             tx.commit()?;
             Ok(moved)
         })();
@@ -152,7 +154,7 @@ impl RedbStore {
     /// checking after a crash.
     pub fn verify(&self) -> Result<Vec<String>> {
         let tx = self.db.begin_read().map_err(backend)?;
-        tables::verify(
+        verify(
             &open_read(&tx, SESSIONS)?,
             &open_read(&tx, DATA)?,
             &open_read(&tx, EXPIRY)?,
@@ -615,7 +617,7 @@ impl Store for RedbStore {
     ) -> Result<ActivePage> {
         let cursor = match cursor {
             None => None,
-            Some(text) => match tables::parse_cursor(text) {
+            Some(text) => match queries::parse_cursor(text) {
                 Some(cursor) => Some(cursor),
                 // Not one of ours: there is nothing after it.
                 None => return Ok(ActivePage::default()),

@@ -27,7 +27,8 @@ use tokio::sync::oneshot;
 
 use crate::config::Durability;
 use crate::error::NotApplied;
-use crate::tables::{now_ms, Tables, TxResult};
+use crate::layout::{now_ms, TxResult};
+use crate::tables::Tables;
 
 type Answer = Box<dyn Any + Send>;
 /// An operation's step; `Fn`, so that a failed group can run it again alone.
@@ -272,7 +273,7 @@ fn sweep(db: &Database, batch: usize) -> Option<usize> {
 fn anything_expired(db: &Database) -> bool {
     let first = (|| -> TxResult<Option<u64>> {
         let tx = db.begin_read()?;
-        let expiry = match tx.open_table(crate::tables::EXPIRY) {
+        let expiry = match tx.open_table(crate::layout::EXPIRY) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(error.into()),

@@ -1,0 +1,225 @@
+//! One session's record read and written: each writer waits for its
+//! session's turn, then goes through moka's per-key `and_compute_with`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use moka::ops::compute::{CompResult, Op};
+use session_core::{Edit, ExpiryPolicy, KeyChange, Result, SessionId, SessionSize, WriteMode};
+
+use crate::record::Record;
+use crate::store::MemoryStore;
+
+/// First-come, first-served locks that order the writers of one session
+/// before they reach moka's `and_compute_with` (which lets a caller lose to
+/// newcomers again and again). Striped by the id's hash, so unrelated
+/// sessions rarely share one; a writer holds only its own session's.
+pub(crate) struct Turns {
+    locks: Box<[tokio::sync::Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Turns {
+    const STRIPES: usize = 1024;
+
+    pub(crate) fn new() -> Turns {
+        Turns {
+            locks: (0..Turns::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Waits for the turn of the writers of `id`.
+    pub(crate) async fn take(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let stripe = self.hasher.hash_one(id.as_str()) as usize % self.locks.len();
+        self.locks[stripe].lock().await
+    }
+}
+
+impl MemoryStore {
+    /// The live record of a session; reading it slides its expiry and its
+    /// last activity, and counts a read if `read`.
+    pub(crate) async fn live(&self, id: &SessionId, read: bool) -> Option<Arc<Record>> {
+        let record = self
+            .cache
+            .get(id.as_str())
+            .await
+            .filter(|record| record.alive(Instant::now()))?;
+        record.stats.touch();
+        if read {
+            record.stats.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(record)
+    }
+
+    /// The live record of a session, without sliding its expiry: moka
+    /// counts every keyed access as a read (and slides), so the record is
+    /// put back untouched, and its deadline computed again from its last
+    /// activity.
+    pub(crate) async fn peek(&self, id: &str) -> Option<Arc<Record>> {
+        let result = self
+            .cache
+            .entry_by_ref(id)
+            .and_compute_with(|entry| {
+                let now = Instant::now();
+                let op = match entry.map(|e| e.into_value()).filter(|r| r.alive(now)) {
+                    Some(record) => Op::Put(record),
+                    None => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        match result {
+            CompResult::ReplacedWith(entry) => Some(entry.into_value()),
+            _ => None,
+        }
+    }
+
+    /// Removes the session `id` if it is alive and `owner`'s (any owner's
+    /// for `None`). Returns whether it did.
+    pub(crate) async fn remove_owned(&self, id: &str, owner: Option<&str>) -> bool {
+        let Some(id) = SessionId::from_stored(id) else {
+            return false;
+        };
+        let _turn = self.turns.take(&id).await;
+        let result = self
+            .cache
+            .entry_by_ref(id.as_str())
+            .and_compute_with(|entry| {
+                let now = Instant::now();
+                let remove = entry.is_some_and(|e| {
+                    let record = e.value();
+                    record.alive(now) && owner.is_none_or(|o| record.owner.as_deref() == Some(o))
+                });
+                std::future::ready(if remove { Op::Remove } else { Op::Nop })
+            })
+            .await;
+        matches!(result, CompResult::Removed(_))
+    }
+
+    /// Atomically replaces the session's record with `update(current)`, where
+    /// `current` is the live record or `None`; `update` returning `None` leaves
+    /// the entry as it is. Returns whether a record was written.
+    pub(crate) async fn update<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Record>) -> Option<Record> + Send,
+    {
+        self.compute(id, |current| update(current.map(|r| &**r)).map(Arc::new))
+            .await
+    }
+
+    /// [`update`](Self::update), where returning the current record itself
+    /// puts it back as it is: a read inside a write's lock, whose expiry
+    /// then slides from the last activity, as after a write.
+    pub(crate) async fn compute<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Arc<Record>>) -> Option<Arc<Record>> + Send,
+    {
+        let _turn = self.turns.take(id).await;
+        let result = self
+            .cache
+            .entry_by_ref(id.as_str())
+            .and_compute_with(|entry| {
+                let now = Instant::now();
+                let current = entry.map(|e| e.into_value()).filter(|r| r.alive(now));
+                let op = match update(current.as_ref()) {
+                    Some(record) => Op::Put(record),
+                    None => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        matches!(
+            result,
+            CompResult::Inserted(_) | CompResult::ReplacedWith(_)
+        )
+    }
+
+    /// An atomic operation on one key, under the session's lock: `decide`
+    /// sees the key's value, and its [`Edit`] is applied, with the limits
+    /// checked as in `set_many`. An absent session is `None` with
+    /// [`WriteMode::Existing`]; with [`WriteMode::Create`] it counts as
+    /// empty, and is created only if the edit puts a value. An error of
+    /// `decide` or a refusal of the limits changes nothing.
+    pub(crate) async fn edit<T: Send>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+        decide: impl FnOnce(Option<&[u8]>) -> Result<Edit<T>> + Send,
+    ) -> Result<Option<T>> {
+        self.limits.check_key(key)?;
+        let limits = self.limits;
+        let mut outcome = Ok(None);
+        self.compute(id, |current| {
+            if current.is_none() && mode == WriteMode::Existing {
+                return None;
+            }
+            let value = current.and_then(|record| record.fields.get(key));
+            let edit = match decide(value.map(|v| &v[..])) {
+                Ok(edit) => edit,
+                Err(error) => {
+                    outcome = Err(error);
+                    return None;
+                }
+            };
+            if let KeyChange::Put(value) = &edit.change {
+                if let Err(error) = limits.check_value(value) {
+                    outcome = Err(error);
+                    return None;
+                }
+            }
+            let (before, record) = match (current, edit.change) {
+                // A read, or nothing to write: the record goes back as it
+                // is, touched, so that its expiry slides.
+                (Some(record), KeyChange::Keep) => {
+                    record.stats.count(edit.writes);
+                    outcome = Ok(Some(edit.answer));
+                    return Some(record.clone());
+                }
+                (Some(record), KeyChange::Delete) => (
+                    record.size(),
+                    record.with_changes(&[(key.to_owned(), None)], policy),
+                ),
+                (Some(record), KeyChange::Put(value)) => (
+                    record.size(),
+                    record.with_changes(&[(key.to_owned(), Some(value))], policy),
+                ),
+                (None, KeyChange::Put(value)) => (
+                    SessionSize::default(),
+                    Record::new(Instant::now(), *policy)
+                        .with_changes(&[(key.to_owned(), Some(value))], policy),
+                ),
+                // Nothing to write: nothing to create.
+                (None, _) => {
+                    outcome = Ok(Some(edit.answer));
+                    return None;
+                }
+            };
+            if let Err(error) = limits.check_session(before, record.size()) {
+                outcome = Err(error);
+                return None;
+            }
+            record.stats.count(edit.writes);
+            outcome = Ok(Some(edit.answer));
+            Some(Arc::new(record))
+        })
+        .await;
+        outcome
+    }
+
+    /// Removes the session through its per-key lock, so a write racing the
+    /// removal cannot put it back.
+    pub(crate) async fn remove(&self, id: &SessionId) {
+        let _turn = self.turns.take(id).await;
+        self.cache
+            .entry_by_ref(id.as_str())
+            .and_compute_with(|entry| std::future::ready(entry.map_or(Op::Nop, |_| Op::Remove)))
+            .await;
+    }
+}

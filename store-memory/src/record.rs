@@ -1,0 +1,225 @@
+//! A session's record, what it counts, and how long moka keeps it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use moka::Expiry;
+use session_core::{Change, ExpiryPolicy, Handle, SessionInfo, SessionSize};
+
+/// Bytes counted per field and per session on top of their text, for the
+/// allocations around them.
+const FIELD_OVERHEAD: usize = 48;
+const RECORD_OVERHEAD: usize = 128;
+
+/// Now, in ms since the Unix epoch, as [`SessionInfo`] reports times.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What every version of one session's record shares: counted in place, so
+/// that a read racing a write (which builds a new record) loses no count.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) reads: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    /// Last activity, ms since the Unix epoch.
+    last_ms: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn touch(&self) {
+        self.last_ms.fetch_max(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Counts a write (or a read) and touches.
+    pub(crate) fn count(&self, writes: bool) {
+        let counter = if writes { &self.writes } else { &self.reads };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+}
+
+/// One session: immutable once built; writes build a new one.
+#[derive(Debug)]
+pub(crate) struct Record {
+    created: Instant,
+    /// `created` on the wall clock, for [`SessionInfo`].
+    created_ms: u64,
+    policy: ExpiryPolicy,
+    /// The session's own idle timeout, used in place of `policy.idle`.
+    idle: Option<Duration>,
+    pub(crate) owner: Option<Arc<str>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) fields: HashMap<String, Arc<[u8]>>,
+    pub(crate) bytes: usize,
+}
+
+impl Record {
+    pub(crate) fn new(created: Instant, policy: ExpiryPolicy) -> Record {
+        let created_ms = now_ms();
+        let stats = Stats::default();
+        stats.last_ms.store(created_ms, Ordering::Relaxed);
+        Record {
+            created,
+            created_ms,
+            policy,
+            idle: None,
+            owner: None,
+            stats: Arc::new(stats),
+            fields: HashMap::new(),
+            bytes: RECORD_OVERHEAD,
+        }
+    }
+
+    /// The policy with the session's own idle timeout, if it has one.
+    fn own_policy(&self) -> ExpiryPolicy {
+        self.idle
+            .map_or(self.policy, |idle| self.policy.with_idle(idle))
+    }
+
+    /// What a listing shows, as of `now`.
+    /// Time left to live as of `now`, counted from the last activity (not
+    /// from `now`, as [`ttl`](Self::ttl) is).
+    fn left(&self, now: Instant, now_ms: u64) -> Duration {
+        let idle = Duration::from_millis(now_ms.saturating_sub(self.last_ms()));
+        let policy = self.own_policy();
+        let mut left = policy.idle.saturating_sub(idle);
+        if let Some(absolute) = policy.absolute {
+            left = left.min(absolute.saturating_sub(now.saturating_duration_since(self.created)));
+        }
+        left
+    }
+
+    pub(crate) fn info(&self, id: &str, now: Instant, now_ms: u64) -> SessionInfo {
+        let last_ms = self.last_ms();
+        let idle = Duration::from_millis(now_ms.saturating_sub(last_ms));
+        let ttl = self.left(now, now_ms);
+        SessionInfo {
+            handle: Handle::of_stored(id),
+            owner: self.owner.as_deref().map(str::to_owned),
+            created_ms: self.created_ms,
+            last_active_ms: last_ms,
+            reads: self.stats.reads.load(Ordering::Relaxed),
+            writes: self.stats.writes.load(Ordering::Relaxed),
+            idle,
+            ttl,
+        }
+    }
+
+    pub(crate) fn last_ms(&self) -> u64 {
+        self.stats.last_ms.load(Ordering::Relaxed)
+    }
+
+    /// Time left to live if touched at `now`, zero once past the absolute lifetime.
+    pub(crate) fn ttl(&self, now: Instant) -> Duration {
+        self.own_policy()
+            .remaining(now.saturating_duration_since(self.created))
+            .unwrap_or(Duration::ZERO)
+    }
+
+    pub(crate) fn alive(&self, now: Instant) -> bool {
+        !self.ttl(now).is_zero()
+    }
+
+    /// A copy with `changes` applied and `policy` recorded.
+    pub(crate) fn with_changes(&self, changes: &[Change], policy: &ExpiryPolicy) -> Record {
+        let mut fields = self.fields.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => fields.insert(key.clone(), Arc::from(value.as_slice())),
+                None => fields.remove(key),
+            };
+        }
+        let bytes = RECORD_OVERHEAD
+            + fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD)
+                .sum::<usize>();
+        Record {
+            created: self.created,
+            created_ms: self.created_ms,
+            policy: *policy,
+            idle: self.idle,
+            owner: self.owner.clone(),
+            stats: self.stats.clone(),
+            fields,
+            bytes,
+        }
+    }
+
+    /// A copy bound to `owner`.
+    pub(crate) fn with_owner(&self, owner: &str, policy: &ExpiryPolicy) -> Record {
+        Record {
+            owner: Some(Arc::from(owner)),
+            ..self.with_changes(&[], policy)
+        }
+    }
+
+    /// A copy with its own idle timeout.
+    pub(crate) fn with_lifetime(&self, idle: Duration, policy: &ExpiryPolicy) -> Record {
+        Record {
+            idle: Some(idle),
+            ..self.with_changes(&[], policy)
+        }
+    }
+
+    /// What the session holds, as [`Limits::check_session`] counts it.
+    pub(crate) fn size(&self) -> SessionSize {
+        let mut size = SessionSize::default();
+        for (key, value) in &self.fields {
+            size.add(key, value.len());
+        }
+        size
+    }
+
+    pub(crate) fn value(&self, key: &str) -> Option<Vec<u8>> {
+        self.fields.get(key).map(|v| v.to_vec())
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Tells moka each session's time-to-live after every access.
+pub(crate) struct SessionExpiry;
+
+impl Expiry<String, Arc<Record>> for SessionExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(record.ttl(now))
+    }
+
+    fn expire_after_read(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+        _: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(record.ttl(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        record: &Arc<Record>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        // From the last activity: every write touches the record before it
+        // is put, so this slides; a peek puts the record back untouched, so
+        // this restores the deadline moka's read moved.
+        Some(record.left(now, now_ms()))
+    }
+}

@@ -1,0 +1,402 @@
+//! [`MemoryStore`]: the store, and its [`Store`] implementation.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+use session_core::{beyond_cap, check_owner};
+use session_core::{
+    ActivePage, Change, Edit, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo,
+    SessionSize, Store, Swap, WriteMode, WriteOutcome,
+};
+
+use crate::access::Turns;
+use crate::owners::Owners;
+use crate::record::{millis, now_ms, Record};
+
+/// The in-memory session store. Cheap to clone: clones share the cache.
+#[derive(Clone)]
+pub struct MemoryStore {
+    pub(crate) cache: Cache<String, Arc<Record>>,
+    pub(crate) limits: Limits,
+    pub(crate) turns: Arc<Turns>,
+    pub(crate) owners: Arc<Owners>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.cache.entry_count())
+            .field("bytes", &self.cache.weighted_size())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// Bytes held, as the weigher counts them, after running moka's pending
+    /// maintenance (expirations, evictions, and the recorded reads that
+    /// order its LRU).
+    ///
+    /// Counting and clearing the sessions is the [`Store`] trait's, as for
+    /// every store: [`Store::len`], [`Store::is_empty`] and
+    /// [`Store::destroy_all`].
+    pub async fn weighted_size(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.weighted_size()
+    }
+
+    /// Every live session active since `since_ms`, ordered by handle.
+    fn active(&self, since_ms: u64) -> Vec<SessionInfo> {
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let mut active: Vec<SessionInfo> = self
+            .cache
+            .iter()
+            .filter(|(_, record)| record.alive(now) && record.last_ms() >= since_ms)
+            .map(|(id, record)| record.info(&id, now, now_ms))
+            .collect();
+        active.sort_by(|a, b| a.handle.cmp(&b.handle));
+        active
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, id: &SessionId, key: &str, _: &ExpiryPolicy) -> Result<Option<Vec<u8>>> {
+        self.limits.check_key(key)?;
+        Ok(self
+            .live(id, true)
+            .await
+            .and_then(|record| record.value(key)))
+    }
+
+    async fn get_many(
+        &self,
+        id: &SessionId,
+        keys: &[&str],
+        _: &ExpiryPolicy,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.limits.check_keys(keys)?;
+        let record = self.live(id, true).await;
+        Ok(keys
+            .iter()
+            .map(|key| record.as_ref().and_then(|r| r.value(key)))
+            .collect())
+    }
+
+    async fn get_all(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<HashMap<String, Vec<u8>>> {
+        Ok(self
+            .live(id, true)
+            .await
+            .map(|record| {
+                record
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_many(
+        &self,
+        id: &SessionId,
+        changes: &[Change],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        self.limits.check_changes(changes)?;
+        let mut refused = None;
+        let limits = self.limits;
+        let written = self
+            .update(id, |current| {
+                let (before, after) = match (current, mode) {
+                    (Some(record), _) => (record.size(), record.with_changes(changes, policy)),
+                    (None, WriteMode::Create) => (
+                        SessionSize::default(),
+                        Record::new(Instant::now(), *policy).with_changes(changes, policy),
+                    ),
+                    (None, WriteMode::Existing) => return None,
+                };
+                // Checked inside the compute, so concurrent writers see each
+                // other's keys.
+                match limits.check_session(before, after.size()) {
+                    Ok(()) => {
+                        after.stats.writes.fetch_add(1, Ordering::Relaxed);
+                        after.stats.touch();
+                        Some(after)
+                    }
+                    Err(error) => {
+                        refused = Some(error);
+                        None
+                    }
+                }
+            })
+            .await;
+        if let Some(error) = refused {
+            return Err(error);
+        }
+        Ok(if written {
+            WriteOutcome::Applied
+        } else {
+            WriteOutcome::NoSession
+        })
+    }
+
+    async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
+        self.limits.check_keys(keys)?;
+        let changes: Vec<Change> = keys.iter().map(|k| (k.to_string(), None)).collect();
+        Ok(self
+            .update(id, |current| {
+                let record = current?.with_changes(&changes, policy);
+                record.stats.writes.fetch_add(1, Ordering::Relaxed);
+                record.stats.touch();
+                Some(record)
+            })
+            .await)
+    }
+
+    async fn take(
+        &self,
+        id: &SessionId,
+        key: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Vec<u8>>> {
+        let taken = self
+            .edit(id, key, WriteMode::Existing, policy, |current| {
+                Ok(Edit::take(current))
+            })
+            .await?;
+        Ok(taken.flatten())
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Swap> {
+        self.limits.check_key(key)?;
+        if let Some(new) = new {
+            self.limits.check_value(new)?;
+        }
+        let swap = self
+            .edit(id, key, mode, policy, |current| {
+                Ok(Edit::swap(current, expected, new))
+            })
+            .await?;
+        Ok(swap.unwrap_or(Swap::NoSession))
+    }
+
+    async fn increment(
+        &self,
+        id: &SessionId,
+        key: &str,
+        delta: i64,
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<i64>> {
+        self.edit(id, key, mode, policy, |current| {
+            Edit::increment(current, delta)
+        })
+        .await
+    }
+
+    async fn del_all(&self, id: &SessionId) -> Result<()> {
+        self.remove(id).await;
+        Ok(())
+    }
+
+    async fn extend(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<bool> {
+        Ok(self.live(id, false).await.is_some())
+    }
+
+    async fn set_lifetime(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Duration>> {
+        let mut ttl = None;
+        self.update(id, |current| {
+            let record = current?.with_lifetime(idle, policy);
+            record.stats.touch();
+            ttl = Some(record.ttl(Instant::now()));
+            Some(record)
+        })
+        .await;
+        Ok(ttl)
+    }
+
+    async fn regenerate(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        // The new id is stored inside the compute on the old one, before the old
+        // one is removed: the move is one step, so a cancelled request can not
+        // lose the session between the two.
+        let _turn = self.turns.take(from).await;
+        let result = self
+            .cache
+            .entry_by_ref(from.as_str())
+            .and_compute_with(|entry| async move {
+                let now = Instant::now();
+                match entry.map(|e| e.into_value()).filter(|r| r.alive(now)) {
+                    Some(record) => {
+                        let moved = Arc::new(record.with_changes(&[], policy));
+                        moved.stats.touch();
+                        if let Some(owner) = &moved.owner {
+                            self.owners.add(owner, to.as_str());
+                        }
+                        self.cache.insert(to.as_str().to_owned(), moved).await;
+                        Op::Remove
+                    }
+                    None => Op::Nop,
+                }
+            })
+            .await;
+        Ok(matches!(result, CompResult::Removed(_)))
+    }
+
+    async fn bind_owner(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cap: Option<usize>,
+        policy: &ExpiryPolicy,
+    ) -> Result<bool> {
+        check_owner(owner)?;
+        let owner: Arc<str> = Arc::from(owner);
+        let mut before = None;
+        // Indexed first: a listing may see the id before the bind lands,
+        // and checks the record; it never misses a bound session.
+        self.owners.add(&owner, id.as_str());
+        let bound = self
+            .update(id, |current| {
+                let current = current?;
+                before = current.owner.clone();
+                let record = current.with_owner(&owner, policy);
+                record.stats.touch();
+                Some(record)
+            })
+            .await;
+        if !bound {
+            self.owners.remove(&owner, id.as_str());
+            return Ok(false);
+        }
+        if let Some(before) = before.filter(|before| *before != owner) {
+            self.owners.remove(&before, id.as_str());
+        }
+        if let Some(cap) = cap {
+            let sessions = self.owned(&owner).await;
+            let last: Vec<(&str, u64)> = sessions
+                .iter()
+                .map(|(id, record)| (id.as_str(), record.last_ms()))
+                .collect();
+            for evicted in beyond_cap(&last, cap, id.as_str()) {
+                self.remove_owned(evicted, Some(&owner)).await;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
+        Ok(self
+            .peek(id.as_str())
+            .await
+            .map(|record| record.info(id.as_str(), Instant::now(), now_ms())))
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let mut sessions: Vec<SessionInfo> = self
+            .owned(owner)
+            .await
+            .iter()
+            .map(|(id, record)| record.info(id, now, now_ms))
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.last_active_ms));
+        Ok(sessions)
+    }
+
+    async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
+        let mut destroyed = 0;
+        for id in self.owners.ids(owner) {
+            if keep.is_some_and(|keep| keep.as_str() == id) {
+                continue;
+            }
+            if self.remove_owned(&id, Some(owner)).await {
+                destroyed += 1;
+                self.owners.remove(owner, &id);
+            } else if self.peek(&id).await.is_none() {
+                self.owners.remove(owner, &id);
+            }
+        }
+        Ok(destroyed)
+    }
+
+    async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
+        let Some(id) = self
+            .owners
+            .ids(owner)
+            .into_iter()
+            .find(|id| Handle::of_stored(id) == *handle)
+        else {
+            return Ok(false);
+        };
+        Ok(self.remove_owned(&id, Some(owner)).await)
+    }
+
+    async fn count_active(&self, within: Duration) -> Result<u64> {
+        let since = now_ms().saturating_sub(millis(within));
+        let now = Instant::now();
+        Ok(self
+            .cache
+            .iter()
+            .filter(|(_, record)| record.alive(now) && record.last_ms() >= since)
+            .count() as u64)
+    }
+
+    async fn active_page(
+        &self,
+        within: Duration,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ActivePage> {
+        // Ordered by handle, which never changes, so a cursor (the last
+        // handle shown) stays valid whatever the sessions do meanwhile.
+        let active = self.active(now_ms().saturating_sub(millis(within)));
+        let start = cursor.map_or(0, |after| {
+            active.partition_point(|s| s.handle.as_str() <= after)
+        });
+        let sessions: Vec<SessionInfo> =
+            active.into_iter().skip(start).take(limit.max(1)).collect();
+        let next = (sessions.len() == limit.max(1))
+            .then(|| sessions.last().map(|s| s.handle.to_string()))
+            .flatten();
+        Ok(ActivePage { sessions, next })
+    }
+
+    async fn destroy_all(&self) -> Result<u64> {
+        // One by one, through each session's turn, so that no write racing
+        // this brings a session back.
+        let ids: Vec<Arc<String>> = self.cache.iter().map(|(id, _)| id).collect();
+        let mut destroyed = 0;
+        for id in ids {
+            if self.remove_owned(&id, None).await {
+                destroyed += 1;
+            }
+        }
+        self.cache.run_pending_tasks().await;
+        Ok(destroyed)
+    }
+}

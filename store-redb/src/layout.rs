@@ -1,0 +1,205 @@
+//! How sessions are laid out in redb's tables, and a session's metadata:
+//! one row of `sessions`.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `sessions` | session id | [`Meta`]: creation, deadline, last activity, its mark in `activity`, reads, writes, own idle timeout, owner |
+//! | `data` | (session id, user key) | the encoded value |
+//! | `expiry` | (deadline, session id) | nothing |
+//! | `owners` | (owner, handle) | session id |
+//! | `activity` | (mark: the last activity, to the grain; handle) | session id |
+//!
+//! Times are ms since the Unix epoch. redb orders tuple keys element by
+//! element, so one session's data is one range of `data` (`get_all` and
+//! `del_all` need no key list), the expired sessions are a range at the
+//! start of `expiry` (the sweeper scans nothing else), one owner's sessions
+//! are one range of `owners`, and the sessions active since some time are
+//! the range of `activity` from it. No user key can reach into another
+//! session's range: the id is a whole element of the key.
+//!
+//! Everything a hot-path operation needs of a session is one row of
+//! `sessions`, read once and written once per operation. The indexes are
+//! keyed by [`Handle`], never by id, so that a listing's order and a page's
+//! cursor name no id; their values hold the id, so that an entry leads to
+//! its session with one lookup.
+//!
+//! A session's `activity` entry sits at its *mark*: its last activity as of
+//! the last time the entry moved, which is only when the last activity has
+//! moved [`ACTIVITY_GRAIN_MS`] or more past it. A session busy many times a
+//! second therefore moves its entry once a second, not on every operation
+//! (moving it on every one cost a fifth of the store's throughput under
+//! load). The row keeps the exact last activity, and the mark is never
+//! more than the grain behind it, so a query for "active since t" takes
+//! the entries marked at or after t as they are and checks the row of
+//! those marked in the grain before t: the answer stays exact.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{ReadableTable, TableDefinition};
+use session_core::{ExpiryPolicy, Handle, SessionInfo};
+
+/// A `sessions` row: (created, deadline, last activity, mark, reads,
+/// writes, own idle timeout in ms, owner).
+pub(crate) type Row = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    Option<u64>,
+    Option<&'static str>,
+);
+
+/// How far a session's last activity may run ahead of its `activity`
+/// entry before the entry moves.
+pub(crate) const ACTIVITY_GRAIN_MS: u64 = 1000;
+
+pub(crate) const SESSIONS: TableDefinition<&str, Row> = TableDefinition::new("sessions");
+pub(crate) const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+pub(crate) const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+pub(crate) const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
+pub(crate) const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
+
+/// What a step inside a transaction returns.
+pub(crate) type TxResult<T> = Result<T, redb::Error>;
+
+/// Now, in ms since the Unix epoch: deadlines outlive the process, so they
+/// are wall-clock times.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The string right after `id` in order (`id` followed by NUL), so that
+/// `(id, "")..(range_end(id), "")` is exactly the keys of session `id`
+/// (or of owner `id` in `owners`).
+pub(crate) fn range_end(id: &str) -> String {
+    let mut end = String::with_capacity(id.len() + 1);
+    end.push_str(id);
+    end.push('\0');
+    end
+}
+
+/// A session's metadata: one `sessions` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// Creation time.
+    pub(crate) created: u64,
+    /// When the session expires: the idle timeout from the last operation,
+    /// capped by the absolute lifetime.
+    pub(crate) deadline: u64,
+    /// The last operation that slid the session.
+    pub(crate) last: u64,
+    /// Its key in `activity`: at most `last`, less than the grain behind.
+    pub(crate) mark: u64,
+    /// Reads of the live session.
+    pub(crate) reads: u64,
+    /// Applied writes.
+    pub(crate) writes: u64,
+    /// The session's own idle timeout in ms, used in place of the policy's.
+    pub(crate) idle: Option<u64>,
+    /// The user the session is bound to (its key in `owners`).
+    pub(crate) owner: Option<String>,
+}
+
+impl Meta {
+    /// `policy` with the session's own idle timeout, if it has one.
+    pub(crate) fn policy(&self, policy: &ExpiryPolicy) -> ExpiryPolicy {
+        self.idle.map_or(*policy, |idle| {
+            policy.with_idle(Duration::from_millis(idle))
+        })
+    }
+
+    pub(crate) fn from_row(row: (u64, u64, u64, u64, u64, u64, Option<u64>, Option<&str>)) -> Meta {
+        let (created, deadline, last, mark, reads, writes, idle, owner) = row;
+        Meta {
+            created,
+            deadline,
+            last,
+            mark,
+            reads,
+            writes,
+            idle,
+            owner: owner.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn row(&self) -> (u64, u64, u64, u64, u64, u64, Option<u64>, Option<&str>) {
+        (
+            self.created,
+            self.deadline,
+            self.last,
+            self.mark,
+            self.reads,
+            self.writes,
+            self.idle,
+            self.owner.as_deref(),
+        )
+    }
+
+    /// Whether the session is alive at `now` (an expired one may still be
+    /// on disk until it is touched or swept).
+    pub(crate) fn alive(&self, now: u64) -> bool {
+        self.deadline > now
+    }
+
+    /// Records activity at `now`: the last activity moves (never back,
+    /// should the wall clock), and the mark with it once a grain behind.
+    pub(crate) fn touch(&mut self, now: u64) {
+        self.last = self.last.max(now);
+        if self.last.saturating_sub(self.mark) >= ACTIVITY_GRAIN_MS {
+            self.mark = self.last;
+        }
+    }
+
+    /// Whether the session counts as active at or after `since`.
+    pub(crate) fn active_since(&self, since: u64) -> bool {
+        self.last >= since
+    }
+
+    /// What a listing shows of the session `id`, as of `now`.
+    pub(crate) fn info(&self, id: &str, now: u64) -> SessionInfo {
+        SessionInfo {
+            handle: Handle::of_stored(id),
+            owner: self.owner.clone(),
+            created_ms: self.created,
+            last_active_ms: self.last,
+            reads: self.reads,
+            writes: self.writes,
+            idle: Duration::from_millis(now.saturating_sub(self.last)),
+            ttl: Duration::from_millis(self.deadline.saturating_sub(now)),
+        }
+    }
+}
+
+/// The metadata of `id` in a `sessions` table, expired or not.
+pub(crate) fn meta_in(
+    sessions: &impl ReadableTable<&'static str, Row>,
+    id: &str,
+) -> TxResult<Option<Meta>> {
+    Ok(sessions.get(id)?.map(|row| Meta::from_row(row.value())))
+}
+
+/// The sessions `owners` names for `owner`, with their metadata, in handle
+/// order: (handle, id, metadata). Entries whose session is gone or bound to
+/// someone else (only a damaged file has them) are left out.
+pub(crate) fn owned(
+    owners: &impl ReadableTable<(&'static str, &'static str), &'static str>,
+    sessions: &impl ReadableTable<&'static str, Row>,
+    owner: &str,
+) -> TxResult<Vec<(String, String, Meta)>> {
+    let end = range_end(owner);
+    let mut found = Vec::new();
+    for entry in owners.range((owner, "")..(end.as_str(), ""))? {
+        let (key, id) = entry?;
+        let (handle, id) = (key.value().1, id.value());
+        if let Some(meta) = meta_in(sessions, id)? {
+            if meta.owner.as_deref() == Some(owner) {
+                found.push((handle.to_owned(), id.to_owned(), meta));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,244 @@
+//! The store-wide queries, on a snapshot (a read transaction) that never
+//! waits for the writer: a session's info, an owner's sessions, and the
+//! sessions active in a window, counted or paged by cursor.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
+use session_core::{ActivePage, Handle, SessionInfo};
+
+use crate::layout::{
+    meta_in, owned, Row, TxResult, ACTIVITY, ACTIVITY_GRAIN_MS, EXPIRY, OWNERS, SESSIONS,
+};
+
+/// The tables open in one read transaction: a snapshot, for the store-wide
+/// queries, which never wait for the writer.
+pub(crate) struct Snapshot {
+    sessions: ReadOnlyTable<&'static str, Row>,
+    expiry: ReadOnlyTable<(u64, &'static str), ()>,
+    owners: ReadOnlyTable<(&'static str, &'static str), &'static str>,
+    activity: ReadOnlyTable<(u64, &'static str), &'static str>,
+}
+
+impl Snapshot {
+    pub(crate) fn open(tx: &ReadTransaction) -> Result<Snapshot, redb::TableError> {
+        Ok(Snapshot {
+            sessions: tx.open_table(SESSIONS)?,
+            expiry: tx.open_table(EXPIRY)?,
+            owners: tx.open_table(OWNERS)?,
+            activity: tx.open_table(ACTIVITY)?,
+        })
+    }
+
+    /// Sessions in the table, expired ones not yet swept included.
+    pub(crate) fn len_on_disk(&self) -> TxResult<u64> {
+        Ok(self.sessions.len()?)
+    }
+
+    /// The metadata of the live session `id`.
+    pub(crate) fn info(&self, id: &str, now: u64) -> TxResult<Option<SessionInfo>> {
+        Ok(meta_in(&self.sessions, id)?
+            .filter(|meta| meta.alive(now))
+            .map(|meta| meta.info(id, now)))
+    }
+
+    /// The live sessions of `owner`, most recently active first: one range
+    /// of `owners` and a lookup per session, O(k log n).
+    pub(crate) fn owner_sessions(&self, owner: &str, now: u64) -> TxResult<Vec<SessionInfo>> {
+        let mut sessions: Vec<SessionInfo> = owned(&self.owners, &self.sessions, owner)?
+            .into_iter()
+            .filter(|(_, _, meta)| meta.alive(now))
+            .map(|(_, id, meta)| meta.info(&id, now))
+            .collect();
+        sessions.sort_by(|a, b| {
+            b.last_active_ms
+                .cmp(&a.last_active_ms)
+                .then_with(|| a.handle.cmp(&b.handle))
+        });
+        Ok(sessions)
+    }
+
+    /// The handles of the sessions past their deadline at `now` but not
+    /// yet swept, marked at or after `since`: the entries of `activity`
+    /// that a count takes without a lookup and must skip. A range at the
+    /// start of `expiry`, as long as what the sweeper has yet to do.
+    fn expired_since(&self, now: u64, since: u64) -> TxResult<HashSet<String>> {
+        let mut expired = HashSet::new();
+        for entry in self.expiry.range(..(now.saturating_add(1), ""))? {
+            let (key, _) = entry?;
+            let id = key.value().1;
+            if let Some(meta) = meta_in(&self.sessions, id)? {
+                if !meta.alive(now) && meta.mark >= since {
+                    expired.insert(Handle::of_stored(id).as_str().to_owned());
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    /// How many live sessions were active at or after `since`: the range of
+    /// `activity` from `since`, walked without a lookup per entry, less the
+    /// expired sessions not yet swept; plus those marked in the grain
+    /// before `since` whose row says they were active since.
+    pub(crate) fn count_active(&self, now: u64, since: u64) -> TxResult<u64> {
+        let expired = self.expired_since(now, since)?;
+        let mut count = 0;
+        for entry in self.activity.range((band_start(since), "")..)? {
+            let (key, id) = entry?;
+            let (mark, handle) = key.value();
+            count += u64::from(if mark >= since {
+                !expired.contains(handle)
+            } else {
+                meta_in(&self.sessions, id.value())?
+                    .is_some_and(|meta| meta.alive(now) && meta.active_since(since))
+            });
+        }
+        Ok(count)
+    }
+
+    /// Up to `limit` live sessions active at or after `since`, in order of
+    /// their marks, after `cursor`.
+    pub(crate) fn active_page(
+        &self,
+        now: u64,
+        since: u64,
+        cursor: Option<(u64, &str)>,
+        limit: usize,
+    ) -> TxResult<ActivePage> {
+        let limit = limit.max(1);
+        let start = match cursor {
+            Some((mark, handle)) if mark >= band_start(since) => Bound::Excluded((mark, handle)),
+            _ => Bound::Included((band_start(since), "")),
+        };
+        let mut page = ActivePage::default();
+        for entry in self.activity.range((start, Bound::Unbounded))? {
+            let (key, id) = entry?;
+            let ((mark, handle), id) = (key.value(), id.value());
+            let Some(meta) = meta_in(&self.sessions, id)? else {
+                continue;
+            };
+            if !meta.alive(now) || meta.mark != mark || !meta.active_since(since) {
+                continue;
+            }
+            page.sessions.push(meta.info(id, now));
+            if page.sessions.len() == limit {
+                page.next = Some(cursor_text(mark, handle));
+                break;
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// Where the entries of sessions active since `since` may start: a session
+/// is marked less than the grain before its last activity.
+fn band_start(since: u64) -> u64 {
+    since.saturating_sub(ACTIVITY_GRAIN_MS - 1)
+}
+
+/// A page's cursor: the mark and handle of its last session. It names no
+/// id, and orders the same whatever the sessions do meanwhile.
+fn cursor_text(mark: u64, handle: &str) -> String {
+    format!("{mark}.{handle}")
+}
+
+/// The position a cursor names, if it is one of ours.
+pub(crate) fn parse_cursor(cursor: &str) -> Option<(u64, Handle)> {
+    let (mark, handle) = cursor.split_once('.')?;
+    Some((mark.parse().ok()?, Handle::parse(handle)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::tests::database;
+    use crate::tables::Tables;
+    use crate::verify::tests::problems;
+    use redb::ReadableDatabase;
+    use session_core::{ExpiryPolicy, SessionId};
+    use std::time::Duration;
+
+    /// Marks trail the last activity by less than the grain; counts and
+    /// pages stay exact at the window's edge by checking the rows there.
+    #[test]
+    fn counts_are_exact_although_marks_trail() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let ids: Vec<String> = (0..4)
+            .map(|_| SessionId::generate("t:").as_str().to_owned())
+            .collect();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            // (created, touched): marks 10_000, 10_200, 9_000 and 11_200.
+            for (id, (created, touched)) in ids.iter().zip([
+                (10_000, 10_500),
+                (10_200, 10_200),
+                (9_000, 9_900),
+                (10_000, 11_200),
+            ]) {
+                let live = Tables::create(created, &policy).unwrap();
+                tables.save(id, &live).unwrap();
+                let live = tables.live(id, touched, &policy).unwrap().unwrap();
+                tables.save(id, &live).unwrap();
+            }
+            let marks: Vec<(u64, u64)> = ids
+                .iter()
+                .map(|id| tables.meta(id).unwrap().unwrap())
+                .map(|meta| (meta.mark, meta.last))
+                .collect();
+            assert_eq!(
+                marks,
+                [
+                    (10_000, 10_500),
+                    (10_200, 10_200),
+                    (9_000, 9_900),
+                    (11_200, 11_200)
+                ]
+            );
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+        }
+        tx.commit().unwrap();
+        let tx = db.begin_read().unwrap();
+        let snapshot = Snapshot::open(&tx).unwrap();
+        let now = 11_500;
+        let handles = |since| {
+            let page = snapshot.active_page(now, since, None, 10).unwrap();
+            let mut found: Vec<usize> = page
+                .sessions
+                .iter()
+                .map(|info| {
+                    ids.iter()
+                        .position(|id| Handle::of_stored(id) == info.handle)
+                        .unwrap()
+                })
+                .collect();
+            found.sort();
+            found
+        };
+        for (since, active) in [
+            (10_300, vec![0, 3]),
+            (10_100, vec![0, 1, 3]),
+            (9_900, vec![0, 1, 2, 3]),
+            (10_501, vec![3]),
+        ] {
+            assert_eq!(
+                snapshot.count_active(now, since).unwrap(),
+                active.len() as u64,
+                "since {since}"
+            );
+            assert_eq!(handles(since), active, "since {since}");
+        }
+    }
+
+    #[test]
+    fn cursors_name_no_id_and_refuse_garbage() {
+        let handle = Handle::of(&SessionId::generate("t:"));
+        let text = cursor_text(1_700_000_000_000, handle.as_str());
+        assert_eq!(parse_cursor(&text), Some((1_700_000_000_000, handle)));
+        for bad in ["", "12", "x.y", "12.short", "-1.aaaaaaaaaaaaaaaaaaaaaa"] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+    }
+}
