@@ -30,6 +30,7 @@
 //! | [`MapStore`] (`reference.rs`) | the reference store: a map behind a mutex, the model of a new store |
 //! | [`CountingStore`] (`counting.rs`) | a store wrapper that counts the operations reaching it |
 //! | [`crash`], [`soak`] | the crash test and the soak test |
+//! | [`embedded`] | the cases the embedded, persistent stores (redb, sled) share, and [`embedded_store_tests!`](crate::embedded_store_tests) |
 //!
 //! Session cases whose outcome does not depend on the store (no cookie, a
 //! tampered cookie, key rotation, typed values...) run only in session-core's
@@ -43,6 +44,7 @@ use crate::{Limits, Store};
 pub mod cases;
 mod counting;
 pub mod crash;
+pub mod embedded;
 mod macros;
 mod reference;
 pub mod soak;
