@@ -151,6 +151,32 @@ pub struct ActivePage {
     pub next: Option<String>,
 }
 
+impl ActivePage {
+    /// The cursor of a store that walks its sessions by activity mark,
+    /// then [`Handle`] (store-redb and store-sled do): `<mark>.<handle>`,
+    /// the mark and handle of a page's last session. It names no id, and
+    /// orders the same whatever the sessions do meanwhile.
+    ///
+    /// ```
+    /// use session_core::{ActivePage, Handle, SessionId};
+    /// let handle = Handle::of(&SessionId::generate("s:"));
+    /// let cursor = ActivePage::mark_cursor(1_700_000_000_000, handle.as_str());
+    /// assert_eq!(ActivePage::parse_mark_cursor(&cursor), Some((1_700_000_000_000, handle)));
+    /// ```
+    /// `handle` is a handle's text ([`Handle::as_str`]), as an index
+    /// stores it.
+    pub fn mark_cursor(mark: u64, handle: &str) -> String {
+        format!("{mark}.{handle}")
+    }
+
+    /// The mark and handle a [`mark_cursor`](Self::mark_cursor) names, or
+    /// `None` for text that is not one.
+    pub fn parse_mark_cursor(cursor: &str) -> Option<(u64, Handle)> {
+        let (mark, handle) = cursor.split_once('.')?;
+        Some((mark.parse().ok()?, Handle::parse(handle)?))
+    }
+}
+
 /// An owner's sessions beyond `cap`, least recently active first: the ones a
 /// bind must end so that `cap` remain, never `keep` (the session being
 /// bound). For stores, which call it at bind time with the owner's live
@@ -186,6 +212,22 @@ pub fn beyond_cap<'a, I: AsRef<str> + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mark_cursors_name_no_id_and_refuse_garbage() {
+        let id = SessionId::generate("t:");
+        let handle = Handle::of(&id);
+        let text = ActivePage::mark_cursor(1_700_000_000_000, handle.as_str());
+        assert!(!text.contains(id.token()));
+        assert_eq!(
+            ActivePage::parse_mark_cursor(&text),
+            Some((1_700_000_000_000, handle))
+        );
+        for bad in ["", "12", "x.y", "12.short", "-1.aaaaaaaaaaaaaaaaaaaaaa"] {
+            assert_eq!(ActivePage::parse_mark_cursor(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

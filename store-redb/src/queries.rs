@@ -123,7 +123,7 @@ impl Snapshot {
             }
             page.sessions.push(meta.info(id, now));
             if page.sessions.len() == limit {
-                page.next = Some(cursor_text(mark, handle));
+                page.next = Some(ActivePage::mark_cursor(mark, handle));
                 break;
             }
         }
@@ -135,18 +135,6 @@ impl Snapshot {
 /// is marked less than the grain before its last activity.
 fn band_start(since: u64) -> u64 {
     since.saturating_sub(ACTIVITY_GRAIN_MS - 1)
-}
-
-/// A page's cursor: the mark and handle of its last session. It names no
-/// id, and orders the same whatever the sessions do meanwhile.
-fn cursor_text(mark: u64, handle: &str) -> String {
-    format!("{mark}.{handle}")
-}
-
-/// The position a cursor names, if it is one of ours.
-pub(crate) fn parse_cursor(cursor: &str) -> Option<(u64, Handle)> {
-    let (mark, handle) = cursor.split_once('.')?;
-    Some((mark.parse().ok()?, Handle::parse(handle)?))
 }
 
 #[cfg(test)]
@@ -229,16 +217,6 @@ mod tests {
                 "since {since}"
             );
             assert_eq!(handles(since), active, "since {since}");
-        }
-    }
-
-    #[test]
-    fn cursors_name_no_id_and_refuse_garbage() {
-        let handle = Handle::of(&SessionId::generate("t:"));
-        let text = cursor_text(1_700_000_000_000, handle.as_str());
-        assert_eq!(parse_cursor(&text), Some((1_700_000_000_000, handle)));
-        for bad in ["", "12", "x.y", "12.short", "-1.aaaaaaaaaaaaaaaaaaaaaa"] {
-            assert_eq!(parse_cursor(bad), None, "{bad}");
         }
     }
 }

@@ -18,7 +18,7 @@ use session_core::{Edit, KeyChange};
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
 use crate::layout::{now_ms, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS};
-use crate::queries::{self, Snapshot};
+use crate::queries::Snapshot;
 use crate::tables::{Count, Live, Tables};
 use crate::upgrade::upgrade;
 use crate::verify::verify;
@@ -617,7 +617,7 @@ impl Store for RedbStore {
     ) -> Result<ActivePage> {
         let cursor = match cursor {
             None => None,
-            Some(text) => match queries::parse_cursor(text) {
+            Some(text) => match ActivePage::parse_mark_cursor(text) {
                 Some(cursor) => Some(cursor),
                 // Not one of ours: there is nothing after it.
                 None => return Ok(ActivePage::default()),

@@ -20,7 +20,6 @@ use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
-use crate::queries::parse_cursor;
 use crate::sweeper::Sweeper;
 use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 
@@ -638,7 +637,7 @@ impl Store for SledStore {
     ) -> Result<ActivePage> {
         let cursor = match cursor {
             None => None,
-            Some(text) => match parse_cursor(text) {
+            Some(text) => match ActivePage::parse_mark_cursor(text) {
                 Some(cursor) => Some(cursor),
                 // Not one of ours: there is nothing after it.
                 None => return Ok(ActivePage::default()),
