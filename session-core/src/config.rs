@@ -17,6 +17,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// However active a session is, a stolen cookie stops working after it.
 pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 
+/// The default touch granularity: 60 seconds. A read slides a session's idle
+/// deadline only when that moves it by a minute or more, so a session may
+/// expire up to a minute (at most half the idle timeout) before "idle timeout
+/// after its last read": with the 30-minute default, after 29 to 30 minutes.
+pub const DEFAULT_TOUCH_AFTER: Duration = Duration::from_secs(60);
+
 /// How many compare-and-set attempts [`GenericSession::update`](crate::GenericSession::update)
 /// makes by default: 32.
 pub const DEFAULT_UPDATE_ATTEMPTS: u32 = 32;
@@ -98,6 +104,7 @@ impl<C> SessionConfig<C> {
 /// | [`cookie_name`](Self::cookie_name) | `s` | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
 /// | [`id_prefix`](Self::id_prefix) | `session:` | n.a. | one namespace for the store's keys, shared by every app that shares the sessions |
 /// | [`idle_timeout`](Self::idle_timeout) | 30 minutes ([`DEFAULT_IDLE_TIMEOUT`]) | ASVS 3.3.2 L2: 30 minutes; OWASP: 15–30 minutes for low-risk apps | the longest a level 2 app may keep an idle session |
+/// | [`touch_after`](Self::touch_after) | 60 seconds ([`DEFAULT_TOUCH_AFTER`]), at most half the idle timeout | n.a. | a read that would slide the idle deadline by less writes nothing; the idle timeout may end that much early |
 /// | [`absolute_timeout`](Self::absolute_timeout) | 12 hours ([`DEFAULT_ABSOLUTE_TIMEOUT`]) | ASVS 3.3.2 L2: 12 hours; OWASP: 4–8 hours for office hours | a stolen cookie must log in again within a day, however active its thief |
 /// | [`secure`](Self::secure) | on: sent over HTTPS only | ASVS 3.4.1 | a cookie sent over plain HTTP can be read on the wire |
 /// | [`http_only`](Self::http_only) | on: scripts cannot read it | ASVS 3.4.2 | an XSS hole cannot steal the session |
@@ -124,6 +131,7 @@ pub struct SessionConfigBuilder<C = JsonCodec> {
     id_prefix: String,
     idle: Duration,
     absolute: Option<Duration>,
+    touch_after: Duration,
     secure: bool,
     http_only: bool,
     same_site: SameSite,
@@ -145,6 +153,7 @@ impl<C: std::fmt::Debug> std::fmt::Debug for SessionConfigBuilder<C> {
             .field("id_prefix", &self.id_prefix)
             .field("idle", &self.idle)
             .field("absolute", &self.absolute)
+            .field("touch_after", &self.touch_after)
             .field("secure", &self.secure)
             .field("http_only", &self.http_only)
             .field("same_site", &self.same_site)
@@ -166,6 +175,7 @@ impl Default for SessionConfigBuilder {
             id_prefix: "session:".into(),
             idle: DEFAULT_IDLE_TIMEOUT,
             absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
+            touch_after: DEFAULT_TOUCH_AFTER,
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -221,6 +231,17 @@ impl<C: Codec> SessionConfigBuilder<C> {
     /// is; `None` for no absolute lifetime (ASVS 3.3.2 asks for one).
     pub fn absolute_timeout(mut self, absolute: impl Into<Option<Duration>>) -> Self {
         self.absolute = absolute.into();
+        self
+    }
+
+    /// How far a read must move a session's idle deadline before the store
+    /// writes it (default [`DEFAULT_TOUCH_AFTER`], capped at half the idle
+    /// timeout; zero slides on every read). Reads then cost no write
+    /// between refreshes, and a session may expire up to this much before
+    /// "idle timeout after its last read". Writes always slide exactly, and
+    /// the absolute lifetime is exact.
+    pub fn touch_after(mut self, touch_after: Duration) -> Self {
+        self.touch_after = touch_after;
         self
     }
 
@@ -296,6 +317,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             id_prefix: self.id_prefix,
             idle: self.idle,
             absolute: self.absolute,
+            touch_after: self.touch_after,
             secure: self.secure,
             http_only: self.http_only,
             same_site: self.same_site,
@@ -368,6 +390,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
         let policy = ExpiryPolicy {
             idle: self.idle,
             absolute: self.absolute,
+            touch_after: self.touch_after,
         };
         Ok(SessionConfig {
             cookie: SessionCookie {
@@ -450,7 +473,9 @@ mod tests {
         assert_eq!(config.id_prefix(), "session:");
         assert_eq!(
             config.policy(),
-            ExpiryPolicy::idle(DEFAULT_IDLE_TIMEOUT).with_absolute(DEFAULT_ABSOLUTE_TIMEOUT)
+            ExpiryPolicy::idle(DEFAULT_IDLE_TIMEOUT)
+                .with_absolute(DEFAULT_ABSOLUTE_TIMEOUT)
+                .with_touch_after(DEFAULT_TOUCH_AFTER)
         );
         assert_eq!(DEFAULT_IDLE_TIMEOUT, Duration::from_secs(1800));
         assert_eq!(DEFAULT_ABSOLUTE_TIMEOUT, Duration::from_secs(12 * 3600));

@@ -81,7 +81,7 @@ pub use crate::atomic::{add_to, parse_integer, Cas, Edit, KeyChange, Swap};
 pub use crate::codec::{Codec, JsonCodec};
 pub use crate::config::{
     SessionConfig, SessionConfigBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_UPDATE_ATTEMPTS,
+    DEFAULT_TOUCH_AFTER, DEFAULT_UPDATE_ATTEMPTS,
 };
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::id::SessionId;

@@ -15,12 +15,24 @@ use crate::{Error, Result, SessionId};
 ///
 /// A session past either limit must behave, in every store, exactly as if it did
 /// not exist.
+///
+/// **Touch granularity.** Sliding the idle deadline is a write, and most
+/// requests only read. So a read slides the deadline only when that moves it
+/// by at least [`touch_granularity`](Self::touch_granularity): `touch_after`,
+/// at most half the idle timeout. Between two refreshes a read writes
+/// nothing, and a session then expires at most that granularity earlier than
+/// "idle timeout after its last read" (writes always slide it exactly). The
+/// absolute lifetime and the read counters stay exact. Zero, the default of
+/// [`ExpiryPolicy::idle`], slides on every read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExpiryPolicy {
     /// Time without any operation after which the session expires.
     pub idle: Duration,
     /// Time since creation after which the session expires, whatever its activity.
     pub absolute: Option<Duration>,
+    /// How far a read must move the idle deadline before it is written (see
+    /// above); capped at half of `idle`.
+    pub touch_after: Duration,
 }
 
 impl ExpiryPolicy {
@@ -29,24 +41,61 @@ impl ExpiryPolicy {
         ExpiryPolicy {
             idle,
             absolute: None,
+            touch_after: Duration::ZERO,
         }
     }
 
     /// The same policy with another idle timeout: a session's own, set by
     /// [`Store::set_lifetime`], in place of the configured one.
     pub const fn with_idle(self, idle: Duration) -> ExpiryPolicy {
-        ExpiryPolicy {
-            idle,
-            absolute: self.absolute,
-        }
+        ExpiryPolicy { idle, ..self }
     }
 
     /// The same policy with an absolute lifetime.
     pub const fn with_absolute(self, absolute: Duration) -> ExpiryPolicy {
         ExpiryPolicy {
-            idle: self.idle,
             absolute: Some(absolute),
+            ..self
         }
+    }
+
+    /// The same policy with a touch granularity: reads slide the deadline
+    /// only when it moves by at least this much (capped at half the idle
+    /// timeout).
+    pub const fn with_touch_after(self, touch_after: Duration) -> ExpiryPolicy {
+        ExpiryPolicy {
+            touch_after,
+            ..self
+        }
+    }
+
+    /// How far a read must move the idle deadline for the store to write it:
+    /// `touch_after`, at most half the idle timeout, so that a session read
+    /// more often than that never expires.
+    pub fn touch_granularity(&self) -> Duration {
+        self.touch_after.min(self.idle / 2)
+    }
+
+    /// Whether a read that would move a session's deadline from
+    /// `deadline_ms` to `new_deadline_ms` (both ms since the Unix epoch, the
+    /// new one from [`deadline_ms`](Self::deadline_ms)) must write it: when
+    /// it moves by at least the [`touch_granularity`](Self::touch_granularity).
+    /// Writes slide the deadline whatever this says.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::ExpiryPolicy;
+    /// let policy = ExpiryPolicy::idle(Duration::from_secs(600)).with_touch_after(Duration::from_secs(60));
+    /// assert!(!policy.refresh_due(700_000, 759_999));
+    /// assert!(policy.refresh_due(700_000, 760_000));
+    /// // Capped by the absolute lifetime, the deadline does not move at all.
+    /// assert!(!policy.refresh_due(700_000, 700_000));
+    /// // With no granularity, every read writes.
+    /// assert!(ExpiryPolicy::idle(Duration::from_secs(600)).refresh_due(700_000, 700_000));
+    /// ```
+    pub fn refresh_due(&self, deadline_ms: u64, new_deadline_ms: u64) -> bool {
+        let granularity = u64::try_from(self.touch_granularity().as_millis()).unwrap_or(u64::MAX);
+        new_deadline_ms.saturating_sub(deadline_ms) >= granularity
     }
 
     /// How long a session created `age` ago may still live if touched now, or

@@ -41,18 +41,20 @@ impl Turns {
 }
 
 impl MemoryStore {
-    /// The live record of a session; reading it slides its expiry and its
-    /// last activity, and counts a read if `read`.
-    pub(crate) async fn live(&self, id: &SessionId, read: bool) -> Option<Arc<Record>> {
+    /// The live record of a session, read: counted, and its expiry and last
+    /// activity slid if a refresh is due (see [`Record::refresh_due`]).
+    pub(crate) async fn read(&self, id: &SessionId) -> Option<Arc<Record>> {
         let record = self
             .cache
             .get(id.as_str())
             .await
             .filter(|record| record.alive(Instant::now()))?;
-        record.stats.touch();
-        if read {
-            record.stats.reads.fetch_add(1, Ordering::Relaxed);
+        // The same decision moka's read made of the expiry, as of now.
+        let now = Instant::now();
+        if record.refresh_due(now, record.left_now(now)) {
+            record.stats.touch();
         }
+        record.stats.reads.fetch_add(1, Ordering::Relaxed);
         Some(record)
     }
 

@@ -121,6 +121,20 @@ impl Record {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// Whether a read at `now`, with `left` to live before it, slides the
+    /// session: when that moves its deadline by the touch granularity or
+    /// more. Between refreshes, moka's timer and the reported deadline stay
+    /// put, and the read changes nothing but its count.
+    pub(crate) fn refresh_due(&self, now: Instant, left: Duration) -> bool {
+        self.ttl(now).saturating_sub(left) >= self.own_policy().touch_granularity()
+    }
+
+    /// Time left to live as of `now`, from the last activity (what a read
+    /// that is not due for a refresh leaves).
+    pub(crate) fn left_now(&self, now: Instant) -> Duration {
+        self.left(now, now_ms())
+    }
+
     pub(crate) fn alive(&self, now: Instant) -> bool {
         !self.ttl(now).is_zero()
     }
@@ -204,10 +218,14 @@ impl Expiry<String, Arc<Record>> for SessionExpiry {
         _: &String,
         record: &Arc<Record>,
         now: Instant,
-        _: Option<Duration>,
+        left: Option<Duration>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(record.ttl(now))
+        // No side effect here: moka also calls this when a listing peeks.
+        match left {
+            Some(left) if !record.refresh_due(now, left) => Some(left),
+            _ => Some(record.ttl(now)),
+        }
     }
 
     fn expire_after_update(

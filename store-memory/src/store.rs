@@ -68,10 +68,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn get(&self, id: &SessionId, key: &str, _: &ExpiryPolicy) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        Ok(self
-            .live(id, true)
-            .await
-            .and_then(|record| record.value(key)))
+        Ok(self.read(id).await.and_then(|record| record.value(key)))
     }
 
     async fn get_many(
@@ -81,7 +78,7 @@ impl Store for MemoryStore {
         _: &ExpiryPolicy,
     ) -> Result<Vec<Option<Vec<u8>>>> {
         self.limits.check_keys(keys)?;
-        let record = self.live(id, true).await;
+        let record = self.read(id).await;
         Ok(keys
             .iter()
             .map(|key| record.as_ref().and_then(|r| r.value(key)))
@@ -90,7 +87,7 @@ impl Store for MemoryStore {
 
     async fn get_all(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<HashMap<String, Vec<u8>>> {
         Ok(self
-            .live(id, true)
+            .read(id)
             .await
             .map(|record| {
                 record
@@ -215,7 +212,16 @@ impl Store for MemoryStore {
     }
 
     async fn extend(&self, id: &SessionId, _: &ExpiryPolicy) -> Result<bool> {
-        Ok(self.live(id, false).await.is_some())
+        // Put back touched, under the session's lock: its expiry slides
+        // from the new last activity, whatever the touch granularity.
+        Ok(self
+            .compute(id, |current| {
+                current.map(|record| {
+                    record.stats.touch();
+                    record.clone()
+                })
+            })
+            .await)
     }
 
     async fn set_lifetime(

@@ -24,6 +24,7 @@ mod browser;
 mod owners;
 mod session;
 mod store;
+mod touch;
 
 /// Re-exports every listed case: `pub use self::store::set_then_get_roundtrip;`...
 macro_rules! reexport_cases {

@@ -57,6 +57,9 @@ use crate::{
 ///    own idle timeout in place of the policy's
 ///    ([`ExpiryPolicy::with_idle`]). The absolute lifetime is counted from
 ///    the creation time, which [`regenerate`](Store::regenerate) keeps.
+///    A read slides it only when it would move by at least
+///    [`ExpiryPolicy::touch_granularity`]: between refreshes a read writes
+///    nothing but its count (here `Session::read`).
 /// 4. **Be strict**: a write with [`WriteMode::Existing`] never creates a
 ///    session, and reads, deletes, `extend`, `set_lifetime` and
 ///    `bind_owner` never do.
@@ -154,6 +157,19 @@ impl Session {
         self.last_active_ms = self.last_active_ms.max(now_ms());
     }
 
+    /// A read: counted, and the deadline slid only if it would move by the
+    /// touch granularity or more (with the last activity, so that both
+    /// move together).
+    fn read(&mut self, policy: &ExpiryPolicy, now: Instant) {
+        self.reads += 1;
+        let policy = self.idle.map_or(*policy, |idle| policy.with_idle(idle));
+        let age = now.saturating_duration_since(self.created);
+        let deadline = policy.remaining(age).map_or(now, |left| now + left);
+        if deadline.saturating_duration_since(self.deadline) >= policy.touch_granularity() {
+            self.touch(&policy, now);
+        }
+    }
+
     /// Activity that counts as a read (`false`) or a write (`true`).
     fn count(&mut self, writes: bool, policy: &ExpiryPolicy, now: Instant) {
         if writes {
@@ -234,7 +250,7 @@ impl MapStore {
         let now = Instant::now();
         let mut sessions = self.lock();
         let session = live(&mut sessions, id, now)?;
-        session.count(false, policy, now);
+        session.read(policy, now);
         Some(answer(session))
     }
 
