@@ -130,9 +130,10 @@ impl RedisStore {
     }
 
     /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`, in `script`) that
-    /// slides the idle expiry in the same atomic step. Always a script: the
-    /// TTL depends on the session's own idle timeout, if it has one, and on
-    /// its age, both stored in the hash.
+    /// counts itself and, when a refresh is due under the policy's touch
+    /// granularity, slides the idle expiry, in the same atomic step. Always
+    /// a script: the TTL depends on the session's own idle timeout, if it
+    /// has one, and on its age, both stored in the hash.
     async fn read<T: redis::FromRedisValue + Send>(
         &self,
         hash: &str,
@@ -140,7 +141,8 @@ impl RedisStore {
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
-        self.script(script, hash, policy, fields).await
+        let granularity = u64::try_from(policy.touch_after.as_millis()).map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
+        self.script(script, hash, policy, (granularity, fields)).await
     }
 
     #[cfg(feature = "cluster")]

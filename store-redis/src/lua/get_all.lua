@@ -1,7 +1,7 @@
 -- get_all(): every field and value, metadata included, or an empty list.
--- Counts a read.
-local ttl, _, counts = live_ttl(KEYS[1])
+-- Counts a read, and slides the expiry if a refresh is due (ARGV[3], the
+-- touch granularity).
+local ttl, _, counts, meta = live_ttl(KEYS[1])
 if not ttl then return {} end
-redis.call('PEXPIRE', KEYS[1], ttl)
-touch(KEYS[1], ttl, READS, counts[1])
+read_touch(KEYS[1], ttl, counts[1], meta)
 return redis.call('HGETALL', KEYS[1])

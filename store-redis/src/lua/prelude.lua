@@ -127,6 +127,22 @@ local function touch(key, ttl, counter, count)
   if KEYS[3] then track(key, KEYS[2], KEYS[3], now, ttl) end
 end
 
+-- A read of live session `key`, which has `ttl` ms to live if touched now
+-- and `count` reads so far (`meta` as live_ttl gives it): counted, and slid
+-- only if that moves its deadline by the touch granularity (ARGV[3] ms, at
+-- most half the session's idle timeout) or more. Otherwise it writes its
+-- count alone: no expiry, last activity or index change.
+local function read_touch(key, ttl, count, meta)
+  local idle = tonumber(meta[3] or ARGV[1])
+  local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
+  if granularity > 0 and redis.call('PTTL', key) > ttl - granularity then
+    redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
+    return
+  end
+  redis.call('PEXPIRE', key, ttl)
+  touch(key, ttl, READS, count)
+end
+
 -- What a listing shows of live session `key`: owner, created, reads,
 -- writes, last activity and time to live, as strings; nil if it is gone.
 local function info_row(key)
