@@ -74,6 +74,7 @@ mod session;
 mod signer;
 mod state;
 mod store;
+mod tally;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -91,4 +92,5 @@ pub use crate::owners::{
 pub use crate::response::ResponseCookie;
 pub use crate::session::GenericSession;
 pub use crate::store::{Change, ExpiryPolicy, Limits, SessionSize, Store, WriteMode, WriteOutcome};
+pub use crate::tally::{PendingReads, ReadTally};
 pub use ::cookie::SameSite;

@@ -13,7 +13,7 @@ use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionInfo};
 
 use crate::error::backend;
 use crate::layout::{
-    activity_key, expiry_key, owner_prefix, split_activity_key, split_expiry_key, Meta,
+    activity_key, data_key, expiry_key, owner_prefix, split_activity_key, split_expiry_key, Meta,
     ACTIVITY_GRAIN_MS,
 };
 use crate::trees::{Trees, BATCH};
@@ -27,11 +27,24 @@ struct Owned {
 
 impl Trees {
     /// The metadata of `id`, expired or not.
-    fn meta_of(&self, id: &str) -> Result<Option<Meta>> {
+    pub(crate) fn meta_of(&self, id: &str) -> Result<Option<Meta>> {
         match self.meta.get(id).map_err(backend)? {
             Some(bytes) => Meta::decode(&bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The value of `key` in the session `id` that `meta` describes, read
+    /// outside a transaction.
+    pub(crate) fn value(&self, id: &str, meta: &Meta, key: &str) -> Result<Option<Vec<u8>>> {
+        if !meta.keys.contains(key) {
+            return Ok(None);
+        }
+        Ok(self
+            .data
+            .get(data_key(id, key))
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
     }
 
     /// The metadata of the live session `id`, as a listing shows it.
@@ -39,7 +52,7 @@ impl Trees {
         Ok(self
             .meta_of(id)?
             .filter(|meta| meta.alive(now))
-            .map(|meta| info(&meta, id, now)))
+            .map(|meta| self.info_of(&meta, id, now)))
     }
 
     /// The sessions `owners` names for `owner` that are still its: one
@@ -70,7 +83,7 @@ impl Trees {
             .owned(owner)?
             .into_iter()
             .filter(|owned| owned.meta.alive(now))
-            .map(|owned| info(&owned.meta, &owned.id, now))
+            .map(|owned| self.info_of(&owned.meta, &owned.id, now))
             .collect();
         sessions.sort_by(|a, b| {
             b.last_active_ms
@@ -235,7 +248,7 @@ impl Trees {
             if !meta.alive(now) || meta.mark != mark || !meta.active_since(since) {
                 continue;
             }
-            page.sessions.push(info(&meta, id, now));
+            page.sessions.push(self.info_of(&meta, id, now));
             if page.sessions.len() == limit {
                 page.next = Some(ActivePage::mark_cursor(mark, handle));
                 break;
@@ -252,18 +265,23 @@ fn handle_bytes(handle: &str) -> Option<HandleBytes> {
     handle.as_bytes().try_into().ok()
 }
 
-/// What a listing shows of the session `id`, as of `now`.
-fn info(meta: &Meta, id: &str, now: u64) -> SessionInfo {
-    use std::time::Duration;
-    SessionInfo {
-        handle: Handle::of_stored(id),
-        owner: meta.owner.clone(),
-        created_ms: meta.created,
-        last_active_ms: meta.last,
-        reads: meta.reads,
-        writes: meta.writes,
-        idle: Duration::from_millis(now.saturating_sub(meta.last)),
-        ttl: Duration::from_millis(meta.deadline.saturating_sub(now)),
+impl Trees {
+    /// What a listing shows of the session `id`, as of `now`: its reads
+    /// include those still pending in the tally.
+    fn info_of(&self, meta: &Meta, id: &str, now: u64) -> SessionInfo {
+        use std::time::Duration;
+        let pending = self.tally.get(id);
+        let last = meta.last.max(pending.last_ms);
+        SessionInfo {
+            handle: Handle::of_stored(id),
+            owner: meta.owner.clone(),
+            created_ms: meta.created,
+            last_active_ms: last,
+            reads: meta.reads + pending.reads,
+            writes: meta.writes,
+            idle: Duration::from_millis(now.saturating_sub(last)),
+            ttl: Duration::from_millis(meta.deadline.saturating_sub(now)),
+        }
     }
 }
 

@@ -242,6 +242,62 @@ impl SledStore {
         self.run(op, persist).await
     }
 
+    /// A read of the live session `id`: `answer` of its record.
+    ///
+    /// Plain reads of the trees, outside any transaction, so a read waits
+    /// for no other session's transaction and no disk sync. The read is
+    /// counted in the tally, unless a refresh is due under the touch
+    /// granularity: then one transaction slides the session and counts it.
+    /// An expired session reads as absent and is left to the sweeper.
+    ///
+    /// An answer from several values must not mix two writes: then the
+    /// record is read again after them, and the answer stands only if no
+    /// transaction changed it meanwhile (every write changes the record, if
+    /// only its write count). After a few such collisions the caller falls
+    /// back to a read transaction ([`Quick::Contended`]).
+    async fn read<T: Send + 'static>(
+        &self,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+        several: bool,
+        answer: impl Fn(&Trees, &str, &Meta) -> Result<T> + Send + 'static,
+    ) -> Result<Quick<T>> {
+        const ATTEMPTS: usize = 3;
+        let (id, policy) = (id.as_str().to_owned(), *policy);
+        let op = move |trees: &Trees| {
+            for _ in 0..ATTEMPTS {
+                let now = now_ms();
+                let Some(bytes) = trees.meta.get(&id).map_err(backend)? else {
+                    return Ok(Quick::Absent);
+                };
+                let meta = Meta::decode(&bytes)?;
+                let own = meta.policy(&policy);
+                let deadline = own.deadline_ms(meta.created, now);
+                let Some(deadline) = deadline.filter(|_| meta.alive(now)) else {
+                    return Ok(Quick::Absent);
+                };
+                let answer = answer(trees, &id, &meta)?;
+                if several && trees.meta.get(&id).map_err(backend)?.as_ref() != Some(&bytes) {
+                    continue;
+                }
+                if own.refresh_due(meta.deadline, deadline) {
+                    trees.transaction(|tx| match tx.live(&id, now, &policy)? {
+                        Some(mut live) => {
+                            live.count(Count::Read);
+                            tx.save(&id, &live)
+                        }
+                        None => Ok(()),
+                    })?;
+                } else {
+                    trees.tally.add(&id, now);
+                }
+                return Ok(Quick::Served(answer));
+            }
+            Ok(Quick::Contended)
+        };
+        self.run(op, never).await
+    }
+
     /// Reads `key` of session `id` and applies what `decide` makes of its
     /// value, in one transaction: the atomic operations' read-modify-write.
     /// An absent session is `None` with [`WriteMode::Existing`]; with
@@ -313,6 +369,17 @@ impl SledStore {
 }
 
 /// For reads and `extend`: they never wait for the disk.
+/// What a read outside a transaction found.
+enum Quick<T> {
+    /// The answer, the read counted.
+    Served(T),
+    /// No live session.
+    Absent,
+    /// Writes kept changing the session between its reads: read it in a
+    /// transaction instead.
+    Contended,
+}
+
 fn never<T>(_: &T) -> bool {
     false
 }
@@ -348,9 +415,12 @@ impl Store for SledStore {
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
         let key = key.to_owned();
-        let value = move |tx: &Tx<'_>, id: &str, live: &mut Live| tx.value(id, live, &key);
-        self.with_live(id, policy, Count::Read, || None, value, never)
-            .await
+        let value = move |trees: &Trees, id: &str, meta: &Meta| trees.value(id, meta, &key);
+        // One value: nothing to mix, so never contended.
+        Ok(match self.read(id, policy, false, value).await? {
+            Quick::Served(value) => value,
+            Quick::Absent | Quick::Contended => None,
+        })
     }
 
     async fn get_many(
@@ -361,13 +431,23 @@ impl Store for SledStore {
     ) -> Result<Vec<Option<Vec<u8>>>> {
         self.limits.check_keys(keys)?;
         let count = keys.len();
-        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        let values = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
-            keys.iter().map(|key| tx.value(id, live, key)).collect()
+        let keys: Arc<[String]> = keys.iter().map(|k| k.to_string()).collect();
+        let plain = keys.clone();
+        let values = move |trees: &Trees, id: &str, meta: &Meta| {
+            plain.iter().map(|key| trees.value(id, meta, key)).collect()
         };
-        let absent = move || vec![None; count];
-        self.with_live(id, policy, Count::Read, absent, values, never)
-            .await
+        match self.read(id, policy, true, values).await? {
+            Quick::Served(values) => Ok(values),
+            Quick::Absent => Ok(vec![None; count]),
+            Quick::Contended => {
+                let values = move |tx: &Tx<'_>, id: &str, live: &mut Live| {
+                    keys.iter().map(|key| tx.value(id, live, key)).collect()
+                };
+                let absent = move || vec![None; count];
+                self.with_live(id, policy, Count::Read, absent, values, never)
+                    .await
+            }
+        }
     }
 
     async fn get_all(
@@ -375,17 +455,32 @@ impl Store for SledStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
-        let all = |tx: &Tx<'_>, id: &str, live: &mut Live| {
-            let mut all = HashMap::with_capacity(live.meta.keys.len());
-            for key in &live.meta.keys {
-                if let Some(value) = tx.data.get(data_key(id, key))? {
-                    all.insert(key.clone(), value.to_vec());
+        let plain = |trees: &Trees, id: &str, meta: &Meta| {
+            let mut all = HashMap::with_capacity(meta.keys.len());
+            for key in &meta.keys {
+                if let Some(value) = trees.value(id, meta, key)? {
+                    all.insert(key.clone(), value);
                 }
             }
             Ok(all)
         };
-        self.with_live(id, policy, Count::Read, HashMap::new, all, never)
-            .await
+        match self.read(id, policy, true, plain).await? {
+            Quick::Served(all) => Ok(all),
+            Quick::Absent => Ok(HashMap::new()),
+            Quick::Contended => {
+                let all = |tx: &Tx<'_>, id: &str, live: &mut Live| {
+                    let mut all = HashMap::with_capacity(live.meta.keys.len());
+                    for key in &live.meta.keys {
+                        if let Some(value) = tx.data.get(data_key(id, key))? {
+                            all.insert(key.clone(), value.to_vec());
+                        }
+                    }
+                    Ok(all)
+                };
+                self.with_live(id, policy, Count::Read, HashMap::new, all, never)
+                    .await
+            }
+        }
     }
 
     async fn set_many(

@@ -4,9 +4,13 @@
 //! operations on one session are serialized by sled's conflict detection and
 //! retries, never lost (nor their counts).
 
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use session_core::{Error, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionSize};
+use session_core::{
+    Error, ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, Result, SessionId, SessionSize,
+};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
@@ -35,6 +39,8 @@ pub(crate) struct Trees {
     pub(crate) expiry: Tree,
     pub(crate) owners: Tree,
     pub(crate) activity: Tree,
+    /// Reads served without a transaction, not yet in their `meta`.
+    pub(crate) tally: Arc<ReadTally>,
 }
 
 /// The trees inside a transaction.
@@ -44,6 +50,10 @@ pub(crate) struct Tx<'a> {
     expiry: &'a TransactionalTree,
     owners: &'a TransactionalTree,
     activity: &'a TransactionalTree,
+    tally: &'a ReadTally,
+    /// The pending reads this attempt wrote into `meta` (or dropped with
+    /// their session), taken out of the tally once it commits.
+    folded: &'a RefCell<Vec<(String, PendingReads)>>,
 }
 
 /// The most sessions one transaction removes, in the operations that
@@ -116,6 +126,7 @@ impl Trees {
             expiry: db.open_tree("expiry")?,
             owners: db.open_tree("owners")?,
             activity: db.open_tree("activity")?,
+            tally: Arc::new(ReadTally::new()),
         })
     }
 
@@ -166,7 +177,8 @@ impl Trees {
     /// more than once when it conflicts with another, so it only computes
     /// from its inputs.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
-        (
+        let folded = RefCell::new(Vec::new());
+        let result = (
             &self.meta,
             &self.data,
             &self.expiry,
@@ -174,18 +186,27 @@ impl Trees {
             &self.activity,
         )
             .transaction(|(meta, data, expiry, owners, activity)| {
+                // sled runs the step again on a conflict: only the
+                // attempt that commits counts.
+                folded.borrow_mut().clear();
                 step(&Tx {
                     meta,
                     data,
                     expiry,
                     owners,
                     activity,
+                    tally: &self.tally,
+                    folded: &folded,
                 })
             })
             .map_err(|error| match error {
                 TransactionError::Abort(error) => error,
                 TransactionError::Storage(error) => backend(error),
-            })
+            })?;
+        for (id, pending) in folded.into_inner() {
+            self.tally.settle(&id, pending);
+        }
+        Ok(result)
     }
 
     /// Removes sessions whose deadline is at or before `now`, with their
@@ -236,6 +257,7 @@ impl Trees {
     /// entries cannot be found from its metadata, so both indexes are
     /// walked for them: O(sessions), on this corruption path only.
     pub(crate) fn remove_raw(&self, id: &str) -> Result<()> {
+        self.tally.forget(id);
         for key in self.data.scan_prefix(data_prefix(id)).keys() {
             self.data.remove(key.map_err(backend)?).map_err(backend)?;
         }
@@ -534,9 +556,30 @@ impl Tx<'_> {
         Some(Live { meta, placed: None })
     }
 
-    /// Writes `live`'s metadata and moves its index entries to match it.
+    /// The reads of `id` the tally holds, noted as taken in by this
+    /// transaction.
+    fn fold(&self, id: &str) -> PendingReads {
+        let pending = self.tally.get(id);
+        if pending.reads > 0 {
+            self.folded.borrow_mut().push((id.to_owned(), pending));
+        }
+        pending
+    }
+
+    /// Writes `live`'s metadata, with the reads still pending in the tally,
+    /// and moves its index entries to match it.
     pub(crate) fn save(&self, id: &str, live: &Live) -> TxResult<()> {
-        let new = &live.meta;
+        let pending = self.fold(id);
+        let with_pending;
+        let new = if pending.reads == 0 {
+            &live.meta
+        } else {
+            with_pending = Meta {
+                reads: live.meta.reads + pending.reads,
+                ..live.meta.clone()
+            };
+            &with_pending
+        };
         let old = live.placed.as_ref();
         if old.map(|old| old.deadline) != Some(new.deadline) {
             if let Some(old) = old {
@@ -645,10 +688,9 @@ impl Tx<'_> {
         if let Some(placed) = &live.placed {
             self.unindex(old, placed)?;
         }
-        let moved = Live {
-            meta: live.meta,
-            placed: None,
-        };
+        let mut meta = live.meta;
+        meta.reads += self.fold(old).reads;
+        let moved = Live { meta, placed: None };
         self.save(new, &moved)
     }
 
@@ -668,6 +710,8 @@ impl Tx<'_> {
 
     /// Removes everything of the session `id`, its index entries included.
     pub(crate) fn purge(&self, id: &str, meta: &Meta) -> TxResult<()> {
+        // Its pending reads go with it.
+        self.fold(id);
         for key in &meta.keys {
             self.data.remove(data_key(id, key))?;
         }

@@ -1,0 +1,179 @@
+//! [`ReadTally`]: the reads an embedded store served without writing.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+
+/// What a session's reads added since its stored record last took them in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingReads {
+    /// Reads not yet in the stored read counter.
+    pub reads: u64,
+    /// The latest of them, ms since the Unix epoch.
+    pub last_ms: u64,
+}
+
+/// Read counts kept in memory for a store whose reads write nothing between
+/// refreshes (see [`ExpiryPolicy::touch_granularity`](crate::ExpiryPolicy::touch_granularity)).
+///
+/// An embedded store owns its database alone, so its process sees every
+/// read: it [`add`](Self::add)s those that write nothing here, folds
+/// [`get`](Self::get)'s figures into the record in its next transaction on
+/// the session (a write, a refresh, a regenerate), and [`settle`](Self::settle)s
+/// them once that commits. Reports add what is still pending, so counters
+/// stay exact; a crash loses at most the reads since the last refresh, which
+/// are never data.
+///
+/// ```
+/// use session_core::ReadTally;
+/// let tally = ReadTally::new();
+/// tally.add("a", 1_000);
+/// tally.add("a", 1_500);
+/// let pending = tally.get("a");
+/// assert_eq!((pending.reads, pending.last_ms), (2, 1_500));
+/// // A transaction folded those two into the record, and committed:
+/// tally.settle("a", pending);
+/// assert_eq!(tally.get("a").reads, 0);
+/// ```
+pub struct ReadTally {
+    shards: Box<[Mutex<HashMap<String, PendingReads>>]>,
+    hasher: RandomState,
+}
+
+impl std::fmt::Debug for ReadTally {
+    /// How many sessions have pending reads; never their ids.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sessions: usize = (0..self.shards.len()).map(|i| self.lock(i).len()).sum();
+        f.debug_struct("ReadTally")
+            .field("sessions", &sessions)
+            .finish()
+    }
+}
+
+impl Default for ReadTally {
+    fn default() -> ReadTally {
+        ReadTally::new()
+    }
+}
+
+impl ReadTally {
+    /// Shards, so that readers of different sessions rarely wait for each other.
+    const SHARDS: usize = 64;
+
+    /// An empty tally.
+    pub fn new() -> ReadTally {
+        ReadTally {
+            shards: (0..ReadTally::SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<String, PendingReads>> {
+        self.lock(self.hasher.hash_one(id) as usize % self.shards.len())
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, PendingReads>> {
+        // A panic cannot leave a count half-changed: recover the map.
+        self.shards[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a read of session `id` at `now_ms` that wrote nothing.
+    pub fn add(&self, id: &str, now_ms: u64) {
+        let mut shard = self.shard(id);
+        match shard.get_mut(id) {
+            Some(pending) => {
+                pending.reads += 1;
+                pending.last_ms = pending.last_ms.max(now_ms);
+            }
+            None => {
+                shard.insert(
+                    id.to_owned(),
+                    PendingReads {
+                        reads: 1,
+                        last_ms: now_ms,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The reads of session `id` not yet in its record.
+    pub fn get(&self, id: &str) -> PendingReads {
+        self.shard(id).get(id).copied().unwrap_or_default()
+    }
+
+    /// Takes out `folded`, which a committed transaction wrote into the
+    /// record of `id`; reads counted meanwhile stay pending.
+    pub fn settle(&self, id: &str, folded: PendingReads) {
+        if folded.reads == 0 {
+            return;
+        }
+        let mut shard = self.shard(id);
+        if let Some(pending) = shard.get_mut(id) {
+            pending.reads = pending.reads.saturating_sub(folded.reads);
+            if pending.reads == 0 {
+                shard.remove(id);
+            }
+        }
+    }
+
+    /// Forgets session `id` (destroyed or expired).
+    pub fn forget(&self, id: &str) {
+        self.shard(id).remove(id);
+    }
+
+    /// Keeps only the sessions `keep` says are still there.
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
+        for shard in 0..self.shards.len() {
+            self.lock(shard).retain(|id, _| keep(id));
+        }
+    }
+
+    /// Forgets every session.
+    pub fn clear(&self) {
+        for shard in 0..self.shards.len() {
+            self.lock(shard).clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_counted_while_a_fold_commits_stay_pending() {
+        let tally = ReadTally::new();
+        for at in 0..5 {
+            tally.add("a", at);
+        }
+        let folded = tally.get("a");
+        tally.add("a", 9);
+        tally.settle("a", folded);
+        assert_eq!(
+            tally.get("a"),
+            PendingReads {
+                reads: 1,
+                last_ms: 9
+            }
+        );
+        tally.settle("a", tally.get("a"));
+        assert_eq!(tally.get("a"), PendingReads::default());
+    }
+
+    #[test]
+    fn forget_retain_and_clear() {
+        let tally = ReadTally::new();
+        for id in ["a", "b", "c"] {
+            tally.add(id, 1);
+        }
+        tally.forget("a");
+        tally.retain(|id| id != "b");
+        assert_eq!(["a", "b", "c"].map(|id| tally.get(id).reads), [0, 0, 1]);
+        tally.clear();
+        assert_eq!(tally.get("c").reads, 0);
+    }
+}
