@@ -4,6 +4,9 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::SessionInfo;
 
 /// What a session's reads added since its stored record last took them in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,6 +15,18 @@ pub struct PendingReads {
     pub reads: u64,
     /// The latest of them, ms since the Unix epoch.
     pub last_ms: u64,
+}
+
+impl PendingReads {
+    /// Adds these reads to what a store reports of a session as of
+    /// `now_ms`: its read count, and its last activity if they are later.
+    pub fn add_to(&self, info: &mut SessionInfo, now_ms: u64) {
+        info.reads += self.reads;
+        if self.last_ms > info.last_active_ms {
+            info.last_active_ms = self.last_ms;
+            info.idle = Duration::from_millis(now_ms.saturating_sub(self.last_ms));
+        }
+    }
 }
 
 /// Read counts kept in memory for a store whose reads write nothing between

@@ -19,10 +19,10 @@ pub enum Durability {
     /// `revoke`, `destroy_all`) is in a commit synced to disk before it
     /// returns: a crash loses no acknowledged write. Concurrent writes share
     /// one commit and one sync (group commit). Reads and `extend` slide
-    /// expiry (and reads count themselves) in commits that do not wait for
-    /// the disk; those reach it within 500 ms, so after a crash a session
-    /// may expire up to that much earlier than it would have, never later,
-    /// and report a few reads less. If a commit or its sync fails, its
+    /// expiry in commits that do not wait for the disk; those reach it
+    /// within 500 ms, so after a crash a session may expire up to that much
+    /// earlier than it would have, never later, and report the reads since
+    /// its last refresh less. If a commit or its sync fails, its
     /// operations return an error; after a failed commit redb refuses
     /// further writes until the database is opened again. The default.
     EveryWrite,

@@ -33,6 +33,7 @@
 //! the entries marked at or after t as they are and checks the row of
 //! those marked in the grain before t: the answer stays exact.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{ReadableTable, TableDefinition};
@@ -172,6 +173,29 @@ impl Meta {
             ttl: Duration::from_millis(self.deadline.saturating_sub(now)),
         }
     }
+}
+
+/// The value of `key` in session `id`, in a `data` table.
+pub(crate) fn value_in(
+    data: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    id: &str,
+    key: &str,
+) -> TxResult<Option<Vec<u8>>> {
+    Ok(data.get((id, key))?.map(|v| v.value().to_vec()))
+}
+
+/// Every key and value of session `id`, in a `data` table.
+pub(crate) fn all_in(
+    data: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    id: &str,
+) -> TxResult<HashMap<String, Vec<u8>>> {
+    let end = range_end(id);
+    let mut all = HashMap::new();
+    for entry in data.range((id, "")..(end.as_str(), ""))? {
+        let (key, value) = entry?;
+        all.insert(key.value().1.to_owned(), value.value().to_vec());
+    }
+    Ok(all)
 }
 
 /// The metadata of `id` in a `sessions` table, expired or not.

@@ -30,12 +30,20 @@
 //!   and its owner; `data` one entry per user key, keyed by (session id,
 //!   key); `expiry` an index ordered by deadline; `owners` an index keyed by
 //!   (owner, [handle](session_core::Handle)); `activity` an index keyed by
-//!   (last activity to the second, handle). Every operation reads and writes them in one
-//!   transaction, so `set_many` is all or nothing, a reader never sees half
-//!   of it, concurrent writers to one session are serialized, never lost,
-//!   and the counters are counted inside the read or write itself. `take`,
+//!   (last activity to the second, handle). Every write reads and writes them in one
+//!   transaction, so `set_many` is all or nothing, concurrent writers to one
+//!   session are serialized, never lost, and the counters are counted inside
+//!   the write itself. `take`,
 //!   `compare_and_set` and `increment` read their key and write it in that
 //!   one transaction, so concurrent ones on one key lose nothing.
+//! - **Reads write nothing between refreshes.** `get`, `get_many` and
+//!   `get_all` read a snapshot (a read transaction, which never waits for
+//!   the writer and never sees half a write). Only when the read would move
+//!   the session's deadline by the touch granularity
+//!   ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
+//!   or more does the writer's next commit slide it. Reads are counted in
+//!   memory ([`ReadTally`](session_core::ReadTally)) and folded into the
+//!   row by the session's next transaction; reports add what is pending.
 //! - **Group commit.** redb runs one write transaction at a time. A writer
 //!   thread owned by the store takes every operation waiting when it is
 //!   free (up to [`RedbStoreBuilder::max_batch`]) into one transaction and
@@ -118,7 +126,8 @@
 //!
 //! Under [`Durability::EveryWrite`], binding and destroying are synced
 //! writes; reads' counts and last activity reach the disk with the expiry
-//! slides, within 500 ms, so a crash may lose up to that much of them.
+//! slides, within 500 ms of a refresh, so a crash may lose the counts of
+//! the reads since the last refresh, never data.
 //!
 //! **Files from before owned sessions** (which kept sessions in the tables
 //! `meta` and `lifetimes`) open: the first open moves every session to

@@ -2,33 +2,66 @@
 //! waits for the writer: a session's info, an owner's sessions, and the
 //! sessions active in a window, counted or paged by cursor.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
-use session_core::{ActivePage, Handle, SessionInfo};
+use session_core::{ActivePage, Handle, ReadTally, SessionInfo};
 
 use crate::layout::{
-    meta_in, owned, Row, TxResult, ACTIVITY, ACTIVITY_GRAIN_MS, EXPIRY, OWNERS, SESSIONS,
+    all_in, meta_in, owned, value_in, Meta, Row, TxResult, ACTIVITY, ACTIVITY_GRAIN_MS, DATA,
+    EXPIRY, OWNERS, SESSIONS,
 };
 
 /// The tables open in one read transaction: a snapshot, for the store-wide
 /// queries, which never wait for the writer.
 pub(crate) struct Snapshot {
     sessions: ReadOnlyTable<&'static str, Row>,
+    data: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     expiry: ReadOnlyTable<(u64, &'static str), ()>,
     owners: ReadOnlyTable<(&'static str, &'static str), &'static str>,
     activity: ReadOnlyTable<(u64, &'static str), &'static str>,
+    /// The store's reads not yet in their rows, which reports add; none in
+    /// tests.
+    pub(crate) tally: Option<Arc<ReadTally>>,
 }
 
 impl Snapshot {
     pub(crate) fn open(tx: &ReadTransaction) -> Result<Snapshot, redb::TableError> {
         Ok(Snapshot {
             sessions: tx.open_table(SESSIONS)?,
+            data: tx.open_table(DATA)?,
             expiry: tx.open_table(EXPIRY)?,
             owners: tx.open_table(OWNERS)?,
             activity: tx.open_table(ACTIVITY)?,
+            tally: None,
         })
+    }
+
+    /// The metadata of `id`, expired or not.
+    pub(crate) fn meta(&self, id: &str) -> TxResult<Option<Meta>> {
+        meta_in(&self.sessions, id)
+    }
+
+    /// The value of `key` in session `id`.
+    pub(crate) fn value(&self, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
+        value_in(&self.data, id, key)
+    }
+
+    /// Every key and value of session `id`.
+    pub(crate) fn all(&self, id: &str) -> TxResult<HashMap<String, Vec<u8>>> {
+        all_in(&self.data, id)
+    }
+
+    /// What a listing shows of session `id`: its reads include those still
+    /// pending in the tally.
+    fn info_of(&self, meta: &Meta, id: &str, now: u64) -> SessionInfo {
+        let mut info = meta.info(id, now);
+        if let Some(tally) = &self.tally {
+            tally.get(id).add_to(&mut info, now);
+        }
+        info
     }
 
     /// Sessions in the table, expired ones not yet swept included.
@@ -40,7 +73,7 @@ impl Snapshot {
     pub(crate) fn info(&self, id: &str, now: u64) -> TxResult<Option<SessionInfo>> {
         Ok(meta_in(&self.sessions, id)?
             .filter(|meta| meta.alive(now))
-            .map(|meta| meta.info(id, now)))
+            .map(|meta| self.info_of(&meta, id, now)))
     }
 
     /// The live sessions of `owner`, most recently active first: one range
@@ -49,7 +82,7 @@ impl Snapshot {
         let mut sessions: Vec<SessionInfo> = owned(&self.owners, &self.sessions, owner)?
             .into_iter()
             .filter(|(_, _, meta)| meta.alive(now))
-            .map(|(_, id, meta)| meta.info(&id, now))
+            .map(|(_, id, meta)| self.info_of(&meta, &id, now))
             .collect();
         sessions.sort_by(|a, b| {
             b.last_active_ms
@@ -121,7 +154,7 @@ impl Snapshot {
             if !meta.alive(now) || meta.mark != mark || !meta.active_since(since) {
                 continue;
             }
-            page.sessions.push(meta.info(id, now));
+            page.sessions.push(self.info_of(&meta, id, now));
             if page.sessions.len() == limit {
                 page.next = Some(ActivePage::mark_cursor(mark, handle));
                 break;

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase};
 use session_core::check_owner;
 use session_core::{
-    ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, Result, SessionId,
-    SessionInfo, Store, Swap, WriteMode, WriteOutcome,
+    ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, ReadTally, Result,
+    SessionId, SessionInfo, Store, Swap, WriteMode, WriteOutcome,
 };
 use session_core::{Edit, KeyChange};
 
@@ -26,8 +26,9 @@ use crate::writer::{Settings, Writer};
 
 /// An embedded, persistent session store on redb. See the [crate docs](crate).
 ///
-/// Every operation is one step of a write transaction run by the store's
-/// writer thread, which groups concurrent operations into one commit. Each
+/// Every write is one step of a write transaction run by the store's writer
+/// thread, which groups concurrent operations into one commit; reads use
+/// snapshots, and the writer only when a refresh is due. Each
 /// operation has a deadline ([`RedbStoreBuilder::timeout`]) and fails with
 /// [`session_core::Error::Timeout`] past it.
 pub struct RedbStore {
@@ -38,6 +39,8 @@ pub struct RedbStore {
     timeout: Duration,
     limits: Limits,
     path: PathBuf,
+    /// Reads served from snapshots, not yet in their rows.
+    tally: Arc<ReadTally>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -94,7 +97,9 @@ impl RedbStore {
             max_batch: options.max_batch,
             sweep_interval: options.sweep_interval,
             sweep_batch: options.sweep_batch,
+            tally: Arc::new(ReadTally::new()),
         };
+        let tally = settings.tally.clone();
         let writer = Writer::start(db.clone(), settings).map_err(Error::Thread)?;
         tracing::debug!(path = %path.display(), "store-redb opened");
         Ok(RedbStore {
@@ -104,6 +109,7 @@ impl RedbStore {
             timeout: options.timeout,
             limits: options.limits,
             path,
+            tally,
         })
     }
 
@@ -179,10 +185,11 @@ impl RedbStore {
         &self,
         query: impl FnOnce(&Snapshot, u64) -> TxResult<T> + Send + 'static,
     ) -> Result<T> {
-        let db = self.db.clone();
+        let (db, tally) = (self.db.clone(), self.tally.clone());
         let read = move || -> Result<T> {
             let tx = db.begin_read().map_err(backend)?;
-            let snapshot = Snapshot::open(&tx).map_err(backend)?;
+            let mut snapshot = Snapshot::open(&tx).map_err(backend)?;
+            snapshot.tally = Some(tally);
             query(&snapshot, now_ms()).map_err(backend)
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -231,6 +238,46 @@ impl RedbStore {
             }
         })
         .await
+    }
+
+    /// A read of the live session `id`: `answer` of a snapshot of it, or
+    /// `None`. It never waits for the writer unless a refresh is due under
+    /// the touch granularity: then the writer's next commit slides the
+    /// session and counts the read. Otherwise the read is counted in the
+    /// tally. An expired session reads as absent and is left to the sweeper.
+    async fn read<T: Send + 'static>(
+        &self,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+        answer: impl FnOnce(&Snapshot, &str) -> TxResult<T> + Send + 'static,
+    ) -> Result<Option<T>> {
+        let (key, own) = (id.as_str().to_owned(), *policy);
+        let tally = self.tally.clone();
+        let found = self
+            .snapshot(move |snapshot, now| {
+                let Some(meta) = snapshot.meta(&key)?.filter(|meta| meta.alive(now)) else {
+                    return Ok(None);
+                };
+                let own = meta.policy(&own);
+                let Some(deadline) = own.deadline_ms(meta.created, now) else {
+                    return Ok(None);
+                };
+                let answer = answer(snapshot, &key)?;
+                let due = own.refresh_due(meta.deadline, deadline);
+                if !due {
+                    tally.add(&key, now);
+                }
+                Ok(Some((answer, due)))
+            })
+            .await?;
+        match found {
+            Some((answer, true)) => {
+                self.with_live(id, policy, false, Count::Read, || (), |_, _| Ok(()))
+                    .await?;
+                Ok(Some(answer))
+            }
+            found => Ok(found.map(|(answer, _)| answer)),
+        }
     }
 
     /// Reads `key` of session `id` and applies what `decide` makes of its
@@ -330,15 +377,8 @@ impl Store for RedbStore {
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
         let key = key.to_owned();
-        self.with_live(
-            id,
-            policy,
-            false,
-            Count::Read,
-            || None,
-            move |tables, id| tables.value(id, &key),
-        )
-        .await
+        let value = move |snapshot: &Snapshot, id: &str| snapshot.value(id, &key);
+        Ok(self.read(id, policy, value).await?.flatten())
     }
 
     async fn get_many(
@@ -350,18 +390,13 @@ impl Store for RedbStore {
         self.limits.check_keys(keys)?;
         let count = keys.len();
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        let values = move |tables: &mut Tables<'_>, id: &str| {
-            keys.iter().map(|key| tables.value(id, key)).collect()
+        let values = move |snapshot: &Snapshot, id: &str| {
+            keys.iter().map(|key| snapshot.value(id, key)).collect()
         };
-        self.with_live(
-            id,
-            policy,
-            false,
-            Count::Read,
-            move || vec![None; count],
-            values,
-        )
-        .await
+        Ok(self
+            .read(id, policy, values)
+            .await?
+            .unwrap_or_else(|| vec![None; count]))
     }
 
     async fn get_all(
@@ -369,15 +404,8 @@ impl Store for RedbStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
-        self.with_live(
-            id,
-            policy,
-            false,
-            Count::Read,
-            HashMap::new,
-            |tables, id| tables.all(id),
-        )
-        .await
+        let all = |snapshot: &Snapshot, id: &str| snapshot.all(id);
+        Ok(self.read(id, policy, all).await?.unwrap_or_default())
     }
 
     async fn set_many(

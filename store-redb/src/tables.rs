@@ -4,13 +4,12 @@
 //! an owner's cap, destroyed with their owner or all at once). The tables
 //! themselves are described in the `layout` module.
 
-use std::collections::HashMap;
-
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
-use session_core::{ExpiryPolicy, Handle, Limits, SessionSize};
+use session_core::{ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, SessionSize};
 
 use crate::layout::{
-    meta_in, owned, range_end, Meta, Row, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS,
+    meta_in, owned, range_end, value_in, Meta, Row, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS,
+    SESSIONS,
 };
 
 /// What an operation counts, inside its own transaction.
@@ -51,6 +50,12 @@ pub(crate) struct Tables<'t> {
     pub(crate) expiry: Table<'t, (u64, &'static str), ()>,
     pub(crate) owners: Table<'t, (&'static str, &'static str), &'static str>,
     pub(crate) activity: Table<'t, (u64, &'static str), &'static str>,
+    /// The store's reads served from snapshots, not yet in their rows; none
+    /// outside the writer (tests, the upgrade at open).
+    pub(crate) tally: Option<&'t ReadTally>,
+    /// The pending reads this transaction wrote into rows (or dropped with
+    /// their session), taken out of the tally once it commits.
+    pub(crate) folded: Vec<(String, PendingReads)>,
 }
 
 impl<'t> Tables<'t> {
@@ -61,7 +66,19 @@ impl<'t> Tables<'t> {
             expiry: tx.open_table(EXPIRY)?,
             owners: tx.open_table(OWNERS)?,
             activity: tx.open_table(ACTIVITY)?,
+            tally: None,
+            folded: Vec::new(),
         })
+    }
+
+    /// The reads of `id` the tally holds, noted as taken in by this
+    /// transaction.
+    fn fold(&mut self, id: &str) -> PendingReads {
+        let pending = self.tally.map(|tally| tally.get(id)).unwrap_or_default();
+        if pending.reads > 0 {
+            self.folded.push((id.to_owned(), pending));
+        }
+        pending
     }
 
     /// The stored metadata of `id`, expired or not.
@@ -123,9 +140,20 @@ impl<'t> Tables<'t> {
         })
     }
 
-    /// Writes `live`'s row and moves its index entries to match it.
+    /// Writes `live`'s row, with the reads still pending in the tally, and
+    /// moves its index entries to match it.
     pub(crate) fn save(&mut self, id: &str, live: &Live) -> TxResult<()> {
-        let new = &live.meta;
+        let pending = self.fold(id);
+        let with_pending;
+        let new = if pending.reads == 0 {
+            &live.meta
+        } else {
+            with_pending = Meta {
+                reads: live.meta.reads + pending.reads,
+                ..live.meta.clone()
+            };
+            &with_pending
+        };
         let old = live.stored.as_ref();
         if old == Some(new) {
             return Ok(());
@@ -162,7 +190,7 @@ impl<'t> Tables<'t> {
 
     /// The value of `key` in session `id`.
     pub(crate) fn value(&self, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
-        Ok(self.data.get((id, key))?.map(|v| v.value().to_vec()))
+        value_in(&self.data, id, key)
     }
 
     /// What session `id` holds, as `Limits::check_session` counts it.
@@ -179,17 +207,6 @@ impl<'t> Tables<'t> {
     /// The length of the value of `key` in session `id`.
     pub(crate) fn value_len(&self, id: &str, key: &str) -> TxResult<Option<usize>> {
         Ok(self.data.get((id, key))?.map(|v| v.value().len()))
-    }
-
-    /// Every key and value of session `id`.
-    pub(crate) fn all(&self, id: &str) -> TxResult<HashMap<String, Vec<u8>>> {
-        let end = range_end(id);
-        let mut all = HashMap::new();
-        for entry in self.data.range((id, "")..(end.as_str(), ""))? {
-            let (key, value) = entry?;
-            all.insert(key.value().1.to_owned(), value.value().to_vec());
-        }
-        Ok(all)
     }
 
     pub(crate) fn insert(&mut self, id: &str, key: &str, value: &[u8]) -> TxResult<()> {
@@ -262,6 +279,8 @@ impl<'t> Tables<'t> {
 
     /// Removes everything of the session `id`, its index entries included.
     pub(crate) fn purge(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
+        // Its pending reads go with it.
+        self.fold(id);
         self.take_data(id)?;
         self.unindex(id, meta)
     }
@@ -283,10 +302,9 @@ impl<'t> Tables<'t> {
         if let Some(stored) = &live.stored {
             self.unindex(old, stored)?;
         }
-        let moved = Live {
-            meta: live.meta,
-            stored: None,
-        };
+        let mut meta = live.meta;
+        meta.reads += self.fold(old).reads;
+        let moved = Live { meta, stored: None };
         self.save(new, &moved)
     }
 
@@ -333,6 +351,11 @@ impl<'t> Tables<'t> {
         for entry in self.sessions.iter()? {
             let (_, row) = entry?;
             live += u64::from(Meta::from_row(row.value()).alive(now));
+        }
+        // Their pending reads go with them (a failed commit loses no data,
+        // only those counts).
+        if let Some(tally) = self.tally {
+            tally.clear();
         }
         self.sessions.retain(|_, _| false)?;
         self.data.retain(|_, _| false)?;
@@ -427,7 +450,7 @@ impl<'t> Tables<'t> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::layout::now_ms;
+    use crate::layout::{all_in, now_ms};
     use crate::verify::tests::problems;
     use session_core::SessionId;
     use std::time::Duration;
@@ -453,13 +476,13 @@ pub(crate) mod tests {
             ] {
                 tables.insert(id, key, id.as_bytes()).unwrap();
             }
-            let mut keys: Vec<_> = tables.all("a").unwrap().into_keys().collect();
+            let mut keys: Vec<_> = all_in(&tables.data, "a").unwrap().into_keys().collect();
             keys.sort();
             assert_eq!(keys, ["", "bc", "x"]);
             let taken = tables.take_data("a").unwrap();
             assert_eq!(taken.len(), 3);
-            assert_eq!(tables.all("ab").unwrap().len(), 1);
-            assert_eq!(tables.all("a\0").unwrap().len(), 1);
+            assert_eq!(all_in(&tables.data, "ab").unwrap().len(), 1);
+            assert_eq!(all_in(&tables.data, "a\0").unwrap().len(), 1);
         }
         tx.commit().unwrap();
     }

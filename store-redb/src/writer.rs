@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
-use session_core::{Error, Result};
+use session_core::{Error, ReadTally, Result};
 use tokio::sync::oneshot;
 
 use crate::config::Durability;
@@ -56,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) max_batch: usize,
     pub(crate) sweep_interval: Duration,
     pub(crate) sweep_batch: usize,
+    /// The store's pending reads, folded into rows by the transactions.
+    pub(crate) tally: Arc<ReadTally>,
 }
 
 impl Writer {
@@ -137,17 +139,17 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
         if !open {
             // The store is being dropped: what is left, and a last sync.
             if sync.due.is_some() || !batch.is_empty() {
-                commit(db, batch, true);
+                commit(db, &settings.tally, batch, true);
             }
             return;
         }
         let synced = batch.iter().any(|job| job.sync) || sync.due.is_some_and(|due| now >= due);
         if !batch.is_empty() || synced {
-            let committed = commit(db, batch, synced);
+            let committed = commit(db, &settings.tally, batch, synced);
             sync.after_commit(now, synced, committed);
         }
         if now >= next_sweep {
-            let swept = sweep(db, settings.sweep_batch);
+            let swept = sweep(db, &settings.tally, settings.sweep_batch);
             if swept.is_some_and(|count| count > 0) {
                 sync.after_commit(now, false, true);
             }
@@ -192,9 +194,11 @@ fn later(now: Instant, after: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Runs `body` in one write transaction and commits it, synced or not.
+/// Runs `body` in one write transaction and commits it, synced or not;
+/// then takes the pending reads it folded into rows out of `tally`.
 fn transaction<T>(
     db: &Database,
+    tally: &ReadTally,
     synced: bool,
     body: impl FnOnce(&mut Tables<'_>, u64) -> TxResult<T>,
 ) -> TxResult<T> {
@@ -204,19 +208,24 @@ fn transaction<T>(
     } else {
         redb::Durability::None
     })?;
-    let value = {
+    let (value, folded) = {
         let mut tables = Tables::open(&tx)?;
-        body(&mut tables, now_ms())?
+        tables.tally = Some(tally);
+        let value = body(&mut tables, now_ms())?;
+        (value, std::mem::take(&mut tables.folded))
     };
     tx.commit()?;
+    for (id, pending) in folded {
+        tally.settle(&id, pending);
+    }
     Ok(value)
 }
 
 /// Runs `jobs` in one transaction and answers each. If that fails, runs each
 /// in a transaction of its own, so that one operation that cannot succeed
 /// (a damaged page, say) fails alone. Returns whether everything committed.
-fn commit(db: &Database, jobs: Vec<Job>, synced: bool) -> bool {
-    let together = transaction(db, synced, |tables, now| {
+fn commit(db: &Database, tally: &ReadTally, jobs: Vec<Job>, synced: bool) -> bool {
+    let together = transaction(db, tally, synced, |tables, now| {
         jobs.iter()
             .map(|job| (job.step)(tables, now))
             .collect::<TxResult<Vec<Answer>>>()
@@ -234,7 +243,7 @@ fn commit(db: &Database, jobs: Vec<Job>, synced: bool) -> bool {
             tracing::warn!(%error, operations = jobs.len(), "store-redb: a grouped commit failed; retrying its operations one by one");
             let mut all = true;
             for job in jobs {
-                let alone = transaction(db, synced, |tables, now| (job.step)(tables, now));
+                let alone = transaction(db, tally, synced, |tables, now| (job.step)(tables, now));
                 all &= alone.is_ok();
                 let _ = job
                     .reply
@@ -255,11 +264,11 @@ fn commit(db: &Database, jobs: Vec<Job>, synced: bool) -> bool {
 
 /// Removes up to `batch` expired sessions in a transaction of their own (not
 /// synced); returns how many expiry entries it handled, `None` on an error.
-fn sweep(db: &Database, batch: usize) -> Option<usize> {
+fn sweep(db: &Database, tally: &ReadTally, batch: usize) -> Option<usize> {
     if !anything_expired(db) {
         return Some(0);
     }
-    match transaction(db, false, |tables, now| tables.sweep(now, batch)) {
+    match transaction(db, tally, false, |tables, now| tables.sweep(now, batch)) {
         Ok(count) => Some(count),
         Err(error) => {
             tracing::warn!(%error, "store-redb: expiry sweep failed; retrying next interval");

@@ -141,8 +141,10 @@ impl RedisStore {
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
-        let granularity = u64::try_from(policy.touch_after.as_millis()).map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
-        self.script(script, hash, policy, (granularity, fields)).await
+        let granularity = u64::try_from(policy.touch_after.as_millis())
+            .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
+        self.script(script, hash, policy, (granularity, fields))
+            .await
     }
 
     #[cfg(feature = "cluster")]

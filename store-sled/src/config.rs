@@ -16,10 +16,10 @@ pub enum Durability {
     /// `regenerate`, `set_lifetime`, `bind_owner`, `destroy_owner`,
     /// `revoke`, `destroy_all`) is flushed to disk before it returns: a
     /// crash loses no acknowledged write. Reads and `extend` slide expiry
-    /// (and reads count themselves) without waiting for the disk; sled
-    /// flushes those every 500 ms, so after a crash a session may expire up
-    /// to that much earlier than it would have, never later, and report a
-    /// few reads less.
+    /// without waiting for the disk; sled flushes those every 500 ms, so
+    /// after a crash a session may expire up to that much earlier than it
+    /// would have, never later, and report the reads since its last
+    /// refresh less.
     /// Costs a disk sync per write (about 0.1 ms here, more on slow disks);
     /// concurrent writes share one. If the sync fails the write returns an
     /// error although it was applied, and may still reach the disk later.

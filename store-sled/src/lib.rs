@@ -28,12 +28,20 @@
 //!   counters, own idle timeout, owner and list of keys, in one value;
 //!   `data` one entry per user key; `expiry` an index ordered by deadline;
 //!   `owners` an index keyed by (owner, [handle](session_core::Handle));
-//!   `activity` an index keyed by (last activity to the second, handle). Every operation
+//!   `activity` an index keyed by (last activity to the second, handle). Every write
 //!   is one sled transaction over the five, so `set_many` is all or
-//!   nothing, a reader never sees half of it, concurrent writers to one
-//!   session are serialized (sled runs transactions under a process-wide
-//!   lock), never lost, and the counters are counted inside the read or
-//!   write itself. `take`, `compare_and_set` and `increment` read their key
+//!   nothing, concurrent writers to one session are serialized (sled runs
+//!   transactions under a process-wide lock), never lost, and the counters
+//!   are counted inside the write itself.
+//! - **Reads write nothing between refreshes.** `get`, `get_many` and
+//!   `get_all` read the trees outside any transaction, so they wait for no
+//!   disk sync; an answer from several values is checked against the
+//!   session's `meta` read again after them, so it never mixes two writes.
+//!   Only when the read would move the deadline by the touch granularity
+//!   ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
+//!   or more does a transaction slide it. Reads are counted in memory
+//!   ([`ReadTally`](session_core::ReadTally)) and folded into `meta` by the
+//!   session's next transaction; reports add what is pending. `take`, `compare_and_set` and `increment` read their key
 //!   and write it in that one transaction, so concurrent ones on one key
 //!   lose nothing.
 //! - Expiry is checked on every access: a session past its idle timeout or
@@ -120,7 +128,8 @@
 //!
 //! Under [`Durability::EveryWrite`], binding and destroying wait for the
 //! disk; reads' counts and last activity reach it with the expiry slides,
-//! within 500 ms, so a crash may lose up to that much of them.
+//! within 500 ms of a refresh, so a crash may lose the counts of the reads
+//! since the last refresh, never data.
 //!
 //! **Databases from before owned sessions** open: their `meta` values
 //! (versions 1 and 2) decode with zero counters, no owner and, as the last

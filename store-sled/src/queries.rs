@@ -270,18 +270,18 @@ impl Trees {
     /// include those still pending in the tally.
     fn info_of(&self, meta: &Meta, id: &str, now: u64) -> SessionInfo {
         use std::time::Duration;
-        let pending = self.tally.get(id);
-        let last = meta.last.max(pending.last_ms);
-        SessionInfo {
+        let mut info = SessionInfo {
             handle: Handle::of_stored(id),
             owner: meta.owner.clone(),
             created_ms: meta.created,
-            last_active_ms: last,
-            reads: meta.reads + pending.reads,
+            last_active_ms: meta.last,
+            reads: meta.reads,
             writes: meta.writes,
-            idle: Duration::from_millis(now.saturating_sub(last)),
+            idle: Duration::from_millis(now.saturating_sub(meta.last)),
             ttl: Duration::from_millis(meta.deadline.saturating_sub(now)),
-        }
+        };
+        self.tally.get(id).add_to(&mut info, now);
+        info
     }
 }
 
