@@ -52,6 +52,13 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_ABSOLUTE_TIMEOUT.as_secs())]
     pub absolute_timeout: u64,
 
+    /// Touch granularity in seconds: a read slides the idle deadline only
+    /// when that moves it by at least this much, so reads between refreshes
+    /// write nothing (the library's default, 60; at most half the idle
+    /// timeout); 0 slides on every read.
+    #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_TOUCH_AFTER.as_secs())]
+    pub touch_after: u64,
+
     /// Send cookies without `Secure`, for plain-http development.
     #[arg(long)]
     pub insecure_cookies: bool,
@@ -117,6 +124,7 @@ impl std::fmt::Debug for Options {
             .field("sled_path", &self.sled_path)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
+            .field("touch_after", &self.touch_after)
             .field("insecure_cookies", &self.insecure_cookies)
             .field("cookie_name", &self.cookie_name)
             .field("header_read_timeout", &self.header_read_timeout)
@@ -174,6 +182,7 @@ impl Options {
             .absolute_timeout(
                 (self.absolute_timeout > 0).then(|| Duration::from_secs(self.absolute_timeout)),
             )
+            .touch_after(Duration::from_secs(self.touch_after))
             .secure(!self.insecure_cookies)
             .cookie_name(&self.cookie_name)
             .max_sessions_per_owner(self.max_sessions_per_user)

@@ -442,6 +442,63 @@ async fn every_server_expires_sessions_by_its_flags() {
     .await;
 }
 
+/// Every server on every store takes `--touch-after`: with 10 s, a read a
+/// second after the last write leaves the session's deadline where that
+/// write put it (`/sessions` reports its time to live); with 0, every read
+/// slides it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_throttles_touches_by_its_flag() {
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    for store in ["memory", "redb", "sled", "redis"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut running = Vec::new();
+        for (touch, (name, binary)) in ["10", "0"]
+            .into_iter()
+            .flat_map(|t| SERVERS.map(|s| (t, s)))
+        {
+            let path = dir.path().join(format!("{name}-{touch}"));
+            let path = path.to_str().unwrap();
+            let mut args = vec!["--store", store, "--insecure-cookies"];
+            args.extend(["--idle-timeout", "60", "--touch-after", touch]);
+            match store {
+                "redb" => args.extend(["--redb-path", path]),
+                "sled" => args.extend(["--sled-path", path]),
+                "redis" => args.extend(["--redis-url", &redis_url]),
+                _ => {}
+            }
+            let server = Server::start(binary, &args);
+            let browser = Browser::new(&server.url);
+            assert_eq!(
+                browser
+                    .get(&format!("/login/{}", common::unique_user("ada")))
+                    .await
+                    .body,
+                "true"
+            );
+            running.push((name, touch, server, browser, std::time::Instant::now()));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for (name, touch, _server, browser, logged_in) in &running {
+            browser.get("/get/foo").await;
+            let listed = common::sessions_of(browser).await;
+            let ttl = listed[0]["ttl_ms"].as_u64().unwrap();
+            let since_login = u64::try_from(logged_in.elapsed().as_millis()).unwrap();
+            if *touch == "0" {
+                assert!(
+                    ttl >= 59_000,
+                    "{name} on {store}: a read did not slide the session ({ttl} ms left)"
+                );
+            } else {
+                assert!(
+                    ttl <= 60_000 - 1_000 && ttl + since_login >= 59_000,
+                    "{name} on {store}: a read inside the granularity slid the session ({ttl} ms left, {since_login} ms after login)"
+                );
+            }
+        }
+    }
+}
+
 /// Asserts that `/get/foo` answers `expected` through each server's browser
 /// (in [`SERVERS`]' order), naming the server and `why` if not.
 async fn assert_foo_on_each(browsers: &[Browser], expected: &str, why: &str) {
