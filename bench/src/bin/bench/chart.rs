@@ -52,11 +52,20 @@ pub fn write(path: &Path, servers: &[&str], rows: &[Row], lost: &[LostRow]) -> a
         })
         .collect();
     let mix_names: Vec<&str> = MIXES.iter().map(|mix| mix.name()).collect();
+    let largest = throughput
+        .iter()
+        .flat_map(|(_, values)| values.iter().copied())
+        .fold(0.0, f64::max);
     grouped_bars(
         &upper,
         "Requests per second (median over rounds; higher is better)",
-        &mix_names,
-        &MIX_COLORS,
+        Bars {
+            series: &mix_names,
+            colors: &MIX_COLORS,
+            // Room at the right for the value labels and the legend.
+            x_max: largest.max(1.0) * 1.35,
+            legend: SeriesLabelPosition::LowerRight,
+        },
         &throughput,
     )?;
 
@@ -76,30 +85,40 @@ pub fn write(path: &Path, servers: &[&str], rows: &[Row], lost: &[LostRow]) -> a
             "Lost updates of {} concurrent writes (lower is better)",
             thousands(sent as f64)
         ),
-        &["/set, 8 keys", "/incr, 1 key"],
-        &LOST_COLORS,
+        Bars {
+            series: &["/set, 8 keys", "/incr, 1 key"],
+            colors: &LOST_COLORS,
+            // The whole scale is every write sent, with room for the labels.
+            x_max: (sent as f64).max(1.0) * 1.12,
+            // This project's servers, listed first, lose nothing: room there.
+            legend: SeriesLabelPosition::UpperRight,
+        },
         &lost_groups,
     )?;
     root.present()?;
     Ok(())
 }
 
+/// How one panel's bars look.
+struct Bars<'a> {
+    /// The bars of each group, by name.
+    series: &'a [&'a str],
+    colors: &'a [RGBColor],
+    /// The end of the value axis.
+    x_max: f64,
+    legend: SeriesLabelPosition,
+}
+
 /// Horizontal bars, one group per server (the first at the top), one bar
 /// per series in each, the value written at each bar's end.
-fn grouped_bars(
-    area: &Area,
-    title: &str,
-    series: &[&str],
-    colors: &[RGBColor],
-    groups: &Groups,
-) -> anyhow::Result<()> {
+fn grouped_bars(area: &Area, title: &str, bars: Bars, groups: &Groups) -> anyhow::Result<()> {
+    let Bars {
+        series,
+        colors,
+        x_max,
+        legend,
+    } = bars;
     let n = groups.len() as f64;
-    let largest = groups
-        .iter()
-        .flat_map(|(_, values)| values.iter().copied())
-        .fold(0.0, f64::max);
-    // Room at the right for the value labels; a panel of zeros still has a scale.
-    let x_max = largest.max(1.0) * 1.18;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(14)
@@ -143,7 +162,7 @@ fn grouped_bars(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)

@@ -21,6 +21,7 @@ mod results;
 mod servers;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -92,8 +93,19 @@ impl Args {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The chain of contexts on one line, without a backtrace: the
+            // messages say what to do.
+            eprintln!("bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     if args.list {
         for spec in CATALOGUE {
             let default = if spec.default { "default" } else { "       " };
@@ -111,12 +123,13 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| binaries::bench_dir().join("results"));
 
+    let needs_redis = specs.iter().any(Spec::uses_redis);
+    // Before the build, which takes minutes: fail at once if Redis is missing.
+    if needs_redis {
+        ensure_redis_installed()?;
+    }
     let executables = binaries::build()?;
-    let redis = if specs.iter().any(Spec::uses_redis) {
-        Some(start_redis()?)
-    } else {
-        None
-    };
+    let redis = needs_redis.then(RedisServer::start);
     let redis_pid = redis.as_ref().map(redis_pid).transpose()?;
     let mut running = Vec::with_capacity(specs.len());
     for spec in &specs {
@@ -230,17 +243,17 @@ async fn measure(
     Ok((runs, lost))
 }
 
-/// A redis-server of the bench's own on a free loopback port (killed when
-/// dropped), after checking that the binary exists, so that its absence is
-/// a clear message rather than a panic.
-fn start_redis() -> anyhow::Result<RedisServer> {
+/// Fails with a clear message if `redis-server` is not on `PATH`
+/// (`RedisServer::start`, which runs the bench's own on a free loopback
+/// port, would panic instead).
+fn ensure_redis_installed() -> anyhow::Result<()> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file()))
         .unwrap_or(false);
     if !on_path {
         bail!("redis-server is not on PATH: install redis-server (Debian: apt-get install redis-server)");
     }
-    Ok(RedisServer::start())
+    Ok(())
 }
 
 /// The redis-server's pid, from `INFO server`, for its CPU time.

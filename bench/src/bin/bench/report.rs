@@ -78,7 +78,7 @@ impl Report<'_> {
         // `write!` into a String cannot fail.
         let _ = writeln!(
             out,
-            "{} · {} · {} · {} cores · {} rounds × {} s · {} users · lost-update check: {} users × 8\n",
+            "{} · {} · {} · {} cores · rounds: {} × {} s per server and mix · {} users · lost-update check: {} users × 8\n",
             m.date, m.arch, m.cpu, m.cores, s.rounds, s.secs, s.users, s.lost_users
         );
         out.push_str(&self.throughput_table());
