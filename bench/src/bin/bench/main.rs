@@ -131,27 +131,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     let executables = binaries::build()?;
     let redis = needs_redis.then(RedisServer::start);
     let redis_pid = redis.as_ref().map(redis_pid).transpose()?;
-    let mut running = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        // Each server on Redis gets a database of its own, so none sees
-        // another's keys; the catalogue's order numbers them.
-        let db = CATALOGUE
-            .iter()
-            .position(|known| known.name == spec.name)
-            .unwrap_or(0)
-            + 1;
-        let url = redis
-            .as_ref()
-            .map_or(String::new(), |redis| format!("{}/{db}", redis.url()));
-        let server = Running::start(*spec, &executables, &url)
-            .context("leave it out with --servers (see --list) if it cannot run here")?;
-        println!("{} listening", spec.name);
-        running.push(server);
-    }
+    let running = start_servers(&specs, &executables, redis.as_ref())?;
 
     let machine = Machine::describe();
+    // The load generator shares the cores with the server under test (and
+    // Redis): as many workers as cores, as the servers themselves have.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(machine.cores.clamp(1, 4))
+        .worker_threads(machine.cores.max(1))
         .enable_all()
         .build()
         .context("start the load generator's runtime")?;
@@ -176,6 +162,28 @@ fn run(args: Args) -> anyhow::Result<()> {
     println!("\n{markdown}");
     println!("wrote {} and {}", table.display(), svg.display());
     Ok(())
+}
+
+/// Starts every server of `specs`, each on Redis with a database of its
+/// own (numbered by the catalogue's order) so that none sees another's keys.
+fn start_servers(
+    specs: &[Spec],
+    executables: &binaries::Executables,
+    redis: Option<&RedisServer>,
+) -> anyhow::Result<Vec<Running>> {
+    let mut running = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let db = CATALOGUE
+            .iter()
+            .position(|known| known.name == spec.name)
+            .map_or(0, |index| index + 1);
+        let url = redis.map_or(String::new(), |redis| format!("{}/{db}", redis.url()));
+        let server = Running::start(*spec, executables, &url)
+            .context("leave it out with --servers (see --list) if it cannot run here")?;
+        println!("{} listening", spec.name);
+        running.push(server);
+    }
+    Ok(running)
 }
 
 /// Warms every server's users, runs the interleaved rounds, then the
