@@ -1,0 +1,163 @@
+//! The throughput load: keep-alive users, each on its own session, sending
+//! one request after another in a mix of routes for a fixed time.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use crate::client::Browser;
+use crate::cpu::CpuClock;
+
+/// Keys each user's session holds before the first round, `k0`…`k9`, and
+/// the keys the mixes read and write.
+const KEYS: usize = 10;
+
+/// A mix of routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Half `/set/{k}/{v}`, half `/get/{k}`, alternating.
+    SetGet,
+    /// Only `/get/{k}`.
+    Get,
+    /// Only `/`, which touches no session on this project's servers.
+    Root,
+}
+
+/// Every mix, in the order of the table.
+pub const MIXES: [Mix; 3] = [Mix::SetGet, Mix::Get, Mix::Root];
+
+impl Mix {
+    /// The name in the table: route and share.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::SetGet => "set:50,get:50",
+            Mix::Get => "get:100",
+            Mix::Root => "root:100",
+        }
+    }
+
+    /// The `n`th request of a user.
+    fn path(self, n: usize) -> String {
+        let key = n % KEYS;
+        match self {
+            Mix::SetGet if n.is_multiple_of(2) => format!("/set/k{key}/v{n}"),
+            Mix::SetGet | Mix::Get => format!("/get/k{key}"),
+            Mix::Root => "/".to_string(),
+        }
+    }
+}
+
+/// `users` browsers on the server at `url`, each with a session holding
+/// `KEYS` keys. Fails if the server does not answer them.
+pub async fn warm(url: &str, users: usize) -> anyhow::Result<Vec<Browser>> {
+    let browsers: Vec<Browser> = (0..users).map(|_| Browser::new(url)).collect();
+    for browser in &browsers {
+        for key in 0..KEYS {
+            let answer = browser.get(&format!("/set/k{key}/initial")).await?;
+            if !answer.ok() {
+                bail!("/set answered {} while warming up", answer.status);
+            }
+        }
+    }
+    Ok(browsers)
+}
+
+/// The processes whose CPU time a run charges to the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Processes {
+    pub clock: CpuClock,
+    /// The server.
+    pub server: u32,
+    /// The Redis it uses, if any: its CPU is reported apart.
+    pub redis: Option<u32>,
+}
+
+/// What one timed run measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// 2xx answers within the run.
+    pub requests: u64,
+    /// Answers other than 2xx, transport failures and timeouts.
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// The server's CPU time over the run.
+    pub server_cpu: Duration,
+    /// Redis's CPU time over the run, if the server uses Redis.
+    pub redis_cpu: Option<Duration>,
+}
+
+impl Sample {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU per answered request, in µs.
+    pub fn server_us_per_request(&self) -> f64 {
+        per_request_us(self.server_cpu, self.requests)
+    }
+
+    /// Redis CPU per answered request, in µs.
+    pub fn redis_us_per_request(&self) -> Option<f64> {
+        self.redis_cpu.map(|cpu| per_request_us(cpu, self.requests))
+    }
+}
+
+fn per_request_us(cpu: Duration, requests: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
+}
+
+/// Runs `mix` from every user in `users` for `length`, on fresh connections.
+pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Processes) -> Sample {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu = |pid| processes.clock.process_tree(pid).unwrap_or_default();
+    let server_before = cpu(processes.server);
+    let redis_before = processes.redis.map(cpu);
+    let start = Instant::now();
+    let tasks: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(user, browser)| {
+            let browser = browser.reconnected();
+            let (done, failed, stop) = (done.clone(), failed.clone(), stop.clone());
+            tokio::spawn(async move {
+                // Users start at different keys, so they do not move in step.
+                let mut n = user;
+                while !stop.load(Ordering::Relaxed) {
+                    let answered = browser.get(&mix.path(n)).await;
+                    let counter = match answered {
+                        Ok(answer) if answer.ok() => &done,
+                        _ => &failed,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    // Counted at the stop: answers still in flight are left out of both.
+    let requests = done.load(Ordering::Relaxed);
+    let errors = failed.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    let server_cpu = cpu(processes.server).saturating_sub(server_before);
+    let redis_cpu = processes
+        .redis
+        .zip(redis_before)
+        .map(|(pid, before)| cpu(pid).saturating_sub(before));
+    for task in tasks {
+        // A user task only loops and counts; it cannot panic but on a bug.
+        let _ = task.await;
+    }
+    Sample {
+        requests,
+        errors,
+        elapsed,
+        server_cpu,
+        redis_cpu,
+    }
+}

@@ -1,0 +1,162 @@
+//! What the runs measured, and the summary the table and chart show: the
+//! median over rounds per server and mix, and the ratio against the baseline
+//! measured in the same rounds.
+
+use crate::load::{Mix, Sample};
+use crate::lost::Lost;
+
+/// One timed run.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub server: &'static str,
+    pub mix: Mix,
+    pub round: usize,
+    pub sample: Sample,
+}
+
+/// One line of the throughput table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub server: &'static str,
+    pub mix: Mix,
+    /// Median requests per second over the rounds.
+    pub per_second: f64,
+    /// The lowest and highest round.
+    pub range: (f64, f64),
+    /// Median over rounds of this server's req/s over the baseline's in the
+    /// same round and mix; `None` without a baseline.
+    pub ratio: Option<f64>,
+    /// Median server CPU per request, µs.
+    pub server_us: f64,
+    /// Median Redis CPU per request, µs, for servers on Redis.
+    pub redis_us: Option<f64>,
+    /// Errors over all rounds.
+    pub errors: u64,
+}
+
+/// The lost-update check of one server.
+#[derive(Clone, Copy, Debug)]
+pub struct LostRow {
+    pub server: &'static str,
+    pub lost: Lost,
+}
+
+/// Rows for `servers` × `mixes`, in that order, from `runs`; `baseline`
+/// names the server the ratios are against.
+pub fn summarize(
+    runs: &[Run],
+    servers: &[&'static str],
+    mixes: &[Mix],
+    baseline: &str,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &mix in mixes {
+        for &server in servers {
+            let mine: Vec<&Run> = runs
+                .iter()
+                .filter(|run| run.server == server && run.mix == mix)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let per_second: Vec<f64> = mine.iter().map(|run| run.sample.per_second()).collect();
+            let ratios: Vec<f64> = mine
+                .iter()
+                .filter_map(|run| {
+                    let base = runs.iter().find(|other| {
+                        other.server == baseline && other.mix == mix && other.round == run.round
+                    })?;
+                    let base = base.sample.per_second();
+                    (base > 0.0).then(|| run.sample.per_second() / base)
+                })
+                .collect();
+            let redis: Vec<f64> = mine
+                .iter()
+                .filter_map(|run| run.sample.redis_us_per_request())
+                .collect();
+            rows.push(Row {
+                server,
+                mix,
+                per_second: median(&per_second),
+                range: range(&per_second),
+                ratio: (!ratios.is_empty()).then(|| median(&ratios)),
+                server_us: median(
+                    &mine
+                        .iter()
+                        .map(|run| run.sample.server_us_per_request())
+                        .collect::<Vec<_>>(),
+                ),
+                redis_us: (!redis.is_empty()).then(|| median(&redis)),
+                errors: mine.iter().map(|run| run.sample.errors).sum(),
+            });
+        }
+    }
+    rows
+}
+
+/// The median; the mean of the middle two for an even count; 0 for none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn run(server: &'static str, round: usize, requests: u64) -> Run {
+        Run {
+            server,
+            mix: Mix::Get,
+            round,
+            sample: Sample {
+                requests,
+                errors: 1,
+                elapsed: Duration::from_secs(1),
+                server_cpu: Duration::from_millis(requests),
+                redis_cpu: None,
+            },
+        }
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn ratios_pair_rounds_and_errors_add_up() {
+        let runs = [
+            run("a", 0, 100),
+            run("base", 0, 200),
+            run("a", 1, 300),
+            run("base", 1, 300),
+            run("a", 2, 50),
+            run("base", 2, 100),
+        ];
+        let rows = summarize(&runs, &["a", "base"], &[Mix::Get], "base");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].per_second, 100.0);
+        assert_eq!(rows[0].range, (50.0, 300.0));
+        assert_eq!(rows[0].ratio, Some(0.5));
+        assert_eq!(rows[0].errors, 3);
+        assert_eq!(rows[0].server_us, 1000.0);
+        assert_eq!(rows[1].ratio, Some(1.0));
+    }
+}
