@@ -42,6 +42,12 @@ pub struct Options {
     #[arg(long, value_name = "DIR", default_value = store_sled::DEFAULT_PATH)]
     pub sled_path: std::path::PathBuf,
 
+    /// For `--store redb` and `sled`: 0 (the default) syncs every write to
+    /// disk before answering it; N > 0 syncs every N ms instead, so a crash
+    /// may lose the last N ms of writes.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub sync_every_ms: u64,
+
     /// Idle timeout in seconds, slid by every session operation (the
     /// library's default, 30 minutes).
     #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_IDLE_TIMEOUT.as_secs())]
@@ -122,6 +128,7 @@ impl std::fmt::Debug for Options {
             .field("store", &self.store)
             .field("redb_path", &self.redb_path)
             .field("sled_path", &self.sled_path)
+            .field("sync_every_ms", &self.sync_every_ms)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_after", &self.touch_after)

@@ -14,6 +14,11 @@ use crate::{Options, StoreKind};
 // A second `impl` block, so that building stores stays apart from parsing
 // flags while callers keep writing `options.store()`.
 impl Options {
+    /// The embedded stores' sync interval; `None` to sync every write.
+    fn sync_every(&self) -> Option<std::time::Duration> {
+        (self.sync_every_ms > 0).then(|| std::time::Duration::from_millis(self.sync_every_ms))
+    }
+
     /// Builds (and for Redis, connects) the store the options name.
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
         let limits = self.limits();
@@ -22,12 +27,20 @@ impl Options {
             StoreKind::Redb => Arc::new(
                 RedbStore::builder()
                     .path(&self.redb_path)
+                    .durability(match self.sync_every() {
+                        None => store_redb::Durability::EveryWrite,
+                        Some(every) => store_redb::Durability::Every(every),
+                    })
                     .limits(limits)
                     .open()?,
             ),
             StoreKind::Sled => Arc::new(
                 SledStore::builder()
                     .path(&self.sled_path)
+                    .durability(match self.sync_every() {
+                        None => store_sled::Durability::EveryWrite,
+                        Some(every) => store_sled::Durability::Every(every),
+                    })
                     .limits(limits)
                     .open()?,
             ),

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use moka::ops::compute::{CompResult, Op};
-use session_core::{Edit, ExpiryPolicy, KeyChange, Result, SessionId, SessionSize, WriteMode};
+use session_core::{
+    Edit, ExpiryPolicy, KeyChange, Result, SessionId, SessionSize, WriteMode, WriteOutcome,
+};
 
-use crate::record::Record;
+use crate::record::{FieldChange, Record};
 use crate::store::MemoryStore;
 
 /// First-come, first-served locks that order the writers of one session
@@ -141,6 +143,53 @@ impl MemoryStore {
         )
     }
 
+    /// `set_many` once its keys and values are checked: `changes` applied
+    /// to the live session (created for [`WriteMode::Create`]) in one step,
+    /// if the session stays within the limits.
+    pub(crate) async fn write(
+        &self,
+        id: &SessionId,
+        changes: &[FieldChange<'_>],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        let mut refused = None;
+        let limits = self.limits;
+        let written = self
+            .update(id, |current| {
+                let (before, after) = match (current, mode) {
+                    (Some(record), _) => (record.size(), record.with_changes(changes, policy)),
+                    (None, WriteMode::Create) => (
+                        SessionSize::default(),
+                        Record::new(Instant::now(), *policy).with_changes(changes, policy),
+                    ),
+                    (None, WriteMode::Existing) => return None,
+                };
+                // Checked inside the compute, so concurrent writers see each
+                // other's keys.
+                match limits.check_session(before, after.size()) {
+                    Ok(()) => {
+                        after.stats.writes.fetch_add(1, Ordering::Relaxed);
+                        after.stats.touch();
+                        Some(after)
+                    }
+                    Err(error) => {
+                        refused = Some(error);
+                        None
+                    }
+                }
+            })
+            .await;
+        if let Some(error) = refused {
+            return Err(error);
+        }
+        Ok(if written {
+            WriteOutcome::Applied
+        } else {
+            WriteOutcome::NoSession
+        })
+    }
+
     /// An atomic operation on one key, under the session's lock: `decide`
     /// sees the key's value, and its [`Edit`] is applied, with the limits
     /// checked as in `set_many`. An absent session is `None` with
@@ -184,18 +233,17 @@ impl MemoryStore {
                     outcome = Ok(Some(edit.answer));
                     return Some(record.clone());
                 }
-                (Some(record), KeyChange::Delete) => (
-                    record.size(),
-                    record.with_changes(&[(key.to_owned(), None)], policy),
-                ),
+                (Some(record), KeyChange::Delete) => {
+                    (record.size(), record.with_changes(&[(key, None)], policy))
+                }
                 (Some(record), KeyChange::Put(value)) => (
                     record.size(),
-                    record.with_changes(&[(key.to_owned(), Some(value))], policy),
+                    record.with_changes(&[(key, Some(&value))], policy),
                 ),
                 (None, KeyChange::Put(value)) => (
                     SessionSize::default(),
                     Record::new(Instant::now(), *policy)
-                        .with_changes(&[(key.to_owned(), Some(value))], policy),
+                        .with_changes(&[(key, Some(&value))], policy),
                 ),
                 // Nothing to write: nothing to create.
                 (None, _) => {

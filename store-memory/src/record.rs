@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
-use session_core::{Change, ExpiryPolicy, Handle, SessionInfo, SessionSize};
+use session_core::{ExpiryPolicy, Handle, SessionInfo, SessionSize};
 
 /// Bytes counted per field and per session on top of their text, for the
 /// allocations around them.
@@ -43,6 +43,10 @@ impl Stats {
     }
 }
 
+/// One change of a write: a key and its new value, or `None` to delete it;
+/// borrowed, so that a write copies each byte once, into the record.
+pub(crate) type FieldChange<'a> = (&'a str, Option<&'a [u8]>);
+
 /// One session: immutable once built; writes build a new one.
 #[derive(Debug)]
 pub(crate) struct Record {
@@ -54,7 +58,10 @@ pub(crate) struct Record {
     idle: Option<Duration>,
     pub(crate) owner: Option<Arc<str>>,
     pub(crate) stats: Arc<Stats>,
-    pub(crate) fields: HashMap<String, Arc<[u8]>>,
+    /// Shared keys and values: a write copies the map, not its contents.
+    pub(crate) fields: HashMap<Arc<str>, Arc<[u8]>>,
+    /// What `fields` holds, as the limits count it, kept as it changes.
+    size: SessionSize,
     pub(crate) bytes: usize,
 }
 
@@ -71,6 +78,7 @@ impl Record {
             owner: None,
             stats: Arc::new(stats),
             fields: HashMap::new(),
+            size: SessionSize::default(),
             bytes: RECORD_OVERHEAD,
         }
     }
@@ -140,19 +148,26 @@ impl Record {
     }
 
     /// A copy with `changes` applied and `policy` recorded.
-    pub(crate) fn with_changes(&self, changes: &[Change], policy: &ExpiryPolicy) -> Record {
+    pub(crate) fn with_changes(
+        &self,
+        changes: &[FieldChange<'_>],
+        policy: &ExpiryPolicy,
+    ) -> Record {
         let mut fields = self.fields.clone();
-        for (key, value) in changes {
-            match value {
-                Some(value) => fields.insert(key.clone(), Arc::from(value.as_slice())),
+        let mut size = self.size;
+        for &(key, value) in changes {
+            let old = match value {
+                Some(value) => {
+                    size.add(key, value.len());
+                    fields.insert(Arc::from(key), Arc::from(value))
+                }
                 None => fields.remove(key),
             };
+            if let Some(old) = old {
+                size.remove(key, old.len());
+            }
         }
-        let bytes = RECORD_OVERHEAD
-            + fields
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD)
-                .sum::<usize>();
+        let bytes = RECORD_OVERHEAD + size.bytes + size.keys * FIELD_OVERHEAD;
         Record {
             created: self.created,
             created_ms: self.created_ms,
@@ -161,6 +176,7 @@ impl Record {
             owner: self.owner.clone(),
             stats: self.stats.clone(),
             fields,
+            size,
             bytes,
         }
     }
@@ -183,11 +199,7 @@ impl Record {
 
     /// What the session holds, as [`Limits::check_session`] counts it.
     pub(crate) fn size(&self) -> SessionSize {
-        let mut size = SessionSize::default();
-        for (key, value) in &self.fields {
-            size.add(key, value.len());
-        }
-        size
+        self.size
     }
 
     pub(crate) fn value(&self, key: &str) -> Option<Vec<u8>> {

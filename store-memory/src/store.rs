@@ -10,13 +10,13 @@ use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 use session_core::{beyond_cap, check_owner};
 use session_core::{
-    ActivePage, Change, Edit, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo,
-    SessionSize, Store, Swap, WriteMode, WriteOutcome,
+    ActivePage, Change, Edit, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store,
+    Swap, WriteMode, WriteOutcome,
 };
 
 use crate::access::Turns;
 use crate::owners::Owners;
-use crate::record::{millis, now_ms, Record};
+use crate::record::{millis, now_ms, FieldChange, Record};
 
 /// The in-memory session store. Cheap to clone: clones share the cache.
 #[derive(Clone)]
@@ -93,10 +93,23 @@ impl Store for MemoryStore {
                 record
                     .fields
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .map(|(k, v)| (k.to_string(), v.to_vec()))
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        value: &[u8],
+        mode: WriteMode,
+        policy: &ExpiryPolicy,
+    ) -> Result<WriteOutcome> {
+        self.limits.check_key(key)?;
+        self.limits.check_value(value)?;
+        self.write(id, &[(key, Some(value))], mode, policy).await
     }
 
     async fn set_many(
@@ -107,46 +120,16 @@ impl Store for MemoryStore {
         policy: &ExpiryPolicy,
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
-        let mut refused = None;
-        let limits = self.limits;
-        let written = self
-            .update(id, |current| {
-                let (before, after) = match (current, mode) {
-                    (Some(record), _) => (record.size(), record.with_changes(changes, policy)),
-                    (None, WriteMode::Create) => (
-                        SessionSize::default(),
-                        Record::new(Instant::now(), *policy).with_changes(changes, policy),
-                    ),
-                    (None, WriteMode::Existing) => return None,
-                };
-                // Checked inside the compute, so concurrent writers see each
-                // other's keys.
-                match limits.check_session(before, after.size()) {
-                    Ok(()) => {
-                        after.stats.writes.fetch_add(1, Ordering::Relaxed);
-                        after.stats.touch();
-                        Some(after)
-                    }
-                    Err(error) => {
-                        refused = Some(error);
-                        None
-                    }
-                }
-            })
-            .await;
-        if let Some(error) = refused {
-            return Err(error);
-        }
-        Ok(if written {
-            WriteOutcome::Applied
-        } else {
-            WriteOutcome::NoSession
-        })
+        let changes: Vec<FieldChange<'_>> = changes
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_deref()))
+            .collect();
+        self.write(id, &changes, mode, policy).await
     }
 
     async fn del_many(&self, id: &SessionId, keys: &[&str], policy: &ExpiryPolicy) -> Result<bool> {
         self.limits.check_keys(keys)?;
-        let changes: Vec<Change> = keys.iter().map(|k| (k.to_string(), None)).collect();
+        let changes: Vec<FieldChange<'_>> = keys.iter().map(|&key| (key, None)).collect();
         Ok(self
             .update(id, |current| {
                 let record = current?.with_changes(&changes, policy);

@@ -30,6 +30,8 @@ pub struct Spec {
     pub store: &'static str,
     /// Whether a plain run includes it.
     pub default: bool,
+    /// Flags of ours beyond the store's (none for the peers).
+    pub flags: &'static [&'static str],
     /// One line for `--list`.
     pub about: &'static str,
 }
@@ -51,10 +53,20 @@ impl Spec {
 pub const BASELINE: &str = "raw-redis";
 
 /// Every server the bench knows, in the order of the table.
-pub const CATALOGUE: [Spec; 11] = [
+pub const CATALOGUE: [Spec; 13] = [
     ours("gs-axum-memory", "server-axum", "memory", true),
     ours("gs-axum-redb", "server-axum", "redb", true),
     ours("gs-axum-sled", "server-axum", "sled", true),
+    Spec {
+        flags: &["--sync-every-ms", "500"],
+        about: "generic-session example server, disk synced every 500 ms",
+        ..ours("gs-axum-redb-sync500", "server-axum", "redb", true)
+    },
+    Spec {
+        flags: &["--sync-every-ms", "500"],
+        about: "generic-session example server, disk synced every 500 ms",
+        ..ours("gs-axum-sled-sync500", "server-axum", "sled", true)
+    },
     ours("gs-axum-redis", "server-axum", "redis", true),
     ours("gs-actix-redis", "server-actix", "redis", true),
     ours("gs-tower-redis", "server-tower", "redis", false),
@@ -64,6 +76,7 @@ pub const CATALOGUE: [Spec; 11] = [
         binary: "peer-tower-sessions",
         store: "redis",
         default: true,
+        flags: &[],
         about: "axum + tower-sessions 0.14, tower-sessions-redis-store (fred)",
     },
     Spec {
@@ -71,6 +84,7 @@ pub const CATALOGUE: [Spec; 11] = [
         binary: "peer-tower-sessions",
         store: "memory",
         default: true,
+        flags: &[],
         about: "axum + tower-sessions 0.14, its MemoryStore",
     },
     Spec {
@@ -78,6 +92,7 @@ pub const CATALOGUE: [Spec; 11] = [
         binary: "peer-actix-session",
         store: "redis",
         default: true,
+        flags: &[],
         about: "actix-web + actix-session 0.11, RedisSessionStore (redis-rs)",
     },
     Spec {
@@ -85,6 +100,7 @@ pub const CATALOGUE: [Spec; 11] = [
         binary: "raw-redis",
         store: "redis",
         default: true,
+        flags: &[],
         about: "axum + redis-rs, HSET/HGET/HINCRBY on a hash per cookie, no session library",
     },
 ];
@@ -100,6 +116,7 @@ const fn ours(
         binary,
         store,
         default,
+        flags: &[],
         about: "generic-session example server",
     }
 }
@@ -211,6 +228,7 @@ fn arguments(spec: &Spec, dir: &Path, redis_url: &str) -> Vec<String> {
             "sled" => args.extend(["--sled-path".into(), path(dir, "sled")]),
             _ => {}
         }
+        args.extend(spec.flags.iter().map(|flag| flag.to_string()));
     }
     args
 }
