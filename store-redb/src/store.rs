@@ -186,12 +186,7 @@ impl RedbStore {
         query: impl FnOnce(&Snapshot, u64) -> TxResult<T> + Send + 'static,
     ) -> Result<T> {
         let (db, tally) = (self.db.clone(), self.tally.clone());
-        let read = move || -> Result<T> {
-            let tx = db.begin_read().map_err(backend)?;
-            let mut snapshot = Snapshot::open(&tx).map_err(backend)?;
-            snapshot.tally = Some(tally);
-            query(&snapshot, now_ms()).map_err(backend)
-        };
+        let read = move || look(&db, tally, query);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return read();
         };
@@ -245,31 +240,30 @@ impl RedbStore {
     /// the touch granularity: then the writer's next commit slides the
     /// session and counts the read. Otherwise the read is counted in the
     /// tally. An expired session reads as absent and is left to the sweeper.
-    async fn read<T: Send + 'static>(
+    async fn read<T>(
         &self,
         id: &SessionId,
         policy: &ExpiryPolicy,
-        answer: impl FnOnce(&Snapshot, &str) -> TxResult<T> + Send + 'static,
+        answer: impl FnOnce(&Snapshot, &str) -> TxResult<T>,
     ) -> Result<Option<T>> {
-        let (key, own) = (id.as_str().to_owned(), *policy);
-        let tally = self.tally.clone();
-        let found = self
-            .snapshot(move |snapshot, now| {
-                let Some(meta) = snapshot.meta(&key)?.filter(|meta| meta.alive(now)) else {
-                    return Ok(None);
-                };
-                let own = meta.policy(&own);
-                let Some(deadline) = own.deadline_ms(meta.created, now) else {
-                    return Ok(None);
-                };
-                let answer = answer(snapshot, &key)?;
-                let due = own.refresh_due(meta.deadline, deadline);
-                if !due {
-                    tally.add(&key, now);
-                }
-                Ok(Some((answer, due)))
-            })
-            .await?;
+        let key = id.as_str();
+        // A point read of a snapshot takes microseconds and never waits for
+        // the writer: on this thread, without the blocking pool's hand-off.
+        let found = look(&self.db, self.tally.clone(), |snapshot, now| {
+            let Some(meta) = snapshot.meta(key)?.filter(|meta| meta.alive(now)) else {
+                return Ok(None);
+            };
+            let own = meta.policy(policy);
+            let Some(deadline) = own.deadline_ms(meta.created, now) else {
+                return Ok(None);
+            };
+            let answer = answer(snapshot, key)?;
+            let due = own.refresh_due(meta.deadline, deadline);
+            if !due {
+                self.tally.add(key, now);
+            }
+            Ok(Some((answer, due)))
+        })?;
         match found {
             Some((answer, true)) => {
                 self.with_live(id, policy, false, Count::Read, || (), |_, _| Ok(()))
@@ -365,6 +359,19 @@ async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>
             Err(CoreError::Timeout(limit))
         }
     }
+}
+
+/// Runs `query` on a snapshot (a read transaction) of `db` at now, with the
+/// store's pending reads for its reports.
+fn look<T>(
+    db: &Database,
+    tally: Arc<ReadTally>,
+    query: impl FnOnce(&Snapshot, u64) -> TxResult<T>,
+) -> Result<T> {
+    let tx = db.begin_read().map_err(backend)?;
+    let mut snapshot = Snapshot::open(&tx).map_err(backend)?;
+    snapshot.tally = Some(tally);
+    query(&snapshot, now_ms()).map_err(backend)
 }
 
 #[async_trait]

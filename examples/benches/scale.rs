@@ -1,0 +1,196 @@
+//! Flat cost as the store grows: each store's `get` and `set` with 1,000 live
+//! sessions beside the same store kind holding 100,000 and 1,000,000, in
+//! alternating rounds (small, large, large, small, ...), so that the machine's
+//! drift hits both alike. Prints the median cost ratio large / small
+//! (time per operation; 1.0 is flat).
+//!
+//! ```text
+//! cargo bench -p examples --bench scale
+//! SCALE_STORES=sled SCALE_SIZES=100000,300000 cargo bench -p examples --bench scale
+//! ```
+//!
+//! `SCALE_STORES` (default `memory,redis,redb,sled`) and `SCALE_SIZES`
+//! (default `100000,1000000`) choose what runs. Sessions hold one 64-byte
+//! value; 64 tasks read or write random sessions. The embedded stores sync
+//! every 500 ms while they are filled and measured (the figure is the
+//! lookup's, not the disk's). Each Redis store has a `redis-server` of its
+//! own, started here on a free loopback port.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis_test_server::RedisServer;
+use session_core::testkit::soak::env_number;
+use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+use store_memory::MemoryStore;
+use store_redb::RedbStore;
+use store_redis::RedisStore;
+use store_sled::SledStore;
+
+const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
+const SMALL: usize = 1_000;
+const TASKS: usize = 64;
+const ROUNDS: u64 = 7;
+/// Operations per task in one timed run.
+const PER_TASK: usize = 500;
+
+/// A store with its live sessions, and what must outlive it.
+struct Filled {
+    store: Arc<dyn Store>,
+    ids: Arc<Vec<SessionId>>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+fn open(kind: &str, runtime: &tokio::runtime::Runtime) -> (Arc<dyn Store>, Box<dyn std::any::Any>) {
+    let every = Duration::from_millis(500);
+    match kind {
+        "memory" => (
+            Arc::new(MemoryStore::builder().max_bytes(4 << 30).build()),
+            Box::new(()),
+        ),
+        "redb" => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = RedbStore::builder()
+                .path(dir.path().join("sessions.redb"))
+                .durability(store_redb::Durability::Every(every))
+                .open()
+                .expect("open redb");
+            (Arc::new(store), Box::new(dir))
+        }
+        "sled" => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = SledStore::builder()
+                .path(dir.path())
+                .durability(store_sled::Durability::Every(every))
+                .open()
+                .expect("open sled");
+            (Arc::new(store), Box::new(dir))
+        }
+        "redis" => {
+            let server = RedisServer::start();
+            let store = runtime
+                .block_on(RedisStore::builder().url(server.url()).build())
+                .expect("connect to redis");
+            (Arc::new(store), Box::new(server))
+        }
+        other => panic!("unknown store {other:?}: memory, redis, redb or sled"),
+    }
+}
+
+/// A `kind` store holding `sessions` live sessions, written by 64 tasks.
+fn filled(kind: &str, sessions: usize, runtime: &tokio::runtime::Runtime) -> Filled {
+    let (store, keep) = open(kind, runtime);
+    let ids: Arc<Vec<SessionId>> = Arc::new(
+        (0..sessions)
+            .map(|_| SessionId::generate("session:"))
+            .collect(),
+    );
+    let started = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let (store, ids) = (store.clone(), ids.clone());
+                tokio::spawn(async move {
+                    for id in ids.iter().skip(task).step_by(TASKS) {
+                        let outcome = store
+                            .set(id, "v", &[b'x'; 64], WriteMode::Create, &POLICY)
+                            .await
+                            .expect("fill");
+                        assert_eq!(outcome, WriteOutcome::Applied);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("fill task");
+        }
+    });
+    eprintln!(
+        "  {kind}: {sessions} sessions written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Filled {
+        store,
+        ids,
+        _keep: keep,
+    }
+}
+
+/// Seconds per operation of 64 tasks doing `op` on random sessions of `filled`.
+fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> f64 {
+    let started = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS as u64)
+            .map(|task| {
+                let (store, ids) = (filled.store.clone(), filled.ids.clone());
+                tokio::spawn(async move {
+                    // A small xorshift: random sessions, the same for both sizes' runs.
+                    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (task + 1);
+                    for _ in 0..PER_TASK {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let id = &ids[(x % ids.len() as u64) as usize];
+                        if op == "get" {
+                            let value = store.get(id, "v", &POLICY).await.expect("get");
+                            assert!(value.is_some());
+                        } else {
+                            let _ = store
+                                .set(id, "v", &[b'y'; 64], WriteMode::Existing, &POLICY)
+                                .await
+                                .expect("set");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+    });
+    started.elapsed().as_secs_f64() / (TASKS * PER_TASK) as f64
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stores = std::env::var("SCALE_STORES").unwrap_or_else(|_| "memory,redis,redb,sled".into());
+    let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .map(|size| size.trim().parse().expect("SCALE_SIZES: numbers"))
+        .collect();
+    let rounds = usize::try_from(env_number("SCALE_ROUNDS", ROUNDS)).expect("SCALE_ROUNDS");
+    println!("cost per operation at n live sessions / at {SMALL} (median [lowest, highest] of {rounds} interleaved rounds; 64 tasks):");
+    for kind in stores.split(',').map(str::trim) {
+        let small = filled(kind, SMALL, &runtime);
+        for &size in &sizes {
+            let large = filled(kind, size, &runtime);
+            for op in ["get", "set"] {
+                let mut ratios: Vec<f64> = (0..rounds)
+                    .map(|round| {
+                        let seed = round as u64 + 1;
+                        if round % 2 == 0 {
+                            let s = cost(&small, op, &runtime, seed);
+                            cost(&large, op, &runtime, seed) / s
+                        } else {
+                            let l = cost(&large, op, &runtime, seed);
+                            l / cost(&small, op, &runtime, seed)
+                        }
+                    })
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                let small_us = cost(&small, op, &runtime, 99) * 1e6;
+                println!(
+                    "  {kind:<6} {op} n={size:<8} {:.2} [{:.2}, {:.2}]   ({small_us:.1} µs/op wall at {SMALL}, 64 tasks)",
+                    ratios[rounds / 2],
+                    ratios[0],
+                    ratios[rounds - 1]
+                );
+            }
+        }
+    }
+}
