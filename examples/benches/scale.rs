@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `SCALE_STORES` (default `memory,redis,redb,sled`) and `SCALE_SIZES`
-//! (default `100000,1000000`) choose what runs. Sessions hold one 64-byte
+//! (default `100000,1000000`) choose what runs, `SCALE_ROUNDS` (default 7)
+//! how many rounds. Reads use the default touch granularity. Sessions hold one 64-byte
 //! value; 64 tasks read or write random sessions. The embedded stores sync
 //! every 500 ms while they are filled and measured (the figure is the
 //! lookup's, not the disk's). Each Redis store has a `redis-server` of its
@@ -21,13 +22,16 @@ use std::time::{Duration, Instant};
 
 use redis_test_server::RedisServer;
 use session_core::testkit::soak::env_number;
-use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome, DEFAULT_TOUCH_AFTER};
 use store_memory::MemoryStore;
 use store_redb::RedbStore;
 use store_redis::RedisStore;
 use store_sled::SledStore;
 
-const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
+/// The defaults a `SessionConfig` gives: reads slide the expiry at most once
+/// a minute, so they are reads, as in production.
+const POLICY: ExpiryPolicy =
+    ExpiryPolicy::idle(Duration::from_secs(3600)).with_touch_after(DEFAULT_TOUCH_AFTER);
 const SMALL: usize = 1_000;
 const TASKS: usize = 64;
 const ROUNDS: u64 = 7;
