@@ -135,6 +135,34 @@ impl ReadTally {
         }
     }
 
+    /// Takes out and returns everything pending for session `id`, as when
+    /// it moves to a new id.
+    pub fn take(&self, id: &str) -> PendingReads {
+        self.shard(id).remove(id).unwrap_or_default()
+    }
+
+    /// Adds `more` to what is pending for session `id`: the reads
+    /// [`take`](Self::take)n from the id it had before.
+    pub fn add_pending(&self, id: &str, more: PendingReads) {
+        if more.reads == 0 {
+            return;
+        }
+        let mut shard = self.shard(id);
+        let pending = shard.entry(id.to_owned()).or_default();
+        pending.reads += more.reads;
+        pending.last_ms = pending.last_ms.max(more.last_ms);
+    }
+
+    /// Every session with pending reads, and what is pending, as of now: for
+    /// a store that writes them out in the background.
+    pub fn pending(&self) -> Vec<(String, PendingReads)> {
+        let mut all = Vec::new();
+        for shard in 0..self.shards.len() {
+            all.extend(self.lock(shard).iter().map(|(id, p)| (id.clone(), *p)));
+        }
+        all
+    }
+
     /// Forgets session `id` (destroyed or expired).
     pub fn forget(&self, id: &str) {
         self.shard(id).remove(id);
@@ -190,5 +218,24 @@ mod tests {
         assert_eq!(["a", "b", "c"].map(|id| tally.get(id).reads), [0, 0, 1]);
         tally.clear();
         assert_eq!(tally.get("c").reads, 0);
+    }
+
+    #[test]
+    fn take_moves_pending_reads_to_another_id() {
+        let tally = ReadTally::new();
+        tally.add("old", 5);
+        tally.add("old", 7);
+        tally.add("new", 3);
+        let moved = tally.take("old");
+        tally.add_pending("new", moved);
+        assert_eq!(tally.get("old"), PendingReads::default());
+        assert_eq!(
+            tally.get("new"),
+            PendingReads {
+                reads: 3,
+                last_ms: 7
+            }
+        );
+        assert_eq!(tally.pending(), vec![("new".to_owned(), tally.get("new"))]);
     }
 }

@@ -8,6 +8,7 @@ use redis::{Client, ConnectionAddr, IntoConnectionInfo};
 use session_core::Limits;
 
 use crate::connection::Connection;
+use crate::reads::{self, Reads};
 use crate::{Error, RedisStore};
 
 /// The key prefix used unless [`RedisStoreBuilder::prefix`] says otherwise.
@@ -21,6 +22,9 @@ pub const DEFAULT_SCAN_COUNT: usize = 100;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one operation may take, unless [`RedisStoreBuilder::response_timeout`] says otherwise.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How many sessions one store remembers as not due for a refresh, unless
+/// [`RedisStoreBuilder::plain_reads`] says otherwise: about 10 MB at most.
+pub const DEFAULT_PLAIN_READS: usize = 100_000;
 
 /// Reconnection backoff: short, so that a server that comes back is in use again
 /// within about a second; each operation is bounded by the response timeout anyway.
@@ -46,6 +50,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 /// | [`limits`](Self::limits) | [`Limits::default`] (keys 256 B, values 4 MiB, sessions 1,024 keys and 16 MiB) |
 /// | [`owned_lifetime`](Self::owned_lifetime) | [`DEFAULT_OWNED_LIFETIME`] (30 days) |
 /// | [`activity_index`](Self::activity_index) | off: "active in the last *n* seconds" scans |
+/// | [`plain_reads`](Self::plain_reads) | [`DEFAULT_PLAIN_READS`] (100,000 sessions) |
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -84,6 +89,7 @@ pub struct RedisStoreBuilder {
     limits: Limits,
     owned_lifetime: Duration,
     activity_index: bool,
+    plain_reads: usize,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -120,6 +126,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("limits", &self.limits)
             .field("owned_lifetime", &self.owned_lifetime)
             .field("activity_index", &self.activity_index)
+            .field("plain_reads", &self.plain_reads)
             .finish()
     }
 }
@@ -190,6 +197,7 @@ impl Default for RedisStoreBuilder {
             limits: Limits::default(),
             owned_lifetime: DEFAULT_OWNED_LIFETIME,
             activity_index: false,
+            plain_reads: DEFAULT_PLAIN_READS,
         }
     }
 }
@@ -322,6 +330,19 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How many sessions this store may serve plain reads for: a read that
+    /// the touch granularity (see
+    /// [`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
+    /// lets leave the expiry alone is then one `HGET` (`HMGET`, `HGETALL`),
+    /// not a script, and its read count reaches the session's counter within
+    /// about a second. Each session read inside its granularity takes about
+    /// 100 bytes here; past this many, reads take the script. 0 makes every
+    /// read a script again, with counters exact across processes at once.
+    pub fn plain_reads(mut self, sessions: usize) -> Self {
+        self.plain_reads = sessions;
+        self
+    }
+
     /// Size limits on keys and values.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -380,7 +401,16 @@ impl RedisStoreBuilder {
                 ))))
             }
         }
+        let reads = Arc::new(Reads::new(self.plain_reads));
+        if self.plain_reads > 0 {
+            tokio::spawn(reads::flush_in_background(
+                Arc::downgrade(&reads),
+                connection.clone(),
+                self.response_timeout,
+            ));
+        }
         Ok(RedisStore {
+            reads,
             connection,
             prefix: Arc::from(self.prefix),
             scan_count: self.scan_count,

@@ -64,7 +64,7 @@
 //!
 //! | operation | command |
 //! |---|---|
-//! | `get`, `get_many`, `get_all` | script: HGET / HMGET / HGETALL + PEXPIRE, the read counter, the activity indexes |
+//! | `get`, `get_many`, `get_all` | plain HGET / HMGET / HGETALL while no refresh is due (below); else script: the same + PEXPIRE, the read counter, the activity indexes |
 //! | `del`, `del_many` | script |
 //! | `extend`, `set_lifetime` | script |
 //! | `set`, `set_many` | script |
@@ -83,9 +83,19 @@
 //! work, in the same round trip; counting is a `ZCOUNT` per index after the
 //! expired entries are pruned.
 //!
-//! Reads are scripts too, not `MULTI`: the TTL they set depends on what the
-//! hash holds, its creation time and its own idle timeout (the field
-//! `\xffidle`, set by [`set_lifetime`](session_core::Store::set_lifetime)).
+//! Reads that slide the expiry are scripts too, not `MULTI`: the TTL they
+//! set depends on what the hash holds, its creation time and its own idle
+//! timeout (the field `\xffidle`, set by
+//! [`set_lifetime`](session_core::Store::set_lifetime)). A read need not
+//! slide it when that would move the deadline by less than the touch
+//! granularity ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity),
+//! 60 s by default): each read script answers how long that holds, and until
+//! then this process reads the session with the plain command alone, one
+//! command per request. Those reads are counted in memory and added to the
+//! session's `\xffreads` about once a second; this process's own
+//! [`info`](session_core::Store::info) adds what is pending, so its counters
+//! stay exact, and other processes see them up to a second late. See
+//! [`plain_reads`](RedisStoreBuilder::plain_reads).
 //!
 //! Scripts go by `EVALSHA` and are loaded again on `NOSCRIPT`. A write with
 //! [`WriteMode::Existing`](session_core::WriteMode) to a missing session
@@ -126,13 +136,14 @@ mod config;
 mod connection;
 mod error;
 mod owners;
+mod reads;
 mod scan;
 mod scripts;
 mod store;
 
 pub use crate::config::{
     redacted_url, RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OWNED_LIFETIME,
-    DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
+    DEFAULT_PLAIN_READS, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
 };
 pub use crate::error::Error;
 pub use crate::store::{RedisStore, CREATED_FIELD};

@@ -208,6 +208,9 @@ impl RedisStore {
         let reply: Vec<String> = self
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
+        if matches!(reply.first().map(String::as_str), Some("1")) {
+            self.reads.forget(hash);
+        }
         Ok(match reply.as_slice() {
             [done, owner] if done == "1" => Destroyed::Yes(owner.clone()),
             [done] if done == "-1" => Destroyed::NotOwners,
@@ -285,7 +288,12 @@ impl RedisStore {
         let Some((now, row)) = row.split_first() else {
             return Ok(None);
         };
-        Ok(info_from_row(id, row, now.parse().unwrap_or(0)))
+        let now = now.parse().unwrap_or(0);
+        Ok(info_from_row(id, row, now).map(|mut info| {
+            // Reads served here with a plain command, not yet flushed.
+            self.reads.tally.get(hash).add_to(&mut info, now);
+            info
+        }))
     }
 
     /// [`info_of`](Self::info_of) by id, `None` for an id that is not one.
@@ -770,7 +778,9 @@ impl RedisStore {
     }
 
     pub(crate) async fn destroy_all_impl(&self) -> Result<u64> {
-        self.clear().await
+        let cleared = self.clear().await;
+        self.reads.clear();
+        cleared
     }
 }
 

@@ -57,7 +57,6 @@ pub(crate) static IMPORT: LazyLock<Script> = session_script!("import.lua");
 #[cfg(feature = "cluster")]
 pub(crate) static FORGET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/forget.lua")));
-#[cfg(feature = "cluster")]
 pub(crate) static ADD_READS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/add_reads.lua")));
 #[cfg(feature = "cluster")]

@@ -15,6 +15,7 @@ use session_core::{
 
 use crate::connection::Connection;
 use crate::error::to_core;
+use crate::reads::Reads;
 use crate::{scripts, RedisStoreBuilder};
 
 /// Nothing after the policy, for scripts that take no more arguments.
@@ -38,6 +39,8 @@ pub struct RedisStore {
     pub(crate) limits: Limits,
     pub(crate) owned_lifetime: Duration,
     pub(crate) activity_index: bool,
+    /// Sessions readable with a plain command, and the reads that were.
+    pub(crate) reads: Arc<Reads>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for RedisStore {
             .field("limits", &self.limits)
             .field("owned_lifetime", &self.owned_lifetime)
             .field("activity_index", &self.activity_index)
+            .field("reads", &self.reads.tally)
             .finish()
     }
 }
@@ -129,22 +133,37 @@ impl RedisStore {
             .await
     }
 
-    /// A read (`HGET`, `HMGET` or `HGETALL` of `fields`, in `script`) that
-    /// counts itself and, when a refresh is due under the policy's touch
-    /// granularity, slides the idle expiry, in the same atomic step. Always
-    /// a script: the TTL depends on the session's own idle timeout, if it
-    /// has one, and on its age, both stored in the hash.
+    /// A read of `fields` of session `hash`: `command` (`HGET`, `HMGET` or
+    /// `HGETALL`) alone while this process knows no refresh is due (see
+    /// [`Reads`]), counted here; otherwise `script`, which does the same,
+    /// counts the read and, when a refresh is due under the policy's touch
+    /// granularity, slides the idle expiry, in one atomic step. That is a
+    /// script because the TTL depends on the session's own idle timeout, if
+    /// it has one, and on its age, both stored in the hash.
     async fn read<T: redis::FromRedisValue + Send>(
         &self,
         hash: &str,
-        script: &Script,
+        (command, script): (&str, &Script),
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
+        if !policy.touch_granularity().is_zero() && self.reads.fresh(hash) {
+            let mut plain = redis::cmd(command);
+            plain.arg(hash).arg(fields);
+            let value = self
+                .run(|mut c| async move { plain.query_async(&mut c).await })
+                .await?;
+            self.reads.count(hash);
+            return Ok(value);
+        }
         let granularity = u64::try_from(policy.touch_after.as_millis())
             .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
-        self.script(script, hash, policy, (granularity, fields))
-            .await
+        let sent = std::time::Instant::now();
+        let (due, value): (u64, T) = self
+            .script(script, hash, policy, (granularity, fields))
+            .await?;
+        self.reads.note(hash, sent, due);
+        Ok(value)
     }
 
     #[cfg(feature = "cluster")]
@@ -346,7 +365,7 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        self.read(&self.key(id), &scripts::GET, &[key], policy)
+        self.read(&self.key(id), ("HGET", &scripts::GET), &[key], policy)
             .await
     }
 
@@ -362,7 +381,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let values: Vec<Option<Vec<u8>>> = self
-            .read(&self.key(id), &scripts::GET_MANY, keys, policy)
+            .read(&self.key(id), ("HMGET", &scripts::GET_MANY), keys, policy)
             .await?;
         // An absent session answers an empty list.
         Ok(if values.len() == keys.len() {
@@ -378,7 +397,12 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<HashMap<String, Vec<u8>>> {
         let fields: Vec<(Vec<u8>, Vec<u8>)> = self
-            .read(&self.key(id), &scripts::GET_ALL, NO_ARGS, policy)
+            .read(
+                &self.key(id),
+                ("HGETALL", &scripts::GET_ALL),
+                NO_ARGS,
+                policy,
+            )
             .await?;
         // Metadata fields are not UTF-8, user keys always are.
         Ok(fields
@@ -558,8 +582,11 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Duration>> {
         let own = millis(&policy.with_idle(idle)).0;
+        let hash = self.key(id);
+        // A shorter timeout shortens the granularity: the next read asks.
+        self.reads.forget_fresh(&hash);
         let ttl: i64 = self
-            .script(&scripts::SET_LIFETIME, &self.key(id), policy, own)
+            .script(&scripts::SET_LIFETIME, &hash, policy, own)
             .await?;
         Ok(u64::try_from(ttl).ok().map(Duration::from_millis))
     }
@@ -579,7 +606,18 @@ impl Store for RedisStore {
         if let Some(owner) = &owner {
             self.index(owner, to_id, policy).await?;
         }
-        let moved = self.move_session(&from, &to, policy).await;
+        let moved = {
+            // Reads counted here under the old id move with it, never
+            // between a flush pass's reading and settling them.
+            let _gate = self.reads.gate.read().await;
+            let moved = self.move_session(&from, &to, policy).await;
+            if matches!(moved, Ok(true)) {
+                let pending = self.reads.tally.take(&from);
+                self.reads.tally.add_pending(&to, pending);
+                self.reads.forget_fresh(&from);
+            }
+            moved
+        };
         // After a failure the move may or may not have happened: both
         // entries stay, for a lookup to prune the one that names nothing.
         if let (Some(owner), Ok(moved)) = (&owner, &moved) {

@@ -665,3 +665,104 @@ async fn an_increment_refused_by_the_server_is_not_the_clients_fault() {
         Some(b"1".to_vec())
     );
 }
+
+/// Inside the touch granularity a read is one plain command, not a script.
+/// Its count is in this process's `info` at once and in the hash within
+/// about a second; a session destroyed elsewhere reads as gone; a new
+/// lifetime, or `plain_reads(0)`, sends reads back to the script.
+#[tokio::test]
+async fn reads_inside_the_granularity_are_one_plain_command() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let id = create(&store, &policy).await;
+    // The first read is the script, which answers that no refresh is due.
+    assert_eq!(
+        store.get(&id, "a", &policy).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    let commands = ["evalsha", "hget", "hmget", "hgetall"];
+    let before = commands.map(|command| calls(&mut con, command));
+    for _ in 0..10 {
+        assert_eq!(
+            store.get(&id, "a", &policy).await.unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            store.get_many(&id, &["a", "b"], &policy).await.unwrap(),
+            vec![Some(b"1".to_vec()), None]
+        );
+        assert_eq!(store.get_all(&id, &policy).await.unwrap().len(), 1);
+    }
+    let after = commands.map(|command| calls(&mut con, command));
+    let sent: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(sent, [0, 10, 10, 10], "{commands:?}");
+
+    assert_eq!(store.info(&id).await.unwrap().unwrap().reads, 31);
+    let stored_reads = |con: &mut redis::Connection| -> u64 {
+        let reads: Option<u64> = con.hget(store.key(&id), b"\xffreads").unwrap();
+        reads.unwrap_or(0)
+    };
+    let flushed_by = Instant::now() + Duration::from_secs(5);
+    while stored_reads(&mut con) < 31 && Instant::now() < flushed_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored_reads(&mut con), 31);
+    assert_eq!(
+        store.info(&id).await.unwrap().unwrap().reads,
+        31,
+        "flushed reads are not counted twice"
+    );
+
+    // A new lifetime: the next read asks the script again.
+    store
+        .set_lifetime(&id, Duration::from_secs(600), &policy)
+        .await
+        .unwrap();
+    let evalsha = calls(&mut con, "evalsha");
+    store.get(&id, "a", &policy).await.unwrap();
+    assert_eq!(calls(&mut con, "evalsha") - evalsha, 1);
+
+    // Destroyed by another process: the plain read finds nothing.
+    let other = self::store(&server).await;
+    other.del_all(&id).await.unwrap();
+    let hget = calls(&mut con, "hget");
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+    assert_eq!(calls(&mut con, "hget") - hget, 1);
+
+    // Without the plain path every read is the script.
+    let scripted = RedisStore::builder()
+        .url(server.url())
+        .plain_reads(0)
+        .build()
+        .await
+        .unwrap();
+    let id = create(&scripted, &policy).await;
+    let evalsha = calls(&mut con, "evalsha");
+    for _ in 0..5 {
+        scripted.get(&id, "a", &policy).await.unwrap();
+    }
+    assert_eq!(calls(&mut con, "evalsha") - evalsha, 5);
+    assert_eq!(scripted.info(&id).await.unwrap().unwrap().reads, 5);
+}
+
+/// Reads served plainly under the old id count for the new one after a
+/// regenerate, and a destroy forgets them.
+#[tokio::test]
+async fn plain_reads_follow_a_regenerate() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let id = create(&store, &policy).await;
+    for _ in 0..4 {
+        store.get(&id, "a", &policy).await.unwrap();
+    }
+    let to = SessionId::generate("session:");
+    assert!(store.regenerate(&id, &to, &policy).await.unwrap());
+    assert!(store.info(&id).await.unwrap().is_none());
+    assert_eq!(store.info(&to).await.unwrap().unwrap().reads, 4);
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+    store.del_all(&to).await.unwrap();
+    assert!(store.info(&to).await.unwrap().is_none());
+}

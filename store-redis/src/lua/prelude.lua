@@ -131,16 +131,22 @@ end
 -- and `count` reads so far (`meta` as live_ttl gives it): counted, and slid
 -- only if that moves its deadline by the touch granularity (ARGV[3] ms, at
 -- most half the session's idle timeout) or more. Otherwise it writes its
--- count alone: no expiry, last activity or index change.
+-- count alone: no expiry, last activity or index change. Returns how many ms
+-- from now the next refresh falls due (0: no granularity), so that the
+-- client can serve reads before then with a plain command.
 local function read_touch(key, ttl, count, meta)
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
-  if granularity > 0 and redis.call('PTTL', key) > ttl - granularity then
-    redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
-    return
+  if granularity > 0 then
+    local left = redis.call('PTTL', key)
+    if left > ttl - granularity then
+      redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
+      return left - (ttl - granularity)
+    end
   end
   redis.call('PEXPIRE', key, ttl)
   touch(key, ttl, READS, count)
+  return math.max(granularity, 0)
 end
 
 -- What a listing shows of live session `key`: owner, created, reads,

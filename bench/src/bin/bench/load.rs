@@ -70,8 +70,9 @@ pub struct Processes {
     pub clock: CpuClock,
     /// The server.
     pub server: u32,
-    /// The Redis it uses, if any: its CPU is reported apart.
-    pub redis: Option<u32>,
+    /// The Redis it uses, if any, as its pid and loopback port: its CPU and
+    /// the commands it ran are reported apart.
+    pub redis: Option<(u32, u16)>,
 }
 
 /// What one timed run measured.
@@ -86,6 +87,9 @@ pub struct Sample {
     pub server_cpu: Duration,
     /// Redis's CPU time over the run, if the server uses Redis.
     pub redis_cpu: Option<Duration>,
+    /// Commands Redis ran over the run, those inside scripts included (as
+    /// `INFO commandstats` counts them), if the server uses Redis.
+    pub redis_commands: Option<u64>,
 }
 
 impl Sample {
@@ -102,6 +106,30 @@ impl Sample {
     pub fn redis_us_per_request(&self) -> Option<f64> {
         self.redis_cpu.map(|cpu| per_request_us(cpu, self.requests))
     }
+
+    /// Redis commands per answered request.
+    pub fn redis_commands_per_request(&self) -> Option<f64> {
+        self.redis_commands
+            .map(|commands| commands as f64 / self.requests.max(1) as f64)
+    }
+}
+
+/// Every command Redis on `port` has run, from `INFO commandstats` (the
+/// `INFO` calls that ask, this one included, left out), or `None` if it
+/// cannot be asked.
+fn redis_commands(port: u16) -> Option<u64> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut connection = client.get_connection().ok()?;
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut connection)
+        .ok()?;
+    let calls = stats.lines().filter_map(|line| {
+        let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+        let calls: u64 = rest.split(',').next()?.parse().ok()?;
+        Some(if command == "info" { 0 } else { calls })
+    });
+    Some(calls.sum())
 }
 
 fn per_request_us(cpu: Duration, requests: u64) -> f64 {
@@ -115,7 +143,8 @@ pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Proce
     let stop = Arc::new(AtomicBool::new(false));
     let cpu = |pid| processes.clock.process_tree(pid).unwrap_or_default();
     let server_before = cpu(processes.server);
-    let redis_before = processes.redis.map(cpu);
+    let redis_before = processes.redis.map(|(pid, _)| cpu(pid));
+    let commands_before = processes.redis.and_then(|(_, port)| redis_commands(port));
     let start = Instant::now();
     let tasks: Vec<_> = users
         .iter()
@@ -148,7 +177,12 @@ pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Proce
     let redis_cpu = processes
         .redis
         .zip(redis_before)
-        .map(|(pid, before)| cpu(pid).saturating_sub(before));
+        .map(|((pid, _), before)| cpu(pid).saturating_sub(before));
+    let redis_commands = processes
+        .redis
+        .and_then(|(_, port)| redis_commands(port))
+        .zip(commands_before)
+        .map(|(after, before)| after.saturating_sub(before));
     for task in tasks {
         // A user task only loops and counts; it cannot panic but on a bug.
         let _ = task.await;
@@ -159,5 +193,6 @@ pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Proce
         elapsed,
         server_cpu,
         redis_cpu,
+        redis_commands,
     }
 }

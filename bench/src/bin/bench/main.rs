@@ -131,6 +131,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let executables = binaries::build()?;
     let redis = needs_redis.then(RedisServer::start);
     let redis_pid = redis.as_ref().map(redis_pid).transpose()?;
+    let redis_port = redis.as_ref().map(RedisServer::port);
     let running = start_servers(&specs, &executables, redis.as_ref())?;
 
     let machine = Machine::describe();
@@ -142,7 +143,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("start the load generator's runtime")?;
     let clock = CpuClock::new();
-    let (runs, lost) = runtime.block_on(measure(&running, settings, clock, redis_pid))?;
+    let redis = redis_pid.zip(redis_port);
+    let (runs, lost) = runtime.block_on(measure(&running, settings, clock, redis))?;
 
     let names: Vec<&'static str> = running.iter().map(|server| server.spec.name).collect();
     let rows = results::summarize(&runs, &names, &MIXES, BASELINE);
@@ -192,7 +194,7 @@ async fn measure(
     running: &[Running],
     settings: Settings,
     clock: CpuClock,
-    redis_pid: Option<u32>,
+    redis: Option<(u32, u16)>,
 ) -> anyhow::Result<(Vec<Run>, Vec<LostRow>)> {
     let mut users = Vec::with_capacity(running.len());
     for server in running {
@@ -209,7 +211,7 @@ async fn measure(
                 let processes = Processes {
                     clock,
                     server: server.pid(),
-                    redis: redis_pid.filter(|_| server.spec.uses_redis()),
+                    redis: redis.filter(|_| server.spec.uses_redis()),
                 };
                 let sample = load::run(users, mix, length, processes).await;
                 println!(

@@ -91,14 +91,14 @@ impl Report<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | Redis CPU µs/req | errors |",
+            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | Redis CPU µs/req | Redis commands/req | errors |",
             self.baseline
         );
-        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in self.rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {:.0} | {} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {:.0} | {} | {} | {} |",
                 row.server,
                 row.mix.name(),
                 thousands(row.per_second),
@@ -107,6 +107,8 @@ impl Report<'_> {
                 row.ratio.map_or("—".into(), |r| format!("{r:.2}")),
                 row.server_us,
                 row.redis_us.map_or("—".into(), |us| format!("{us:.0}")),
+                row.redis_commands
+                    .map_or("—".into(), |commands| format!("{commands:.1}")),
                 row.errors
             );
         }

@@ -30,6 +30,9 @@ pub struct Row {
     pub server_us: f64,
     /// Median Redis CPU per request, µs, for servers on Redis.
     pub redis_us: Option<f64>,
+    /// Median Redis commands per request (those inside scripts included),
+    /// for servers on Redis.
+    pub redis_commands: Option<f64>,
     /// Errors over all rounds.
     pub errors: u64,
 }
@@ -74,6 +77,10 @@ pub fn summarize(
                 .iter()
                 .filter_map(|run| run.sample.redis_us_per_request())
                 .collect();
+            let commands: Vec<f64> = mine
+                .iter()
+                .filter_map(|run| run.sample.redis_commands_per_request())
+                .collect();
             rows.push(Row {
                 server,
                 mix,
@@ -87,6 +94,7 @@ pub fn summarize(
                         .collect::<Vec<_>>(),
                 ),
                 redis_us: (!redis.is_empty()).then(|| median(&redis)),
+                redis_commands: (!commands.is_empty()).then(|| median(&commands)),
                 errors: mine.iter().map(|run| run.sample.errors).sum(),
             });
         }
@@ -129,6 +137,7 @@ mod tests {
                 elapsed: Duration::from_secs(1),
                 server_cpu: Duration::from_millis(requests),
                 redis_cpu: None,
+                redis_commands: None,
             },
         }
     }
