@@ -124,6 +124,14 @@ impl MemoryStore {
         F: FnOnce(Option<&Arc<Record>>) -> Option<Arc<Record>> + Send,
     {
         let _turn = self.turns.take(id).await;
+        self.compute_in_turn(id, update).await
+    }
+
+    /// [`compute`](Self::compute), by a caller that holds the session's turn.
+    async fn compute_in_turn<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Arc<Record>>) -> Option<Arc<Record>> + Send,
+    {
         let result = self
             .cache
             .entry_by_ref(id.as_str())
@@ -153,10 +161,28 @@ impl MemoryStore {
         mode: WriteMode,
         policy: &ExpiryPolicy,
     ) -> Result<WriteOutcome> {
-        let mut refused = None;
         let limits = self.limits;
+        let _turn = self.turns.take(id).await;
+        // One key, in a record the cache weighed heavy enough: changed in
+        // place, with no copy of the record and no compute in moka.
+        if let [change] = changes {
+            let record = self.cache.get(id.as_str()).await;
+            if let Some(record) = record.filter(|r| r.alive(Instant::now())) {
+                let check = |before, after| limits.check_session(before, after);
+                if let Some(changed) = record.change_in_place(*change, policy, check) {
+                    changed?;
+                    record.stats.count(true);
+                    // Read again: the read's expiry slides the deadline from
+                    // the write's touch (see `SessionExpiry`).
+                    let _ = self.cache.get(id.as_str()).await;
+                    return Ok(WriteOutcome::Applied);
+                }
+            }
+        }
+        let mut refused = None;
         let written = self
-            .update(id, |current| {
+            .compute_in_turn(id, |current| {
+                let current = current.map(|record| &**record);
                 let (before, after) = match (current, mode) {
                     (Some(record), _) => (record.size(), record.with_changes(changes, policy)),
                     (None, WriteMode::Create) => (
@@ -169,9 +195,8 @@ impl MemoryStore {
                 // other's keys.
                 match limits.check_session(before, after.size()) {
                     Ok(()) => {
-                        after.stats.writes.fetch_add(1, Ordering::Relaxed);
-                        after.stats.touch();
-                        Some(after)
+                        after.stats.count(true);
+                        Some(Arc::new(after))
                     }
                     Err(error) => {
                         refused = Some(error);
@@ -211,8 +236,8 @@ impl MemoryStore {
             if current.is_none() && mode == WriteMode::Existing {
                 return None;
             }
-            let value = current.and_then(|record| record.fields.get(key));
-            let edit = match decide(value.map(|v| &v[..])) {
+            let value = current.and_then(|record| record.field(key));
+            let edit = match decide(value.as_deref()) {
                 Ok(edit) => edit,
                 Err(error) => {
                     outcome = Err(error);

@@ -16,15 +16,19 @@
 //!
 //! ## How it works
 //!
-//! - One cache entry per session: an immutable record of its fields and
-//!   creation time behind an `Arc`. Writes go through moka's per-key
-//!   `and_compute_with`, which serialises writers of one session without a global
-//!   lock, and replace the record copy-on-write, so readers never see half a
-//!   write. Before it, a writer takes its turn on a first-come, first-served
-//!   lock (one of 1024, picked by the session id): moka does not queue the
-//!   callers of one key, and under many concurrent writers to one session the
-//!   soak test saw one of them lose every race, for good. A write therefore costs O(number of keys in the session); values
-//!   themselves are shared, not copied.
+//! - One cache entry per session: a record of its fields and creation time
+//!   behind an `Arc`. Before any write, a writer takes its turn on a
+//!   first-come, first-served lock (one of 1024, picked by the session id):
+//!   moka does not queue the callers of one key, and under many concurrent
+//!   writers to one session the soak test saw one of them lose every race,
+//!   for good. A write of one key that leaves the session no heavier than
+//!   the cache weighed it (such as a value replaced by one no longer)
+//!   changes the record's fields in place, under a short lock, as
+//!   fast as a bare moka `insert`; it then reads the entry once more, which
+//!   slides its expiry from the write. Any other write goes through moka's
+//!   per-key `and_compute_with` and replaces the record with a copy (O(number
+//!   of keys); values themselves are shared, not copied), so that the cache
+//!   weighs it again. Either way readers never see half a write.
 //! - The cache is bounded by bytes (a weigher counts keys and values plus a
 //!   fixed overhead per field and per session) and evicts the least recently used
 //!   sessions first when full (moka's LRU policy: a new session is always

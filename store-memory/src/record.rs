@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
@@ -47,7 +47,62 @@ impl Stats {
 /// borrowed, so that a write copies each byte once, into the record.
 pub(crate) type FieldChange<'a> = (&'a str, Option<&'a [u8]>);
 
-/// One session: immutable once built; writes build a new one.
+/// The bytes the cache's weigher counts for a session of `size`.
+fn weight(size: SessionSize) -> usize {
+    RECORD_OVERHEAD + size.bytes + size.keys * FIELD_OVERHEAD
+}
+
+/// A session's keys and values, and their size as the limits count it.
+#[derive(Clone, Default)]
+pub(crate) struct Fields {
+    /// Shared keys and values: a copy of the record copies the map, not its
+    /// contents.
+    pub(crate) map: HashMap<Arc<str>, Arc<[u8]>>,
+    /// What `map` holds, kept as it changes.
+    pub(crate) size: SessionSize,
+}
+
+impl std::fmt::Debug for Fields {
+    /// Sizes only: never keys or values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("keys", &self.size.keys)
+            .field("bytes", &self.size.bytes)
+            .finish()
+    }
+}
+
+impl Fields {
+    /// Applies `changes`.
+    fn apply(&mut self, changes: &[FieldChange<'_>]) {
+        for &(key, value) in changes {
+            let old = match value {
+                Some(value) => {
+                    self.size.add(key, value.len());
+                    // The key's own allocation is kept when it is there.
+                    match self.map.get_mut(key) {
+                        Some(slot) => Some(std::mem::replace(slot, Arc::from(value))),
+                        None => self.map.insert(Arc::from(key), Arc::from(value)),
+                    }
+                }
+                None => self.map.remove(key),
+            };
+            if let Some(old) = old {
+                self.size.remove(key, old.len());
+            }
+        }
+    }
+
+    /// The bytes the cache's weigher counts for a session holding these.
+    fn weight(&self) -> usize {
+        weight(self.size)
+    }
+}
+
+/// One session. Its creation, policy, lifetime and owner never change: a
+/// write of those builds a new record. Its fields change in place when a
+/// write leaves it no heavier than the cache weighed it (see
+/// [`change_in_place`](Self::change_in_place)), else in a new record.
 #[derive(Debug)]
 pub(crate) struct Record {
     created: Instant,
@@ -58,10 +113,9 @@ pub(crate) struct Record {
     idle: Option<Duration>,
     pub(crate) owner: Option<Arc<str>>,
     pub(crate) stats: Arc<Stats>,
-    /// Shared keys and values: a write copies the map, not its contents.
-    pub(crate) fields: HashMap<Arc<str>, Arc<[u8]>>,
-    /// What `fields` holds, as the limits count it, kept as it changes.
-    size: SessionSize,
+    /// Locked only to copy in or out: never across an await.
+    fields: Mutex<Fields>,
+    /// What the cache's weigher counts, fixed when the record is built.
     pub(crate) bytes: usize,
 }
 
@@ -77,10 +131,18 @@ impl Record {
             idle: None,
             owner: None,
             stats: Arc::new(stats),
-            fields: HashMap::new(),
-            size: SessionSize::default(),
+            fields: Mutex::default(),
             bytes: RECORD_OVERHEAD,
         }
+    }
+
+    /// The fields, locked. A panic elsewhere cannot leave them half-changed
+    /// (`apply` changes the map and the size key by key), so a poisoned lock
+    /// is taken over.
+    pub(crate) fn fields(&self) -> MutexGuard<'_, Fields> {
+        self.fields
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The policy with the session's own idle timeout, if it has one.
@@ -153,21 +215,8 @@ impl Record {
         changes: &[FieldChange<'_>],
         policy: &ExpiryPolicy,
     ) -> Record {
-        let mut fields = self.fields.clone();
-        let mut size = self.size;
-        for &(key, value) in changes {
-            let old = match value {
-                Some(value) => {
-                    size.add(key, value.len());
-                    fields.insert(Arc::from(key), Arc::from(value))
-                }
-                None => fields.remove(key),
-            };
-            if let Some(old) = old {
-                size.remove(key, old.len());
-            }
-        }
-        let bytes = RECORD_OVERHEAD + size.bytes + size.keys * FIELD_OVERHEAD;
+        let mut fields = self.fields().clone();
+        fields.apply(changes);
         Record {
             created: self.created,
             created_ms: self.created_ms,
@@ -175,10 +224,43 @@ impl Record {
             idle: self.idle,
             owner: self.owner.clone(),
             stats: self.stats.clone(),
-            fields,
-            size,
-            bytes,
+            bytes: fields.weight(),
+            fields: Mutex::new(fields),
         }
+    }
+
+    /// Applies `change` to this record itself, if it leaves the record no
+    /// heavier than the cache weighed it (so the cache's bound holds) and
+    /// `policy` is the one it records, and `check` accepts the sizes before
+    /// and after. `None` if it needs a new record; `check`'s refusal changes
+    /// nothing. The caller holds the session's turn, so that no copy of the
+    /// record is being made meanwhile.
+    pub(crate) fn change_in_place<E>(
+        &self,
+        (key, value): FieldChange<'_>,
+        policy: &ExpiryPolicy,
+        check: impl FnOnce(SessionSize, SessionSize) -> Result<(), E>,
+    ) -> Option<Result<(), E>> {
+        if self.policy != *policy {
+            return None;
+        }
+        let mut fields = self.fields();
+        let before = fields.size;
+        let mut after = before;
+        if let Some(old) = fields.map.get(key) {
+            after.remove(key, old.len());
+        }
+        if let Some(value) = value {
+            after.add(key, value.len());
+        }
+        if weight(after) > self.bytes {
+            return None;
+        }
+        if let Err(error) = check(before, after) {
+            return Some(Err(error));
+        }
+        fields.apply(&[(key, value)]);
+        Some(Ok(()))
     }
 
     /// A copy bound to `owner`.
@@ -199,11 +281,16 @@ impl Record {
 
     /// What the session holds, as [`Limits::check_session`] counts it.
     pub(crate) fn size(&self) -> SessionSize {
-        self.size
+        self.fields().size
     }
 
     pub(crate) fn value(&self, key: &str) -> Option<Vec<u8>> {
-        self.fields.get(key).map(|v| v.to_vec())
+        self.field(key).map(|v| v.to_vec())
+    }
+
+    /// The value of `key`, shared.
+    pub(crate) fn field(&self, key: &str) -> Option<Arc<[u8]>> {
+        self.fields().map.get(key).cloned()
     }
 }
 
@@ -234,8 +321,13 @@ impl Expiry<String, Arc<Record>> for SessionExpiry {
         _: Instant,
     ) -> Option<Duration> {
         // No side effect here: moka also calls this when a listing peeks.
+        // Never earlier than the last activity allows: a write in place
+        // (which moka does not see) touched the record, then read it, so
+        // that this slides its deadline.
         match left {
-            Some(left) if !record.refresh_due(now, left) => Some(left),
+            Some(left) if !record.refresh_due(now, left) => {
+                Some(left.max(record.left(now, now_ms())))
+            }
             _ => Some(record.ttl(now)),
         }
     }

@@ -91,7 +91,8 @@ impl Store for MemoryStore {
             .await
             .map(|record| {
                 record
-                    .fields
+                    .fields()
+                    .map
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_vec()))
                     .collect()

@@ -69,6 +69,7 @@ macro_rules! __conformance_case_list {
                 store::absolute_lifetime_is_not_extended,
                 touch::reads_within_the_touch_granularity_leave_the_deadline,
                 touch::idle_timeout_holds_within_the_touch_granularity,
+                touch::writes_slide_the_deadline_under_the_touch_granularity,
                 touch::absolute_lifetime_is_exact_under_throttled_reads,
                 touch::read_counters_are_exact_under_throttled_reads,
                 store::regenerate_moves_data_and_keeps_lifetime,

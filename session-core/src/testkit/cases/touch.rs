@@ -106,6 +106,34 @@ pub async fn idle_timeout_holds_within_the_touch_granularity(store: Arc<dyn Stor
     assert!(store.info(&id).await.unwrap().is_none());
 }
 
+/// A write slides the idle deadline in full whatever the granularity, even
+/// when nothing reads the session afterwards: the session outlives the
+/// deadline the write found, and ends one idle timeout after the write.
+pub async fn writes_slide_the_deadline_under_the_touch_granularity(store: Arc<dyn Store>) {
+    let idle = Duration::from_millis(2000);
+    let policy = ExpiryPolicy::idle(idle).with_touch_after(Duration::from_millis(1000));
+    let id = create(&*store, &[("a", "1")], &policy).await;
+    let created = Instant::now();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let written = Instant::now();
+    // Inside the granularity of the creating write, and the same size: a
+    // store may well change it where it lies.
+    write_applied(&*store, &id, "a", b"2", &policy).await;
+    // Past the deadline the creation set; no query in between, which could
+    // slide or restore it by itself.
+    tokio::time::sleep_until((created + idle + Duration::from_millis(400)).into()).await;
+    let value = store.get(&id, "a", &policy).await.unwrap();
+    if written.elapsed() + SLACK < idle {
+        assert_eq!(
+            value,
+            Some(v("2")),
+            "the session ended at the deadline its creation set, not the write's"
+        );
+    }
+    tokio::time::sleep_until((Instant::now() + idle + Duration::from_millis(300)).into()).await;
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+}
+
 /// Throttled reads neither shorten nor lengthen the absolute lifetime.
 pub async fn absolute_lifetime_is_exact_under_throttled_reads(store: Arc<dyn Store>) {
     let lifetime = Duration::from_millis(1500);
