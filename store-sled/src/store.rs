@@ -16,6 +16,7 @@ use session_core::{
 };
 use session_core::{Edit, KeyChange};
 
+use crate::batch::{self, Write, Writer};
 use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};
 use crate::flusher::Flusher;
@@ -39,6 +40,9 @@ pub struct SledStore {
     flusher: Flusher,
     // An `Option` so that `Drop` stops it before the final flush.
     sweeper: Option<Sweeper>,
+    /// Runs concurrent `set_many`s in shared transactions; an `Option` for
+    /// the same reason.
+    writer: Option<Writer>,
     /// Bounds the transactions running at once (see `max_concurrent`).
     gate: Arc<Semaphore>,
     timeout: Duration,
@@ -95,6 +99,7 @@ impl SledStore {
         let sweeper = Sweeper::start(trees.clone(), options.sweep_interval, options.sweep_batch)
             .map_err(Error::Thread)?;
         let flusher = Flusher::start(db.clone()).map_err(Error::Thread)?;
+        let writer = Writer::start(trees.clone(), options.limits).map_err(Error::Thread)?;
         tracing::debug!(path = %path.display(), recovered = db.was_recovered(), "store-sled opened");
         Ok(SledStore {
             db,
@@ -104,6 +109,7 @@ impl SledStore {
             path,
             flusher,
             sweeper: Some(sweeper),
+            writer: Some(writer),
             gate: Arc::new(Semaphore::new(options.max_concurrent)),
             timeout: options.timeout,
         })
@@ -397,8 +403,9 @@ async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        // Stop the sweeper first: it holds the trees.
+        // Stop the sweeper and the writer first: they hold the trees.
         drop(self.sweeper.take());
+        drop(self.writer.take());
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, path = %self.path.display(), "store-sled: final flush failed");
         }
@@ -492,46 +499,41 @@ impl Store for SledStore {
     ) -> Result<WriteOutcome> {
         self.limits.check_changes(changes)?;
         let (id, changes, policy) = (id.as_str().to_owned(), changes.to_vec(), *policy);
+        // On a runtime, through the writer, which shares one transaction
+        // among the writes waiting for it; then the disk, if the durability
+        // says so.
+        if let (Ok(_), Some(writer)) = (tokio::runtime::Handle::try_current(), &self.writer) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let write = Write {
+                id,
+                changes,
+                mode,
+                policy,
+                reply,
+            };
+            return deadline(self.timeout, async {
+                if !writer.send(write) {
+                    return Err(session_core::Error::Unavailable(
+                        "the store is closing".into(),
+                    ));
+                }
+                let outcome = answer
+                    .await
+                    .map_err(|error| session_core::Error::Backend(Box::new(error)))??;
+                if outcome == WriteOutcome::Applied {
+                    self.persist().await?;
+                }
+                Ok(outcome)
+            })
+            .await;
+        }
         let limits = self.limits;
         let applied = |outcome: &WriteOutcome| *outcome == WriteOutcome::Applied;
         self.run(
             move |trees| {
                 let now = now_ms();
                 trees.transaction(|tx| {
-                    let live = match (tx.live(&id, now, &policy)?, mode) {
-                        (Some(live), _) => Some(live),
-                        (None, WriteMode::Create) => Tx::create(now, &policy),
-                        (None, WriteMode::Existing) => return Ok(WriteOutcome::NoSession),
-                    };
-                    // A zero absolute lifetime: the session would be born expired.
-                    let Some(mut live) = live else {
-                        return Ok(WriteOutcome::Applied);
-                    };
-                    let before = tx.size(&id, &live)?;
-                    let mut after = before;
-                    for (key, value) in &changes {
-                        let old = match value {
-                            Some(value) => {
-                                live.meta.keys.insert(key.clone());
-                                after.add(key, value.len());
-                                tx.data.insert(data_key(&id, key), value.as_slice())?
-                            }
-                            None => {
-                                live.meta.keys.remove(key);
-                                tx.data.remove(data_key(&id, key))?
-                            }
-                        };
-                        if let Some(old) = old {
-                            after.remove(key, old.len());
-                        }
-                    }
-                    // Aborting the transaction undoes the writes above.
-                    if let Err(error) = limits.check_session(before, after) {
-                        return abort(error);
-                    }
-                    live.count(Count::Write);
-                    tx.save(&id, &live)?;
-                    Ok(WriteOutcome::Applied)
+                    batch::set_many(tx, &id, &changes, mode, &policy, now, &limits)
                 })
             },
             applied,

@@ -559,9 +559,18 @@ impl Tx<'_> {
     /// The reads of `id` the tally holds, noted as taken in by this
     /// transaction.
     fn fold(&self, id: &str) -> PendingReads {
-        let pending = self.tally.get(id);
+        let mut pending = self.tally.get(id);
+        let mut folded = self.folded.borrow_mut();
+        // Saved before in this transaction (batched writes): those reads
+        // are in the record already.
+        let before: u64 = folded
+            .iter()
+            .filter(|(folded, _)| folded == id)
+            .map(|(_, p)| p.reads)
+            .sum();
+        pending.reads = pending.reads.saturating_sub(before);
         if pending.reads > 0 {
-            self.folded.borrow_mut().push((id.to_owned(), pending));
+            folded.push((id.to_owned(), pending));
         }
         pending
     }

@@ -220,3 +220,75 @@ async fn a_database_from_before_owned_sessions_opens_and_upgrades() {
     assert_eq!(store.info(&plain).await.unwrap().unwrap().reads, 1);
     assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
 }
+
+/// Concurrent writes share transactions on the writer thread, yet each is
+/// answered alone: one that would take the session over its size limit is
+/// refused while the others land, and the reads counted in memory are folded
+/// into the record once, however many of a batch's writes touch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_writes_are_answered_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = session_core::Limits::default()
+        .with_max_value_bytes(4096)
+        .with_max_session_bytes(1000);
+    let store = std::sync::Arc::new(
+        SledStore::builder()
+            .path(dir.path())
+            .limits(limits)
+            .open()
+            .unwrap(),
+    );
+    let policy =
+        ExpiryPolicy::idle(Duration::from_secs(600)).with_touch_after(Duration::from_secs(60));
+    let id = SessionId::generate("sled:");
+    let created = store
+        .set(&id, "first", b"1", session_core::WriteMode::Create, &policy)
+        .await
+        .unwrap();
+    assert_eq!(created, session_core::WriteOutcome::Applied);
+    // Inside the granularity: counted in memory, not written.
+    for _ in 0..5 {
+        assert!(store.get(&id, "first", &policy).await.unwrap().is_some());
+    }
+    let writes: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                let value = if i == 7 {
+                    vec![b'x'; 2000]
+                } else {
+                    b"v".to_vec()
+                };
+                store
+                    .set(
+                        &id,
+                        &format!("k{i}"),
+                        &value,
+                        session_core::WriteMode::Existing,
+                        &policy,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for (i, write) in writes.into_iter().enumerate() {
+        let outcome = write.await.unwrap();
+        if i == 7 {
+            let error = outcome.expect_err("over the session's size limit");
+            assert!(error.is_invalid_input(), "{error:?}");
+        } else {
+            assert_eq!(outcome.unwrap(), session_core::WriteOutcome::Applied);
+        }
+    }
+    let all = store.get_all(&id, &policy).await.unwrap();
+    assert_eq!(all.len(), 32, "the first key and 31 of the 32");
+    assert!(!all.contains_key("k7"));
+    let info = store.info(&id).await.unwrap().unwrap();
+    assert_eq!((info.reads, info.writes), (6, 32));
+    drop(store);
+    // From disk: the 5 reads before the writes were folded into the record
+    // once; `get_all`'s, after the last write, was never written.
+    let store = SledStore::builder().path(dir.path()).open().unwrap();
+    let info = store.info(&id).await.unwrap().unwrap();
+    assert_eq!((info.reads, info.writes), (5, 32));
+}
