@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use session_core::{Error, Limits, SessionConfig, SessionId};
+use session_core::{CookieFormat, Error, KeygripDigest, Limits, SessionConfig, SessionId};
 use store_redis::redacted_url;
 
 /// The stores an example server can run on.
@@ -21,6 +21,27 @@ pub enum StoreKind {
     Memory,
     /// Redis (store-redis): `--redis-url`, or a cluster with `--redis-cluster`.
     Redis,
+}
+
+/// The `--cookie-format` values: how the session id travels in the cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CookieFormatArg {
+    /// This library's own signed cookie.
+    Native,
+    /// Node's generic-session (the `cookies` and `keygrip` packages): the
+    /// token in `s` and its signature in `s.sig`.
+    Keygrip,
+    /// express-session's `connect.sid` (`s:<id>.<signature>`).
+    Express,
+}
+
+/// The `--keygrip-digest` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeygripDigestArg {
+    /// HMAC-SHA1, Keygrip's default.
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
 }
 
 /// Command-line options shared by the example servers. The port comes from the
@@ -94,10 +115,28 @@ pub struct Options {
     #[arg(long, value_name = "N")]
     pub max_sessions_per_user: Option<usize>,
 
-    /// The session cookie's name. A `__Host-` or `__Secure-` name needs
+    /// The session cookie's name (default `s`, or `connect.sid` with
+    /// `--cookie-format express`). A `__Host-` or `__Secure-` name needs
     /// `Secure` cookies: with `--insecure-cookies` the server refuses to start.
-    #[arg(long, value_name = "NAME", default_value = "s")]
-    pub cookie_name: String,
+    #[arg(long, value_name = "NAME")]
+    pub cookie_name: Option<String>,
+
+    /// How the session id travels in the cookie: `native`, or a Node
+    /// library's format to share sessions with a Node app (`keygrip`: Node's
+    /// generic-session; `express`: express-session).
+    #[arg(long, value_enum, default_value_t = CookieFormatArg::Native)]
+    pub cookie_format: CookieFormatArg,
+
+    /// The HMAC under `--cookie-format keygrip` (Keygrip's default, `sha1`,
+    /// is generic-session's).
+    #[arg(long, value_enum, default_value_t = KeygripDigestArg::Sha1)]
+    pub keygrip_digest: KeygripDigestArg,
+
+    /// Accept `SESSION_KEYS` entries shorter than 32 bytes, as Node apps'
+    /// secrets often are, with a warning: anyone who guesses one can forge
+    /// sessions.
+    #[arg(long)]
+    pub allow_short_keys: bool,
 
     /// Port to listen on (127.0.0.1).
     #[arg(long, env = "PORT", default_value_t = 8080)]
@@ -134,6 +173,9 @@ impl std::fmt::Debug for Options {
             .field("touch_after", &self.touch_after)
             .field("insecure_cookies", &self.insecure_cookies)
             .field("cookie_name", &self.cookie_name)
+            .field("cookie_format", &self.cookie_format)
+            .field("keygrip_digest", &self.keygrip_digest)
+            .field("allow_short_keys", &self.allow_short_keys)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
             .field("max_keys_per_session", &self.max_keys_per_session)
@@ -165,6 +207,18 @@ impl Options {
             .with_max_session_bytes(self.max_session_bytes)
     }
 
+    /// The cookie format `--cookie-format` and `--keygrip-digest` name.
+    pub fn cookie_format(&self) -> CookieFormat {
+        match self.cookie_format {
+            CookieFormatArg::Native => CookieFormat::Native,
+            CookieFormatArg::Express => CookieFormat::Express,
+            CookieFormatArg::Keygrip => CookieFormat::Keygrip(match self.keygrip_digest {
+                KeygripDigestArg::Sha1 => KeygripDigest::Sha1,
+                KeygripDigestArg::Sha256 => KeygripDigest::Sha256,
+            }),
+        }
+    }
+
     /// Builds the session config from the options and `SESSION_KEYS`
     /// (comma-separated, newest first). Without keys, a random one is used and a
     /// warning says that sessions will not survive a restart.
@@ -183,17 +237,22 @@ impl Options {
                 vec![SessionId::generate("").token().as_bytes().to_vec()]
             }
         };
-        SessionConfig::builder()
+        let builder = SessionConfig::builder()
             .keys(keys)
+            .allow_short_keys(self.allow_short_keys)
+            .cookie_format(self.cookie_format())
             .idle_timeout(Duration::from_secs(self.idle_timeout))
             .absolute_timeout(
                 (self.absolute_timeout > 0).then(|| Duration::from_secs(self.absolute_timeout)),
             )
             .touch_after(Duration::from_secs(self.touch_after))
             .secure(!self.insecure_cookies)
-            .cookie_name(&self.cookie_name)
-            .max_sessions_per_owner(self.max_sessions_per_user)
-            .build()
+            .max_sessions_per_owner(self.max_sessions_per_user);
+        match &self.cookie_name {
+            Some(name) => builder.cookie_name(name),
+            None => builder,
+        }
+        .build()
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::node::Jar;
 use common::{check_routes, lost_updates, Browser, Server, SERVERS};
 use http::StatusCode;
 use redis_test_server::{RedisCluster, RedisServer};
@@ -70,6 +71,65 @@ async fn every_server_takes_a_cookie_name_and_refuses_a_broken_prefix() {
         let cookie = set.set_cookie.expect("a cookie");
         assert!(cookie.starts_with("sid="), "{name}: {cookie}");
         assert_eq!(browser.get("/get/foo").await.body, "\"bar\"", "{name}");
+    }
+}
+
+/// `--cookie-format keygrip|express` and `--allow-short-keys`, for sharing
+/// sessions with Node apps (the cookies themselves are checked against the
+/// npm packages in `node_cookies.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_takes_the_node_cookie_formats_and_short_keys_on_request() {
+    for (name, binary) in SERVERS {
+        let output = Command::new(binary)
+            .args(["--store", "memory", "--insecure-cookies"])
+            .env("PORT", "0")
+            .env("SESSION_KEYS", "keyboard cat")
+            .output()
+            .expect("run the server");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name} started with a short key");
+        assert!(stderr.contains("32"), "{name}: {stderr}");
+
+        let keygrip = [
+            "--store",
+            "memory",
+            "--insecure-cookies",
+            "--cookie-format",
+            "keygrip",
+        ];
+        let server = Server::start_with_keys(
+            binary,
+            &[&keygrip[..], &["--allow-short-keys"]].concat(),
+            "keyboard cat",
+        );
+        let jar = Jar::default();
+        let (status, _) = jar.get(&server.url, "/set/foo/bar").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let names: Vec<String> = jar.cookies.lock().unwrap().keys().cloned().collect();
+        assert_eq!(names, ["s", "s.sig"], "{name}");
+        assert_eq!(jar.get(&server.url, "/get/foo").await.1, "bar", "{name}");
+        jar.cookies.lock().unwrap().remove("s.sig");
+        assert_eq!(
+            jar.get(&server.url, "/get/foo").await.1,
+            serde_json::Value::Null,
+            "{name}: no signature, no session"
+        );
+
+        let server = Server::start(
+            binary,
+            &[
+                "--store",
+                "memory",
+                "--insecure-cookies",
+                "--cookie-format",
+                "express",
+            ],
+        );
+        let jar = Jar::default();
+        jar.get(&server.url, "/set/foo/bar").await;
+        let value = jar.cookies.lock().unwrap().get("connect.sid").cloned();
+        assert!(value.is_some_and(|v| v.starts_with("s%3A")), "{name}");
+        assert_eq!(jar.get(&server.url, "/get/foo").await.1, "bar", "{name}");
     }
 }
 

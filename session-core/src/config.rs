@@ -6,8 +6,8 @@ use std::time::Duration;
 use cookie::SameSite;
 
 use crate::cookie::SessionCookie;
-use crate::signer::Signer;
-use crate::{Codec, Error, ExpiryPolicy, JsonCodec, Result};
+use crate::signer::{Digest, Signer};
+use crate::{Codec, CookieFormat, Error, ExpiryPolicy, JsonCodec, KeygripDigest, Result};
 
 /// The default idle timeout: 30 minutes, the upper end of OWASP's range
 /// for low-risk applications and ASVS 4.0.3's level 2 (3.3.2).
@@ -65,6 +65,11 @@ impl<C> SessionConfig<C> {
         &self.cookie.name
     }
 
+    /// How the session id travels in the cookie.
+    pub fn cookie_format(&self) -> CookieFormat {
+        self.cookie.format
+    }
+
     /// The prefix put before every session token to make the id stores see.
     pub fn id_prefix(&self) -> &str {
         &self.cookie.id_prefix
@@ -101,7 +106,9 @@ impl<C> SessionConfig<C> {
 /// | setting | default | guidance | why |
 /// |---|---|---|---|
 /// | [`key`](Self::key) / [`keys`](Self::keys) | none: required, each at least 32 bytes | ASVS 3.2.2 (128 bits of entropy), OWASP "session ID entropy" | the HMAC is only as strong as its key; 32 bytes is SHA-256's block-size guidance |
-/// | [`cookie_name`](Self::cookie_name) | `s` | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
+/// | [`allow_short_keys`](Self::allow_short_keys) | off | ASVS 3.2.2 | only to share sessions with a Node app whose secret is shorter; each short key is logged as a warning |
+/// | [`cookie_format`](Self::cookie_format) | [`CookieFormat::Native`] | n.a. | the formats of Node's session libraries, for sharing sessions with a Node app |
+/// | [`cookie_name`](Self::cookie_name) | `s` (`connect.sid` in the Express format) | OWASP: a generic name that does not reveal the framework | `__Host-s` is better where the app owns the whole host (see below) |
 /// | [`id_prefix`](Self::id_prefix) | `session:` | n.a. | one namespace for the store's keys, shared by every app that shares the sessions |
 /// | [`idle_timeout`](Self::idle_timeout) | 30 minutes ([`DEFAULT_IDLE_TIMEOUT`]) | ASVS 3.3.2 L2: 30 minutes; OWASP: 15–30 minutes for low-risk apps | the longest a level 2 app may keep an idle session |
 /// | [`touch_after`](Self::touch_after) | 60 seconds ([`DEFAULT_TOUCH_AFTER`]), at most half the idle timeout | n.a. | a read that would slide the idle deadline by less writes nothing; the idle timeout may end that much early |
@@ -127,7 +134,10 @@ impl<C> SessionConfig<C> {
 #[must_use = "a builder does nothing until it is built"]
 pub struct SessionConfigBuilder<C = JsonCodec> {
     keys: Vec<Vec<u8>>,
-    cookie_name: String,
+    allow_short_keys: bool,
+    cookie_format: CookieFormat,
+    /// `None`: the format's default name.
+    cookie_name: Option<String>,
     id_prefix: String,
     idle: Duration,
     absolute: Option<Duration>,
@@ -149,6 +159,8 @@ impl<C: std::fmt::Debug> std::fmt::Debug for SessionConfigBuilder<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionConfigBuilder")
             .field("keys", &self.keys.len())
+            .field("allow_short_keys", &self.allow_short_keys)
+            .field("cookie_format", &self.cookie_format)
             .field("cookie_name", &self.cookie_name)
             .field("id_prefix", &self.id_prefix)
             .field("idle", &self.idle)
@@ -171,7 +183,9 @@ impl Default for SessionConfigBuilder {
     fn default() -> Self {
         SessionConfigBuilder {
             keys: Vec::new(),
-            cookie_name: "s".into(),
+            allow_short_keys: false,
+            cookie_format: CookieFormat::Native,
+            cookie_name: None,
             id_prefix: "session:".into(),
             idle: DEFAULT_IDLE_TIMEOUT,
             absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
@@ -209,9 +223,28 @@ impl<C: Codec> SessionConfigBuilder<C> {
         self
     }
 
-    /// The session cookie's name.
+    /// Accepts signing keys shorter than 32 bytes (but not empty), logging
+    /// a warning for each. Only to share sessions with a Node app whose
+    /// secret is that short: anyone who guesses a key can forge any
+    /// session. Off by default.
+    pub fn allow_short_keys(mut self, allow: bool) -> Self {
+        self.allow_short_keys = allow;
+        self
+    }
+
+    /// How the session id travels in the cookie: [`CookieFormat::Native`]
+    /// (the default), or a Node library's format, to share sessions with a
+    /// Node app. Unless [`cookie_name`](Self::cookie_name) is set, the
+    /// name becomes the format's ([`CookieFormat::default_cookie_name`]).
+    pub fn cookie_format(mut self, format: CookieFormat) -> Self {
+        self.cookie_format = format;
+        self
+    }
+
+    /// The session cookie's name (default: `s`, or `connect.sid` in the
+    /// Express format).
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_name = name.into();
+        self.cookie_name = Some(name.into());
         self
     }
 
@@ -313,6 +346,8 @@ impl<C: Codec> SessionConfigBuilder<C> {
     pub fn codec<C2: Codec>(self, codec: C2) -> SessionConfigBuilder<C2> {
         SessionConfigBuilder {
             keys: self.keys,
+            allow_short_keys: self.allow_short_keys,
+            cookie_format: self.cookie_format,
             cookie_name: self.cookie_name,
             id_prefix: self.id_prefix,
             idle: self.idle,
@@ -333,16 +368,25 @@ impl<C: Codec> SessionConfigBuilder<C> {
 
     /// Checks the settings and builds the config.
     ///
-    /// Refused with [`Error::Config`]: no key, a key under 32 bytes, a zero
+    /// Refused with [`Error::Config`]: no key, a key under 32 bytes (unless
+    /// [`allow_short_keys`](Self::allow_short_keys)), an empty key, a zero
     /// timeout, `SameSite=None` or `Partitioned` without `Secure`, and names,
     /// paths, domains or prefixes with characters that do not belong in a
     /// cookie or a store key. Refused with [`Error::CookiePrefix`]: a
     /// `__Secure-` name without `Secure`, a `__Host-` name without `Secure`,
     /// with a `Path` other than `/` or with a `Domain`.
     pub fn build(self) -> Result<SessionConfig<C>> {
-        let signer = Signer::new(&self.keys)?;
+        let digest = match self.cookie_format {
+            CookieFormat::Keygrip(KeygripDigest::Sha1) => Digest::Sha1,
+            _ => Digest::Sha256,
+        };
+        let signer = Signer::with(&self.keys, digest, self.allow_short_keys)?;
+        let cookie_name = self
+            .cookie_name
+            .clone()
+            .unwrap_or_else(|| self.cookie_format.default_cookie_name().to_owned());
         check(
-            is_token(&self.cookie_name),
+            is_token(&cookie_name),
             "cookie name must be a non-empty HTTP token",
         )?;
         check(
@@ -386,7 +430,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
             self.max_update_attempts > 0,
             "updates need at least one attempt",
         )?;
-        self.check_prefix()?;
+        self.check_prefix(&cookie_name)?;
         let policy = ExpiryPolicy {
             idle: self.idle,
             absolute: self.absolute,
@@ -394,7 +438,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
         };
         Ok(SessionConfig {
             cookie: SessionCookie {
-                name: self.cookie_name,
+                name: cookie_name,
                 path: self.path,
                 domain: self.domain,
                 secure: self.secure,
@@ -404,6 +448,7 @@ impl<C: Codec> SessionConfigBuilder<C> {
                 max_age: self.persistent.then(|| self.absolute.unwrap_or(self.idle)),
                 signer,
                 id_prefix: self.id_prefix,
+                format: self.cookie_format,
             },
             policy,
             max_sessions_per_owner: self.max_sessions_per_owner,
@@ -417,9 +462,9 @@ impl<C> SessionConfigBuilder<C> {
     /// The rules browsers enforce for the `__Secure-` and `__Host-` name
     /// prefixes (matched without regard to case, as browsers do): a cookie
     /// that breaks them is silently dropped, so refuse it here instead.
-    fn check_prefix(&self) -> Result<()> {
+    fn check_prefix(&self, cookie_name: &str) -> Result<()> {
         let has_prefix = |prefix: &str| {
-            self.cookie_name
+            cookie_name
                 .get(..prefix.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
         };
@@ -596,5 +641,45 @@ mod tests {
         assert_eq!(config.cookie.max_age, Some(idle));
         let config = builder().persistent(false).build().unwrap();
         assert_eq!(config.cookie.max_age, None);
+    }
+
+    #[test]
+    fn node_formats_name_their_cookie_and_short_keys_need_the_opt_in() {
+        let refused = |b: SessionConfigBuilder| matches!(b.build(), Err(Error::Config(_)));
+        let express = builder()
+            .cookie_format(CookieFormat::Express)
+            .build()
+            .unwrap();
+        assert_eq!(express.cookie_name(), "connect.sid");
+        assert_eq!(express.cookie_format(), CookieFormat::Express);
+        let named = builder()
+            .cookie_name("sid")
+            .cookie_format(CookieFormat::Express)
+            .build()
+            .unwrap();
+        assert_eq!(named.cookie_name(), "sid");
+        let keygrip = CookieFormat::Keygrip(KeygripDigest::Sha1);
+        assert_eq!(
+            builder()
+                .cookie_format(keygrip)
+                .build()
+                .unwrap()
+                .cookie_name(),
+            "s"
+        );
+        for format in [CookieFormat::Native, keygrip, CookieFormat::Express] {
+            let short = || {
+                SessionConfig::builder()
+                    .key(b"keyboard cat".to_vec())
+                    .cookie_format(format)
+            };
+            assert!(refused(short()), "{format:?}");
+            assert!(short().allow_short_keys(true).build().is_ok(), "{format:?}");
+            let empty = SessionConfig::builder()
+                .key(Vec::new())
+                .allow_short_keys(true)
+                .cookie_format(format);
+            assert!(refused(empty), "{format:?}: an empty key");
+        }
     }
 }

@@ -12,6 +12,9 @@
 //! active user's browser never drops a cookie whose session is still alive,
 //! while most responses still carry no `Set-Cookie`.
 //!
+//! That is the native [`CookieFormat`]; the formats of Node's session
+//! libraries, for sharing sessions with a Node app, are in `formats.rs`.
+//!
 //! Reading never fails: a cookie that is missing, oversized, malformed or
 //! wrongly signed is simply no session, and its text never reaches a store.
 
@@ -21,9 +24,10 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use crate::formats::{self, MAX_FOREIGN_VALUE_LEN};
 use crate::id::TOKEN_LEN;
 use crate::signer::{Signer, Verified, SIGNATURE_LEN};
-use crate::SessionId;
+use crate::{CookieFormat, SessionId};
 
 /// The longest cookie value even looked at: a token, a 20-digit time, a
 /// 20-digit lifetime, a signature and three dots.
@@ -53,6 +57,8 @@ pub(crate) struct SessionCookie {
     pub(crate) signer: Signer,
     /// What every id starts with, in the store (never in the cookie).
     pub(crate) id_prefix: String,
+    /// How the id travels: ours, or a Node library's.
+    pub(crate) format: CookieFormat,
 }
 
 /// The request's cookies with our name, not yet verified: verifying costs an
@@ -63,6 +69,8 @@ pub(crate) struct Incoming {
     pub(crate) present: bool,
     /// Their values, in request order, leaving out any too long to be ours.
     values: Vec<String>,
+    /// With the Keygrip format, the values of the `<name>.sig` cookies.
+    signatures: Vec<String>,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -71,6 +79,7 @@ impl std::fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("present", &self.present)
             .field("values", &self.values.len())
+            .field("signatures", &self.signatures.len())
             .finish()
     }
 }
@@ -81,8 +90,9 @@ pub(crate) struct Found {
     pub(crate) id: SessionId,
     /// Signed with the newest key, or an older one.
     pub(crate) verified: Verified,
-    /// When it was issued, in Unix seconds.
-    pub(crate) issued: u64,
+    /// When it was issued, in Unix seconds; `None` in a format that does
+    /// not say.
+    pub(crate) issued: Option<u64>,
     /// The session's own lifetime in seconds, if it was given one.
     pub(crate) lifetime: Option<u64>,
 }
@@ -119,22 +129,34 @@ impl SessionCookie {
     {
         let mut incoming = Incoming::default();
         let name = self.name.as_bytes();
+        let signature_name = self.signature_name();
+        let max_len = match self.format {
+            CookieFormat::Native => MAX_VALUE_LEN,
+            _ => MAX_FOREIGN_VALUE_LEN,
+        };
         for header in cookie_headers {
             for pair in header.as_ref().split(|&b| b == b';') {
                 let Some((key, value)) = split_pair(pair) else {
                     continue;
                 };
-                if key != name {
+                let list = if key == name {
+                    incoming.present = true;
+                    &mut incoming.values
+                } else if signature_name
+                    .as_deref()
+                    .is_some_and(|n| key == n.as_bytes())
+                {
+                    &mut incoming.signatures
+                } else {
                     continue;
-                }
-                incoming.present = true;
+                };
                 // Ours are short visible ASCII; anything else is not ours.
-                if incoming.values.len() < MAX_CANDIDATES
-                    && value.len() <= MAX_VALUE_LEN
+                if list.len() < MAX_CANDIDATES
+                    && value.len() <= max_len
                     && value.iter().all(|&b| is_cookie_octet(b))
                 {
                     if let Ok(value) = std::str::from_utf8(value) {
-                        incoming.values.push(value.to_owned());
+                        list.push(value.to_owned());
                     }
                 }
             }
@@ -145,10 +167,37 @@ impl SessionCookie {
     /// The first of the request's session cookies whose signature verifies.
     /// Several may carry our name (set for different paths).
     pub(crate) fn verify_first(&self, incoming: &Incoming) -> Option<Found> {
-        incoming.values.iter().find_map(|value| self.verify(value))
+        incoming
+            .values
+            .iter()
+            .find_map(|value| self.verify(value, &incoming.signatures))
     }
 
-    fn verify(&self, value: &str) -> Option<Found> {
+    /// The `<name>.sig` cookie's name, in the Keygrip format.
+    fn signature_name(&self) -> Option<String> {
+        matches!(self.format, CookieFormat::Keygrip(_)).then(|| format!("{}.sig", self.name))
+    }
+
+    fn verify(&self, value: &str, signatures: &[String]) -> Option<Found> {
+        let (token, verified) = match self.format {
+            CookieFormat::Native => return self.verify_native(value),
+            CookieFormat::Keygrip(_) => {
+                let verified = signatures.iter().find_map(|signature| {
+                    formats::keygrip_verify(&self.signer, &self.name, value, signature)
+                })?;
+                (value.to_owned(), verified)
+            }
+            CookieFormat::Express => formats::express_verify(&self.signer, value)?,
+        };
+        Some(Found {
+            id: formats::foreign_id(&self.id_prefix, &token)?,
+            verified,
+            issued: None,
+            lifetime: None,
+        })
+    }
+
+    fn verify_native(&self, value: &str) -> Option<Found> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
@@ -165,45 +214,79 @@ impl SessionCookie {
         Some(Found {
             id,
             verified,
-            issued,
+            issued: Some(issued),
             lifetime,
         })
     }
 
     /// Whether `found` has used half its `Max-Age` (the session's own
-    /// lifetime, or the configured one) and should be refreshed.
+    /// lifetime, or the configured one) and should be refreshed: always, for
+    /// a persistent cookie whose format does not say when it was issued.
     /// Browser-session cookies never need it.
     pub(crate) fn needs_refresh(&self, found: &Found) -> bool {
         let max_age = found.lifetime.or(self.max_age.map(|age| age.as_secs()));
-        max_age.is_some_and(|max_age| now_secs().saturating_sub(found.issued) >= max_age / 2)
+        max_age.is_some_and(|max_age| {
+            found
+                .issued
+                .is_none_or(|issued| now_secs().saturating_sub(issued) >= max_age / 2)
+        })
     }
 
-    /// A `Set-Cookie` header carrying `id`, issued now, signed with the newest
-    /// key. A session with its own `lifetime` (seconds) carries it, signed, and
-    /// is persistent with `max_age`; any other has the configured `Max-Age`.
-    pub(crate) fn issue(&self, id: &SessionId, lifetime: Option<(u64, Duration)>) -> HeaderValue {
-        let payload = match lifetime {
-            Some((seconds, _)) => format!("{}.{}.{seconds}", id.token(), now_secs()),
-            None => format!("{}.{}", id.token(), now_secs()),
+    /// The `Set-Cookie` headers carrying `id`, issued now, signed with the
+    /// newest key: one, or two in the Keygrip format (the value and its
+    /// `.sig`). A session with its own `lifetime` (seconds) is persistent
+    /// with `max_age`, and in the native format carries the lifetime, signed;
+    /// any other has the configured `Max-Age`.
+    pub(crate) fn issue(
+        &self,
+        id: &SessionId,
+        lifetime: Option<(u64, Duration)>,
+    ) -> Vec<HeaderValue> {
+        let token = id.token();
+        let mut cookies = match self.format {
+            CookieFormat::Native => {
+                let payload = match lifetime {
+                    Some((seconds, _)) => format!("{token}.{}.{seconds}", now_secs()),
+                    None => format!("{token}.{}", now_secs()),
+                };
+                let value = format!("{payload}.{}", self.signer.sign(&self.name, &payload));
+                vec![self.base(&self.name, value)]
+            }
+            CookieFormat::Keygrip(_) => {
+                let signature = formats::keygrip_sign(&self.signer, &self.name, token);
+                vec![
+                    self.base(&self.name, token.to_owned()),
+                    self.base(&format!("{}.sig", self.name), signature),
+                ]
+            }
+            CookieFormat::Express => {
+                vec![self.base(&self.name, formats::express_value(&self.signer, token))]
+            }
         };
-        let value = format!("{payload}.{}", self.signer.sign(&self.name, &payload));
-        let mut cookie = self.base(value);
         if let Some(max_age) = lifetime.map(|(_, max_age)| max_age).or(self.max_age) {
-            cookie.set_max_age(to_time(max_age));
+            for cookie in &mut cookies {
+                cookie.set_max_age(to_time(max_age));
+            }
         }
-        header(&cookie)
+        cookies.iter().map(header).collect()
     }
 
-    /// A `Set-Cookie` header that makes the browser drop the cookie: same name,
-    /// Path and Domain, empty value, expired.
-    pub(crate) fn removal(&self) -> HeaderValue {
-        let mut cookie = self.base(String::new());
-        cookie.make_removal();
-        header(&cookie)
+    /// The `Set-Cookie` headers that make the browser drop the cookie (and,
+    /// in the Keygrip format, its `.sig`): same name, Path and Domain, empty
+    /// value, expired.
+    pub(crate) fn removal(&self) -> Vec<HeaderValue> {
+        let names = std::iter::once(self.name.clone()).chain(self.signature_name());
+        names
+            .map(|name| {
+                let mut cookie = self.base(&name, String::new());
+                cookie.make_removal();
+                header(&cookie)
+            })
+            .collect()
     }
 
-    fn base(&self, value: String) -> Cookie<'static> {
-        let mut cookie = Cookie::new(self.name.clone(), value);
+    fn base(&self, name: &str, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::new(name.to_owned(), value);
         cookie.set_path(self.path.clone());
         if let Some(domain) = &self.domain {
             cookie.set_domain(domain.clone());
@@ -250,8 +333,9 @@ fn to_time(duration: Duration) -> cookie::time::Duration {
 }
 
 fn header(cookie: &Cookie<'_>) -> HeaderValue {
-    // Name, path and domain were validated by the config builder and the value is
-    // base64url, so the text is always a valid header value.
+    // Name, path and domain were validated by the config builder, and the
+    // value is base64(url), a verified Node token or percent-encoded, so the
+    // text is always a valid header value.
     HeaderValue::try_from(cookie.to_string()).expect("session cookie is a valid header value")
 }
 
@@ -271,13 +355,14 @@ mod tests {
             max_age: None,
             signer: Signer::new([[7u8; 32].to_vec()]).unwrap(),
             id_prefix: "session:".into(),
+            format: CookieFormat::Native,
         }
     }
 
     /// A valid `s=<value>` pair for a fresh id, and the id.
     fn valid_pair() -> (String, SessionId) {
         let id = SessionId::generate("session:");
-        let set_cookie = settings().issue(&id, None);
+        let set_cookie = settings().issue(&id, None).remove(0);
         (pair_of(&set_cookie), id)
     }
 
@@ -345,7 +430,7 @@ mod tests {
     #[test]
     fn issued_cookies_carry_their_attributes() {
         let id = SessionId::generate("session:");
-        let line = settings().issue(&id, None);
+        let line = settings().issue(&id, None).remove(0);
         let line = line.to_str().unwrap();
         for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
             assert!(line.contains(attribute), "{line}");
@@ -356,7 +441,9 @@ mod tests {
         );
         let mut partitioned = settings();
         partitioned.partitioned = true;
-        let line = partitioned.issue(&id, Some((60, Duration::from_secs(60))));
+        let line = partitioned
+            .issue(&id, Some((60, Duration::from_secs(60))))
+            .remove(0);
         let line = line.to_str().unwrap();
         assert!(
             line.contains("Partitioned") && line.contains("Max-Age=60"),
@@ -369,7 +456,7 @@ mod tests {
         let mut cookie = settings();
         cookie.path = "/app".into();
         cookie.domain = Some("example.com".into());
-        let line = cookie.removal();
+        let line = cookie.removal().remove(0);
         let line = line.to_str().unwrap();
         assert!(line.starts_with("s=;"), "{line}");
         for attribute in ["Max-Age=0", "Path=/app", "Domain=example.com"] {
@@ -402,7 +489,7 @@ mod tests {
         let found = |issued_ago: u64, lifetime: Option<u64>| Found {
             id: cookie_id(),
             verified: Verified::Current,
-            issued: now_secs() - issued_ago,
+            issued: Some(now_secs() - issued_ago),
             lifetime,
         };
         // A browser-session cookie never does.
@@ -413,6 +500,80 @@ mod tests {
         // A session's own lifetime counts instead of the configured one.
         assert!(!cookie.needs_refresh(&found(50, Some(1000))));
         assert!(cookie.needs_refresh(&found(500, Some(1000))));
+    }
+
+    /// The `Cookie` header a browser sends back for `lines`.
+    fn sent(lines: &[HeaderValue]) -> String {
+        lines.iter().map(pair_of).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn keygrip_cookies_travel_as_a_value_and_its_signature() {
+        let mut keygrip = settings();
+        keygrip.format = CookieFormat::Keygrip(crate::KeygripDigest::Sha1);
+        keygrip.signer = Signer::with([[7u8; 32]], crate::signer::Digest::Sha1, false).unwrap();
+        let id = keygrip.mint();
+        let lines = keygrip.issue(&id, Some((60, Duration::from_secs(60))));
+        assert_eq!(lines.len(), 2);
+        let header = sent(&lines);
+        assert!(
+            header.starts_with(&format!("s={}; s.sig=", id.token())),
+            "{header}"
+        );
+        for line in &lines {
+            assert!(line.to_str().unwrap().contains("Max-Age=60"), "{line:?}");
+        }
+        let read = |header: &str| {
+            let incoming = keygrip.read_values([header.as_bytes()]);
+            keygrip.verify_first(&incoming).map(|found| found.id)
+        };
+        assert_eq!(read(&header), Some(id.clone()));
+        // In either order, and beside a forged signature.
+        let (value, signature) = header.split_once("; ").unwrap();
+        assert_eq!(
+            read(&format!("{signature}; s.sig=forged; {value}")),
+            Some(id.clone())
+        );
+        // No signature, or the value without our signature, is no session.
+        assert_eq!(read(value), None);
+        assert_eq!(read(&format!("{value}; s.sig=forged")), None);
+        // Another cookie's signature does not sign ours.
+        let other = keygrip.mint();
+        let other_signature = sent(&keygrip.issue(&other, None)[1..]);
+        assert_eq!(read(&format!("{value}; {other_signature}")), None);
+        // A cookie that says nothing of when it was issued is refreshed
+        // whenever a persistent one is used.
+        let found = keygrip.verify_first(&keygrip.read_values([header.as_bytes()]));
+        assert!(!keygrip.needs_refresh(found.as_ref().unwrap()));
+        keygrip.max_age = Some(Duration::from_secs(100));
+        assert!(keygrip.needs_refresh(found.as_ref().unwrap()));
+        // Both are removed.
+        let removal = keygrip.removal();
+        let removal: Vec<&str> = removal.iter().map(|l| l.to_str().unwrap()).collect();
+        assert!(
+            removal[0].starts_with("s=;") && removal[1].starts_with("s.sig=;"),
+            "{removal:?}"
+        );
+    }
+
+    #[test]
+    fn express_cookies_carry_a_signed_percent_encoded_id() {
+        let mut express = settings();
+        express.format = CookieFormat::Express;
+        express.name = "connect.sid".into();
+        let id = express.mint();
+        let lines = express.issue(&id, None);
+        assert_eq!(lines.len(), 1);
+        let header = sent(&lines);
+        assert!(
+            header.starts_with(&format!("connect.sid=s%3A{}.", id.token())),
+            "{header}"
+        );
+        let incoming = express.read_values([header.as_bytes()]);
+        assert_eq!(express.verify_first(&incoming).map(|f| f.id), Some(id));
+        let forged = header.replace("s%3A", "s%3Ax");
+        let incoming = express.read_values([forged.as_bytes()]);
+        assert!(express.verify_first(&incoming).is_none());
     }
 
     fn cookie_id() -> SessionId {
@@ -493,7 +654,7 @@ mod tests {
                 settings.name = name.clone();
                 settings.id_prefix = prefix.clone();
                 let id = settings.mint();
-                let pair = pair_of(&settings.issue(&id, None));
+                let pair = pair_of(&settings.issue(&id, None)[0]);
                 prop_assume!(!before.starts_with(&format!("{name}=")));
                 let header = format!("{before}; {pair}");
                 let incoming = settings.read_values([header.as_bytes()]);

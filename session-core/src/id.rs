@@ -71,6 +71,13 @@ impl SessionId {
         SessionId::parse(prefix, token)
     }
 
+    /// An id whose token a Node app may have minted, accepted by a Node
+    /// cookie format once its signature verified (the shape is checked
+    /// there).
+    pub(crate) fn foreign(prefix: &str, token: &str) -> SessionId {
+        SessionId::from_parts(prefix, token)
+    }
+
     fn from_parts(prefix: &str, token: &str) -> SessionId {
         let mut full = String::with_capacity(prefix.len() + token.len());
         full.push_str(prefix);

@@ -67,6 +67,7 @@ mod codec;
 mod config;
 mod cookie;
 mod error;
+mod formats;
 mod id;
 mod owners;
 mod response;
@@ -85,6 +86,7 @@ pub use crate::config::{
     DEFAULT_TOUCH_AFTER, DEFAULT_UPDATE_ATTEMPTS,
 };
 pub use crate::error::{BoxError, Error, Result};
+pub use crate::formats::{CookieFormat, KeygripDigest};
 pub use crate::id::SessionId;
 pub use crate::owners::{
     beyond_cap, check_owner, ActivePage, Handle, SessionInfo, MAX_OWNER_BYTES,

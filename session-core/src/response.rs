@@ -40,16 +40,26 @@ impl<C: Codec> ResponseCookie<C> {
     /// when the session was not touched or its cookie did not change.
     ///
     /// A query, for tests and logs: [`write`](Self::write) or
-    /// [`into_headers`](Self::into_headers) send the cookie, once.
+    /// [`into_headers`](Self::into_headers) send the cookie, once. In the
+    /// Keygrip format the cookie's signature travels in a second
+    /// `Set-Cookie`: see [`values`](Self::values).
     pub fn value(&self) -> Option<HeaderValue> {
+        self.values().into_iter().next()
+    }
+
+    /// Every `Set-Cookie` value this response needs: [`value`](Self::value)'s,
+    /// and in the [Keygrip](crate::CookieFormat::Keygrip) format the
+    /// `<name>.sig` cookie after it. Empty when [`value`](Self::value) is
+    /// `None`.
+    pub fn values(&self) -> Vec<HeaderValue> {
         let state = self.request.lock_unverified();
         let cookie = &self.config.cookie;
         let live = match &state.session {
             // Nothing looked at the session, so nothing about it changed.
-            Current::Unverified => return None,
+            Current::Unverified => return Vec::new(),
             Current::None => {
                 let drop = state.expire_cookie && self.request.incoming.present;
-                return drop.then(|| cookie.removal());
+                return if drop { cookie.removal() } else { Vec::new() };
             }
             Current::Live(live) => live,
         };
@@ -80,13 +90,17 @@ impl<C: Codec> ResponseCookie<C> {
                     })
             }
         };
-        send.then(|| cookie.issue(&live.id, lifetime))
+        if send {
+            cookie.issue(&live.id, lifetime)
+        } else {
+            Vec::new()
+        }
     }
 
     /// The headers this response needs, to be appended to the `response`
     /// headers the handler set (which are read, never replaced):
     ///
-    /// - `Set-Cookie`, as [`value`](Self::value) says;
+    /// - `Set-Cookie`, as [`values`](Self::values) says;
     /// - with it, `Cache-Control: no-cache="Set-Cookie"`, so that no shared
     ///   cache hands one user's cookie to another;
     /// - `Vary: Cookie` when the handler used the session, so that no cache
@@ -97,8 +111,9 @@ impl<C: Codec> ResponseCookie<C> {
     /// response's `Cache-Control` and `Vary`, and append what this returns.
     pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = Vec::new();
-        if let Some(cookie) = self.value() {
-            headers.push((SET_COOKIE, cookie));
+        let cookies = self.values();
+        if !cookies.is_empty() {
+            headers.extend(cookies.into_iter().map(|cookie| (SET_COOKIE, cookie)));
             if !lists(response, &CACHE_CONTROL, |item| {
                 item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
             }) {

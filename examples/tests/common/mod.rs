@@ -41,8 +41,13 @@ pub struct Server {
 impl Server {
     /// Starts `binary` with `PORT=0` and waits for its `listening on` line.
     pub fn start(binary: &str, args: &[&str]) -> Server {
+        Server::start_with_keys(binary, args, KEY)
+    }
+
+    /// [`start`](Self::start) with `keys` as `SESSION_KEYS`.
+    pub fn start_with_keys(binary: &str, args: &[&str], keys: &str) -> Server {
         let cwd = tempfile::tempdir().expect("a working directory");
-        let (child, url) = spawn(binary, args, cwd.path());
+        let (child, url) = spawn(binary, args, cwd.path(), keys);
         Server {
             child,
             binary: binary.to_string(),
@@ -66,18 +71,18 @@ impl Server {
     pub fn restart(&mut self, args: &[&str]) {
         self.child.kill().expect("kill the server");
         self.child.wait().expect("reap the server");
-        let (child, url) = spawn(&self.binary, args, self.cwd.path());
+        let (child, url) = spawn(&self.binary, args, self.cwd.path(), KEY);
         self.child = child;
         self.url = url;
     }
 }
 
-fn spawn(binary: &str, args: &[&str], cwd: &std::path::Path) -> (Child, String) {
+fn spawn(binary: &str, args: &[&str], cwd: &std::path::Path, keys: &str) -> (Child, String) {
     let mut child = Command::new(binary)
         .current_dir(cwd)
         .args(args)
         .env("PORT", "0")
-        .env("SESSION_KEYS", KEY)
+        .env("SESSION_KEYS", keys)
         // Warnings and start-up failures show in the test's output.
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -805,3 +810,4 @@ pub async fn check_edges(base: &str) {
         }
     }
 }
+pub mod node;
