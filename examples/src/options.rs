@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use session_core::{CookieFormat, Error, KeygripDigest, Limits, SessionConfig, SessionId};
-use store_redis::redacted_url;
+use store_redis::{redacted_url, Layout};
 
 /// The stores an example server can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,6 +33,16 @@ pub enum CookieFormatArg {
     Keygrip,
     /// express-session's `connect.sid` (`s:<id>.<signature>`).
     Express,
+}
+
+/// The `--redis-layout` values: how store-redis lays sessions out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RedisLayoutArg {
+    /// A hash per session at `session:{ID}`.
+    Native,
+    /// connect-redis's: one JSON string per session at `sess:ID`, shared
+    /// with an Express app on express-session and connect-redis.
+    ConnectRedis,
 }
 
 /// The `--keygrip-digest` values.
@@ -153,6 +163,13 @@ pub struct Options {
     #[arg(long)]
     pub redis_activity_index: bool,
 
+    /// For `--store redis`: `native` (a hash per session) or
+    /// `connect-redis` (one JSON string per session at `sess:ID`, as an
+    /// Express app's connect-redis keeps it; session ids are then bare,
+    /// without the `session:` prefix, as express-session's are).
+    #[arg(long, value_enum, default_value_t = RedisLayoutArg::Native)]
+    pub redis_layout: RedisLayoutArg,
+
     /// Redis Cluster seed nodes for `--store redis`, comma-separated; used
     /// instead of `--redis-url`. Implies `--store redis`.
     #[arg(long, value_name = "URL,URL,...", value_delimiter = ',')]
@@ -185,6 +202,7 @@ impl std::fmt::Debug for Options {
             .field("redis_url", &redacted_url(&self.redis_url))
             .field("redis_cluster", &cluster)
             .field("redis_activity_index", &self.redis_activity_index)
+            .field("redis_layout", &self.redis_layout)
             .finish()
     }
 }
@@ -205,6 +223,14 @@ impl Options {
         Limits::default()
             .with_max_keys(self.max_keys_per_session)
             .with_max_session_bytes(self.max_session_bytes)
+    }
+
+    /// The store-redis layout `--redis-layout` names.
+    pub fn redis_layout(&self) -> Layout {
+        match self.redis_layout {
+            RedisLayoutArg::Native => Layout::Native,
+            RedisLayoutArg::ConnectRedis => Layout::ConnectRedis,
+        }
     }
 
     /// The cookie format `--cookie-format` and `--keygrip-digest` name.
@@ -248,6 +274,12 @@ impl Options {
             .touch_after(Duration::from_secs(self.touch_after))
             .secure(!self.insecure_cookies)
             .max_sessions_per_owner(self.max_sessions_per_user);
+        // connect-redis keys a session by express-session's bare id.
+        let builder = if self.redis_layout == RedisLayoutArg::ConnectRedis {
+            builder.id_prefix("")
+        } else {
+            builder
+        };
         match &self.cookie_name {
             Some(name) => builder.cookie_name(name),
             None => builder,

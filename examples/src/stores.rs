@@ -48,7 +48,8 @@ impl Options {
                 let builder = RedisStore::builder()
                     .url(&self.redis_url)
                     .limits(limits)
-                    .activity_index(self.redis_activity_index);
+                    .activity_index(self.redis_activity_index)
+                    .layout(self.redis_layout());
                 #[cfg(feature = "cluster")]
                 let builder = if self.redis_cluster.is_empty() {
                     builder

@@ -133,6 +133,56 @@ async fn every_server_takes_the_node_cookie_formats_and_short_keys_on_request() 
     }
 }
 
+/// `--redis-layout connect-redis`: each session one JSON string at
+/// `sess:ID`, with bare ids, on every server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_takes_the_connect_redis_layout() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    for (name, binary) in SERVERS {
+        let server = Server::start(
+            binary,
+            &[
+                "--store",
+                "redis",
+                "--redis-url",
+                &url,
+                "--redis-layout",
+                "connect-redis",
+                "--cookie-format",
+                "express",
+                "--insecure-cookies",
+            ],
+        );
+        let jar = Jar::default();
+        assert_eq!(
+            jar.ok(&server.url, "/set/cart/apple").await,
+            "apple",
+            "{name}"
+        );
+        assert_eq!(jar.ok(&server.url, "/get/cart").await, "apple", "{name}");
+        let cookie = jar.cookie("connect.sid").expect("a connect.sid cookie");
+        let id = cookie
+            .strip_prefix("s%3A")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(id, _)| id.to_owned())
+            .expect("s:<id>.<signature>");
+        let record: Option<String> = redis::cmd("GET")
+            .arg(format!("sess:{id}"))
+            .query(&mut redis.connection())
+            .unwrap();
+        let record: serde_json::Value =
+            serde_json::from_str(&record.expect("the session at sess:<id>")).unwrap();
+        assert_eq!(record["cart"], "apple", "{name}: {record}");
+        assert_eq!(jar.ok(&server.url, "/destroy").await, true, "{name}");
+        let gone: bool = redis::cmd("EXISTS")
+            .arg(format!("sess:{id}"))
+            .query(&mut redis.connection())
+            .unwrap();
+        assert!(!gone, "{name}");
+    }
+}
+
 /// Slow-loris clients: a connection that does not finish its headers within
 /// `--header-read-timeout` is closed, and at most `--max-connections` are
 /// served at once, so a request waits while two silent clients hold both

@@ -9,10 +9,37 @@ use session_core::Limits;
 
 use crate::connection::Connection;
 use crate::reads::{self, Reads};
-use crate::{Error, RedisStore};
+use crate::{scripts, Error, RedisStore};
 
 /// The key prefix used unless [`RedisStoreBuilder::prefix`] says otherwise.
 pub const DEFAULT_PREFIX: &str = "session:";
+
+/// The key prefix of [`Layout::ConnectRedis`] unless
+/// [`RedisStoreBuilder::prefix`] says otherwise: connect-redis's.
+pub const CONNECT_REDIS_PREFIX: &str = "sess:";
+
+/// Where a [`Layout::ConnectRedis`] store keeps its owner and activity
+/// indexes: before its key prefix, so that connect-redis, which takes every
+/// key under the prefix for a session, never meets them.
+pub const CONNECT_REDIS_INDEX_PREFIX: &str = "generic-session:";
+
+/// How sessions are laid out in Redis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// One hash per session at `PREFIX{ID}`: a field per key, so a write
+    /// touches only its keys. The default.
+    #[default]
+    Native,
+    /// connect-redis's: the whole session as one JSON string at
+    /// `PREFIXID` (prefix `sess:` by default), the object express-session
+    /// saves, with its `cookie` member, so that an Express app with
+    /// connect-redis and this store share sessions. Every operation is still
+    /// one atomic script, so this side's writes to different keys never lose
+    /// each other; see the crate documentation for what the Node side can
+    /// lose, and for what this layout leaves out (Redis Cluster).
+    ConnectRedis,
+}
 /// How long an owned session may live when there is no absolute lifetime,
 /// unless [`RedisStoreBuilder::owned_lifetime`] says otherwise: 30 days.
 pub const DEFAULT_OWNED_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -43,7 +70,8 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 /// | [`username`](Self::username) / [`password`](Self::password) | from the URL, else none |
 /// | [`tls`](Self::tls) (feature `tls`) | from the URL scheme |
 /// | [`cluster`](Self::cluster) (feature `cluster`) | off: one standalone server |
-/// | [`prefix`](Self::prefix) | [`DEFAULT_PREFIX`] (`session:`) |
+/// | [`layout`](Self::layout) | [`Layout::Native`]: a hash per session |
+/// | [`prefix`](Self::prefix) | [`DEFAULT_PREFIX`] (`session:`); [`CONNECT_REDIS_PREFIX`] (`sess:`) in the connect-redis layout |
 /// | [`scan_count`](Self::scan_count) | [`DEFAULT_SCAN_COUNT`] (100) |
 /// | [`connect_timeout`](Self::connect_timeout) | [`DEFAULT_CONNECT_TIMEOUT`] (1 s) |
 /// | [`response_timeout`](Self::response_timeout) | [`DEFAULT_RESPONSE_TIMEOUT`] (500 ms) |
@@ -82,7 +110,9 @@ pub struct RedisStoreBuilder {
     root_certificate: Option<Vec<u8>>,
     #[cfg(feature = "cluster")]
     cluster: Option<Vec<String>>,
-    prefix: String,
+    layout: Layout,
+    /// `None`: the layout's default.
+    prefix: Option<String>,
     scan_count: usize,
     connect_timeout: Duration,
     response_timeout: Duration,
@@ -119,6 +149,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             }),
         );
         debug
+            .field("layout", &self.layout)
             .field("prefix", &self.prefix)
             .field("scan_count", &self.scan_count)
             .field("connect_timeout", &self.connect_timeout)
@@ -190,7 +221,8 @@ impl Default for RedisStoreBuilder {
             root_certificate: None,
             #[cfg(feature = "cluster")]
             cluster: None,
-            prefix: DEFAULT_PREFIX.into(),
+            layout: Layout::Native,
+            prefix: None,
             scan_count: DEFAULT_SCAN_COUNT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
@@ -271,9 +303,17 @@ impl RedisStoreBuilder {
     }
 
     /// The prefix of every key this store writes; the session id follows inside
-    /// a hash tag: `PREFIX{ID}`.
+    /// a hash tag: `PREFIX{ID}` (in the connect-redis layout, `PREFIXID`,
+    /// and the indexes go under [`CONNECT_REDIS_INDEX_PREFIX`] then the prefix).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// How sessions are laid out: [`Layout::Native`] (the default) or
+    /// [`Layout::ConnectRedis`], to share sessions with an Express app.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -357,7 +397,11 @@ impl RedisStoreBuilder {
     /// server (or no seed node of a cluster) can be reached within the connect
     /// timeout, or refuses the credentials or database.
     pub async fn build(self) -> Result<RedisStore, Error> {
-        if self.prefix.contains(['{', '}']) {
+        if self
+            .prefix
+            .as_deref()
+            .is_some_and(|p| p.contains(['{', '}']))
+        {
             return Err(Error::Config(
                 "the key prefix must not contain '{' or '}': they would move the hash tag".into(),
             ));
@@ -368,8 +412,19 @@ impl RedisStoreBuilder {
                 "scan count and timeouts must be greater than zero".into(),
             ));
         }
+        if self.layout == Layout::ConnectRedis && self.prefix.as_deref() == Some("") {
+            return Err(Error::Config(
+                "the connect-redis layout needs a key prefix: it tells sessions from other keys"
+                    .into(),
+            ));
+        }
         #[cfg(feature = "cluster")]
         if let Some(nodes) = &self.cluster {
+            if self.layout == Layout::ConnectRedis {
+                return Err(Error::Config(
+                    "the connect-redis layout is for one server, not a Redis Cluster".into(),
+                ));
+            }
             let connection = self.connect_cluster(nodes).await?;
             return self.checked(Connection::Cluster(connection)).await;
         }
@@ -401,18 +456,37 @@ impl RedisStoreBuilder {
                 ))))
             }
         }
+        let (prefix, index_prefix, scripts) = match self.layout {
+            Layout::Native => {
+                let prefix = self.prefix.unwrap_or_else(|| DEFAULT_PREFIX.into());
+                (prefix.clone(), prefix, Arc::clone(&scripts::NATIVE))
+            }
+            Layout::ConnectRedis => {
+                let prefix = self.prefix.unwrap_or_else(|| CONNECT_REDIS_PREFIX.into());
+                let scripts = scripts::connect_redis(&prefix);
+                (
+                    prefix.clone(),
+                    format!("{CONNECT_REDIS_INDEX_PREFIX}{prefix}"),
+                    scripts,
+                )
+            }
+        };
         let reads = Arc::new(Reads::new(self.plain_reads));
         if self.plain_reads > 0 {
             tokio::spawn(reads::flush_in_background(
                 Arc::downgrade(&reads),
                 connection.clone(),
+                Arc::clone(&scripts),
                 self.response_timeout,
             ));
         }
         Ok(RedisStore {
             reads,
             connection,
-            prefix: Arc::from(self.prefix),
+            layout: self.layout,
+            prefix: Arc::from(prefix),
+            index_prefix: Arc::from(index_prefix),
+            scripts,
             scan_count: self.scan_count,
             timeout: self.response_timeout,
             limits: self.limits,

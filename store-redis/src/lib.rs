@@ -2,8 +2,9 @@
 //!
 //! A [`Store`](session_core::Store) on Redis, standalone or Redis Cluster
 //! (feature `cluster`), on the [`redis`] crate's async, auto-reconnecting
-//! connections. Each session is one Redis hash, and each operation one
-//! atomic round trip, per key and strict.
+//! connections. Each session is one Redis hash (or, in
+//! [connect-redis's layout](#the-connect-redis-layout), one JSON string),
+//! and each operation one atomic round trip, per key and strict.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -106,6 +107,52 @@
 //! session, then removes the old hash only if no write raced the copy (and
 //! copies again if one did).
 //!
+//! ## The connect-redis layout
+//!
+//! [`Layout::ConnectRedis`] keeps each session as connect-redis does, so
+//! that an Express app on express-session and connect-redis and a Rust app
+//! share live sessions: one JSON string at `PREFIXID` (prefix
+//! [`CONNECT_REDIS_PREFIX`], `sess:`), the object express-session saves.
+//! Give the Rust side [`CookieFormat::Express`](session_core::CookieFormat)
+//! and the id prefix `""`
+//! ([`id_prefix`](session_core::SessionConfigBuilder::id_prefix)), so that
+//! its ids are express-session's, and the Express app's secrets.
+//!
+//! ```text
+//! $ redis-cli GET sess:Qh7Zf3kJ2pX9wV1bN4mC8rT6yL0sD5aE
+//! {"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},
+//!  "cart":"apple","user":"ada",
+//!  "__generic_session":{"created":"1796281089822","last":"1796281090114","writes":"2"}}
+//! ```
+//!
+//! - Each user key is a member, its value the codec's bytes as JSON text,
+//!   kept byte for byte (bytes that are not JSON, from another codec, are
+//!   kept as `{"$gs-bytes": "<hex>"}`). `cookie` is express-session's, and
+//!   `__generic_session` holds this store's metadata (creation, counters,
+//!   owner); neither is a user key, and writing either is an error.
+//! - A session this side creates gets express-session's default `cookie`
+//!   (a browser-session cookie). The time to live is the idle timeout, as
+//!   connect-redis's `ttl` would set it (configure both the same); where the
+//!   `cookie` has an `expires`, every refresh moves it to the new deadline,
+//!   so that connect-redis computes the same TTL from it.
+//! - Every operation is the same script as in the native layout, behind a
+//!   shim (`lua/json_layout.lua`) that serves its hash commands from the
+//!   decoded record and writes it back once: still one atomic round trip,
+//!   so this side's writes never lose each other, and strict mode holds (a
+//!   session the Node side made is an existing session).
+//! - The Node side can still lose updates: express-session saves a session
+//!   whole, so two Node requests on one session race each other, a Node
+//!   request racing a Rust write can undo it, and one already under way when
+//!   a destroy lands can save the session back.
+//! - The owner and activity indexes go under [`CONNECT_REDIS_INDEX_PREFIX`]
+//!   then the prefix, where connect-redis (which takes every key under its
+//!   prefix for a session) never meets them. Not in this layout: Redis
+//!   Cluster. Sessions whose ids Node minted are left out of `len`,
+//!   `destroy_all` and the scans, which know ids by this library's shape.
+//! - Reads between refreshes are one plain `GET` of the record, answered in
+//!   this process (the plain read path, as in the native layout); writes
+//!   rewrite the whole record, in their script.
+//!
 //! ## Failures
 //!
 //! The connection reconnects by itself. While Redis is down every operation
@@ -137,13 +184,15 @@ mod connection;
 mod error;
 mod owners;
 mod reads;
+mod record;
 mod scan;
 mod scripts;
 mod store;
 
 pub use crate::config::{
-    redacted_url, RedisStoreBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OWNED_LIFETIME,
-    DEFAULT_PLAIN_READS, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
+    redacted_url, Layout, RedisStoreBuilder, CONNECT_REDIS_INDEX_PREFIX, CONNECT_REDIS_PREFIX,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_OWNED_LIFETIME, DEFAULT_PLAIN_READS, DEFAULT_PREFIX,
+    DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SCAN_COUNT,
 };
 pub use crate::error::Error;
 pub use crate::store::{RedisStore, CREATED_FIELD};

@@ -27,7 +27,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use session_core::{beyond_cap, check_owner};
 use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionId, SessionInfo};
 
-use crate::{scripts, RedisStore};
+use crate::RedisStore;
 
 /// How many buckets' indexes one step of a listing asks at once.
 const BATCH: usize = 2048;
@@ -164,13 +164,13 @@ impl RedisStore {
         if self.connection.is_cluster() {
             let tag = &TAGS[_bucket];
             return (
-                format!("{}active:{{{tag}}}", self.prefix),
-                format!("{}deadlines:{{{tag}}}", self.prefix),
+                format!("{}active:{{{tag}}}", self.index_prefix),
+                format!("{}deadlines:{{{tag}}}", self.index_prefix),
             );
         }
         (
-            format!("{}active", self.prefix),
-            format!("{}deadlines", self.prefix),
+            format!("{}active", self.index_prefix),
+            format!("{}deadlines", self.index_prefix),
         )
     }
 
@@ -188,22 +188,24 @@ impl RedisStore {
 
     /// The key of an owner's index.
     pub fn owner_key(&self, owner: &str) -> String {
-        format!("{}owner:{owner}", self.prefix)
+        format!("{}owner:{owner}", self.index_prefix)
     }
 
-    /// The id inside a session's key `PREFIX{ID}`: the one parser of the
-    /// key layout (the id itself is then session-core's
-    /// [`SessionId::from_stored`]).
+    /// The id inside a session's key `PREFIX{ID}` (`PREFIXID` in the
+    /// connect-redis layout): the one parser of the key layout (the id
+    /// itself is then session-core's [`SessionId::from_stored`]).
     pub(crate) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(&*self.prefix)?
-            .strip_prefix('{')?
-            .strip_suffix('}')
+        let rest = key.strip_prefix(&*self.prefix)?;
+        match self.layout {
+            crate::Layout::Native => rest.strip_prefix('{')?.strip_suffix('}'),
+            crate::Layout::ConnectRedis => Some(rest),
+        }
     }
 
     /// Runs the destroy script on `hash`, only if `owner`'s when given.
     pub(crate) async fn destroy_hash(&self, hash: &str, owner: Option<&str>) -> Result<Destroyed> {
         let indexes = self.index_keys(hash);
-        let mut invocation = scripts::DESTROY.key(hash);
+        let mut invocation = self.scripts.destroy.key(hash);
         invocation.key(&indexes).arg(owner.unwrap_or(""));
         let reply: Vec<String> = self
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
@@ -241,7 +243,7 @@ impl RedisStore {
             .max(self.owned_lifetime)
             .saturating_add(INDEX_MARGIN);
         let key = self.owner_key(owner);
-        let mut invocation = scripts::OWNER_ADD.key(&key);
+        let mut invocation = self.scripts.owner_add.key(&key);
         invocation
             .arg(Handle::of(id).as_str())
             .arg(id.as_str())
@@ -281,7 +283,7 @@ impl RedisStore {
         let Some(id) = self.id_of(hash) else {
             return Ok(None);
         };
-        let invocation = scripts::INFO.key(hash);
+        let invocation = self.scripts.info.key(hash);
         let row: Vec<String> = self
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
@@ -361,7 +363,7 @@ impl RedisStore {
         self.index(owner, id, policy).await?;
         let reply: Vec<String> = self
             .script(
-                &scripts::BIND,
+                &self.scripts.bind,
                 &self.key(id),
                 policy,
                 (owner, ms(self.owned_lifetime).min(crate::store::MAX_MILLIS)),
@@ -624,8 +626,8 @@ impl RedisStore {
         let window = ms(within).min(crate::store::MAX_MILLIS).to_string();
         let counts: Vec<u64> = self
             .eval_buckets(
-                &scripts::COUNT_ACTIVE,
-                scripts::COUNT_ACTIVE_SOURCE,
+                &self.scripts.count_active,
+                &self.scripts.count_active_source,
                 0..self.buckets(),
                 &[window],
             )
@@ -653,8 +655,8 @@ impl RedisStore {
             let args = [args[0].clone(), format!("({low}"), args[2].clone()];
             replies.extend(
                 self.eval_buckets::<Vec<String>>(
-                    &scripts::ACTIVE_PAGE,
-                    scripts::ACTIVE_PAGE_SOURCE,
+                    &self.scripts.active_page,
+                    &self.scripts.active_page_source,
                     first..first + 1,
                     &args,
                 )
@@ -664,8 +666,8 @@ impl RedisStore {
         let rest = first + replies.len()..buckets.end;
         replies.extend(
             self.eval_buckets::<Vec<String>>(
-                &scripts::ACTIVE_PAGE,
-                scripts::ACTIVE_PAGE_SOURCE,
+                &self.scripts.active_page,
+                &self.scripts.active_page_source,
                 rest,
                 &args,
             )

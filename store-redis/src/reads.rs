@@ -20,14 +20,14 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use session_core::{PendingReads, ReadTally};
 
 use crate::connection::Connection;
-use crate::scripts;
+use crate::scripts::Scripts;
 
 /// How often pending read counts are written out.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -147,6 +147,7 @@ impl Reads {
 pub(crate) async fn flush_in_background(
     reads: Weak<Reads>,
     connection: Connection,
+    scripts: Arc<Scripts>,
     timeout: Duration,
 ) {
     let mut ticks = tokio::time::interval(FLUSH_EVERY);
@@ -158,8 +159,9 @@ pub(crate) async fn flush_in_background(
         let _gate = reads.gate.write().await;
         let flushes = reads.tally.pending().into_iter().map(|(hash, pending)| {
             let connection = connection.clone();
+            let scripts = &scripts;
             async move {
-                let flushed = flush_one(connection, timeout, &hash, pending).await;
+                let flushed = flush_one(connection, scripts, timeout, &hash, pending).await;
                 (hash, pending, flushed)
             }
         });
@@ -182,11 +184,12 @@ const CONCURRENT: usize = 32;
 /// `Err` if that is not known.
 async fn flush_one(
     mut connection: Connection,
+    scripts: &Scripts,
     timeout: Duration,
     hash: &str,
     pending: PendingReads,
 ) -> Result<bool, ()> {
-    let mut invocation = scripts::ADD_READS.key(hash);
+    let mut invocation = scripts.add_reads.key(hash);
     invocation.arg(pending.reads);
     match tokio::time::timeout(timeout, invocation.invoke_async::<i64>(&mut connection)).await {
         Ok(Ok(exists)) => Ok(exists == 1),

@@ -30,7 +30,10 @@ impl RedisStore {
     pub(crate) fn ids(&self) -> SessionIds {
         SessionIds {
             store: self.clone(),
-            pattern: format!("{}{{*}}", glob_escape(&self.prefix)),
+            pattern: match self.layout {
+                crate::Layout::Native => format!("{}{{*}}", glob_escape(&self.prefix)),
+                crate::Layout::ConnectRedis => format!("{}*", glob_escape(&self.prefix)),
+            },
             nodes: None,
             node: 0,
             cursor: 0,
@@ -66,7 +69,7 @@ impl RedisStore {
                 .await?;
             removed += count;
         }
-        let prefix = glob_escape(&self.prefix);
+        let prefix = glob_escape(&self.index_prefix);
         for pattern in ["active*", "deadlines*", "owner:*"] {
             self.unlink_matching(&format!("{prefix}{pattern}")).await?;
         }

@@ -4,61 +4,109 @@
 //! the session is alive and what its time to live is. They are sent by SHA
 //! (`EVALSHA`) and loaded again when a server answers `NOSCRIPT`, as after a
 //! restart.
+//!
+//! The scripts are written for the native layout, a hash per session. In
+//! the connect-redis layout the same scripts run behind
+//! `lua/json_layout.lua`, which serves their hash commands from the JSON
+//! string connect-redis keeps per session and writes it back once at the
+//! end: one source of the rules for both layouts.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use redis::Script;
 
-macro_rules! session_script {
+macro_rules! with_prelude {
     ($file:literal) => {
-        LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("lua/prelude.lua"),
-                include_str!(concat!("lua/", $file))
-            ))
-        })
+        concat!(
+            include_str!("lua/prelude.lua"),
+            include_str!(concat!("lua/", $file))
+        )
     };
 }
 
-pub(crate) static GET: LazyLock<Script> = session_script!("get.lua");
-pub(crate) static GET_MANY: LazyLock<Script> = session_script!("get_many.lua");
-pub(crate) static GET_ALL: LazyLock<Script> = session_script!("get_all.lua");
-pub(crate) static SET_MANY: LazyLock<Script> = session_script!("set_many.lua");
-pub(crate) static DEL_MANY: LazyLock<Script> = session_script!("del_many.lua");
-pub(crate) static TAKE: LazyLock<Script> = session_script!("take.lua");
-pub(crate) static COMPARE_AND_SET: LazyLock<Script> = session_script!("compare_and_set.lua");
-pub(crate) static INCREMENT: LazyLock<Script> = session_script!("increment.lua");
-pub(crate) static EXTEND: LazyLock<Script> = session_script!("extend.lua");
-pub(crate) static SET_LIFETIME: LazyLock<Script> = session_script!("set_lifetime.lua");
-pub(crate) static REGENERATE: LazyLock<Script> = session_script!("regenerate.lua");
-pub(crate) static BIND: LazyLock<Script> = session_script!("bind.lua");
-pub(crate) static INFO: LazyLock<Script> = session_script!("info.lua");
-/// The source of the two bucket scripts, which a cluster loads on every
-/// master before it runs them in one pipeline.
-pub(crate) const COUNT_ACTIVE_SOURCE: &str = concat!(
-    include_str!("lua/prelude.lua"),
-    include_str!("lua/count_active.lua")
-);
-pub(crate) const ACTIVE_PAGE_SOURCE: &str = concat!(
-    include_str!("lua/prelude.lua"),
-    include_str!("lua/active_page.lua")
-);
-pub(crate) static COUNT_ACTIVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(COUNT_ACTIVE_SOURCE));
-pub(crate) static ACTIVE_PAGE: LazyLock<Script> = LazyLock::new(|| Script::new(ACTIVE_PAGE_SOURCE));
-pub(crate) static DESTROY: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/destroy.lua")));
-pub(crate) static OWNER_ADD: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/owner_add.lua")));
+/// The scripts of one layout.
+pub(crate) struct Scripts {
+    pub(crate) get: Script,
+    pub(crate) get_many: Script,
+    pub(crate) get_all: Script,
+    pub(crate) set_many: Script,
+    pub(crate) del_many: Script,
+    pub(crate) take: Script,
+    pub(crate) compare_and_set: Script,
+    pub(crate) increment: Script,
+    pub(crate) extend: Script,
+    pub(crate) set_lifetime: Script,
+    pub(crate) regenerate: Script,
+    pub(crate) bind: Script,
+    pub(crate) info: Script,
+    /// The session's owner (`HGET` of its owner field).
+    pub(crate) owner: Script,
+    pub(crate) destroy: Script,
+    pub(crate) owner_add: Script,
+    pub(crate) add_reads: Script,
+    pub(crate) count_active: Script,
+    pub(crate) active_page: Script,
+    /// The source of the two bucket scripts, which a cluster loads on every
+    /// master before it runs them in one pipeline.
+    pub(crate) count_active_source: String,
+    pub(crate) active_page_source: String,
+}
+
+impl Scripts {
+    /// The scripts with each source passed through `wrap`.
+    fn new(wrap: impl Fn(&str) -> String) -> Scripts {
+        let script = |source: &str| Script::new(&wrap(source));
+        Scripts {
+            get: script(with_prelude!("get.lua")),
+            get_many: script(with_prelude!("get_many.lua")),
+            get_all: script(with_prelude!("get_all.lua")),
+            set_many: script(with_prelude!("set_many.lua")),
+            del_many: script(with_prelude!("del_many.lua")),
+            take: script(with_prelude!("take.lua")),
+            compare_and_set: script(with_prelude!("compare_and_set.lua")),
+            increment: script(with_prelude!("increment.lua")),
+            extend: script(with_prelude!("extend.lua")),
+            set_lifetime: script(with_prelude!("set_lifetime.lua")),
+            regenerate: script(with_prelude!("regenerate.lua")),
+            bind: script(with_prelude!("bind.lua")),
+            info: script(with_prelude!("info.lua")),
+            owner: script("return redis.call('HGET', KEYS[1], '\\255owner')"),
+            destroy: script(include_str!("lua/destroy.lua")),
+            owner_add: script(include_str!("lua/owner_add.lua")),
+            add_reads: script(include_str!("lua/add_reads.lua")),
+            count_active: script(with_prelude!("count_active.lua")),
+            active_page: script(with_prelude!("active_page.lua")),
+            count_active_source: wrap(with_prelude!("count_active.lua")),
+            active_page_source: wrap(with_prelude!("active_page.lua")),
+        }
+    }
+}
+
+/// The native layout's scripts.
+pub(crate) static NATIVE: LazyLock<Arc<Scripts>> =
+    LazyLock::new(|| Arc::new(Scripts::new(str::to_owned)));
+
+/// The connect-redis layout's scripts, for sessions at `<prefix><id>`.
+pub(crate) fn connect_redis(prefix: &str) -> Arc<Scripts> {
+    // The prefix as a Lua string literal: every byte escaped.
+    let literal: String = prefix.bytes().map(|b| format!("\\{b}")).collect();
+    Arc::new(Scripts::new(|source| {
+        format!(
+            "local RECORD_PREFIX = '{literal}'\n{}\nlocal function body()\n{source}\nend\nreturn finish(body())\n",
+            include_str!("lua/json_layout.lua")
+        )
+    }))
+}
+
 #[cfg(feature = "cluster")]
-pub(crate) static EXPORT: LazyLock<Script> = session_script!("export.lua");
+pub(crate) static EXPORT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_prelude!("export.lua")));
 #[cfg(feature = "cluster")]
-pub(crate) static IMPORT: LazyLock<Script> = session_script!("import.lua");
+pub(crate) static IMPORT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_prelude!("import.lua")));
 #[cfg(feature = "cluster")]
 pub(crate) static FORGET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/forget.lua")));
-pub(crate) static ADD_READS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/add_reads.lua")));
 #[cfg(feature = "cluster")]
 pub(crate) static UNSEAL: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/unseal.lua")));

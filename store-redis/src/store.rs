@@ -16,7 +16,11 @@ use session_core::{
 use crate::connection::Connection;
 use crate::error::to_core;
 use crate::reads::Reads;
-use crate::{scripts, RedisStoreBuilder};
+use crate::record;
+#[cfg(feature = "cluster")]
+use crate::scripts;
+use crate::scripts::Scripts;
+use crate::{Layout, RedisStoreBuilder};
 
 /// Nothing after the policy, for scripts that take no more arguments.
 const NO_ARGS: &[&str] = &[];
@@ -33,7 +37,13 @@ pub const CREATED_FIELD: &[u8] = b"\xffcreated";
 #[derive(Clone)]
 pub struct RedisStore {
     pub(crate) connection: Connection,
+    pub(crate) layout: Layout,
     pub(crate) prefix: Arc<str>,
+    /// Where the owner and activity indexes go: the prefix, or in the
+    /// connect-redis layout a prefix of their own.
+    pub(crate) index_prefix: Arc<str>,
+    /// The scripts of the layout.
+    pub(crate) scripts: Arc<Scripts>,
     pub(crate) scan_count: usize,
     pub(crate) timeout: Duration,
     pub(crate) limits: Limits,
@@ -47,6 +57,7 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("cluster", &self.connection.is_cluster())
+            .field("layout", &self.layout)
             .field("prefix", &self.prefix)
             .field("scan_count", &self.scan_count)
             .field("response_timeout", &self.timeout)
@@ -81,14 +92,20 @@ impl RedisStore {
     }
 
     /// The Redis key of a session: `PREFIX{ID}`, the id in a hash tag so that
-    /// everything of one session lands in one cluster slot.
+    /// everything of one session lands in one cluster slot; `PREFIXID` in
+    /// the connect-redis layout, as connect-redis names it.
     pub fn key(&self, id: &SessionId) -> String {
         let id = id.as_str();
         let mut key = String::with_capacity(self.prefix.len() + id.len() + 2);
         key.push_str(&self.prefix);
-        key.push('{');
-        key.push_str(id);
-        key.push('}');
+        match self.layout {
+            Layout::Native => {
+                key.push('{');
+                key.push_str(id);
+                key.push('}');
+            }
+            Layout::ConnectRedis => key.push_str(id),
+        }
         key
     }
 
@@ -148,13 +165,10 @@ impl RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<T> {
         if !policy.touch_granularity().is_zero() && self.reads.fresh(hash) {
-            let mut plain = redis::cmd(command);
-            plain.arg(hash).arg(fields);
-            let value = self
-                .run(|mut c| async move { plain.query_async(&mut c).await })
-                .await?;
-            self.reads.count(hash);
-            return Ok(value);
+            if let Some(value) = self.plain_read(hash, command, fields).await? {
+                self.reads.count(hash);
+                return Ok(value);
+            }
         }
         let granularity = u64::try_from(policy.touch_after.as_millis())
             .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
@@ -164,6 +178,38 @@ impl RedisStore {
             .await?;
         self.reads.note(hash, sent, due);
         Ok(value)
+    }
+
+    /// A read with `command` alone, no script; in the connect-redis
+    /// layout, a `GET` of the record answered as `command` would be. `None`
+    /// when the record does not parse: the script then says why.
+    async fn plain_read<T: redis::FromRedisValue + Send>(
+        &self,
+        hash: &str,
+        command: &str,
+        fields: &[&str],
+    ) -> Result<Option<T>> {
+        let reply = match self.layout {
+            Layout::Native => {
+                let mut plain = redis::cmd(command);
+                plain.arg(hash).arg(fields);
+                return self
+                    .run(|mut c| async move { plain.query_async(&mut c).await })
+                    .await
+                    .map(Some);
+            }
+            Layout::ConnectRedis => {
+                let record: Option<Vec<u8>> =
+                    self.run(|mut c| async move {
+                        redis::cmd("GET").arg(hash).query_async(&mut c).await
+                    })
+                    .await?;
+                record::plain_reply(command, record.as_deref(), fields)
+            }
+        };
+        reply
+            .map(|reply| T::from_redis_value(reply).map_err(|e| to_core(e.into(), self.timeout)))
+            .transpose()
     }
 
     #[cfg(feature = "cluster")]
@@ -232,7 +278,7 @@ impl RedisStore {
         let missed = reads.parse::<i64>().unwrap_or(0) - before;
         if missed > 0 {
             self.run(|mut c| {
-                let mut invocation = scripts::ADD_READS.key(to);
+                let mut invocation = self.scripts.add_reads.key(to);
                 invocation.arg(missed);
                 async move { invocation.invoke_async::<i64>(&mut c).await }
             })
@@ -243,12 +289,10 @@ impl RedisStore {
 
     /// The owner of the session at `hash`, if it has one.
     async fn owner_of(&self, hash: &str) -> Result<Option<String>> {
-        self.run(|mut c| async move {
-            redis::cmd("HGET")
-                .arg(hash)
-                .arg(b"\xffowner")
-                .query_async(&mut c)
-                .await
+        // A script, not a bare HGET, so that it reads either layout.
+        self.run(|mut c| {
+            let invocation = self.scripts.owner.key(hash);
+            async move { invocation.invoke_async(&mut c).await }
         })
         .await
     }
@@ -264,7 +308,7 @@ impl RedisStore {
         let indexes = self.index_keys(from);
         let reply: Vec<String> = self
             .run(|mut c| {
-                let mut invocation = scripts::REGENERATE.key(from);
+                let mut invocation = self.scripts.regenerate.key(from);
                 invocation.key(to).key(&indexes).arg(idle).arg(absolute);
                 async move { invocation.invoke_async(&mut c).await }
             })
@@ -365,7 +409,7 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        self.read(&self.key(id), ("HGET", &scripts::GET), &[key], policy)
+        self.read(&self.key(id), ("HGET", &self.scripts.get), &[key], policy)
             .await
     }
 
@@ -381,7 +425,12 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let values: Vec<Option<Vec<u8>>> = self
-            .read(&self.key(id), ("HMGET", &scripts::GET_MANY), keys, policy)
+            .read(
+                &self.key(id),
+                ("HMGET", &self.scripts.get_many),
+                keys,
+                policy,
+            )
             .await?;
         // An absent session answers an empty list.
         Ok(if values.len() == keys.len() {
@@ -399,7 +448,7 @@ impl Store for RedisStore {
         let fields: Vec<(Vec<u8>, Vec<u8>)> = self
             .read(
                 &self.key(id),
-                ("HGETALL", &scripts::GET_ALL),
+                ("HGETALL", &self.scripts.get_all),
                 NO_ARGS,
                 policy,
             )
@@ -439,7 +488,7 @@ impl Store for RedisStore {
         let (max_keys, max_bytes) = (self.limits.max_keys(), self.limits.max_session_bytes());
         let reply: Vec<i64> = self
             .script(
-                &scripts::SET_MANY,
+                &self.scripts.set_many,
                 &hash,
                 policy,
                 (create, max_keys, max_bytes, set.len(), set, deleted),
@@ -469,7 +518,7 @@ impl Store for RedisStore {
             return self.extend(id, policy).await;
         }
         // Always a script: a cluster regenerate may have sealed the session.
-        self.script(&scripts::DEL_MANY, &self.key(id), policy, keys)
+        self.script(&self.scripts.del_many, &self.key(id), policy, keys)
             .await
     }
 
@@ -480,7 +529,7 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Vec<u8>>> {
         self.limits.check_key(key)?;
-        self.script(&scripts::TAKE, &self.key(id), policy, key)
+        self.script(&self.scripts.take, &self.key(id), policy, key)
             .await
     }
 
@@ -499,7 +548,7 @@ impl Store for RedisStore {
         }
         let reply: Vec<redis::Value> = self
             .script(
-                &scripts::COMPARE_AND_SET,
+                &self.scripts.compare_and_set,
                 &self.key(id),
                 policy,
                 (
@@ -535,7 +584,7 @@ impl Store for RedisStore {
         self.limits.check_key(key)?;
         let reply: Vec<redis::Value> = self
             .script(
-                &scripts::INCREMENT,
+                &self.scripts.increment,
                 &self.key(id),
                 policy,
                 (
@@ -571,7 +620,7 @@ impl Store for RedisStore {
 
     async fn extend(&self, id: &SessionId, policy: &ExpiryPolicy) -> Result<bool> {
         // A script, not a bare PEXPIRE: the session may have its own timeout.
-        self.script(&scripts::EXTEND, &self.key(id), policy, NO_ARGS)
+        self.script(&self.scripts.extend, &self.key(id), policy, NO_ARGS)
             .await
     }
 
@@ -586,7 +635,7 @@ impl Store for RedisStore {
         // A shorter timeout shortens the granularity: the next read asks.
         self.reads.forget_fresh(&hash);
         let ttl: i64 = self
-            .script(&scripts::SET_LIFETIME, &hash, policy, own)
+            .script(&self.scripts.set_lifetime, &hash, policy, own)
             .await?;
         Ok(u64::try_from(ttl).ok().map(Duration::from_millis))
     }

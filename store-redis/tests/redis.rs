@@ -16,6 +16,10 @@ use store_redis::{RedisStore, CREATED_FIELD};
 #[path = "common/owned.rs"]
 mod owned;
 
+#[path = "common/commandstats.rs"]
+mod commandstats;
+use commandstats::calls;
+
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
 
 async fn store(server: &RedisServer) -> RedisStore {
@@ -577,16 +581,6 @@ async fn passwords_never_show_in_debug_or_errors() {
     for text in texts {
         assert!(!text.contains(SECRET), "{text}");
     }
-}
-
-/// The calls of `command` the server has counted, from `INFO commandstats`.
-fn calls(con: &mut redis::Connection, command: &str) -> u64 {
-    let stats: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
-    let head = format!("cmdstat_{command}:calls=");
-    stats
-        .lines()
-        .find_map(|line| line.strip_prefix(&head))
-        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
 }
 
 /// Take, compare-and-set and increment are one script call each, a single

@@ -78,17 +78,25 @@ impl Server {
 }
 
 fn spawn(binary: &str, args: &[&str], cwd: &std::path::Path, keys: &str) -> (Child, String) {
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .current_dir(cwd)
         .args(args)
         .env("PORT", "0")
         .env("SESSION_KEYS", keys)
         // Warnings and start-up failures show in the test's output.
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    listening(command, binary)
+}
+
+/// Starts `command` (`what` in messages) with stdout piped, and waits for
+/// its first line, `listening on URL`: the child and the URL.
+pub fn listening(mut command: Command, what: &str) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
     // Read the first line on a thread, so a server that never gets to
     // listening fails the test instead of hanging it.
     let stdout = child.stdout.take().unwrap();
@@ -100,11 +108,11 @@ fn spawn(binary: &str, args: &[&str], cwd: &std::path::Path, keys: &str) -> (Chi
     });
     let line = line_rx
         .recv_timeout(std::time::Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{binary} did not start listening within 60 s"));
+        .unwrap_or_else(|_| panic!("{what} did not start listening within 60 s"));
     let url = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{binary}: unexpected first line {line:?}"))
+        .unwrap_or_else(|| panic!("{what}: unexpected first line {line:?}"))
         .to_string();
     (child, url)
 }

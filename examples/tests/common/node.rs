@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -99,29 +99,12 @@ impl NodeApp {
     /// for its `listening on` line.
     pub fn start(script: &str, env: &[(&str, &str)]) -> NodeApp {
         setup();
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(package_dir().join("bin").join(script))
             .env("PORT", "0")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {script}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, line_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = line_tx.send(line);
-        });
-        let line = line_rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("{script} did not start listening within 60 s"));
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{script}: unexpected first line {line:?}"))
-            .to_string();
+            .envs(env.iter().copied());
+        let (child, url) = super::listening(command, script);
         NodeApp { child, url }
     }
 }
@@ -183,6 +166,26 @@ impl Jar {
         (status, body)
     }
 
+    /// [`get`](Self::get), which must answer 200: its body.
+    pub async fn ok(&self, base: &str, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(base, path).await;
+        assert_eq!(status, StatusCode::OK, "{base}{path}: {body}");
+        body
+    }
+
+    /// A jar holding a copy of these cookies: a second tab, or a request
+    /// already on its way.
+    pub fn copy(&self) -> Jar {
+        let copy = Jar::default();
+        *copy.cookies.lock().unwrap() = self.cookies.lock().unwrap().clone();
+        copy
+    }
+
+    /// The value of the cookie `name`, if the jar holds it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
     /// Keeps one `Set-Cookie` line, or drops its cookie if it expires it.
     pub fn keep(&self, line: &str) {
         let pair = line.split(';').next().unwrap_or("");
@@ -198,4 +201,73 @@ impl Jar {
             cookies.insert(name.trim().to_owned(), value.trim().to_owned());
         }
     }
+}
+
+/// A Rust example server (`server-axum` on store-redis with `flags`) and
+/// the Node app `script` of `interop/node/bin`, sharing one private
+/// redis-server and the signing keys; all three stop when it is dropped.
+pub struct Pair {
+    pub rust: super::Server,
+    pub node: NodeApp,
+    pub redis: redis_test_server::RedisServer,
+}
+
+impl Pair {
+    pub fn start(script: &str, flags: &[&str]) -> Pair {
+        let redis = redis_test_server::RedisServer::start();
+        let url = redis.url();
+        let args = [
+            &[
+                "--store",
+                "redis",
+                "--redis-url",
+                &url,
+                "--insecure-cookies",
+            ],
+            flags,
+        ]
+        .concat();
+        let rust = super::Server::start(super::SERVERS[2].1, &args);
+        let node = NodeApp::start(
+            script,
+            &[
+                ("REDIS_URL", &url),
+                ("SESSION_KEYS", super::KEY),
+                ("IDLE_SECONDS", "1800"),
+            ],
+        );
+        Pair { rust, node, redis }
+    }
+}
+
+/// Eight concurrent writes through the app at `writer` to different keys,
+/// each then read back through the app at `reader`: none may be lost.
+pub async fn eight_writes_survive(jar: &Jar, writer: &str, reader: &str) {
+    let writes = (0..8).map(|i| async move { jar.ok(writer, &format!("/set/k{i}/v{i}")).await });
+    super::join_all(writes).await;
+    for i in 0..8 {
+        assert_eq!(
+            jar.ok(reader, &format!("/get/k{i}")).await,
+            serde_json::json!(format!("v{i}")),
+            "k{i} through {reader}"
+        );
+    }
+}
+
+/// A destroy through the app at `destroyer`, raced by eight writes through
+/// the app at `writer` with a copy of the jar (requests already on their
+/// way): the writes' statuses, and the copy.
+pub async fn destroy_raced_by_writes(
+    jar: &Jar,
+    destroyer: &str,
+    writer: &str,
+) -> (Vec<StatusCode>, Jar) {
+    let late = jar.copy();
+    let destroy = jar.ok(destroyer, "/destroy");
+    let racing = (0..8).map(|i| {
+        let late = &late;
+        async move { late.get(writer, &format!("/set/r{i}/x")).await.0 }
+    });
+    let (_, statuses) = tokio::join!(destroy, super::join_all(racing));
+    (statuses, late)
 }

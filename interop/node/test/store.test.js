@@ -63,6 +63,14 @@ test('the Store API over the native layout', async (t) => {
   const ttl = await redis.client.pTTL(key)
   assert.ok(ttl > IDLE - 5000 && ttl <= IDLE, 'the idle timeout: ' + ttl)
 
+  // extend slides the idle timeout, as every other call does.
+  await redis.client.pExpire(key, 1000)
+  store.extend(ID, IDLE)
+  for (let i = 0; i < 100 && (await redis.client.pTTL(key)) <= 1000; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  assert.ok((await redis.client.pTTL(key)) > IDLE - 5000, 'extended')
+
   await call('del', ID, 'cart', IDLE)
   assert.deepEqual(await call('getAll', ID, IDLE), { user: 'ada' })
   await call('delAll', ID)

@@ -53,7 +53,7 @@ impl Spec {
 pub const BASELINE: &str = "raw-redis";
 
 /// Every server the bench knows, in the order of the table.
-pub const CATALOGUE: [Spec; 13] = [
+pub const CATALOGUE: [Spec; 14] = [
     ours("gs-axum-memory", "server-axum", "memory", true),
     ours("gs-axum-redb", "server-axum", "redb", true),
     ours("gs-axum-sled", "server-axum", "sled", true),
@@ -69,6 +69,11 @@ pub const CATALOGUE: [Spec; 13] = [
     },
     ours("gs-axum-redis", "server-axum", "redis", true),
     ours("gs-actix-redis", "server-actix", "redis", true),
+    Spec {
+        flags: &["--redis-layout", "connect-redis", "--cookie-format", "express"],
+        about: "generic-session example server, store-redis in connect-redis's layout (a JSON string per session)",
+        ..ours("gs-axum-redis-connect", "server-axum", "redis", false)
+    },
     ours("gs-tower-redis", "server-tower", "redis", false),
     ours("gs-hyper-redis", "server", "redis", false),
     Spec {
