@@ -181,6 +181,9 @@ async fn express_cookies_verify_both_ways_with_rotated_secrets() {
         {"op": "express-get", "secrets": [NEW], "name": "connect.sid", "cookie": tamper(&header, "connect.sid")},
         // A token that needs percent-encoding ('/').
         {"op": "express-set", "secret": NEW, "name": "connect.sid", "value": NODE_TOKEN},
+        // express-session signs with its own copy of cookie-signature; the
+        // package's latest release signs the same.
+        {"op": "signature-sign", "secret": OLD, "value": EXPRESS_TOKEN},
     ]));
     assert_eq!(answers[2], json!(token), "express-session reads ours");
     assert_eq!(
@@ -220,4 +223,7 @@ async fn express_cookies_verify_both_ways_with_rotated_secrets() {
         encoded.contains("%2F"),
         "the token's '/' is percent-encoded: {encoded}"
     );
+    let latest = format!("connect.sid=s:{}", answers[7].as_str().unwrap());
+    let id = rust_reads(&rotated, &latest).expect("cookie-signature's own signature verifies");
+    assert_eq!(id.token(), EXPRESS_TOKEN);
 }

@@ -412,11 +412,15 @@ impl RedisStoreBuilder {
                 "scan count and timeouts must be greater than zero".into(),
             ));
         }
-        if self.layout == Layout::ConnectRedis && self.prefix.as_deref() == Some("") {
-            return Err(Error::Config(
-                "the connect-redis layout needs a key prefix: it tells sessions from other keys"
-                    .into(),
-            ));
+        if self.layout == Layout::ConnectRedis {
+            let prefix = self.prefix.as_deref().unwrap_or(CONNECT_REDIS_PREFIX);
+            if prefix.is_empty() || CONNECT_REDIS_INDEX_PREFIX.starts_with(prefix) {
+                return Err(Error::Config(format!(
+                    "the connect-redis layout needs a key prefix that tells sessions from \
+                     other keys, and that {CONNECT_REDIS_INDEX_PREFIX:?} (where its indexes \
+                     go) does not start with"
+                )));
+            }
         }
         #[cfg(feature = "cluster")]
         if let Some(nodes) = &self.cluster {

@@ -126,10 +126,14 @@
 //! ```
 //!
 //! - Each user key is a member, its value the codec's bytes as JSON text,
-//!   kept byte for byte (bytes that are not JSON, from another codec, are
-//!   kept as `{"$gs-bytes": "<hex>"}`). `cookie` is express-session's, and
+//!   kept byte for byte. Bytes that are not one strict JSON value (from
+//!   another codec), and values shaped like the wrapper itself, are kept as
+//!   `{"$gs-bytes":"<hex>"}`, so the record always parses in Node. `cookie` is express-session's, and
 //!   `__generic_session` holds this store's metadata (creation, counters,
 //!   owner); neither is a user key, and writing either is an error.
+//! - A session the Node side created has none of this store's metadata:
+//!   for this side it was created when this side first meets it, so its
+//!   absolute lifetime counts from then.
 //! - A session this side creates gets express-session's default `cookie`
 //!   (a browser-session cookie). The time to live is the idle timeout, as
 //!   connect-redis's `ttl` would set it (configure both the same); where the

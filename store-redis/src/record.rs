@@ -52,7 +52,7 @@ fn bytes(text: &str) -> Vec<u8> {
     let unwrapped = text
         .strip_prefix(BYTES_OPEN)
         .and_then(|rest| rest.strip_suffix("\"}"))
-        .filter(|hex| hex.len() % 2 == 0)
+        .filter(|hex| hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|hex| {
             (0..hex.len())
                 .step_by(2)

@@ -213,3 +213,69 @@ async fn reads_inside_the_granularity_are_one_plain_get() {
     other.del_all(&id).await.unwrap();
     assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
 }
+
+/// Values that are not one strict JSON value (a NUL, a bare dot, a raw tab
+/// in a string) or that look like the wrapper are wrapped: they come back
+/// byte for byte, plant no member, and the record stays JSON for Node.
+#[tokio::test]
+async fn no_value_can_break_the_record_or_plant_a_member() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut redis = server.connection();
+    let id = id();
+    let values: [&[u8]; 9] = [
+        b"11\0,\"role\":\"admin\"",
+        b"x\0,\"__generic_session\":{\"created\":\"1\",\"owner\":\"victim\"}",
+        b".5",
+        b"1.",
+        b"\"a\tb\"",
+        b"01",
+        b"{\"$gs-bytes\":\"6869\"}",
+        b"\"\xff\"",
+        b"{\"a\":[1,{\"b\":\"}\"}]}",
+    ];
+    for (i, value) in values.iter().enumerate() {
+        let mode = if i == 0 {
+            WriteMode::Create
+        } else {
+            WriteMode::Existing
+        };
+        let outcome = store.set(&id, &format!("v{i}"), value, mode, &POLICY).await;
+        assert_eq!(outcome.unwrap(), WriteOutcome::Applied, "{i}");
+    }
+    // Twice: once by script, once by the plain read path.
+    for _ in 0..2 {
+        for (i, value) in values.iter().enumerate() {
+            let read = store.get(&id, &format!("v{i}"), &POLICY).await.unwrap();
+            assert_eq!(read.as_deref(), Some(*value), "v{i}");
+        }
+        assert_eq!(store.get(&id, "role", &POLICY).await.unwrap(), None);
+        assert_eq!(
+            store.get_all(&id, &POLICY).await.unwrap().len(),
+            values.len()
+        );
+    }
+    let text: Vec<u8> = redis.get(store.key(&id)).unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&text).expect("the record is JSON");
+    assert!(record.get("role").is_none(), "{record}");
+    assert_eq!(record["v8"]["a"][1]["b"], "}", "JSON values stay JSON");
+    let info = store.info(&id).await.unwrap().unwrap();
+    assert_eq!(info.owner, None, "no planted owner");
+}
+
+#[tokio::test]
+async fn a_prefix_that_would_take_in_the_indexes_is_refused() {
+    let server = RedisServer::start();
+    for prefix in ["g", "generic-session:"] {
+        let refused = RedisStore::builder()
+            .url(server.url())
+            .layout(Layout::ConnectRedis)
+            .prefix(prefix)
+            .build()
+            .await;
+        assert!(
+            matches!(refused, Err(store_redis::Error::Config(_))),
+            "{prefix}"
+        );
+    }
+}

@@ -6,13 +6,17 @@
 //   {op: 'keygrip-get', keys, algorithm, name, cookie} -> the value `cookies` accepts, or null
 //   {op: 'express-set', secret, name, value}          -> the Set-Cookie line express-session sends
 //   {op: 'express-get', secrets, name, cookie}        -> the id express-session accepts, or null
+//   {op: 'signature-sign', secret, value}              -> `cookie-signature`'s (the package's own release) sign
 'use strict'
 
 const Cookies = require('cookies')
 const Keygrip = require('keygrip')
-const signature = require('cookie-signature')
-// express-session's own copy of `cookie`, which it parses and serializes with.
-const cookie = require(require.resolve('cookie', { paths: [require.resolve('express-session')] }))
+// express-session's own copies of `cookie` and `cookie-signature`, which it
+// parses, serializes, signs and verifies with.
+const ownCopy = (name) => require(require.resolve(name, { paths: [require.resolve('express-session')] }))
+const cookie = ownCopy('cookie')
+const signature = ownCopy('cookie-signature')
+const latestSignature = require('cookie-signature')
 
 // The request and response `cookies` reads and writes, without a server.
 function exchange (cookieHeader) {
@@ -54,6 +58,8 @@ function answer (request) {
       }
       return null
     }
+    case 'signature-sign':
+      return latestSignature.sign(request.value, request.secret)
     default:
       throw new Error('unknown op ' + request.op)
   }

@@ -5,8 +5,10 @@
 //
 // It runs store-redis's own Lua scripts (read from `store-redis/src/lua`, the
 // one copy both sides run), so each operation is one atomic round trip with
-// the same rules as the Rust side: the same expiry, size limits, counters and
-// activity. Values are JSON, as store-redis's default codec writes them.
+// the same rules as the Rust side: the same expiry, size limits and
+// counters. Not store-redis's activity index: with `activity_index` on, the
+// Rust side's "active lately" does not see this store's operations. Values
+// are JSON, as store-redis's default codec writes them.
 //
 // generic-session hands every call the session's idle timeout in
 // milliseconds (its `expire` option, times 1000): give it the Rust side's

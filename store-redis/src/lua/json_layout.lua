@@ -21,9 +21,6 @@ local GS = '__generic_session'
 local COOKIE = 'cookie'
 local BYTES_OPEN = '{"$gs-bytes":"'
 
--- Node's JSON.parse accepts no NaN, Infinity or hex: neither may we.
-cjson.decode_invalid_numbers(false)
-
 -- A value as Redis would store it: numbers as whole numbers where they are.
 local function as_text(value)
   if type(value) == 'number' then
@@ -123,6 +120,102 @@ local function serialize(record)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
+-- Strict JSON, as Node's JSON.parse takes it: whether `s` from `i` holds
+-- one value, and the index just past it. No NUL or other control byte
+-- outside escapes, no NaN, no leading zeros or bare dots; UTF-8 is checked
+-- where a byte is not ASCII.
+local valid_value
+
+local function valid_utf8(s, i, j)
+  while true do
+    local p = string.find(s, '[\128-\255]', i)
+    if not p or p > j then return true end
+    local c = string.byte(s, p)
+    local n
+    if c >= 0xC2 and c <= 0xDF then n = 1
+    elseif c >= 0xE0 and c <= 0xEF then n = 2
+    elseif c >= 0xF0 and c <= 0xF4 then n = 3
+    else return false end
+    for k = 1, n do
+      local d = string.byte(s, p + k)
+      if not d or d < 0x80 or d > 0xBF then return false end
+    end
+    i = p + n + 1
+  end
+end
+
+local function valid_string(s, i)
+  local j = i + 1
+  while true do
+    local p = string.find(s, '["\\%c]', j)
+    if not p then return nil end
+    local c = string.sub(s, p, p)
+    if c == '"' then
+      if not valid_utf8(s, i + 1, p - 1) then return nil end
+      return p + 1
+    end
+    if c ~= '\\' then return nil end
+    local e = string.sub(s, p + 1, p + 1)
+    if e == 'u' then
+      if not string.find(s, '^%x%x%x%x', p + 2) then return nil end
+      j = p + 6
+    elseif string.find(e, '^["\\/bfnrt]$') then
+      j = p + 2
+    else
+      return nil
+    end
+  end
+end
+
+local function ws(s, i)
+  local _, e = string.find(s, '^[ \t\n\r]*', i)
+  return e + 1
+end
+
+valid_value = function(s, i, depth)
+  if depth > 64 then return nil end
+  local c = string.sub(s, i, i)
+  if c == '"' then return valid_string(s, i) end
+  if c == '{' or c == '[' then
+    local close = c == '{' and '}' or ']'
+    i = ws(s, i + 1)
+    if string.sub(s, i, i) == close then return i + 1 end
+    while true do
+      if c == '{' then
+        if string.sub(s, i, i) ~= '"' then return nil end
+        i = valid_string(s, i)
+        if not i then return nil end
+        i = ws(s, i)
+        if string.sub(s, i, i) ~= ':' then return nil end
+        i = ws(s, i + 1)
+      end
+      i = valid_value(s, i, depth + 1)
+      if not i then return nil end
+      i = ws(s, i)
+      local sep = string.sub(s, i, i)
+      if sep == close then return i + 1 end
+      if sep ~= ',' then return nil end
+      i = ws(s, i + 1)
+    end
+  end
+  for _, literal in ipairs({'true', 'false', 'null'}) do
+    if string.sub(s, i, i + #literal - 1) == literal then return i + #literal end
+  end
+  local _, e = string.find(s, '^-?0', i)
+  if not e then _, e = string.find(s, '^-?[1-9]%d*', i) end
+  if not e then return nil end
+  local _, f = string.find(s, '^%.%d+', e + 1)
+  if f then e = f end
+  local _, x = string.find(s, '^[eE][+-]?%d+', e + 1)
+  if x then e = x end
+  return e + 1
+end
+
+local function strict_json(s)
+  return s ~= '' and valid_value(s, 1, 0) == #s + 1
+end
+
+
 local function hex(bytes)
   return (string.gsub(bytes, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
@@ -131,18 +224,20 @@ local function unhex(text)
   return (string.gsub(text, '%x%x', function(h) return string.char(tonumber(h, 16)) end))
 end
 
--- The JSON text a hash value is kept as, and back.
+-- The JSON text a hash value is kept as: the value itself if it is one
+-- strict JSON value with nothing around it (so it parses back to the same
+-- bytes, and Node's JSON.parse takes the record), else its bytes in a
+-- wrapper. A value that looks like the wrapper is wrapped too, so that
+-- reading one back is never ambiguous.
 local function to_json(bytes)
-  -- Blanks around a value would not survive parsing: those are bytes too.
-  local ok = pcall(cjson.decode, bytes)
-  if ok and string.find(bytes, '^%S') and string.find(bytes, '%S$') then return bytes end
+  if strict_json(bytes) and string.sub(bytes, 1, #BYTES_OPEN) ~= BYTES_OPEN then return bytes end
   return BYTES_OPEN .. hex(bytes) .. '"}'
 end
 
+-- The bytes a member's JSON text holds: the text, or a wrapper's bytes.
 local function from_json(raw)
-  if string.sub(raw, 1, #BYTES_OPEN) == BYTES_OPEN then
-    return unhex(string.sub(raw, #BYTES_OPEN + 1, -3))
-  end
+  local wrapped = string.match(raw, '^{"%$gs%-bytes":"(%x*)"}$')
+  if wrapped and #wrapped % 2 == 0 then return unhex(wrapped) end
   return raw
 end
 
