@@ -9,7 +9,7 @@
 //! SCALE_STORES=sled SCALE_SIZES=100000,300000 cargo bench -p examples --bench scale
 //! ```
 //!
-//! `SCALE_STORES` (default `memory,redis,redis-scripted,redb,sled`) and `SCALE_SIZES`
+//! `SCALE_STORES` (default `moka,memory,redis,redis-scripted,redb,sled`) and `SCALE_SIZES`
 //! (default `100000,1000000`) choose what runs, `SCALE_ROUNDS` (default 7)
 //! how many rounds. Reads use the default touch granularity. Sessions hold one 64-byte
 //! value, written then read once; 64 tasks read or write random sessions.
@@ -18,7 +18,10 @@
 //! sized to hold every session), `redis-scripted` with the read script. The embedded stores sync
 //! every 500 ms while they are filled and measured (the figure is the
 //! lookup's, not the disk's). Each Redis store has a `redis-server` of its
-//! own, started here on a free loopback port.
+//! own, started here on a free loopback port. `moka` is the baseline for
+//! `memory`: a bare moka cache from session id to value, with no session
+//! work, timed the same way, so that what the memory hierarchy costs at a
+//! size shows apart from what store-memory adds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,11 +136,41 @@ fn filled(kind: &str, sessions: usize, runtime: &tokio::runtime::Runtime) -> Fil
 
 /// Seconds per operation of 64 tasks doing `op` on random sessions of `filled`.
 fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> f64 {
+    let store = filled.store.clone();
+    timed(&filled.ids, runtime, seed, move |id| {
+        let store = store.clone();
+        async move {
+            if op == "get" {
+                let value = store.get(&id, "v", &POLICY).await.expect("get");
+                assert!(value.is_some());
+            } else {
+                let _ = store
+                    .set(&id, "v", &[b'y'; 64], WriteMode::Existing, &POLICY)
+                    .await
+                    .expect("set");
+            }
+        }
+    })
+}
+
+/// Seconds per operation of 64 tasks each running `op` on random ids of
+/// `ids`: the same ids, in the same order, for every store and size given
+/// the same `seed`.
+fn timed<F, Fut>(
+    ids: &Arc<Vec<SessionId>>,
+    runtime: &tokio::runtime::Runtime,
+    seed: u64,
+    op: F,
+) -> f64
+where
+    F: Fn(SessionId) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let started = Instant::now();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..TASKS as u64)
             .map(|task| {
-                let (store, ids) = (filled.store.clone(), filled.ids.clone());
+                let (ids, op) = (ids.clone(), op.clone());
                 tokio::spawn(async move {
                     // A small xorshift: random sessions, the same for both sizes' runs.
                     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (task + 1);
@@ -145,16 +178,7 @@ fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, se
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;
-                        let id = &ids[(x % ids.len() as u64) as usize];
-                        if op == "get" {
-                            let value = store.get(id, "v", &POLICY).await.expect("get");
-                            assert!(value.is_some());
-                        } else {
-                            let _ = store
-                                .set(id, "v", &[b'y'; 64], WriteMode::Existing, &POLICY)
-                                .await
-                                .expect("set");
-                        }
+                        op(ids[(x % ids.len() as u64) as usize].clone()).await;
                     }
                 })
             })
@@ -166,6 +190,47 @@ fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, se
     started.elapsed().as_secs_f64() / (TASKS * PER_TASK) as f64
 }
 
+/// The baseline: a bare moka cache from session id to a 64-byte value,
+/// expiring after an hour idle, holding `sessions`.
+struct Moka {
+    cache: moka::future::Cache<SessionId, Arc<Vec<u8>>>,
+    ids: Arc<Vec<SessionId>>,
+}
+
+impl Moka {
+    fn filled(sessions: usize, runtime: &tokio::runtime::Runtime) -> Moka {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(u64::MAX)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
+        let ids: Arc<Vec<SessionId>> = Arc::new(
+            (0..sessions)
+                .map(|_| SessionId::generate("session:"))
+                .collect(),
+        );
+        runtime.block_on(async {
+            for id in ids.iter() {
+                cache.insert(id.clone(), Arc::new(vec![b'x'; 64])).await;
+            }
+        });
+        Moka { cache, ids }
+    }
+
+    fn cost(&self, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> f64 {
+        let cache = self.cache.clone();
+        timed(&self.ids, runtime, seed, move |id| {
+            let cache = cache.clone();
+            async move {
+                if op == "get" {
+                    assert!(cache.get(&id).await.is_some());
+                } else {
+                    cache.insert(id, Arc::new(vec![b'y'; 64])).await;
+                }
+            }
+        })
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -173,7 +238,7 @@ fn main() {
         .build()
         .expect("runtime");
     let stores = std::env::var("SCALE_STORES")
-        .unwrap_or_else(|_| "memory,redis,redis-scripted,redb,sled".into());
+        .unwrap_or_else(|_| "moka,memory,redis,redis-scripted,redb,sled".into());
     let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
@@ -182,24 +247,36 @@ fn main() {
     let rounds = usize::try_from(env_number("SCALE_ROUNDS", ROUNDS)).expect("SCALE_ROUNDS");
     println!("cost per operation at n live sessions / at {SMALL} (median [lowest, highest] of {rounds} interleaved rounds; 64 tasks):");
     for kind in stores.split(',').map(str::trim) {
-        let small = filled(kind, SMALL, &runtime);
+        // What one timed run costs, per operation, at a size.
+        type Run<'a> = Box<dyn Fn(&'static str, u64) -> f64 + 'a>;
+        let runtime = &runtime;
+        let open = |size: usize| -> Run<'_> {
+            if kind == "moka" {
+                let moka = Moka::filled(size, runtime);
+                Box::new(move |op, seed| moka.cost(op, runtime, seed))
+            } else {
+                let filled = filled(kind, size, runtime);
+                Box::new(move |op, seed| cost(&filled, op, runtime, seed))
+            }
+        };
+        let small = open(SMALL);
         for &size in &sizes {
-            let large = filled(kind, size, &runtime);
+            let large = open(size);
             for op in ["get", "set"] {
                 let mut ratios: Vec<f64> = (0..rounds)
                     .map(|round| {
                         let seed = round as u64 + 1;
                         if round % 2 == 0 {
-                            let s = cost(&small, op, &runtime, seed);
-                            cost(&large, op, &runtime, seed) / s
+                            let s = small(op, seed);
+                            large(op, seed) / s
                         } else {
-                            let l = cost(&large, op, &runtime, seed);
-                            l / cost(&small, op, &runtime, seed)
+                            let l = large(op, seed);
+                            l / small(op, seed)
                         }
                     })
                     .collect();
                 ratios.sort_by(f64::total_cmp);
-                let small_us = cost(&small, op, &runtime, 99) * 1e6;
+                let small_us = small(op, 99) * 1e6;
                 println!(
                     "  {kind:<6} {op} n={size:<8} {:.2} [{:.2}, {:.2}]   ({small_us:.1} µs/op wall at {SMALL}, 64 tasks)",
                     ratios[rounds / 2],
