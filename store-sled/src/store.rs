@@ -21,6 +21,7 @@ use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
+use crate::reader::Reader;
 use crate::sweeper::Sweeper;
 use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 
@@ -29,8 +30,10 @@ use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 /// Operations run sled's transactions on tokio's blocking pool (inline when
 /// there is no tokio runtime): a transaction usually takes microseconds, but
 /// sled makes every transaction in the process wait while a flush syncs the
-/// disk, and that wait must not hold a runtime worker. Waiting for a write's
-/// own flush happens on the store's flusher thread and is awaited.
+/// disk, and that wait must not hold a runtime worker. Writes of keys and
+/// plain reads go instead to threads of the store's own (see the crate
+/// docs). Waiting for a write's own flush happens on the store's flusher
+/// thread and is awaited.
 pub struct SledStore {
     db: sled::Db,
     trees: Trees,
@@ -43,6 +46,8 @@ pub struct SledStore {
     /// Runs concurrent `set_many`s in shared transactions; an `Option` for
     /// the same reason.
     writer: Option<Writer>,
+    /// Runs the plain reads; an `Option` for the same reason.
+    reader: Option<Reader>,
     /// Bounds the transactions running at once (see `max_concurrent`).
     gate: Arc<Semaphore>,
     timeout: Duration,
@@ -100,6 +105,7 @@ impl SledStore {
             .map_err(Error::Thread)?;
         let flusher = Flusher::start(db.clone()).map_err(Error::Thread)?;
         let writer = Writer::start(trees.clone(), options.limits).map_err(Error::Thread)?;
+        let reader = Reader::start(trees.clone()).map_err(Error::Thread)?;
         tracing::debug!(path = %path.display(), recovered = db.was_recovered(), "store-sled opened");
         Ok(SledStore {
             db,
@@ -110,6 +116,7 @@ impl SledStore {
             flusher,
             sweeper: Some(sweeper),
             writer: Some(writer),
+            reader: Some(reader),
             gate: Arc::new(Semaphore::new(options.max_concurrent)),
             timeout: options.timeout,
         })
@@ -301,7 +308,26 @@ impl SledStore {
             }
             Ok(Quick::Contended)
         };
-        self.run(op, never).await
+        // On a runtime, on the reader thread (see `reader`), under the
+        // deadline; else as every other operation.
+        let (Ok(_), Some(reader)) = (tokio::runtime::Handle::try_current(), &self.reader) else {
+            return self.run(op, never).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        deadline(self.timeout, async {
+            let job = Box::new(move |trees: &Trees| {
+                let _ = reply.send(op(trees));
+            });
+            if !reader.send(job) {
+                return Err(session_core::Error::Unavailable(
+                    "the store is closing".into(),
+                ));
+            }
+            answer
+                .await
+                .map_err(|error| session_core::Error::Backend(Box::new(error)))?
+        })
+        .await
     }
 
     /// Reads `key` of session `id` and applies what `decide` makes of its
@@ -403,9 +429,10 @@ async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        // Stop the sweeper and the writer first: they hold the trees.
+        // Stop the sweeper, the writer and the reader first: they hold the trees.
         drop(self.sweeper.take());
         drop(self.writer.take());
+        drop(self.reader.take());
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, path = %self.path.display(), "store-sled: final flush failed");
         }
@@ -772,5 +799,39 @@ mod tests {
         let result: Result<()> = deadline(limit, std::future::pending()).await;
         assert!(matches!(result, Err(session_core::Error::Timeout(d)) if d == limit));
         assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
+    }
+
+    /// A read queued behind a reader stuck in sled fails at its deadline
+    /// instead of hanging, and reads go on once the reader is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_behind_a_stuck_reader_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = Duration::from_millis(200);
+        let store = SledStore::builder()
+            .path(dir.path())
+            .timeout(limit)
+            .open()
+            .unwrap();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+        let id = SessionId::generate("session:");
+        store
+            .set(&id, "k", b"v", WriteMode::Create, &policy)
+            .await
+            .unwrap();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let reader = store.reader.as_ref().unwrap();
+        assert!(reader.send(Box::new(move |_: &Trees| {
+            let _ = stuck.recv();
+        })));
+        let result = store.get(&id, "k", &policy).await;
+        assert!(
+            matches!(result, Err(session_core::Error::Timeout(d)) if d == limit),
+            "{result:?}"
+        );
+        release.send(()).unwrap();
+        assert_eq!(
+            store.get(&id, "k", &policy).await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
     }
 }
