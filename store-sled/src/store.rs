@@ -814,10 +814,8 @@ mod tests {
             .unwrap();
         let policy = ExpiryPolicy::idle(Duration::from_secs(60));
         let id = SessionId::generate("session:");
-        store
-            .set(&id, "k", b"v", WriteMode::Create, &policy)
-            .await
-            .unwrap();
+        let written = store.set(&id, "k", b"v", WriteMode::Create, &policy).await;
+        assert_eq!(written.unwrap(), WriteOutcome::Applied);
         let (release, stuck) = std::sync::mpsc::channel::<()>();
         let reader = store.reader.as_ref().unwrap();
         assert!(reader.send(Box::new(move |_: &Trees| {
