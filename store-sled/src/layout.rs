@@ -3,9 +3,9 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | session id | [`Meta`]: creation time, deadline, last activity, its mark in `activity`, reads, writes, own idle timeout, owner, the user keys |
+//! | `meta` | session id | [`Meta`]: creation time, deadline, its slot in `expiry`, last activity, its mark in `activity`, reads, writes, own idle timeout, owner, the user keys |
 //! | `data` | id length (u32, big-endian), id, user key | the encoded value |
-//! | `expiry` | deadline (ms since the Unix epoch, u64 big-endian), id | empty |
+//! | `expiry` | slot: the deadline, rounded up to the grain (ms since the Unix epoch, u64 big-endian), id | empty |
 //! | `owners` | owner length (u32, big-endian), owner, handle | session id |
 //! | `activity` | mark: the last activity to the grain (ms, u64 big-endian), handle | session id |
 //!
@@ -29,6 +29,17 @@
 //! the grain behind it, so a query for "active since t" takes the entries
 //! marked at or after t as they are and checks the metadata of those marked
 //! in the grain before t: the answer stays exact.
+//!
+//! Likewise a session's `expiry` entry sits at its *slot*: at or after its
+//! deadline and less than [`EXPIRY_GRAIN_MS`] after it, moved (to the
+//! deadline rounded up to the grain) only once the deadline passes it. A
+//! write slides the deadline, so without the slot every write moved the
+//! entry, two of a write's four tree writes; now a busy session moves it
+//! once a second. The sweeper meets an entry once its slot has passed, so
+//! its session's deadline has too: it sweeps up to a grain late, and every
+//! operation checks the deadline itself. Sessions saved before the slot
+//! (versions 1 to 3) have their entry at the deadline itself, which is a
+//! slot as good as any: it moves at their next write.
 
 use std::collections::BTreeSet;
 
@@ -38,16 +49,21 @@ use session_core::{Error, ExpiryPolicy, Result};
 /// keys; 2: with an idle timeout of the session's own (after the
 /// deadline); 3 (written since owned sessions): creation, deadline, last
 /// activity, mark, reads, writes, a flags byte, the own idle timeout and
-/// the owner if the flags say so, then the keys. Versions 1 and 2 still
-/// decode, with zero counters, no owner and the latest last activity
-/// known; a build from before reads a version 3 session as corrupt (and
-/// drops it).
+/// the owner if the flags say so, then the keys; 4 (written since the
+/// expiry slot): version 3 with the slot after the deadline. Versions 1 and
+/// 2 still decode, with zero counters, no owner and the latest last
+/// activity known; versions 1 to 3 with their slot at their deadline. A
+/// build from before reads a version it does not know as corrupt (and
+/// drops the session).
 const META_VERSION: u8 = 1;
 const META_VERSION_IDLE: u8 = 2;
 const META_VERSION_OWNED: u8 = 3;
+const META_VERSION_SLOT: u8 = 4;
 /// How far a session's last activity may run ahead of its `activity`
 /// entry before the entry moves.
 pub(crate) const ACTIVITY_GRAIN_MS: u64 = 1000;
+/// How far after a session's deadline its `expiry` entry may sit.
+pub(crate) const EXPIRY_GRAIN_MS: u64 = 1000;
 
 /// The flags of version 3.
 const HAS_IDLE: u8 = 1;
@@ -61,6 +77,8 @@ pub(crate) struct Meta {
     /// When the session expires, ms since the Unix epoch: the idle timeout
     /// from the last operation, capped by the absolute lifetime.
     pub(crate) deadline: u64,
+    /// Its key in `expiry`: at or after `deadline`, less than the grain after.
+    pub(crate) slot: u64,
     /// The last operation that slid the session.
     pub(crate) last: u64,
     /// Its key in `activity`: at most `last`, less than the grain behind.
@@ -82,6 +100,7 @@ impl Meta {
         Meta {
             created,
             deadline: created,
+            slot: created,
             last: created,
             mark: created,
             reads: 0,
@@ -119,6 +138,31 @@ impl Meta {
         self.last >= since
     }
 
+    /// Moves the slot to fit the deadline, if it no longer does: rounded up
+    /// to the grain, so that a deadline sliding forward moves it once a
+    /// grain.
+    pub(crate) fn fit_slot(&mut self) {
+        self.slot = self.fitted_slot();
+    }
+
+    /// Where [`fit_slot`](Self::fit_slot) puts the slot.
+    pub(crate) fn fitted_slot(&self) -> u64 {
+        if self.slot_in_grain() {
+            self.slot
+        } else {
+            self.deadline
+                .div_ceil(EXPIRY_GRAIN_MS)
+                .saturating_mul(EXPIRY_GRAIN_MS)
+                .max(self.deadline)
+        }
+    }
+
+    /// Whether the slot is where the sweeper needs it: at or after the
+    /// deadline, within the grain.
+    pub(crate) fn slot_in_grain(&self) -> bool {
+        self.slot >= self.deadline && self.slot - self.deadline < EXPIRY_GRAIN_MS
+    }
+
     /// Whether the mark is where queries look for it: within the grain
     /// before the last activity.
     pub(crate) fn mark_in_grain(&self) -> bool {
@@ -128,11 +172,12 @@ impl Meta {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let keys_len: usize = self.keys.iter().map(|k| 4 + k.len()).sum();
         let owner_len = self.owner.as_ref().map_or(0, |owner| 4 + owner.len());
-        let mut out = Vec::with_capacity(1 + 6 * 8 + 1 + 8 + owner_len + keys_len);
-        out.push(META_VERSION_OWNED);
+        let mut out = Vec::with_capacity(1 + 7 * 8 + 1 + 8 + owner_len + keys_len);
+        out.push(META_VERSION_SLOT);
         for field in [
             self.created,
             self.deadline,
+            self.slot,
             self.last,
             self.mark,
             self.reads,
@@ -169,6 +214,11 @@ impl Meta {
         let (deadline, mut rest) = take_u64(rest).ok_or_else(corrupt)?;
         let mut meta = Meta::new(created);
         meta.deadline = deadline;
+        meta.slot = deadline;
+        if version == META_VERSION_SLOT {
+            let (slot, tail) = take_u64(rest).ok_or_else(corrupt)?;
+            (meta.slot, rest) = (slot, tail);
+        }
         match version {
             META_VERSION => {}
             META_VERSION_IDLE => {
@@ -179,7 +229,7 @@ impl Meta {
                 meta.last = deadline.saturating_sub(idle).max(created);
                 meta.mark = meta.last;
             }
-            META_VERSION_OWNED => {
+            META_VERSION_OWNED | META_VERSION_SLOT => {
                 let mut fields = [0u64; 4];
                 for field in &mut fields {
                     let (value, tail) = take_u64(rest).ok_or_else(corrupt)?;
@@ -320,13 +370,14 @@ mod tests {
     fn meta_round_trips_and_refuses_garbage() {
         let mut meta = Meta::new(1_700_000_000_000);
         meta.deadline = 1_700_000_060_000;
+        meta.slot = 1_700_000_060_500;
         meta.last = 1_700_000_001_000;
         meta.mark = 1_700_000_000_500;
         (meta.reads, meta.writes) = (7, 3);
         meta.keys
             .extend(["user".to_string(), "".to_string(), "é\u{0}x".to_string()]);
         assert_eq!(Meta::decode(&meta.encode()).unwrap(), meta);
-        assert_eq!(meta.encode()[0], META_VERSION_OWNED);
+        assert_eq!(meta.encode()[0], META_VERSION_SLOT);
         let mut own = meta.clone();
         own.idle = Some(3_600_000);
         own.owner = Some("ada".into());
@@ -335,13 +386,13 @@ mod tests {
         assert_eq!(Meta::decode(&own.encode()).unwrap(), own);
         let encoded = meta.encode();
         let mut bad_flags = encoded.clone();
-        bad_flags[49] = 4;
+        bad_flags[57] = 4;
         for bad in [
             &b""[..],
             &[2],
             &[4],
             &encoded[..10],
-            &encoded[..49],
+            &encoded[..57],
             &encoded[..encoded.len() - 1],
             &bad_flags,
         ] {
@@ -391,6 +442,50 @@ mod tests {
         assert_eq!(meta.last, 5_000, "the deadline less its own idle timeout");
         assert_eq!(meta.mark, meta.last);
         assert!(!Meta::is_legacy(&meta.encode()));
+    }
+
+    #[test]
+    fn version_3_decodes_with_its_slot_at_its_deadline() {
+        let mut v3 = vec![META_VERSION_OWNED];
+        for field in [1_000u64, 61_000, 2_000, 1_500, 4, 2] {
+            v3.extend_from_slice(&field.to_be_bytes());
+        }
+        v3.push(0);
+        put_str(&mut v3, "user");
+        let meta = Meta::decode(&v3).unwrap();
+        assert_eq!((meta.deadline, meta.slot), (61_000, 61_000));
+        assert_eq!(
+            (meta.last, meta.mark, meta.reads, meta.writes),
+            (2_000, 1_500, 4, 2)
+        );
+        assert!(meta.slot_in_grain());
+        assert_eq!(Meta::decode(&meta.encode()).unwrap(), meta);
+    }
+
+    #[test]
+    fn the_slot_moves_once_the_deadline_passes_it() {
+        let mut meta = Meta::new(0);
+        meta.deadline = 60_001;
+        meta.fit_slot();
+        assert_eq!(
+            meta.slot,
+            60_000 + EXPIRY_GRAIN_MS,
+            "rounded up to the grain"
+        );
+        // Sliding within the grain leaves it.
+        meta.deadline = 60_000 + EXPIRY_GRAIN_MS;
+        meta.fit_slot();
+        assert_eq!(meta.slot, 60_000 + EXPIRY_GRAIN_MS);
+        // Past it, it moves.
+        meta.deadline += 1;
+        meta.fit_slot();
+        assert_eq!(meta.slot, 60_000 + 2 * EXPIRY_GRAIN_MS);
+        // A deadline moved a grain or more earlier (a shorter lifetime)
+        // takes it back, so the sweeper is not late.
+        meta.deadline = 30_000;
+        meta.fit_slot();
+        assert_eq!(meta.slot, 30_000);
+        assert!(meta.slot_in_grain());
     }
 
     #[test]

@@ -47,8 +47,10 @@
 //! - Expiry is checked on every access: a session past its idle timeout or
 //!   absolute lifetime is removed in the same transaction and behaves as
 //!   absent. Every operation but `del_all` slides the deadline and the last
-//!   activity, and moves the session's `expiry` entry (and its `activity`
-//!   entry, at most once a second). Deadlines are wall-clock times, so they
+//!   activity, and moves the session's `expiry` and `activity` entries at
+//!   most once a second each (the expiry entry sits up to a second after
+//!   the deadline, so the sweeper may remove a session up to a second
+//!   late). Deadlines are wall-clock times, so they
 //!   hold across restarts.
 //! - A sweeper thread, owned by the store and stopped when it is dropped,
 //!   removes expired sessions from disk in bounded batches, taking them from

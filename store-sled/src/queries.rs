@@ -14,7 +14,7 @@ use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionInfo};
 use crate::error::backend;
 use crate::layout::{
     activity_key, data_key, expiry_key, owner_prefix, split_activity_key, split_expiry_key, Meta,
-    ACTIVITY_GRAIN_MS,
+    ACTIVITY_GRAIN_MS, EXPIRY_GRAIN_MS,
 };
 use crate::trees::{Trees, BATCH};
 
@@ -159,15 +159,14 @@ impl Trees {
 
     /// The handles of the sessions past their deadline at `now` but not
     /// yet swept, marked at or after `since`: the entries of `activity`
-    /// that a count takes without a lookup and must skip. A range at the start of
-    /// `expiry`, as long as what the sweeper has yet to do.
+    /// that a count takes without a lookup and must skip. A range at the
+    /// start of `expiry`, as long as what the sweeper has yet to do, plus
+    /// the sessions whose slot is in the grain after `now` (a slot is up to
+    /// a grain after its deadline).
     fn expired_since(&self, now: u64, since: u64) -> Result<HashSet<HandleBytes>> {
         let mut expired = HashSet::new();
-        for key in self
-            .expiry
-            .range(..expiry_key(now.saturating_add(1), ""))
-            .keys()
-        {
+        let end = now.saturating_add(EXPIRY_GRAIN_MS).saturating_add(1);
+        for key in self.expiry.range(..expiry_key(end, "")).keys() {
             let key = key.map_err(backend)?;
             let Some((_, id)) = split_expiry_key(&key) else {
                 continue;

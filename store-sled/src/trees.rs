@@ -92,7 +92,7 @@ pub(crate) struct Live {
 
 /// The parts of a session's metadata that its index entries are keyed by.
 struct Placed {
-    deadline: u64,
+    slot: u64,
     mark: u64,
     owner: Option<String>,
 }
@@ -100,7 +100,7 @@ struct Placed {
 impl Placed {
     fn of(meta: &Meta) -> Placed {
         Placed {
-            deadline: meta.deadline,
+            slot: meta.slot,
             mark: meta.mark,
             owner: meta.owner.clone(),
         }
@@ -209,9 +209,9 @@ impl Trees {
         Ok(result)
     }
 
-    /// Removes sessions whose deadline is at or before `now`, with their
-    /// index entries, at most `batch` of them, oldest first, while `go_on()`
-    /// says so. Returns how many expiry entries it handled.
+    /// Removes sessions whose slot (so their deadline) is at or before
+    /// `now`, with their index entries, at most `batch` of them, oldest
+    /// first, while `go_on()` says so. Returns how many expiry entries it handled.
     pub(crate) fn sweep(&self, now: u64, batch: usize, go_on: &dyn Fn() -> bool) -> Result<usize> {
         let end = expiry_key(now.saturating_add(1), "");
         let mut due = Vec::with_capacity(batch.min(1024));
@@ -222,7 +222,7 @@ impl Trees {
             if !go_on() {
                 break;
             }
-            let Some((deadline, id)) = split_expiry_key(key) else {
+            let Some((slot, id)) = split_expiry_key(key) else {
                 // Not ours: drop it so it cannot stall the sweep.
                 self.expiry.remove(key).map_err(backend)?;
                 continue;
@@ -231,7 +231,7 @@ impl Trees {
                 match tx.meta(id)? {
                     Some(meta) if meta.deadline <= now => tx.purge(id, &meta)?,
                     // Moved or gone meanwhile: only this entry is stale.
-                    Some(meta) if meta.deadline != deadline => {
+                    Some(meta) if meta.slot != slot => {
                         tx.expiry.remove(key.as_ref())?;
                     }
                     Some(_) => {}
@@ -381,7 +381,7 @@ impl Trees {
     }
 
     /// Checks that the trees agree: every session has exactly one expiry
-    /// entry, at its deadline, one activity entry, at its last activity,
+    /// entry, at its slot (within the grain after its deadline), one activity entry, at its last activity,
     /// and, if it has an owner, one owner entry; every index and data entry
     /// belongs to a session that places or lists it. Returns the problems
     /// found, naming sessions by the few characters of their id that
@@ -404,11 +404,17 @@ impl Trees {
             let handle = handle.as_str();
             if !self
                 .expiry
-                .contains_key(expiry_key(meta.deadline, &id))
+                .contains_key(expiry_key(meta.slot, &id))
                 .map_err(backend)?
             {
                 problems.push(format!(
-                    "session {}: no expiry entry at its deadline",
+                    "session {}: no expiry entry at its slot",
+                    short(&id)
+                ));
+            }
+            if !meta.slot_in_grain() {
+                problems.push(format!(
+                    "session {}: its slot is not within the grain after its deadline",
                     short(&id)
                 ));
             }
@@ -450,11 +456,10 @@ impl Trees {
         for key in self.expiry.iter().keys() {
             let key = key.map_err(backend)?;
             match split_expiry_key(&key) {
-                Some((deadline, id)) if metas.get(id).map(|m| m.deadline) == Some(deadline) => {}
-                Some((deadline, id)) => problems.push(format!(
-                    "stray expiry entry at {deadline} for {}",
-                    short(id)
-                )),
+                Some((slot, id)) if metas.get(id).map(|m| m.slot) == Some(slot) => {}
+                Some((slot, id)) => {
+                    problems.push(format!("stray expiry entry at {slot} for {}", short(id)))
+                }
                 None => problems.push("an expiry key that does not parse".into()),
             }
         }
@@ -534,6 +539,7 @@ impl Tx<'_> {
             Some(deadline) => {
                 let placed = Placed::of(&meta);
                 meta.deadline = deadline;
+                meta.fit_slot();
                 // Never backwards, should the wall clock be.
                 meta.touch(now);
                 Ok(Some(Live {
@@ -553,6 +559,7 @@ impl Tx<'_> {
     pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
         let mut meta = Meta::new(now);
         meta.deadline = policy.deadline_ms(now, now)?;
+        meta.fit_slot();
         Some(Live { meta, placed: None })
     }
 
@@ -579,22 +586,26 @@ impl Tx<'_> {
     /// and moves its index entries to match it.
     pub(crate) fn save(&self, id: &str, live: &Live) -> TxResult<()> {
         let pending = self.fold(id);
-        let with_pending;
-        let new = if pending.reads == 0 {
+        // Fitted already where the deadline slid (`live`), not where a
+        // caller set it.
+        let slot = live.meta.fitted_slot();
+        let changed;
+        let new = if pending.reads == 0 && slot == live.meta.slot {
             &live.meta
         } else {
-            with_pending = Meta {
+            changed = Meta {
                 reads: live.meta.reads + pending.reads,
+                slot,
                 ..live.meta.clone()
             };
-            &with_pending
+            &changed
         };
         let old = live.placed.as_ref();
-        if old.map(|old| old.deadline) != Some(new.deadline) {
+        if old.map(|old| old.slot) != Some(new.slot) {
             if let Some(old) = old {
-                self.expiry.remove(expiry_key(old.deadline, id))?;
+                self.expiry.remove(expiry_key(old.slot, id))?;
             }
-            self.expiry.insert(expiry_key(new.deadline, id), &[])?;
+            self.expiry.insert(expiry_key(new.slot, id), &[])?;
         }
         let old_owner = old.and_then(|old| old.owner.as_deref());
         let owner_moved = old.is_none() || old_owner != new.owner.as_deref();
@@ -708,7 +719,7 @@ impl Tx<'_> {
     fn unindex(&self, id: &str, placed: &Placed) -> TxResult<()> {
         let handle = Handle::of_stored(id);
         self.meta.remove(id)?;
-        self.expiry.remove(expiry_key(placed.deadline, id))?;
+        self.expiry.remove(expiry_key(placed.slot, id))?;
         self.activity
             .remove(activity_key(placed.mark, handle.as_str()))?;
         if let Some(owner) = placed.owner.as_deref() {
@@ -812,7 +823,7 @@ mod tests {
         let id = session(&trees, None);
         assert!(trees.verify().unwrap().is_empty());
         let meta = Meta::decode(&trees.meta.get(&id).unwrap().unwrap()).unwrap();
-        trees.expiry.remove(expiry_key(meta.deadline, &id)).unwrap();
+        trees.expiry.remove(expiry_key(meta.slot, &id)).unwrap();
         trees.expiry.insert(expiry_key(3, &id), &[]).unwrap();
         trees.data.remove(data_key(&id, "card-key")).unwrap();
         trees
@@ -820,7 +831,7 @@ mod tests {
             .insert(data_key("s2", "orphan"), &b"x"[..])
             .unwrap();
         let problems = trees.verify().unwrap();
-        // No entry at the deadline, a stray one at 3, a listed key missing,
+        // No entry at the slot, a stray one at 3, a listed key missing,
         // orphaned data of s2.
         assert_eq!(problems.len(), 4, "{problems:?}");
         for problem in &problems {
@@ -830,6 +841,46 @@ mod tests {
             );
             assert!(!problem.contains(&id[id.len() - 20..]), "{problem}");
         }
+    }
+
+    /// The session's expiry entry stays while its deadline slides within
+    /// the grain, and moves (one entry, at the new slot) once it passes.
+    #[test]
+    fn a_write_moves_the_expiry_entry_only_past_its_slot() {
+        let trees = trees();
+        let id = session(&trees, None);
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
+        let meta = || Meta::decode(&trees.meta.get(&id).unwrap().unwrap()).unwrap();
+        let entries = || -> Vec<Vec<u8>> {
+            trees
+                .expiry
+                .iter()
+                .keys()
+                .map(|k| k.unwrap().to_vec())
+                .collect()
+        };
+        let slot = meta().slot;
+        let write_at = |now: u64| {
+            trees
+                .transaction(|tx| {
+                    let live = tx.live(&id, now, &policy)?.unwrap();
+                    tx.save(&id, &live)
+                })
+                .unwrap();
+        };
+        // Deadlines inside the grain before the slot fit it: the entry stays.
+        for before in [500, 0] {
+            write_at(slot - 60_000 - before);
+            assert_eq!((meta().deadline, meta().slot), (slot - before, slot));
+            assert_eq!(entries(), vec![expiry_key(slot, &id)]);
+        }
+        // A millisecond later, it is past the slot.
+        write_at(slot - 60_000 + 1);
+        let moved = meta();
+        assert_eq!(moved.deadline, slot + 1);
+        assert!(moved.slot > slot && moved.slot_in_grain(), "{moved:?}");
+        assert_eq!(entries(), vec![expiry_key(moved.slot, &id)]);
+        assert!(trees.verify().unwrap().is_empty());
     }
 
     #[test]
