@@ -98,7 +98,7 @@ impl Report<'_> {
         for row in self.rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {:.0} | {} | {} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {:.1} | {} | {} | {} |",
                 row.server,
                 row.mix.name(),
                 thousands(row.per_second),
@@ -106,7 +106,7 @@ impl Report<'_> {
                 thousands(row.range.1),
                 row.ratio.map_or("—".into(), |r| format!("{r:.2}")),
                 row.server_us,
-                row.redis_us.map_or("—".into(), |us| format!("{us:.0}")),
+                row.redis_us.map_or("—".into(), |us| format!("{us:.1}")),
                 row.redis_commands
                     .map_or("—".into(), |commands| format!("{commands:.1}")),
                 row.errors
