@@ -49,17 +49,6 @@ pub fn setup() {
     READY.get_or_init(|| {
         require("node");
         require("npm");
-        // nextest runs each test in a process of its own: on a fresh clone
-        // several would run `npm ci` at once in one directory, each deleting
-        // what another installs. A file lock lets one install at a time; the
-        // others then find its stamp.
-        let guard = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("npm-ci.lock"))
-            .expect("open the npm install lock");
-        guard.lock().expect("take the npm install lock");
         let dir = package_dir();
         let lock =
             std::fs::read(dir.join("package-lock.json")).expect("interop/node/package-lock.json");
