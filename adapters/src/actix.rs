@@ -4,12 +4,13 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready as ready_poll, Context, Poll};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue, COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use session_core::{Codec, JsonCodec, SessionConfig, Store};
+use session_core::{Codec, JsonCodec, ResponseCookie, SessionConfig, Store};
 
 use crate::session::{Session, Sessions};
 use crate::Error;
@@ -62,7 +63,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SessionMiddlewareService {
-            service: Arc::new(service),
+            service,
             sessions: self.sessions.clone(),
         }))
     }
@@ -70,9 +71,7 @@ where
 
 /// The service [`SessionMiddleware`] wraps around an actix-web app.
 pub struct SessionMiddlewareService<S, C: Codec = JsonCodec> {
-    // An `Arc` so the response future can own what it needs; actix services
-    // are not `Clone`.
-    service: Arc<S>,
+    service: S,
     sessions: Sessions<C>,
 }
 
@@ -91,7 +90,7 @@ where
 {
     type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+    type Future = SessionMiddlewareFuture<S::Future, C>;
 
     forward_ready!(service);
 
@@ -104,29 +103,62 @@ where
             .map(|value| value.as_bytes());
         let (session, cookie) = self.sessions.start(cookies);
         request.extensions_mut().insert(session);
-        let response = self.service.call(request);
-        Box::pin(async move {
-            let mut response = response.await?;
-            // The core decides from the handler's own `Cache-Control` and
-            // `Vary` (copied into `http` 1's types) what to append.
-            let mut seen = http::HeaderMap::new();
-            for name in [http::header::CACHE_CONTROL, http::header::VARY] {
-                for value in response.headers().get_all(name.as_str()) {
-                    if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                        seen.append(name.clone(), value);
-                    }
-                }
+        SessionMiddlewareFuture {
+            inner: self.service.call(request),
+            cookie: Some(cookie),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionMiddlewareService`]: the inner
+    /// service's, plus the session's headers once it is ready. A named type
+    /// rather than a boxed `async` block, so a request costs no allocation
+    /// for it.
+    pub struct SessionMiddlewareFuture<F, C: Codec = JsonCodec> {
+        #[pin]
+        inner: F,
+        cookie: Option<ResponseCookie<C>>,
+    }
+}
+
+impl<F, B, C> Future for SessionMiddlewareFuture<F, C>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    C: Codec,
+{
+    type Output = Result<ServiceResponse<B>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready_poll!(this.inner.poll(cx))?;
+        if let Some(cookie) = this.cookie.take() {
+            append_headers(&mut response, cookie);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Appends what `cookie` says the response needs (`Set-Cookie`, and the
+/// `Cache-Control` and `Vary` that go with it) to `response`.
+fn append_headers<B, C: Codec>(response: &mut ServiceResponse<B>, cookie: ResponseCookie<C>) {
+    // The core decides from the handler's own `Cache-Control` and `Vary`
+    // (copied into `http` 1's types) what to append.
+    let mut seen = http::HeaderMap::new();
+    for name in [http::header::CACHE_CONTROL, http::header::VARY] {
+        for value in response.headers().get_all(name.as_str()) {
+            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                seen.append(name.clone(), value);
             }
-            for (name, value) in cookie.into_headers(&seen) {
-                let name = HeaderName::from_bytes(name.as_str().as_bytes());
-                match (name, HeaderValue::from_bytes(value.as_bytes())) {
-                    (Ok(name), Ok(value)) => response.headers_mut().append(name, value),
-                    // Cannot happen: both were valid a moment ago.
-                    _ => tracing::error!("session response header dropped"),
-                }
-            }
-            Ok(response)
-        })
+        }
+    }
+    for (name, value) in cookie.into_headers(&seen) {
+        let name = HeaderName::from_bytes(name.as_str().as_bytes());
+        match (name, HeaderValue::from_bytes(value.as_bytes())) {
+            (Ok(name), Ok(value)) => response.headers_mut().append(name, value),
+            // Cannot happen: both were valid a moment ago.
+            _ => tracing::error!("session response header dropped"),
+        }
     }
 }
 

@@ -66,6 +66,11 @@
 //! # fn main() { doc::main().unwrap() }
 //! ```
 //!
+//! `Router::layer` wraps each route on its own, which boxes one more service
+//! and future per request; on a hot path, `SessionLayer::new(..).layer(router)`
+//! wraps the whole router once instead (a [`SessionService`] around it, served
+//! as any tower service), and handlers find the session just the same.
+//!
 //! [`Error`] is the handlers' error type: `?` converts session-core's errors,
 //! which answer 400 for bad input (an oversized key, say), 503 when the store
 //! is down or slow, and 500 otherwise.
@@ -113,7 +118,7 @@ mod session;
 mod tower;
 
 #[cfg(feature = "actix")]
-pub use crate::actix::{SessionMiddleware, SessionMiddlewareService};
+pub use crate::actix::{SessionMiddleware, SessionMiddlewareFuture, SessionMiddlewareService};
 pub use crate::error::Error;
 pub use crate::session::Session;
 #[cfg(feature = "tower")]

@@ -6,13 +6,14 @@
 //! servers, which stop at once on Ctrl-C, actix-web's default shutdown on
 //! SIGINT / SIGTERM drains open requests first (up to 30 s).
 
+use std::future::{ready, Ready};
 use std::sync::Arc;
 
 use actix_web::body::BoxBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::{self, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
+use futures_util::future::Either;
 use session_adapters::{Session, SessionMiddleware};
 use session_core::{SessionConfig, Store};
 
@@ -48,7 +49,7 @@ pub fn server(
             .wrap(sessions.clone())
             // Outermost, before routing, as on the other servers: 405 to every
             // method but GET, 404 to paths that do not decode.
-            .wrap(middleware::from_fn(precheck))
+            .wrap(Precheck)
             .configure(routes)
     })
     .client_request_timeout(limits.header_read_timeout)
@@ -67,13 +68,45 @@ pub async fn serve(
     server(listener, store, config)?.await
 }
 
-async fn precheck(
-    request: ServiceRequest,
-    next: Next<BoxBody>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match crate::precheck(request.method() == Method::GET, request.path()) {
-        Some(refused) => Ok(request.into_response(response(refused))),
-        None => next.call(request).await,
+/// The contract's precheck as a middleware of its own, rather than
+/// `middleware::from_fn`, which boxes the rest of the request's future.
+struct Precheck;
+
+impl<S> Transform<S, ServiceRequest> for Precheck
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Transform = PrecheckService<S>;
+    type InitError = ();
+    type Future = Ready<Result<PrecheckService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(PrecheckService { service }))
+    }
+}
+
+/// The service [`Precheck`] wraps around the app.
+struct PrecheckService<S> {
+    service: S,
+}
+
+impl<S> Service<ServiceRequest> for PrecheckService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Either<Ready<Result<ServiceResponse<BoxBody>, actix_web::Error>>, S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        match crate::precheck(request.method() == Method::GET, request.path()) {
+            Some(refused) => Either::Left(ready(Ok(request.into_response(response(refused))))),
+            None => Either::Right(self.service.call(request)),
+        }
     }
 }
 

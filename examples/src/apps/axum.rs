@@ -1,12 +1,18 @@
 //! The contract on axum: one route per path with typed `Path` parameters, the
-//! [`Session`] extractor, and [`SessionLayer`] on the router.
+//! [`Session`] extractor, and [`SessionLayer`] around the router.
 //!
-//! The contract's precheck (405 to every method but GET, 404 to paths that do
-//! not decode) runs in the connection's service, ahead of the router, rather
-//! than as `middleware::from_fn`: that middleware boxes a clone of the inner
-//! route and its future on every request (measured: a few per cent of this
-//! server's CPU per request on a Redis read), for a check that needs neither.
+//! Two things sit outside the router rather than inside it, for what they
+//! cost per request:
+//! - [`SessionLayer`] wraps the whole router (`layer.layer(router)`), not each
+//!   route (`Router::layer`), which would box another service and future per
+//!   request; handlers find the session in the request's extensions alike.
+//! - The contract's precheck (405 to every method but GET, 404 to paths that
+//!   do not decode) runs in the connection's service, ahead of routing, rather
+//!   than as `middleware::from_fn`, which boxes a clone of the inner route and
+//!   its future per request (measured: a few per cent of this server's CPU
+//!   per request on a Redis read), for a check that needs neither.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -16,26 +22,26 @@ use axum::Router;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
-use session_adapters::{Session, SessionLayer};
+use session_adapters::{Session, SessionLayer, SessionService};
 use session_core::{SessionConfig, Store};
-use tower::ServiceExt;
+use tower::{Layer, Service, ServiceExt};
 
 use super::{Param, PATHS};
 use crate::{handle, handle_some, Reply, Route};
 
-/// The contract's router, sessions included; [`serve`] puts the precheck in
-/// front of it.
-pub fn router(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> Router {
+/// The contract's router inside [`SessionLayer`]; [`serve`] puts the
+/// precheck in front of it.
+pub fn app(store: Arc<dyn Store>, config: Arc<SessionConfig>) -> SessionService<Router> {
     let contract = Router::new()
         .route("/", get(index))
         .route("/set/{key}/{*value}", get(set));
-    PATHS
+    let router = PATHS
         .into_iter()
         .fold(contract, |router, (path, param)| {
             router.route(path, handler(param))
         })
-        .fallback(|| async { Reply::not_found() })
-        .layer(SessionLayer::new(store, config))
+        .fallback(|| async { Reply::not_found() });
+    SessionLayer::new(store, config).layer(router)
 }
 
 /// Serves the contract on `listener` until the process ends.
@@ -50,7 +56,7 @@ pub async fn serve(
         crate::precheck(request.method() == Method::GET, request.uri().path())
             .map(IntoResponse::into_response)
     };
-    serve_checked(listener, router(store, config), precheck).await
+    serve_checked(listener, app(store, config), precheck).await
 }
 
 /// Serves any axum `router` on `listener` until the process ends.
@@ -58,24 +64,28 @@ pub async fn serve_router(listener: std::net::TcpListener, router: Router) -> st
     serve_checked(listener, router, |_| None).await
 }
 
-/// Serves `router` on `listener`, answering with `refuse`'s response instead
-/// wherever it has one.
-async fn serve_checked(
+/// Serves `app` (a router, or one wrapped in layers) on `listener`,
+/// answering with `refuse`'s response instead wherever it has one.
+async fn serve_checked<A>(
     listener: std::net::TcpListener,
-    router: Router,
+    app: A,
     refuse: fn(&Request<Incoming>) -> Option<Response>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    A: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    A::Future: Send,
+{
     // hyper directly rather than `axum::serve`, for the header read timeout
     // and the connection cap the other servers have.
     crate::accept_loop(listener, move |stream| {
-        let router = router.clone();
+        let app = app.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let refused = refuse(&request);
-            let router = router.clone();
+            let app = app.clone();
             async move {
                 match refused {
                     Some(response) => Ok(response),
-                    None => router.oneshot(request).await,
+                    None => app.oneshot(request).await,
                 }
             }
         });
