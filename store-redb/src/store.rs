@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase};
 use session_core::check_owner;
 use session_core::{
     ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, ReadTally, Result,
-    SessionId, SessionInfo, Store, Swap, WriteMode, WriteOutcome,
+    SessionId, SessionInfo, SessionSize, Store, Swap, WriteMode, WriteOutcome,
 };
 use session_core::{Edit, KeyChange};
 
@@ -435,24 +435,31 @@ impl Store for RedbStore {
             let Some(mut live): Option<Live> = live else {
                 return Ok(Ok(WriteOutcome::Applied));
             };
-            // The session's size after the changes, checked before any is
-            // written (the last change of a key wins).
-            let before = tables.size(&id)?;
-            let mut after = before;
+            // What the changes add and take away (the last change of a key
+            // wins), checked before any is written. Only a session that
+            // grows can cross a limit, so only then is its size read.
+            let (mut added, mut removed) = (SessionSize::default(), SessionSize::default());
             let last: HashMap<&str, Option<usize>> = changes
                 .iter()
                 .map(|(key, value)| (key.as_str(), value.as_ref().map(Vec::len)))
                 .collect();
             for (key, new_len) in last {
                 if let Some(old_len) = tables.value_len(&id, key)? {
-                    after.remove(key, old_len);
+                    removed.add(key, old_len);
                 }
                 if let Some(new_len) = new_len {
-                    after.add(key, new_len);
+                    added.add(key, new_len);
                 }
             }
-            if let Err(error) = limits.check_session(before, after) {
-                return Ok(Err(error));
+            if added.keys > removed.keys || added.bytes > removed.bytes {
+                let before = tables.size(&id)?;
+                let after = SessionSize {
+                    keys: (before.keys + added.keys).saturating_sub(removed.keys),
+                    bytes: (before.bytes + added.bytes).saturating_sub(removed.bytes),
+                };
+                if let Err(error) = limits.check_session(before, after) {
+                    return Ok(Err(error));
+                }
             }
             for (key, value) in &changes {
                 match value {

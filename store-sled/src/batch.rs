@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use session_core::{Change, ExpiryPolicy, Limits, Result, WriteMode, WriteOutcome};
+use session_core::{Change, ExpiryPolicy, Limits, Result, SessionSize, WriteMode, WriteOutcome};
 use tokio::sync::oneshot;
 
 use crate::layout::data_key;
@@ -148,13 +148,13 @@ pub(crate) fn set_many(
     let Some(mut live) = live else {
         return Ok(WriteOutcome::Applied);
     };
-    let before = tx.size(id, &live)?;
-    let mut after = before;
+    // What the changes add and take away, from the values they replace.
+    let (mut added, mut removed) = (SessionSize::default(), SessionSize::default());
     for (key, value) in changes {
         let old = match value {
             Some(value) => {
                 live.meta.keys.insert(key.clone());
-                after.add(key, value.len());
+                added.add(key, value.len());
                 tx.data.insert(data_key(id, key), value.as_slice())?
             }
             None => {
@@ -163,12 +163,22 @@ pub(crate) fn set_many(
             }
         };
         if let Some(old) = old {
-            after.remove(key, old.len());
+            removed.add(key, old.len());
         }
     }
-    // Aborting the transaction undoes the writes above.
-    if let Err(error) = limits.check_session(before, after) {
-        return abort(error);
+    // Only a session that grows can cross a limit, so only then is its
+    // size read: one read per key, which would otherwise be most of a
+    // write's cost in the writer thread. The reads see the writes above;
+    // aborting the transaction undoes them.
+    if added.keys > removed.keys || added.bytes > removed.bytes {
+        let after = tx.size(id, &live)?;
+        let before = SessionSize {
+            keys: (after.keys + removed.keys).saturating_sub(added.keys),
+            bytes: (after.bytes + removed.bytes).saturating_sub(added.bytes),
+        };
+        if let Err(error) = limits.check_session(before, after) {
+            return abort(error);
+        }
     }
     live.count(Count::Write);
     tx.save(id, &live)?;

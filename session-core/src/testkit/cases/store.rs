@@ -356,6 +356,39 @@ pub async fn session_limits_are_enforced_atomically(store: Arc<dyn Store>) {
     );
     assert_eq!(store.get(&id, "a", &LONG).await.unwrap(), Some(v("10")));
     write_applied(&*store, &id, "a", &[b'x'; 50], &LONG).await;
+    // 57 bytes now. What counts is what a write adds beside what it
+    // replaces: an overwrite of the same size plus 9 more bytes elsewhere
+    // (66) is refused; a value shrunk by 10 beside one grown by 9 (56)
+    // applies; up to exactly 64 applies; a byte past it is refused; an
+    // overwrite of the same size at the limit applies.
+    let grows = vec![
+        ("b".to_string(), Some(v("9"))),
+        ("c".to_string(), Some(vec![b'x'; 10])),
+    ];
+    let err = store
+        .set_many(&id, &grows, WriteMode::Existing, &LONG)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SessionTooLarge { .. }), "{err:?}");
+    assert_eq!(store.get(&id, "b", &LONG).await.unwrap(), Some(v("2")));
+    let shrinks = vec![
+        ("a".to_string(), Some(vec![b'x'; 40])),
+        ("c".to_string(), Some(vec![b'x'; 10])),
+    ];
+    assert_eq!(
+        write_many(&*store, &id, &shrinks, &LONG).await,
+        WriteOutcome::Applied
+    );
+    write_applied(&*store, &id, "a", &[b'x'; 48], &LONG).await;
+    let err = store
+        .set(&id, "b", b"99", WriteMode::Existing, &LONG)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SessionTooLarge { bytes: 65, max: 64 }),
+        "{err:?}"
+    );
+    write_applied(&*store, &id, "b", b"9", &LONG).await;
     // A new session whose first write is too big is not created.
     let fresh = new_id();
     let err = store
