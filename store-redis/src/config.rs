@@ -433,9 +433,14 @@ impl RedisStoreBuilder {
             return self.checked(Connection::Cluster(connection)).await;
         }
         let client = self.client(&self.url)?;
+        // No response timeout in the driver: every operation already runs
+        // under the store's own deadline, the response timeout, which also
+        // covers waiting for a reconnect, so a second timer per command
+        // would only add a timer-wheel insert and removal to each. The
+        // driver does not reconnect on a timed-out command either way.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.response_timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY);
