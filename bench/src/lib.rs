@@ -5,3 +5,4 @@
 //! more than one server binary needs.
 
 pub mod peer;
+pub mod raw;

@@ -3,10 +3,10 @@
 //! store-redis uses). The floor under any Redis-backed session server.
 //!
 //! The cookie `sid` is an unsigned random id, given on the first write; it
-//! names a Redis hash `raw:{id}`. `/set` is one `HSET`, `/get` one `HGET`,
-//! `/incr` one `HINCRBY`, and `/` does nothing with Redis. No signing, no
-//! expiry, no limits: what a session store adds on top is what the bench
-//! shows against this.
+//! names a Redis hash `raw:{id}` (see [`bench::raw`]). `/set` is one `HSET`,
+//! `/get` one `HGET`, `/incr` one `HINCRBY`, and `/` does nothing with Redis.
+//! No signing, no expiry, no limits: what a session store adds on top is what
+//! the bench shows against this. `raw-redis-actix` is the same on actix-web.
 
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -15,11 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bench::peer::{self, PeerOptions, PeerStore};
+use bench::raw::{self, hash};
 use clap::Parser;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
-
-const COOKIE_NAME: &str = "sid";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -77,40 +76,24 @@ async fn incr(
     answer(value.map(|n| n.to_string()), new_cookie)
 }
 
-fn hash(id: &str) -> String {
-    format!("raw:{id}")
-}
-
 /// The id from the request's cookie, or a fresh one and the `Set-Cookie`
 /// that gives it to the client; `None` if the OS could not give random bytes.
 fn id_or_new(headers: &HeaderMap) -> Option<(String, Option<HeaderValue>)> {
     if let Some(id) = cookie_id(headers) {
         return Some((id.to_string(), None));
     }
-    let id = new_id()?;
-    let cookie = HeaderValue::from_str(&format!("{COOKIE_NAME}={id}; Path=/; HttpOnly")).ok()?;
+    let id = raw::new_id()?;
+    let cookie = HeaderValue::from_str(&raw::set_cookie(&id)).ok()?;
     Some((id, Some(cookie)))
 }
 
-/// The value of the `sid` cookie, if it has the shape of one this server
-/// makes (32 hex digits): anything else starts a new hash.
 fn cookie_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
-        .filter(|value| value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// 128 random bits from the OS, as hex.
-fn new_id() -> Option<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    raw::cookie_id(
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|line| line.to_str().ok()),
+    )
 }
 
 /// 500 when no id could be made.

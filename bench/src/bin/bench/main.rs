@@ -147,7 +147,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     let (runs, lost) = runtime.block_on(measure(&running, settings, clock, redis))?;
 
     let names: Vec<&'static str> = running.iter().map(|server| server.spec.name).collect();
-    let rows = results::summarize(&runs, &names, &MIXES, BASELINE);
+    let raw_of = |server: &str| {
+        CATALOGUE
+            .iter()
+            .find(|spec| spec.name == server)
+            .map_or(BASELINE, |spec| spec.raw)
+    };
+    let rows = results::summarize(&runs, &names, &MIXES, BASELINE, raw_of);
     let report = Report {
         machine: &machine,
         settings,

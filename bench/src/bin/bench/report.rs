@@ -91,14 +91,14 @@ impl Report<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | Redis CPU µs/req | Redis commands/req | errors |",
+            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | server CPU vs raw¹ | Redis CPU µs/req | Redis commands/req | errors |",
             self.baseline
         );
-        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in self.rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {:.1} | {} | {} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {:.1} | {} | {} | {} | {} |",
                 row.server,
                 row.mix.name(),
                 thousands(row.per_second),
@@ -106,12 +106,19 @@ impl Report<'_> {
                 thousands(row.range.1),
                 row.ratio.map_or("—".into(), |r| format!("{r:.2}")),
                 row.server_us,
+                row.cpu_vs_raw.map_or("—".into(), |r| format!("{r:.2}")),
                 row.redis_us.map_or("—".into(), |us| format!("{us:.1}")),
                 row.redis_commands
                     .map_or("—".into(), |commands| format!("{commands:.1}")),
                 row.errors
             );
         }
+        out.push_str(
+            "\n¹ Median over rounds of the server's CPU per request over that of the raw \
+             baseline on its own framework (`raw-redis` on axum and hyper, `raw-redis-actix` \
+             on actix-web), in the same round and mix: what the session work costs, apart \
+             from what one framework costs beside the other.\n",
+        );
         out
     }
 

@@ -28,6 +28,10 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// Median server CPU per request, µs.
     pub server_us: f64,
+    /// Median over rounds of this server's CPU per request over that of its
+    /// raw baseline on the same framework, in the same round and mix; `None`
+    /// when that baseline did not run.
+    pub cpu_vs_raw: Option<f64>,
     /// Median Redis CPU per request, µs, for servers on Redis.
     pub redis_us: Option<f64>,
     /// Median Redis commands per request (those inside scripts included),
@@ -45,12 +49,14 @@ pub struct LostRow {
 }
 
 /// Rows for `servers` × `mixes`, in that order, from `runs`; `baseline`
-/// names the server the ratios are against.
+/// names the server the req/s ratios are against, `raw_of` each server's
+/// raw baseline on its own framework, for the CPU ratio.
 pub fn summarize(
     runs: &[Run],
     servers: &[&'static str],
     mixes: &[Mix],
     baseline: &str,
+    raw_of: impl Fn(&str) -> &'static str,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for &mix in mixes {
@@ -63,14 +69,25 @@ pub fn summarize(
                 continue;
             }
             let per_second: Vec<f64> = mine.iter().map(|run| run.sample.per_second()).collect();
+            // The same round and mix of another server.
+            let beside = |run: &Run, other: &str| {
+                runs.iter()
+                    .find(|r| r.server == other && r.mix == mix && r.round == run.round)
+                    .map(|r| r.sample)
+            };
             let ratios: Vec<f64> = mine
                 .iter()
                 .filter_map(|run| {
-                    let base = runs.iter().find(|other| {
-                        other.server == baseline && other.mix == mix && other.round == run.round
-                    })?;
-                    let base = base.sample.per_second();
+                    let base = beside(run, baseline)?.per_second();
                     (base > 0.0).then(|| run.sample.per_second() / base)
+                })
+                .collect();
+            let raw = raw_of(server);
+            let cpu_ratios: Vec<f64> = mine
+                .iter()
+                .filter_map(|run| {
+                    let base = beside(run, raw)?.server_us_per_request();
+                    (base > 0.0).then(|| run.sample.server_us_per_request() / base)
                 })
                 .collect();
             let redis: Vec<f64> = mine
@@ -93,6 +110,7 @@ pub fn summarize(
                         .map(|run| run.sample.server_us_per_request())
                         .collect::<Vec<_>>(),
                 ),
+                cpu_vs_raw: (!cpu_ratios.is_empty()).then(|| median(&cpu_ratios)),
                 redis_us: (!redis.is_empty()).then(|| median(&redis)),
                 redis_commands: (!commands.is_empty()).then(|| median(&commands)),
                 errors: mine.iter().map(|run| run.sample.errors).sum(),
@@ -159,7 +177,7 @@ mod tests {
             run("a", 2, 50),
             run("base", 2, 100),
         ];
-        let rows = summarize(&runs, &["a", "base"], &[Mix::Get], "base");
+        let rows = summarize(&runs, &["a", "base"], &[Mix::Get], "base", |_| "base");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].per_second, 100.0);
         assert_eq!(rows[0].range, (50.0, 300.0));
@@ -167,5 +185,23 @@ mod tests {
         assert_eq!(rows[0].errors, 3);
         assert_eq!(rows[0].server_us, 1000.0);
         assert_eq!(rows[1].ratio, Some(1.0));
+        // CPU per request is the same everywhere here: 1 ms.
+        assert_eq!(rows[0].cpu_vs_raw, Some(1.0));
+    }
+
+    #[test]
+    fn cpu_ratios_pair_each_server_with_its_own_raw_baseline() {
+        let mut slow = run("b", 0, 100);
+        slow.sample.server_cpu = Duration::from_millis(300);
+        let mut raw_b = run("raw-b", 0, 100);
+        raw_b.sample.server_cpu = Duration::from_millis(200);
+        let runs = [run("a", 0, 100), run("base", 0, 100), slow, raw_b];
+        let raw_of = |server: &str| if server == "b" { "raw-b" } else { "base" };
+        let rows = summarize(&runs, &["a", "b"], &[Mix::Get], "base", raw_of);
+        assert_eq!(rows[0].cpu_vs_raw, Some(1.0));
+        assert_eq!(rows[1].cpu_vs_raw, Some(1.5));
+        // No baseline in the runs: no ratio.
+        let rows = summarize(&runs, &["a"], &[Mix::Get], "base", |_| "gone");
+        assert_eq!(rows[0].cpu_vs_raw, None);
     }
 }

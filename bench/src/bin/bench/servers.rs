@@ -34,6 +34,10 @@ pub struct Spec {
     pub flags: &'static [&'static str],
     /// One line for `--list`.
     pub about: &'static str,
+    /// The raw baseline on the same web framework: its server CPU per
+    /// request is what this server's is compared with, so that the
+    /// comparison shows the session work rather than axum against actix-web.
+    pub raw: &'static str,
 }
 
 impl Spec {
@@ -49,11 +53,14 @@ impl Spec {
     }
 }
 
-/// The baseline every ratio is against.
+/// The baseline every req/s ratio is against.
 pub const BASELINE: &str = "raw-redis";
 
+/// The baseline on actix-web, for the actix-web servers' CPU ratio.
+pub const BASELINE_ACTIX: &str = "raw-redis-actix";
+
 /// Every server the bench knows, in the order of the table.
-pub const CATALOGUE: [Spec; 14] = [
+pub const CATALOGUE: [Spec; 15] = [
     ours("gs-axum-memory", "server-axum", "memory", true),
     ours("gs-axum-redb", "server-axum", "redb", true),
     ours("gs-axum-sled", "server-axum", "sled", true),
@@ -68,7 +75,10 @@ pub const CATALOGUE: [Spec; 14] = [
         ..ours("gs-axum-sled-sync500", "server-axum", "sled", true)
     },
     ours("gs-axum-redis", "server-axum", "redis", true),
-    ours("gs-actix-redis", "server-actix", "redis", true),
+    Spec {
+        raw: BASELINE_ACTIX,
+        ..ours("gs-actix-redis", "server-actix", "redis", true)
+    },
     Spec {
         flags: &["--redis-layout", "connect-redis", "--cookie-format", "express"],
         about: "generic-session example server, store-redis in connect-redis's layout (a JSON string per session)",
@@ -83,6 +93,7 @@ pub const CATALOGUE: [Spec; 14] = [
         default: true,
         flags: &[],
         about: "axum + tower-sessions 0.14, tower-sessions-redis-store (fred)",
+        raw: BASELINE,
     },
     Spec {
         name: "tower-sessions-memory",
@@ -91,6 +102,7 @@ pub const CATALOGUE: [Spec; 14] = [
         default: true,
         flags: &[],
         about: "axum + tower-sessions 0.14, its MemoryStore",
+        raw: BASELINE,
     },
     Spec {
         name: "actix-session-redis",
@@ -99,6 +111,7 @@ pub const CATALOGUE: [Spec; 14] = [
         default: true,
         flags: &[],
         about: "actix-web + actix-session 0.11, RedisSessionStore (redis-rs)",
+        raw: BASELINE_ACTIX,
     },
     Spec {
         name: BASELINE,
@@ -107,6 +120,16 @@ pub const CATALOGUE: [Spec; 14] = [
         default: true,
         flags: &[],
         about: "axum + redis-rs, HSET/HGET/HINCRBY on a hash per cookie, no session library",
+        raw: BASELINE,
+    },
+    Spec {
+        name: BASELINE_ACTIX,
+        binary: "raw-redis-actix",
+        store: "redis",
+        default: true,
+        flags: &[],
+        about: "the same on actix-web: the baseline for the actix-web servers' CPU",
+        raw: BASELINE_ACTIX,
     },
 ];
 
@@ -123,6 +146,7 @@ const fn ours(
         default,
         flags: &[],
         about: "generic-session example server",
+        raw: BASELINE,
     }
 }
 
