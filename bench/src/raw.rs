@@ -23,6 +23,18 @@ pub fn cookie_id<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<&'a str
         .filter(|value| value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The id of the `sid` cookie among the request's `Cookie` header lines
+/// and no `Set-Cookie`, or a fresh id and the `Set-Cookie` value that gives
+/// it to the client; `None` if the OS could not give random bytes.
+pub fn id_or_new<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<(String, Option<String>)> {
+    if let Some(id) = cookie_id(lines) {
+        return Some((id.to_owned(), None));
+    }
+    let id = new_id()?;
+    let cookie = set_cookie(&id);
+    Some((id, Some(cookie)))
+}
+
 /// 128 random bits from the OS, as hex; `None` if the OS could not give them.
 pub fn new_id() -> Option<String> {
     let mut bytes = [0u8; 16];
@@ -30,8 +42,8 @@ pub fn new_id() -> Option<String> {
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The `Set-Cookie` line that gives `id` to the client.
-pub fn set_cookie(id: &str) -> String {
+/// The `Set-Cookie` value that gives `id` to the client.
+fn set_cookie(id: &str) -> String {
     format!("{COOKIE_NAME}={id}; Path=/; HttpOnly")
 }
 
@@ -46,5 +58,16 @@ mod tests {
         assert_eq!(cookie_id([line.as_str()]), Some(id.as_str()));
         assert_eq!(cookie_id(["sid=short"]), None);
         assert_eq!(cookie_id(["other=0123456789abcdef0123456789abcdef"]), None);
+    }
+
+    #[test]
+    fn a_request_without_a_sid_gets_a_new_one() {
+        let (id, cookie) = id_or_new(["other=1"]).expect("random bytes");
+        assert_eq!(
+            cookie,
+            Some(format!("{COOKIE_NAME}={id}; Path=/; HttpOnly"))
+        );
+        let line = format!("{COOKIE_NAME}={id}");
+        assert_eq!(id_or_new([line.as_str()]), Some((id, None)));
     }
 }

@@ -57,7 +57,7 @@ async fn set(
 
 async fn read(redis: Redis, request: HttpRequest, key: web::Path<String>) -> HttpResponse {
     // No cookie, no hash: nothing to read, as a session server answers.
-    let Some(id) = cookie_id(&request) else {
+    let Some(id) = raw::cookie_id(cookie_lines(&request)) else {
         return answer(Ok(peer::get_body(None)), None);
     };
     let value: redis::RedisResult<Option<String>> =
@@ -80,21 +80,17 @@ async fn incr(redis: Redis, request: HttpRequest, key: web::Path<String>) -> Htt
 /// The id from the request's cookie, or a fresh one and the `Set-Cookie`
 /// that gives it to the client; `None` if the OS could not give random bytes.
 fn id_or_new(request: &HttpRequest) -> Option<(String, Option<HeaderValue>)> {
-    if let Some(id) = cookie_id(request) {
-        return Some((id.to_string(), None));
-    }
-    let id = raw::new_id()?;
-    let cookie = HeaderValue::from_str(&raw::set_cookie(&id)).ok()?;
-    Some((id, Some(cookie)))
+    let (id, cookie) = raw::id_or_new(cookie_lines(request))?;
+    let cookie = cookie.map(|c| HeaderValue::from_str(&c)).transpose().ok()?;
+    Some((id, cookie))
 }
 
-fn cookie_id(request: &HttpRequest) -> Option<&str> {
-    raw::cookie_id(
-        request
-            .headers()
-            .get_all(header::COOKIE)
-            .filter_map(|line| line.to_str().ok()),
-    )
+/// The request's `Cookie` header lines that are text.
+fn cookie_lines(request: &HttpRequest) -> impl Iterator<Item = &str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|line| line.to_str().ok())
 }
 
 fn answer(body: redis::RedisResult<String>, cookie: Option<HeaderValue>) -> HttpResponse {

@@ -57,7 +57,7 @@ async fn read(
     Path(key): Path<String>,
 ) -> Response {
     // No cookie, no hash: nothing to read, as a session server answers.
-    let Some(id) = cookie_id(&headers) else {
+    let Some(id) = raw::cookie_id(cookie_lines(&headers)) else {
         return answer(Ok(peer::get_body(None)), None);
     };
     let value: redis::RedisResult<Option<String>> = redis.hget(hash(id), &key).await;
@@ -79,21 +79,17 @@ async fn incr(
 /// The id from the request's cookie, or a fresh one and the `Set-Cookie`
 /// that gives it to the client; `None` if the OS could not give random bytes.
 fn id_or_new(headers: &HeaderMap) -> Option<(String, Option<HeaderValue>)> {
-    if let Some(id) = cookie_id(headers) {
-        return Some((id.to_string(), None));
-    }
-    let id = raw::new_id()?;
-    let cookie = HeaderValue::from_str(&raw::set_cookie(&id)).ok()?;
-    Some((id, Some(cookie)))
+    let (id, cookie) = raw::id_or_new(cookie_lines(headers))?;
+    let cookie = cookie.map(|c| HeaderValue::from_str(&c)).transpose().ok()?;
+    Some((id, cookie))
 }
 
-fn cookie_id(headers: &HeaderMap) -> Option<&str> {
-    raw::cookie_id(
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|line| line.to_str().ok()),
-    )
+/// The request's `Cookie` header lines that are text.
+fn cookie_lines(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|line| line.to_str().ok())
 }
 
 /// 500 when no id could be made.
