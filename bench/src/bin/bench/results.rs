@@ -69,27 +69,21 @@ pub fn summarize(
                 continue;
             }
             let per_second: Vec<f64> = mine.iter().map(|run| run.sample.per_second()).collect();
-            // The same round and mix of another server.
-            let beside = |run: &Run, other: &str| {
-                runs.iter()
-                    .find(|r| r.server == other && r.mix == mix && r.round == run.round)
-                    .map(|r| r.sample)
+            // Per round, `metric` of this server over that of `other` in
+            // the same round and mix.
+            let ratios_to = |other: &str, metric: fn(&Sample) -> f64| -> Vec<f64> {
+                mine.iter()
+                    .filter_map(|run| {
+                        let base = runs
+                            .iter()
+                            .find(|r| r.server == other && r.mix == mix && r.round == run.round)
+                            .map(|r| metric(&r.sample))?;
+                        (base > 0.0).then(|| metric(&run.sample) / base)
+                    })
+                    .collect()
             };
-            let ratios: Vec<f64> = mine
-                .iter()
-                .filter_map(|run| {
-                    let base = beside(run, baseline)?.per_second();
-                    (base > 0.0).then(|| run.sample.per_second() / base)
-                })
-                .collect();
-            let raw = raw_of(server);
-            let cpu_ratios: Vec<f64> = mine
-                .iter()
-                .filter_map(|run| {
-                    let base = beside(run, raw)?.server_us_per_request();
-                    (base > 0.0).then(|| run.sample.server_us_per_request() / base)
-                })
-                .collect();
+            let ratios = ratios_to(baseline, Sample::per_second);
+            let cpu_ratios = ratios_to(raw_of(server), Sample::server_us_per_request);
             let redis: Vec<f64> = mine
                 .iter()
                 .filter_map(|run| run.sample.redis_us_per_request())
