@@ -1,17 +1,21 @@
 //! Flat cost as the store grows: each store's `get` and `set` with 1,000 live
 //! sessions beside the same store kind holding 100,000 and 1,000,000, in
 //! alternating rounds (small, large, large, small, ...), so that the machine's
-//! drift hits both alike. Prints the median cost ratio large / small
-//! (time per operation; 1.0 is flat).
+//! drift hits both alike. Prints the median ratio large / small of the
+//! elapsed time per operation and of the machine's busy CPU time per
+//! operation (1.0 is flat).
 //!
 //! ```text
 //! cargo bench -p examples --bench scale
 //! SCALE_STORES=sled SCALE_SIZES=100000,300000 cargo bench -p examples --bench scale
 //! ```
 //!
-//! `SCALE_STORES` (default `moka,memory,redis,redis-scripted,redb,sled`) and `SCALE_SIZES`
+//! `SCALE_STORES` (default `moka,memory,raw-redis,redis,redis-scripted,redb,sled`) and `SCALE_SIZES`
 //! (default `100000,1000000`) choose what runs, `SCALE_ROUNDS` (default 7)
-//! how many rounds, `SCALE_CACHE_MB` the page cache of redb and sled (default:
+//! how many rounds, `SCALE_OPS` (default 500) the operations of each task in
+//! one timed run (a store whose background work runs every second, as
+//! Redis's flush of read counts does, needs runs of a few seconds to show its
+//! share: `SCALE_OPS=4000`), `SCALE_CACHE_MB` the page cache of redb and sled (default:
 //! each store's own, 64 MiB; give one that holds the data to see the lookup
 //! apart from the disk reads). Reads use the default touch granularity. Sessions hold one 64-byte
 //! value, written then read once; 64 tasks read or write random sessions.
@@ -23,7 +27,10 @@
 //! own, started here on a free loopback port. `moka` is the baseline for
 //! `memory`: a bare moka cache from session id to value, with no session
 //! work, timed the same way, so that what the memory hierarchy costs at a
-//! size shows apart from what store-memory adds.
+//! size shows apart from what store-memory adds. `raw-redis` is the same for
+//! `redis`: a bare `HGET` / `HSET` of one field of a hash per session (which
+//! expires in an hour), so that what Redis itself costs at a size shows apart
+//! from what store-redis adds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,8 +50,8 @@ const POLICY: ExpiryPolicy =
 const SMALL: usize = 1_000;
 const TASKS: usize = 64;
 const ROUNDS: u64 = 7;
-/// Operations per task in one timed run.
-const PER_TASK: usize = 500;
+/// Operations per task in one timed run, unless `SCALE_OPS` says otherwise.
+const PER_TASK: u64 = 500;
 
 /// A store with its live sessions, and what must outlive it.
 struct Filled {
@@ -171,7 +178,7 @@ where
 const FILL_ATTEMPTS: usize = 5;
 
 /// Seconds per operation of 64 tasks doing `op` on random sessions of `filled`.
-fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> f64 {
+fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> Cost {
     let store = filled.store.clone();
     timed(&filled.ids, runtime, seed, move |id| {
         let store = store.clone();
@@ -189,7 +196,37 @@ fn cost(filled: &Filled, op: &'static str, runtime: &tokio::runtime::Runtime, se
     })
 }
 
-/// Seconds per operation of 64 tasks each running `op` on random ids of
+/// What one operation cost in a timed run, in seconds.
+#[derive(Clone, Copy)]
+struct Cost {
+    /// Elapsed time over operations.
+    wall: f64,
+    /// The machine's busy CPU time (every process: this bench and its
+    /// `redis-server`) over operations. Time the machine was idle, or had
+    /// its CPUs taken by the host (steal), is not in it, so it drifts less
+    /// than `wall` on a shared machine.
+    cpu: f64,
+}
+
+/// The machine's busy CPU time so far, in clock ticks (`/proc/stat`).
+fn busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let cpu = stat.lines().next().expect("/proc/stat: the cpu line");
+    // user nice system idle iowait irq softirq steal ...: busy is all but
+    // idle, iowait and steal.
+    cpu.split_whitespace()
+        .skip(1)
+        .take(8)
+        .enumerate()
+        .filter(|(field, _)| ![3, 4, 7].contains(field))
+        .map(|(_, ticks)| ticks.parse::<u64>().expect("/proc/stat: ticks"))
+        .sum()
+}
+
+/// Clock ticks a second, as `/proc/stat` counts them (USER_HZ).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The cost per operation of 64 tasks each running `op` on random ids of
 /// `ids`: the same ids, in the same order, for every store and size given
 /// the same `seed`.
 fn timed<F, Fut>(
@@ -197,11 +234,13 @@ fn timed<F, Fut>(
     runtime: &tokio::runtime::Runtime,
     seed: u64,
     op: F,
-) -> f64
+) -> Cost
 where
     F: Fn(SessionId) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    let per_task = usize::try_from(env_number("SCALE_OPS", PER_TASK)).expect("SCALE_OPS");
+    let busy = busy_ticks();
     let started = Instant::now();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..TASKS as u64)
@@ -210,7 +249,7 @@ where
                 tokio::spawn(async move {
                     // A small xorshift: random sessions, the same for both sizes' runs.
                     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (task + 1);
-                    for _ in 0..PER_TASK {
+                    for _ in 0..per_task {
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;
@@ -223,7 +262,11 @@ where
             task.await.expect("task");
         }
     });
-    started.elapsed().as_secs_f64() / (TASKS * PER_TASK) as f64
+    let ops = (TASKS * per_task) as f64;
+    Cost {
+        wall: started.elapsed().as_secs_f64() / ops,
+        cpu: (busy_ticks() - busy) as f64 / TICKS_PER_SEC / ops,
+    }
 }
 
 /// The baseline: a bare moka cache from session id to a 64-byte value,
@@ -252,7 +295,7 @@ impl Moka {
         Moka { cache, ids }
     }
 
-    fn cost(&self, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> f64 {
+    fn cost(&self, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> Cost {
         let cache = self.cache.clone();
         timed(&self.ids, runtime, seed, move |id| {
             let cache = cache.clone();
@@ -267,6 +310,84 @@ impl Moka {
     }
 }
 
+/// The baseline for store-redis: a hash per session holding one 64-byte
+/// field, read with `HGET` and written with `HSET`, with no session work.
+struct RawRedis {
+    connection: redis::aio::MultiplexedConnection,
+    ids: Arc<Vec<SessionId>>,
+    _server: RedisServer,
+}
+
+impl RawRedis {
+    fn filled(sessions: usize, runtime: &tokio::runtime::Runtime) -> RawRedis {
+        let server = RedisServer::start();
+        let ids: Arc<Vec<SessionId>> = Arc::new(
+            (0..sessions)
+                .map(|_| SessionId::generate("session:"))
+                .collect(),
+        );
+        let connection = runtime.block_on(async {
+            let client = redis::Client::open(server.url()).expect("redis url");
+            let connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect to redis");
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let (mut connection, ids) = (connection.clone(), ids.clone());
+                    tokio::spawn(async move {
+                        for id in ids.iter().skip(task).step_by(TASKS) {
+                            let () = redis::pipe()
+                                .hset(id.as_str(), "v", &[b'x'; 64])
+                                .ignore()
+                                .expire(id.as_str(), 3600)
+                                .ignore()
+                                .query_async(&mut connection)
+                                .await
+                                .expect("fill");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("fill task");
+            }
+            connection
+        });
+        RawRedis {
+            connection,
+            ids,
+            _server: server,
+        }
+    }
+
+    fn cost(&self, op: &'static str, runtime: &tokio::runtime::Runtime, seed: u64) -> Cost {
+        let connection = self.connection.clone();
+        timed(&self.ids, runtime, seed, move |id| {
+            let mut connection = connection.clone();
+            async move {
+                if op == "get" {
+                    let value: Option<Vec<u8>> = redis::cmd("HGET")
+                        .arg(id.as_str())
+                        .arg("v")
+                        .query_async(&mut connection)
+                        .await
+                        .expect("HGET");
+                    assert!(value.is_some());
+                } else {
+                    let _: i64 = redis::cmd("HSET")
+                        .arg(id.as_str())
+                        .arg("v")
+                        .arg(&[b'y'; 64])
+                        .query_async(&mut connection)
+                        .await
+                        .expect("HSET");
+                }
+            }
+        })
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -274,22 +395,25 @@ fn main() {
         .build()
         .expect("runtime");
     let stores = std::env::var("SCALE_STORES")
-        .unwrap_or_else(|_| "moka,memory,redis,redis-scripted,redb,sled".into());
+        .unwrap_or_else(|_| "moka,memory,raw-redis,redis,redis-scripted,redb,sled".into());
     let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
         .map(|size| size.trim().parse().expect("SCALE_SIZES: numbers"))
         .collect();
     let rounds = usize::try_from(env_number("SCALE_ROUNDS", ROUNDS)).expect("SCALE_ROUNDS");
-    println!("cost per operation at n live sessions / at {SMALL} (median [lowest, highest] of {rounds} interleaved rounds; 64 tasks):");
+    println!("cost per operation at n live sessions / at {SMALL}, by elapsed time and by the machine's busy CPU time (median [lowest, highest] of {rounds} interleaved rounds; 64 tasks):");
     for kind in stores.split(',').map(str::trim) {
         // What one timed run costs, per operation, at a size.
-        type Run<'a> = Box<dyn Fn(&'static str, u64) -> f64 + 'a>;
+        type Run<'a> = Box<dyn Fn(&'static str, u64) -> Cost + 'a>;
         let runtime = &runtime;
         let open = |size: usize| -> Run<'_> {
             if kind == "moka" {
                 let moka = Moka::filled(size, runtime);
                 Box::new(move |op, seed| moka.cost(op, runtime, seed))
+            } else if kind == "raw-redis" {
+                let raw = RawRedis::filled(size, runtime);
+                Box::new(move |op, seed| raw.cost(op, runtime, seed))
             } else {
                 let filled = filled(kind, size, runtime);
                 Box::new(move |op, seed| cost(&filled, op, runtime, seed))
@@ -299,27 +423,43 @@ fn main() {
         for &size in &sizes {
             let large = open(size);
             for op in ["get", "set"] {
-                let mut ratios: Vec<f64> = (0..rounds)
+                // Each round's large / small, by elapsed time and by CPU.
+                let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..rounds)
                     .map(|round| {
                         let seed = round as u64 + 1;
-                        if round % 2 == 0 {
+                        let (s, l) = if round % 2 == 0 {
                             let s = small(op, seed);
-                            large(op, seed) / s
+                            (s, large(op, seed))
                         } else {
                             let l = large(op, seed);
-                            l / small(op, seed)
-                        }
+                            (small(op, seed), l)
+                        };
+                        (l.wall / s.wall, l.cpu / s.cpu)
                     })
-                    .collect();
-                ratios.sort_by(f64::total_cmp);
-                let small_us = small(op, 99) * 1e6;
+                    .unzip();
+                let (at_small, at_large) = (small(op, 99), large(op, 99));
                 println!(
-                    "  {kind:<6} {op} n={size:<8} {:.2} [{:.2}, {:.2}]   ({small_us:.1} µs/op wall at {SMALL}, 64 tasks)",
-                    ratios[rounds / 2],
-                    ratios[0],
-                    ratios[rounds - 1]
+                    "  {kind:<9} {op} n={size:<8} wall {}   cpu {}   (one more run, µs/op wall and CPU: {:.1}, {:.1} at {SMALL}; {:.1}, {:.1} at {size})",
+                    spread(&mut wall),
+                    spread(&mut cpu),
+                    at_small.wall * 1e6,
+                    at_small.cpu * 1e6,
+                    at_large.wall * 1e6,
+                    at_large.cpu * 1e6,
                 );
             }
         }
     }
+}
+
+/// `median [lowest, highest]` of `ratios`.
+fn spread(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    format!(
+        "{:.2} [{:.2}, {:.2}]",
+        ratios[n / 2],
+        ratios[0],
+        ratios[n - 1]
+    )
 }

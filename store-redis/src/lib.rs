@@ -93,7 +93,9 @@
 //! 60 s by default): each read script answers how long that holds, and until
 //! then this process reads the session with the plain command alone, one
 //! command per request. Those reads are counted in memory and added to the
-//! session's `\xffreads` about once a second; this process's own
+//! session's `\xffreads` about once a second, up to 64 sessions in one script
+//! call on a single server (one per session on a cluster, where a script's
+//! keys share a slot); this process's own
 //! [`info`](session_core::Store::info) adds what is pending, so its counters
 //! stay exact, and other processes see them up to a second late. See
 //! [`plain_reads`](RedisStoreBuilder::plain_reads).

@@ -280,7 +280,7 @@ impl RedisStore {
             self.run(|mut c| {
                 let mut invocation = self.scripts.add_reads.key(to);
                 invocation.arg(missed);
-                async move { invocation.invoke_async::<i64>(&mut c).await }
+                async move { invocation.invoke_async::<Vec<i64>>(&mut c).await }
             })
             .await?;
         }

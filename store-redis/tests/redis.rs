@@ -741,6 +741,55 @@ async fn reads_inside_the_granularity_are_one_plain_command() {
     assert_eq!(scripted.info(&id).await.unwrap().unwrap().reads, 5);
 }
 
+/// The reads of many sessions, each read once plainly, go out in a few
+/// script calls, not one per session; a session gone meanwhile (expired, or
+/// deleted by hand) stays gone, and the others' counts are exact.
+#[tokio::test]
+async fn pending_reads_of_many_sessions_go_out_in_batches() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let mut ids = Vec::new();
+    for _ in 0..150 {
+        let id = create(&store, &policy).await;
+        // The script read: it counts one and says no refresh is due.
+        store.get(&id, "a", &policy).await.unwrap();
+        ids.push(id);
+    }
+    let evalsha = calls(&mut con, "evalsha");
+    for id in &ids {
+        assert_eq!(
+            store.get(id, "a", &policy).await.unwrap(),
+            Some(b"1".to_vec())
+        );
+    }
+    let (gone, kept) = ids.split_at(10);
+    for id in gone {
+        let _: () = con.del(store.key(id)).unwrap();
+    }
+    let stored_reads = |con: &mut redis::Connection, id: &SessionId| -> u64 {
+        let reads: Option<u64> = con.hget(store.key(id), b"\xffreads").unwrap();
+        reads.unwrap_or(0)
+    };
+    let flushed_by = Instant::now() + Duration::from_secs(5);
+    while kept.iter().any(|id| stored_reads(&mut con, id) < 2) && Instant::now() < flushed_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Two passes at most met those reads, each in three calls of 64.
+    let flushes = calls(&mut con, "evalsha") - evalsha;
+    assert!(flushes <= 6, "{flushes} script calls flushed 150 sessions");
+    for id in kept {
+        assert_eq!(stored_reads(&mut con, id), 2);
+        assert_eq!(store.info(id).await.unwrap().unwrap().reads, 2);
+    }
+    for id in gone {
+        let exists: bool = con.exists(store.key(id)).unwrap();
+        assert!(!exists, "a flush brought back a destroyed session");
+        assert!(store.info(id).await.unwrap().is_none());
+    }
+}
+
 /// Reads served plainly under the old id count for the new one after a
 /// regenerate, and a destroy forgets them.
 #[tokio::test]
