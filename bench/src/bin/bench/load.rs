@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use tokio::time::MissedTickBehavior;
 
 use crate::client::Browser;
 use crate::cpu::CpuClock;
@@ -136,8 +137,17 @@ fn per_request_us(cpu: Duration, requests: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
 }
 
-/// Runs `mix` from every user in `users` for `length`, on fresh connections.
-pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Processes) -> Sample {
+/// Runs `mix` from every user in `users` for `length`, on fresh connections:
+/// each user sends its next request as soon as the last is answered, or,
+/// with a `rate`, at its share of that many requests a second (later if the
+/// last answer is late: the pace never bursts to catch up).
+pub async fn run(
+    users: &[Browser],
+    mix: Mix,
+    length: Duration,
+    rate: Option<u64>,
+    processes: Processes,
+) -> Sample {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -146,16 +156,29 @@ pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Proce
     let redis_before = processes.redis.map(|(pid, _)| cpu(pid));
     let commands_before = processes.redis.and_then(|(_, port)| redis_commands(port));
     let start = Instant::now();
+    let count = users.len();
     let tasks: Vec<_> = users
         .iter()
         .enumerate()
         .map(|(user, browser)| {
             let browser = browser.reconnected();
             let (done, failed, stop) = (done.clone(), failed.clone(), stop.clone());
+            let mut pace = rate.map(|rate| {
+                let (offset, period) = share(rate, count, user);
+                let mut ticks = tokio::time::interval_at((start + offset).into(), period);
+                ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                ticks
+            });
             tokio::spawn(async move {
                 // Users start at different keys, so they do not move in step.
                 let mut n = user;
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(ticks) = &mut pace {
+                        ticks.tick().await;
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
                     let answered = browser.get(&mix.path(n)).await;
                     let counter = match answered {
                         Ok(answer) if answer.ok() => &done,
@@ -194,5 +217,32 @@ pub async fn run(users: &[Browser], mix: Mix, length: Duration, processes: Proce
         server_cpu,
         redis_cpu,
         redis_commands,
+    }
+}
+
+/// User `user`'s share of `rate` requests a second among `users`: when its
+/// first request goes, after the start, and the period between its requests.
+/// The users' offsets spread evenly over one period, so that the load
+/// arrives steadily rather than all users at once.
+fn share(rate: u64, users: usize, user: usize) -> (Duration, Duration) {
+    let period = Duration::from_secs_f64(users as f64 / rate.max(1) as f64);
+    (period.mul_f64(user as f64 / users.max(1) as f64), period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_shares_add_up_to_the_rate_and_spread_over_a_period() {
+        // 4 users at 1,000 a second: each sends every 4 ms, 1 ms apart.
+        let shares: Vec<_> = (0..4).map(|user| share(1_000, 4, user)).collect();
+        for (user, (offset, period)) in shares.iter().enumerate() {
+            assert_eq!(*period, Duration::from_millis(4));
+            assert_eq!(*offset, Duration::from_millis(user as u64));
+        }
+        // 64 users at 16,000 a second: 250 each.
+        let (_, period) = share(16_000, 64, 0);
+        assert_eq!(period, Duration::from_millis(4));
     }
 }

@@ -76,6 +76,15 @@ struct Args {
     /// Where results.md and chart.svg go [default: bench/results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+
+    /// Offer this many requests a second in all, spread evenly over the
+    /// users, instead of each user sending its next request as soon as the
+    /// last is answered [default: as fast as answered]. At a rate every
+    /// server keeps up with, CPU per request compares the same work: run
+    /// flat out, a slower server also takes fewer requests per wake-up, and
+    /// pays for that too.
+    #[arg(long, value_name = "REQ_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
 }
 
 impl Args {
@@ -89,6 +98,7 @@ impl Args {
             secs: self.secs.unwrap_or(if self.quick { 1 } else { 5 }).max(1),
             users: pick(self.users, 16, 64).max(1),
             lost_users: pick(self.lost_users, 20, 200).max(1),
+            rate: self.rate,
         }
     }
 }
@@ -219,7 +229,7 @@ async fn measure(
                     server: server.pid(),
                     redis: redis.filter(|_| server.spec.uses_redis()),
                 };
-                let sample = load::run(users, mix, length, processes).await;
+                let sample = load::run(users, mix, length, settings.rate, processes).await;
                 println!(
                     "round {}/{} {:<14} {:<22} {:>9} req/s {:>5} errors",
                     round + 1,

@@ -56,6 +56,8 @@ pub struct Settings {
     pub secs: u64,
     pub users: usize,
     pub lost_users: usize,
+    /// Requests a second offered in all, if paced (`--rate`).
+    pub rate: Option<u64>,
 }
 
 /// Everything the report shows.
@@ -81,6 +83,15 @@ impl Report<'_> {
             "{} · {} · {} · {} cores · rounds: {} × {} s per server and mix · {} users · lost-update check: {} users × 8\n",
             m.date, m.arch, m.cpu, m.cores, s.rounds, s.secs, s.users, s.lost_users
         );
+        if let Some(rate) = s.rate {
+            let _ = writeln!(
+                out,
+                "Paced: {} requests a second offered in all (`--rate`), so req/s shows which \
+                 servers kept up, and server CPU per request compares the same work at the \
+                 same load.\n",
+                thousands(rate as f64)
+            );
+        }
         out.push_str(&self.throughput_table());
         out.push('\n');
         out.push_str(&self.lost_table());
