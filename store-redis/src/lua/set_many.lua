@@ -17,30 +17,42 @@ elseif sealed then
 end
 local last_set = 6 + 2 * tonumber(ARGV[6])
 
--- The session's size before and after, counted before anything is written.
-local keys, bytes = 0, 0
-if not created then keys, bytes = size(key) end
-local keys_after, bytes_after = keys, bytes
+-- What the write adds and takes away, from the fields it names alone.
+-- Only a session that grows can cross a limit (see `refusal`), so only
+-- then is its whole size read: the scan costs a command per key.
+local keys_delta, bytes_delta = 0, 0
+-- The length of `field`'s value, or nil if the session has no such field
+-- (HSTRLEN is 0 for both an absent field and an empty value).
+local function stored_len(field)
+  if created then return nil end
+  local len = redis.call('HSTRLEN', key, field)
+  if len > 0 or redis.call('HEXISTS', key, field) == 1 then return len end
+  return nil
+end
 for i = 7, last_set, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
-  if not created and redis.call('HEXISTS', key, field) == 1 then
-    bytes_after = bytes_after - redis.call('HSTRLEN', key, field) + #value
+  local old = stored_len(field)
+  if old then
+    bytes_delta = bytes_delta + #value - old
   else
-    keys_after = keys_after + 1
-    bytes_after = bytes_after + #field + #value
+    keys_delta = keys_delta + 1
+    bytes_delta = bytes_delta + #field + #value
   end
 end
-if not created then
-  for i = last_set + 1, #ARGV do
-    local field = ARGV[i]
-    if redis.call('HEXISTS', key, field) == 1 then
-      keys_after = keys_after - 1
-      bytes_after = bytes_after - #field - redis.call('HSTRLEN', key, field)
-    end
+for i = last_set + 1, #ARGV do
+  local field = ARGV[i]
+  local old = stored_len(field)
+  if old then
+    keys_delta = keys_delta - 1
+    bytes_delta = bytes_delta - #field - old
   end
 end
-local refused = refusal(keys, bytes, keys_after, bytes_after)
-if refused then return refused end
+if keys_delta > 0 or bytes_delta > 0 then
+  local keys, bytes = 0, 0
+  if not created then keys, bytes = size(key) end
+  local refused = refusal(keys, bytes, keys + keys_delta, bytes + bytes_delta)
+  if refused then return refused end
+end
 
 if created then create(key) end
 if last_set >= 7 then call_sliced('HSET', key, ARGV, 7, last_set) end

@@ -389,6 +389,17 @@ pub async fn session_limits_are_enforced_atomically(store: Arc<dyn Store>) {
         "{err:?}"
     );
     write_applied(&*store, &id, "b", b"9", &LONG).await;
+    // At both limits (4 keys, 64 bytes), a key with an empty value is still
+    // a key: giving it its byte back applies, and so does deleting it
+    // beside adding another.
+    write_applied(&*store, &id, "e", b"", &LONG).await;
+    write_applied(&*store, &id, "e", b"5", &LONG).await;
+    write_applied(&*store, &id, "e", b"", &LONG).await;
+    let replace = vec![("e".to_string(), None), ("f".to_string(), Some(v("6")))];
+    assert_eq!(
+        write_many(&*store, &id, &replace, &LONG).await,
+        WriteOutcome::Applied
+    );
     // A new session whose first write is too big is not created.
     let fresh = new_id();
     let err = store
