@@ -24,12 +24,12 @@ use crate::trees::{abort, now_ms, Count, Trees, Tx, TxResult};
 /// At most this many writes in one transaction.
 const MAX_BATCH: usize = 64;
 
-/// How long the writer waits for one more write to join a batch, while
-/// writes keep coming (see [`gather`]).
-const LINGER_GAP: Duration = Duration::from_micros(200);
-
-/// How long, from its first write, the writer holds a batch open in all.
-const LINGER_MAX: Duration = Duration::from_micros(500);
+/// How long the writer holds a batch open for more writes while writes
+/// keep coming (see [`gather`]).
+const LINGER: Linger = Linger {
+    gap: Duration::from_micros(200),
+    max: Duration::from_micros(500),
+};
 
 /// One `set_many`, waiting for the writer.
 pub(crate) struct Write {
@@ -86,11 +86,7 @@ impl Drop for Writer {
 fn run(trees: &Trees, limits: &Limits, writes: &mpsc::Receiver<Write>) {
     let mut busy = false;
     while let Ok(first) = writes.recv() {
-        let linger = busy.then_some(Linger {
-            gap: LINGER_GAP,
-            max: LINGER_MAX,
-        });
-        let batch = gather(first, writes, linger);
+        let batch = gather(first, writes, busy.then_some(LINGER));
         busy = batch.len() > 1;
         // A caller that gave up (its deadline passed) still gets its write
         // applied, as with any timed-out write: it may or may not land.
@@ -120,9 +116,9 @@ fn run(trees: &Trees, limits: &Limits, writes: &mpsc::Receiver<Write>) {
 /// How long [`gather`] waits for more writes.
 #[derive(Clone, Copy, Debug)]
 struct Linger {
-    /// For each next write.
+    /// For each next write, from the last.
     gap: Duration,
-    /// In all, from the start of the batch.
+    /// In all, from the batch's first write.
     max: Duration,
 }
 
