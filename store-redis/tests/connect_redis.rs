@@ -214,6 +214,34 @@ async fn reads_inside_the_granularity_are_one_plain_get() {
     assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
 }
 
+/// Reads counted for a record that is deleted before their flush bring
+/// nothing back: the flush makes a count, sees it holds nothing else, and
+/// the record stays gone.
+#[tokio::test]
+async fn a_flush_brings_back_no_deleted_record() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let id = id();
+    let outcome = store.set(&id, "a", b"1", WriteMode::Create, &policy).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Applied);
+    // The script read, which answers that no refresh is due.
+    assert!(store.get(&id, "a", &policy).await.unwrap().is_some());
+    // The layout's HINCRBY adds on a scratch key with INCRBY: the flush.
+    let flushes = calls(&mut con, "incrby");
+    // A plain read, whose count waits for the flush; then the record goes.
+    assert!(store.get(&id, "a", &policy).await.unwrap().is_some());
+    let _: () = con.del(store.key(&id)).unwrap();
+    let flushed_by = std::time::Instant::now() + Duration::from_secs(5);
+    while calls(&mut con, "incrby") == flushes && std::time::Instant::now() < flushed_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(calls(&mut con, "incrby") > flushes, "no flush in 5 s");
+    let exists: bool = con.exists(store.key(&id)).unwrap();
+    assert!(!exists, "a flush brought back a deleted record");
+}
+
 /// Values that are not one strict JSON value (a NUL, a bare dot, a raw tab
 /// in a string) or that look like the wrapper are wrapped: they come back
 /// byte for byte, plant no member, and the record stays JSON for Node.

@@ -2,14 +2,19 @@
 -- a cluster regenerate the reads the old copy took while sealed: ARGV[i],
 -- added to session KEYS[i] if it still exists. For each, 1 if it does, 0 if
 -- not. Many sessions in one call, so that a flush of many sessions read once
--- each costs Redis one command, not one per session.
+-- each costs Redis one call, not one per session; and one command per
+-- session that has a count already (the usual case), not an existence check
+-- first. A count that HINCRBY had to make is checked: a hash that holds
+-- nothing else is one it made for a session that is gone, and goes again.
+local READS = '\255reads'
 local found = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('HINCRBY', key, '\255reads', ARGV[i])
-    found[i] = 1
-  else
+  local reads = redis.call('HINCRBY', key, READS, ARGV[i])
+  if reads == tonumber(ARGV[i]) and redis.call('HLEN', key) == 1 then
+    redis.call('DEL', key)
     found[i] = 0
+  else
+    found[i] = 1
   end
 end
 return found

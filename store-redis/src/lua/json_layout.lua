@@ -463,6 +463,10 @@ HASH.HINCRBY = function(key, record, args)
   hset(record, args[1], text)
   return sum
 end
+HASH.HLEN = function(key, record)
+  if not record.exists then return 0 end
+  return #fields(record)
+end
 HASH.EXISTS = function(key, record)
   if record.exists then return 1 end
   return 0
