@@ -158,6 +158,20 @@ async fn an_empty_prefix_is_refused() {
     );
 }
 
+/// A new session holding `a` = `1`, read once: by the script, which
+/// answers that no refresh is due under `policy`, so reads after it are
+/// plain.
+async fn read_once(store: &RedisStore, policy: &ExpiryPolicy) -> SessionId {
+    let id = id();
+    let outcome = store.set(&id, "a", b"1", WriteMode::Create, policy).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Applied);
+    assert_eq!(
+        store.get(&id, "a", policy).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    id
+}
+
 /// Reads between refreshes are one plain `GET` of the record each, answered
 /// here, and their counts reach the record as in the native layout.
 #[tokio::test]
@@ -166,14 +180,7 @@ async fn reads_inside_the_granularity_are_one_plain_get() {
     let store = store(&server).await;
     let mut con = server.connection();
     let policy = POLICY.with_touch_after(Duration::from_secs(60));
-    let id = id();
-    let outcome = store.set(&id, "a", b"1", WriteMode::Create, &policy).await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Applied);
-    // The first read is the script, which answers that no refresh is due.
-    assert_eq!(
-        store.get(&id, "a", &policy).await.unwrap(),
-        Some(b"1".to_vec())
-    );
+    let id = read_once(&store, &policy).await;
     let before = ["evalsha", "get"].map(|command| calls(&mut con, command));
     for _ in 0..10 {
         assert_eq!(
@@ -223,11 +230,7 @@ async fn a_flush_brings_back_no_deleted_record() {
     let store = store(&server).await;
     let mut con = server.connection();
     let policy = POLICY.with_touch_after(Duration::from_secs(60));
-    let id = id();
-    let outcome = store.set(&id, "a", b"1", WriteMode::Create, &policy).await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Applied);
-    // The script read, which answers that no refresh is due.
-    assert!(store.get(&id, "a", &policy).await.unwrap().is_some());
+    let id = read_once(&store, &policy).await;
     // The layout's HINCRBY adds on a scratch key with INCRBY: the flush.
     let flushes = calls(&mut con, "incrby");
     // A plain read, whose count waits for the flush; then the record goes.
