@@ -77,12 +77,17 @@
 //!   15 % faster. A batch that aborts, such as one write over the size
 //!   limits, is replayed one write at a time, so each write gets its own
 //!   answer.
-//! - Plain reads (those with no refresh due, the usual case) go to a reader
-//!   thread owned by the store, for the same reason: under the HTTP bench's
-//!   `get:100` the blocking pool's hand-off cost more than the two lookups
-//!   it ran (26 µs of server CPU per request, 13 µs with the lookups run on
-//!   the workers themselves, which would let a hung sled hold them). The
-//!   caller awaits the answer within its deadline.
+//! - Plain reads (those with no refresh due, the usual case) run on the
+//!   caller's thread, one at a time, while none of the store's transactions
+//!   is running or waiting for sled's lock: only a transaction (or sled's
+//!   bug, below) can make a plain read wait. Otherwise they go to a reader thread owned by the store, for the same
+//!   reason as writes: under the HTTP bench's `get:100` the blocking pool's
+//!   hand-off cost more than the two lookups it ran (26 µs of server CPU
+//!   per request, 13 µs with the lookups run on the workers themselves,
+//!   which would let a hung sled hold them), and there the caller awaits
+//!   the answer within its deadline. A transaction that begins during a
+//!   read's lookups can still make them wait for it, and for a disk sync it
+//!   waits for: that window is the lookups' few microseconds.
 //! - Opening fails with a typed [`Error`]: [`Error::Locked`] when another
 //!   process has the database, [`Error::Open`] for a bad path or data.
 //!
@@ -182,11 +187,13 @@
 //!   there is no fix on this side. What this crate does instead is make the
 //!   hang visible and bounded: every operation has a deadline
 //!   ([`SledStoreBuilder::timeout`], 5 s by default) and then fails with
-//!   [`session_core::Error::Timeout`] (a 503 from the example servers), never
-//!   a request that hangs; and at most
+//!   [`session_core::Error::Timeout`] (a 503 from the example servers); and at most
 //!   [`max_concurrent`](SledStoreBuilder::max_concurrent) threads (64 by
 //!   default), plus the writer and reader threads, can be stuck inside a hung sled, the
-//!   rest wait their turn without a thread and time out. A deadlocked sled does not come back;
+//!   rest wait their turn without a thread and time out. One more: the one
+//!   plain read at a time that runs on its caller's thread (see above), if
+//!   the hang catches it there, holds that async worker and its request for
+//!   good; every read after it goes to the reader thread and times out. A deadlocked sled does not come back;
 //!   only a restart of the process does.
 //! - **Corruption after abrupt stops (#1527, #1533)** is reported upstream.
 //!   This crate's crash test (kill -9 while writing, then reopen, check

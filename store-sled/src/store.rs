@@ -21,7 +21,7 @@ use crate::config::{Durability, SledStoreBuilder};
 use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
-use crate::reader::Reader;
+use crate::reader::{Inline, Reader};
 use crate::sweeper::Sweeper;
 use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 
@@ -30,10 +30,11 @@ use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 /// Operations run sled's transactions on tokio's blocking pool (inline when
 /// there is no tokio runtime): a transaction usually takes microseconds, but
 /// sled makes every transaction in the process wait while a flush syncs the
-/// disk, and that wait must not hold a runtime worker. Writes of keys and
-/// plain reads go instead to threads of the store's own (see the crate
-/// docs). Waiting for a write's own flush happens on the store's flusher
-/// thread and is awaited.
+/// disk, and that wait must not hold a runtime worker. Writes of keys go
+/// instead to a thread of the store's own, and plain reads run on the
+/// caller's thread while no transaction is running, else on another (see
+/// the crate docs). Waiting for a write's own flush happens on the store's
+/// flusher thread and is awaited.
 pub struct SledStore {
     db: sled::Db,
     trees: Trees,
@@ -48,6 +49,8 @@ pub struct SledStore {
     writer: Option<Writer>,
     /// Runs the plain reads; an `Option` for the same reason.
     reader: Option<Reader>,
+    /// Lets one read at a time run on its caller's thread (see `reader`).
+    inline: Inline,
     /// Bounds the transactions running at once (see `max_concurrent`).
     gate: Arc<Semaphore>,
     timeout: Duration,
@@ -117,6 +120,7 @@ impl SledStore {
             sweeper: Some(sweeper),
             writer: Some(writer),
             reader: Some(reader),
+            inline: Inline::default(),
             gate: Arc::new(Semaphore::new(options.max_concurrent)),
             timeout: options.timeout,
         })
@@ -268,6 +272,8 @@ impl SledStore {
     /// transaction changed it meanwhile (every write changes the record, if
     /// only its write count). After a few such collisions the caller falls
     /// back to a read transaction ([`Quick::Contended`]).
+    ///
+    /// Where the read runs: see [`SledStore::read_where`].
     async fn read<T: Send + 'static>(
         &self,
         id: &SessionId,
@@ -277,23 +283,30 @@ impl SledStore {
     ) -> Result<Quick<T>> {
         const ATTEMPTS: usize = 3;
         let (id, policy) = (id.as_str().to_owned(), *policy);
-        let op = move |trees: &Trees| {
+        // `may_write`: whether the read may run the refresh's transaction
+        // itself; if not, and one is due, it answers `None` and writes
+        // nothing.
+        let op = move |trees: &Trees, may_write: bool| {
             for _ in 0..ATTEMPTS {
                 let now = now_ms();
                 let Some(bytes) = trees.meta.get(&id).map_err(backend)? else {
-                    return Ok(Quick::Absent);
+                    return Ok(Some(Quick::Absent));
                 };
                 let meta = Meta::decode(&bytes)?;
                 let own = meta.policy(&policy);
                 let deadline = own.deadline_ms(meta.created, now);
                 let Some(deadline) = deadline.filter(|_| meta.alive(now)) else {
-                    return Ok(Quick::Absent);
+                    return Ok(Some(Quick::Absent));
                 };
+                let refresh = own.refresh_due(meta.deadline, deadline);
+                if refresh && !may_write {
+                    return Ok(None);
+                }
                 let answer = answer(trees, &id, &meta)?;
                 if several && trees.meta.get(&id).map_err(backend)?.as_ref() != Some(&bytes) {
                     continue;
                 }
-                if own.refresh_due(meta.deadline, deadline) {
+                if refresh {
                     trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                         Some(mut live) => {
                             live.count(Count::Read);
@@ -304,19 +317,51 @@ impl SledStore {
                 } else {
                     trees.tally.add(&id, now);
                 }
-                return Ok(Quick::Served(answer));
+                return Ok(Some(Quick::Served(answer)));
             }
-            Ok(Quick::Contended)
+            Ok(Some(Quick::Contended))
         };
-        // On a runtime, on the reader thread (see `reader`), under the
-        // deadline; else as every other operation.
-        let (Ok(_), Some(reader)) = (tokio::runtime::Handle::try_current(), &self.reader) else {
-            return self.run(op, never).await;
+        self.read_where(op).await
+    }
+
+    /// Runs the read `op` (see [`SledStore::read`]) where it costs least
+    /// and still cannot hold a runtime worker for long.
+    ///
+    /// With no transaction of the store's running or waiting, nothing but
+    /// a bug of sled's can make a plain read wait, so it runs right here,
+    /// on the caller's thread, as store-redb's reads do: a hand-off to
+    /// another thread and back costs more than the two lookups. One read at
+    /// a time, so that a sled hung by its bug holds one runtime worker, not
+    /// all. A transaction that begins during the lookups can make them wait
+    /// for it, and for the disk sync it may itself wait for: that window is
+    /// the lookups' few microseconds. Otherwise, and when a refresh is due
+    /// (a transaction), the read goes to the reader thread (see `reader`)
+    /// and is awaited under the deadline, so a hung sled holds that one
+    /// thread, not the runtime's workers. Off a runtime it runs as every
+    /// other operation.
+    async fn read_where<T: Send + 'static>(
+        &self,
+        op: impl Fn(&Trees, bool) -> Result<Option<Quick<T>>> + Send + 'static,
+    ) -> Result<Quick<T>> {
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+        let reader = self.reader.as_ref().filter(|_| on_runtime);
+        if reader.is_some() && self.trees.quiet() {
+            if let Some(_place) = self.inline.claim() {
+                if let Some(quick) = op(&self.trees, false)? {
+                    return Ok(quick);
+                }
+            }
+        }
+        // Allowed to write, a read always answers; were it not to, reading
+        // in a transaction is right for any read.
+        let writing = move |trees: &Trees| Ok(op(trees, true)?.unwrap_or(Quick::Contended));
+        let Some(reader) = reader else {
+            return self.run(writing, never).await;
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         deadline(self.timeout, async {
             let job = Box::new(move |trees: &Trees| {
-                let _ = reply.send(op(trees));
+                let _ = reply.send(writing(trees));
             });
             if !reader.send(job) {
                 return Err(session_core::Error::Unavailable(
@@ -801,34 +846,103 @@ mod tests {
         assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
     }
 
-    /// A read queued behind a reader stuck in sled fails at its deadline
-    /// instead of hanging, and reads go on once the reader is free.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_behind_a_stuck_reader_times_out() {
+    /// A store with one session whose `k` is `v`.
+    async fn one_session(limit: Duration) -> (tempfile::TempDir, SledStore, SessionId) {
         let dir = tempfile::tempdir().unwrap();
-        let limit = Duration::from_millis(200);
         let store = SledStore::builder()
             .path(dir.path())
             .timeout(limit)
             .open()
             .unwrap();
-        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
         let id = SessionId::generate("session:");
-        let written = store.set(&id, "k", b"v", WriteMode::Create, &policy).await;
+        let written = store
+            .set(&id, "k", b"v", WriteMode::Create, &policy())
+            .await;
         assert_eq!(written.unwrap(), WriteOutcome::Applied);
+        (dir, store, id)
+    }
+
+    /// Reads between refreshes write nothing: they are the plain ones.
+    fn policy() -> ExpiryPolicy {
+        ExpiryPolicy::idle(Duration::from_secs(60)).with_touch_after(Duration::from_secs(10))
+    }
+
+    /// With no transaction running, a plain read runs on the caller's
+    /// thread: it is served while the reader thread is stuck.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plain_read_with_no_transaction_running_needs_no_reader() {
+        let (_dir, store, id) = one_session(Duration::from_millis(200)).await;
         let (release, stuck) = std::sync::mpsc::channel::<()>();
         let reader = store.reader.as_ref().unwrap();
         assert!(reader.send(Box::new(move |_: &Trees| {
             let _ = stuck.recv();
         })));
-        let result = store.get(&id, "k", &policy).await;
+        let value = store.get(&id, "k", &policy()).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+        release.send(()).unwrap();
+    }
+
+    /// While one read runs on a caller's thread (here, as if hung in sled),
+    /// the next goes to the reader thread: stuck too, it fails at its
+    /// deadline rather than take another worker.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_one_read_at_a_time_runs_on_a_callers_thread() {
+        let limit = Duration::from_millis(200);
+        let (_dir, store, id) = one_session(limit).await;
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let reader = store.reader.as_ref().unwrap();
+        assert!(reader.send(Box::new(move |_: &Trees| {
+            let _ = stuck.recv();
+        })));
+        let place = store.inline.claim().expect("no read holds the place yet");
+        let result = store.get(&id, "k", &policy()).await;
         assert!(
             matches!(result, Err(session_core::Error::Timeout(d)) if d == limit),
             "{result:?}"
         );
+        drop(place);
         release.send(()).unwrap();
         assert_eq!(
-            store.get(&id, "k", &policy).await.unwrap().as_deref(),
+            store.get(&id, "k", &policy()).await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+    }
+
+    /// While a transaction is stuck in sled, holding its lock, a read goes
+    /// to the reader thread and fails at its deadline; it holds no runtime
+    /// worker, and reads go on once sled is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_while_a_transaction_is_stuck_times_out() {
+        let limit = Duration::from_millis(200);
+        let (_dir, store, id) = one_session(limit).await;
+        let store = Arc::new(store);
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let (entered, inside) = std::sync::mpsc::channel::<()>();
+        let trees = store.trees.clone();
+        let holder = std::thread::spawn(move || {
+            trees.transaction(|_| {
+                let _ = entered.send(());
+                let _ = stuck.recv();
+                Ok(())
+            })
+        });
+        inside.recv().unwrap();
+        let reading = {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.get(&id, "k", &policy()).await })
+        };
+        // Were the read to wait for sled on a worker, its deadline could
+        // not fire: give it ten times the deadline, then free sled.
+        let result = tokio::time::timeout(limit * 10, reading).await;
+        release.send(()).unwrap();
+        holder.join().unwrap().unwrap();
+        let result = result.expect("the read held a runtime worker past its deadline");
+        assert!(
+            matches!(result, Ok(Err(session_core::Error::Timeout(d))) if d == limit),
+            "{result:?}"
+        );
+        assert_eq!(
+            store.get(&id, "k", &policy()).await.unwrap().as_deref(),
             Some(&b"v"[..])
         );
     }

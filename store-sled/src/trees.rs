@@ -5,6 +5,7 @@
 //! retries, never lost (nor their counts).
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,6 +42,25 @@ pub(crate) struct Trees {
     pub(crate) activity: Tree,
     /// Reads served without a transaction, not yet in their `meta`.
     pub(crate) tally: Arc<ReadTally>,
+    /// Transactions running or waiting to (see [`Trees::quiet`]).
+    transactions: Arc<AtomicUsize>,
+}
+
+/// One transaction counted in [`Trees::quiet`]'s figure while it lives,
+/// uncounted however it ends.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a AtomicUsize) -> Counted<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Counted(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The trees inside a transaction.
@@ -127,7 +147,18 @@ impl Trees {
             owners: db.open_tree("owners")?,
             activity: db.open_tree("activity")?,
             tally: Arc::new(ReadTally::new()),
+            transactions: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Whether no transaction of the store's is running or waiting for
+    /// sled's lock. Every transaction in the process takes sled's one
+    /// lock for writing, and while one waits for it (behind a flush syncing
+    /// the disk, say) even a plain read waits too; with none, a plain read
+    /// waits for nothing, but a transaction can always begin just after the
+    /// check.
+    pub(crate) fn quiet(&self) -> bool {
+        self.transactions.load(Ordering::Acquire) == 0
     }
 
     /// Brings a database written before owned sessions to the current
@@ -177,6 +208,7 @@ impl Trees {
     /// more than once when it conflicts with another, so it only computes
     /// from its inputs.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
+        let _counted = Counted::enter(&self.transactions);
         let folded = RefCell::new(Vec::new());
         let result = (
             &self.meta,
