@@ -867,16 +867,23 @@ mod tests {
         ExpiryPolicy::idle(Duration::from_secs(60)).with_touch_after(Duration::from_secs(10))
     }
 
-    /// With no transaction running, a plain read runs on the caller's
-    /// thread: it is served while the reader thread is stuck.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_plain_read_with_no_transaction_running_needs_no_reader() {
-        let (_dir, store, id) = one_session(Duration::from_millis(200)).await;
+    /// Keeps the store's reader thread busy until the returned sender
+    /// sends (or drops).
+    fn hold_reader(store: &SledStore) -> std::sync::mpsc::Sender<()> {
         let (release, stuck) = std::sync::mpsc::channel::<()>();
         let reader = store.reader.as_ref().unwrap();
         assert!(reader.send(Box::new(move |_: &Trees| {
             let _ = stuck.recv();
         })));
+        release
+    }
+
+    /// With no transaction running, a plain read runs on the caller's
+    /// thread: it is served while the reader thread is stuck.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plain_read_with_no_transaction_running_needs_no_reader() {
+        let (_dir, store, id) = one_session(Duration::from_millis(200)).await;
+        let release = hold_reader(&store);
         let value = store.get(&id, "k", &policy()).await.unwrap();
         assert_eq!(value.as_deref(), Some(&b"v"[..]));
         release.send(()).unwrap();
@@ -889,11 +896,7 @@ mod tests {
     async fn only_one_read_at_a_time_runs_on_a_callers_thread() {
         let limit = Duration::from_millis(200);
         let (_dir, store, id) = one_session(limit).await;
-        let (release, stuck) = std::sync::mpsc::channel::<()>();
-        let reader = store.reader.as_ref().unwrap();
-        assert!(reader.send(Box::new(move |_: &Trees| {
-            let _ = stuck.recv();
-        })));
+        let release = hold_reader(&store);
         let place = store.inline.claim().expect("no read holds the place yet");
         let result = store.get(&id, "k", &policy()).await;
         assert!(
