@@ -8,7 +8,7 @@ use std::task::{ready as ready_poll, Context, Poll};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue, COOKIE};
+use actix_web::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use session_core::{Codec, JsonCodec, ResponseCookie, SessionConfig, Store};
 
@@ -145,21 +145,47 @@ fn append_headers<B, C: Codec>(response: &mut ServiceResponse<B>, cookie: Respon
     // The core decides from the handler's own `Cache-Control` and `Vary`
     // (copied into `http` 1's types) what to append.
     let mut seen = http::HeaderMap::new();
-    for name in [http::header::CACHE_CONTROL, http::header::VARY] {
-        for value in response.headers().get_all(name.as_str()) {
+    for (ours, theirs) in [
+        (CACHE_CONTROL, http::header::CACHE_CONTROL),
+        (VARY, http::header::VARY),
+    ] {
+        for value in response.headers().get_all(ours) {
             if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                seen.append(name.clone(), value);
+                seen.append(theirs.clone(), value);
             }
         }
     }
     for (name, value) in cookie.into_headers(&seen) {
-        let name = HeaderName::from_bytes(name.as_str().as_bytes());
-        match (name, HeaderValue::from_bytes(value.as_bytes())) {
-            (Ok(name), Ok(value)) => response.headers_mut().append(name, value),
+        match to_actix(&name, &value) {
+            Some((name, value)) => response.headers_mut().append(name, value),
             // Cannot happen: both were valid a moment ago.
-            _ => tracing::error!("session response header dropped"),
+            None => tracing::error!("session response header dropped"),
         }
     }
+}
+
+/// One of the session's response headers in actix-web's types. The names,
+/// and the two values that never change, map to constants: no parse and no
+/// copy on every request that reads its session (each answers `Vary`).
+fn to_actix(
+    name: &http::HeaderName,
+    value: &http::HeaderValue,
+) -> Option<(HeaderName, HeaderValue)> {
+    let name = if name == http::header::SET_COOKIE {
+        SET_COOKIE
+    } else if name == http::header::VARY {
+        VARY
+    } else if name == http::header::CACHE_CONTROL {
+        CACHE_CONTROL
+    } else {
+        HeaderName::from_bytes(name.as_str().as_bytes()).ok()?
+    };
+    let value = match value.as_bytes() {
+        b"Cookie" => HeaderValue::from_static("Cookie"),
+        b"no-cache=\"Set-Cookie\"" => HeaderValue::from_static("no-cache=\"Set-Cookie\""),
+        bytes => HeaderValue::from_bytes(bytes).ok()?,
+    };
+    Some((name, value))
 }
 
 /// `async fn handler(session: Session)`: the request's session, or a 500 that
@@ -193,5 +219,28 @@ impl ResponseError for Error {
             response.insert_header((name.as_str(), value.as_bytes()));
         }
         response.body(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_headers_carry_over_into_actix_types_unchanged() {
+        let cases = [
+            (http::header::SET_COOKIE, "id=abc.def; Path=/; HttpOnly"),
+            (http::header::VARY, "Cookie"),
+            (http::header::CACHE_CONTROL, "no-cache=\"Set-Cookie\""),
+            // Neither constant: parsed and copied.
+            (http::header::VARY, "Accept"),
+            (http::HeaderName::from_static("x-other"), "Cookie"),
+        ];
+        for (name, value) in cases {
+            let (ours, theirs) = to_actix(&name, &http::HeaderValue::from_static(value))
+                .unwrap_or_else(|| panic!("{name}: {value} dropped"));
+            assert_eq!(ours.as_str(), name.as_str());
+            assert_eq!(theirs.as_bytes(), value.as_bytes(), "{name}");
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! [`ReadTally`]: the reads an embedded store served without writing.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+// Seeded and fast: the keys are session ids, which only the server mints, and
+// every read hashes one twice (its shard, then its entry).
+use foldhash::fast::RandomState;
 
 use crate::SessionInfo;
 
@@ -52,7 +55,7 @@ impl PendingReads {
 /// assert_eq!(tally.get("a").reads, 0);
 /// ```
 pub struct ReadTally {
-    shards: Box<[Mutex<HashMap<String, PendingReads>>]>,
+    shards: Box<[Mutex<HashMap<String, PendingReads, RandomState>>]>,
     hasher: RandomState,
 }
 
@@ -80,15 +83,15 @@ impl ReadTally {
     pub fn new() -> ReadTally {
         ReadTally {
             shards: (0..ReadTally::SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 
-    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<String, PendingReads>> {
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<String, PendingReads, RandomState>> {
         self.lock(self.hasher.hash_one(id) as usize % self.shards.len())
     }
 
-    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, PendingReads>> {
+    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, PendingReads, RandomState>> {
         // A panic cannot leave a count half-changed: recover the map.
         self.shards[shard]
             .lock()

@@ -17,13 +17,15 @@
 //! of an expired, destroyed or regenerated session finds nothing, as the
 //! script would.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+// Seeded and fast: the keys hold session ids, which only the server mints,
+// and every plain read hashes one twice (its shard, then its entry).
+use foldhash::fast::RandomState;
 use futures_util::stream::{self, StreamExt};
 use session_core::{PendingReads, ReadTally};
 
@@ -38,7 +40,7 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct Reads {
     /// Session hash → the instant its next refresh falls due, by the server's
     /// answer, counted from before the request went out (so never late).
-    fresh: Box<[Mutex<HashMap<String, Instant>>]>,
+    fresh: Box<[Mutex<HashMap<String, Instant, RandomState>>]>,
     hasher: RandomState,
     /// At most this many sessions per shard: past it, reads take the script.
     per_shard: usize,
@@ -58,7 +60,7 @@ impl Reads {
     pub(crate) fn new(capacity: usize) -> Reads {
         Reads {
             fresh: (0..Reads::SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             per_shard: capacity.div_ceil(Reads::SHARDS),
             purged: AtomicUsize::new(0),
             tally: ReadTally::new(),
@@ -66,11 +68,11 @@ impl Reads {
         }
     }
 
-    fn shard(&self, hash: &str) -> MutexGuard<'_, HashMap<String, Instant>> {
+    fn shard(&self, hash: &str) -> MutexGuard<'_, HashMap<String, Instant, RandomState>> {
         self.lock(self.hasher.hash_one(hash) as usize % self.fresh.len())
     }
 
-    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, Instant>> {
+    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, Instant, RandomState>> {
         // An instant cannot be left half-written: recover the map.
         self.fresh[shard]
             .lock()
