@@ -293,7 +293,7 @@ impl RedisStore {
         let now = now.parse().unwrap_or(0);
         Ok(info_from_row(id, row, now).map(|mut info| {
             // Reads served here with a plain command, not yet flushed.
-            self.reads.tally.get(hash).add_to(&mut info, now);
+            info.reads += self.reads.pending(hash);
             info
         }))
     }

@@ -6,9 +6,9 @@
 //! [`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity)).
 //! Until then this process serves reads of that session with the plain
 //! command, which changes nothing on the server, as the script would not
-//! either, except for the read counter: those reads are counted here, in a
-//! [`ReadTally`], and added to the session's counter in the background about
-//! once a second. This process's own reports ([`Store::info`](session_core::Store::info)
+//! either, except for the read counter: those reads are counted here, in
+//! the same entry that says the session is fresh, and added to the session's
+//! counter in the background about once a second. This process's own reports ([`Store::info`](session_core::Store::info)
 //! and the owner listings) add what is still pending, so its counters stay
 //! exact; other processes see them up to a second late, and a process that
 //! exits loses at most that second's counts, never data.
@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 // and every plain read hashes one twice (its shard, then its entry).
 use foldhash::fast::RandomState;
 use futures_util::stream::{self, StreamExt};
-use session_core::{PendingReads, ReadTally};
 
 use crate::connection::Connection;
 use crate::scripts::Scripts;
@@ -35,46 +34,82 @@ use crate::scripts::Scripts;
 /// How often pending read counts are written out.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// What this process knows of one session. One entry holds both, so that
+/// a plain read finds and counts in one map, and counts a session it
+/// already knows without allocating: with a million sessions each lookup
+/// misses the CPU caches.
+#[derive(Clone, Copy, Default)]
+struct Known {
+    /// When its next refresh falls due, by the server's answer, counted from
+    /// before the request went out (so never late); `None`: not known.
+    fresh_until: Option<Instant>,
+    /// Reads served with a plain command, not yet in its read counter.
+    pending: u64,
+}
+
+impl Known {
+    /// Whether a read may still use it, or it holds counts to write out.
+    fn needed(&self, now: Instant) -> bool {
+        self.pending > 0 || self.fresh_until.is_some_and(|until| now < until)
+    }
+}
+
+type Shard = HashMap<String, Known, RandomState>;
+
 /// Sessions this process knows need no refresh before some instant, and the
 /// reads it served without a script.
 pub(crate) struct Reads {
-    /// Session hash → the instant its next refresh falls due, by the server's
-    /// answer, counted from before the request went out (so never late).
-    fresh: Box<[Mutex<HashMap<String, Instant, RandomState>>]>,
+    /// Session hash → what is known of it.
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     /// At most this many sessions per shard: past it, reads take the script.
     per_shard: usize,
     /// Shards purged so far: the next to purge, modulo their number.
     purged: AtomicUsize,
-    /// Reads served with a plain command, not yet in the sessions' counters.
-    pub(crate) tally: ReadTally,
     /// A flush pass holds it for writing; a regenerate, which moves pending
     /// reads to the new id, for reading, so the two never interleave.
     pub(crate) gate: tokio::sync::RwLock<()>,
 }
 
+impl std::fmt::Debug for Reads {
+    /// How many sessions are known, and how many have pending reads; never
+    /// their ids.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (mut known, mut pending) = (0, 0);
+        for shard in 0..self.shards.len() {
+            let shard = self.lock(shard);
+            known += shard.len();
+            pending += shard.values().filter(|known| known.pending > 0).count();
+        }
+        f.debug_struct("Reads")
+            .field("sessions", &known)
+            .field("with_pending_reads", &pending)
+            .finish()
+    }
+}
+
 impl Reads {
     const SHARDS: usize = 64;
 
-    /// Room for `capacity` sessions at once (0: no plain read path).
+    /// Room for `capacity` sessions known fresh at once (0: no plain read
+    /// path).
     pub(crate) fn new(capacity: usize) -> Reads {
         Reads {
-            fresh: (0..Reads::SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..Reads::SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::default(),
             per_shard: capacity.div_ceil(Reads::SHARDS),
             purged: AtomicUsize::new(0),
-            tally: ReadTally::new(),
             gate: tokio::sync::RwLock::new(()),
         }
     }
 
-    fn shard(&self, hash: &str) -> MutexGuard<'_, HashMap<String, Instant, RandomState>> {
-        self.lock(self.hasher.hash_one(hash) as usize % self.fresh.len())
+    fn shard(&self, hash: &str) -> MutexGuard<'_, Shard> {
+        self.lock(self.hasher.hash_one(hash) as usize % self.shards.len())
     }
 
-    fn lock(&self, shard: usize) -> MutexGuard<'_, HashMap<String, Instant, RandomState>> {
-        // An instant cannot be left half-written: recover the map.
-        self.fresh[shard]
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        // An entry cannot be left half-written: recover the map.
+        self.shards[shard]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -86,7 +121,8 @@ impl Reads {
         }
         self.shard(hash)
             .get(hash)
-            .is_some_and(|due| Instant::now() < *due)
+            .and_then(|known| known.fresh_until)
+            .is_some_and(|until| Instant::now() < until)
     }
 
     /// Records that no read of `hash` needs to refresh it for `due` ms from
@@ -95,58 +131,124 @@ impl Reads {
         if self.per_shard == 0 || due == 0 {
             return;
         }
-        let until = sent + Duration::from_millis(due);
+        let until = Some(sent + Duration::from_millis(due));
         let mut shard = self.shard(hash);
         if let Some(known) = shard.get_mut(hash) {
-            *known = until;
+            known.fresh_until = until;
             return;
         }
         if shard.len() >= self.per_shard {
             let now = Instant::now();
-            shard.retain(|_, due| now < *due);
+            shard.retain(|_, known| known.needed(now));
             if shard.len() >= self.per_shard {
                 return;
             }
         }
-        shard.insert(hash.to_owned(), until);
+        let known = Known {
+            fresh_until: until,
+            pending: 0,
+        };
+        shard.insert(hash.to_owned(), known);
     }
 
     /// Counts a read of `hash` served with a plain command. It leaves last
     /// activity alone, as a script read inside the granularity does.
     pub(crate) fn count(&self, hash: &str) {
-        self.tally.add(hash, 0);
+        self.add(hash, 1);
+    }
+
+    /// Adds `reads` to what is pending for `hash`.
+    fn add(&self, hash: &str, reads: u64) {
+        if reads == 0 {
+            return;
+        }
+        let mut shard = self.shard(hash);
+        // Found, as it was a moment ago when the read began: no allocation.
+        if let Some(known) = shard.get_mut(hash) {
+            known.pending += reads;
+            return;
+        }
+        let known = Known {
+            fresh_until: None,
+            pending: reads,
+        };
+        shard.insert(hash.to_owned(), known);
+    }
+
+    /// The reads of `hash` served here and not yet in its counter.
+    pub(crate) fn pending(&self, hash: &str) -> u64 {
+        self.shard(hash).get(hash).map_or(0, |known| known.pending)
+    }
+
+    /// Every session with pending reads, and how many, as of now.
+    fn all_pending(&self) -> Vec<(String, u64)> {
+        let mut all = Vec::new();
+        for shard in 0..self.shards.len() {
+            let shard = self.lock(shard);
+            let pending = shard.iter().filter(|(_, known)| known.pending > 0);
+            all.extend(pending.map(|(hash, known)| (hash.clone(), known.pending)));
+        }
+        all
+    }
+
+    /// Takes out `written` reads of `hash`, now in its counter; reads counted
+    /// meanwhile stay pending.
+    fn settle(&self, hash: &str, written: u64) {
+        let mut shard = self.shard(hash);
+        if let Some(known) = shard.get_mut(hash) {
+            known.pending = known.pending.saturating_sub(written);
+            if !known.needed(Instant::now()) {
+                shard.remove(hash);
+            }
+        }
+    }
+
+    /// Moves what is pending for `from` to `to`, its new id, and forgets
+    /// `from`.
+    pub(crate) fn moved(&self, from: &str, to: &str) {
+        let pending = self
+            .shard(from)
+            .remove(from)
+            .map_or(0, |known| known.pending);
+        self.add(to, pending);
     }
 
     /// Forgets that `hash` needs no refresh (given a new lifetime, or
-    /// gone): its next read takes the script.
+    /// gone): its next read takes the script. Its pending reads stay.
     pub(crate) fn forget_fresh(&self, hash: &str) {
-        if self.per_shard > 0 {
-            self.shard(hash).remove(hash);
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut shard = self.shard(hash);
+        if let Some(known) = shard.get_mut(hash) {
+            known.fresh_until = None;
+            if known.pending == 0 {
+                shard.remove(hash);
+            }
         }
     }
 
     /// Forgets `hash`, destroyed: what it was known for, and its counts.
     pub(crate) fn forget(&self, hash: &str) {
-        self.forget_fresh(hash);
-        self.tally.forget(hash);
+        self.shard(hash).remove(hash);
     }
 
     /// Forgets every session.
     pub(crate) fn clear(&self) {
-        for shard in 0..self.fresh.len() {
+        for shard in 0..self.shards.len() {
             self.lock(shard).clear();
         }
-        self.tally.clear();
     }
 
-    /// Drops what no read can use any more from the next shard in turn:
-    /// one shard a pass, so that the cost of a pass does not grow with the
-    /// sessions known. Each shard comes round every 64 passes, and a full
-    /// shard drops what has run out by itself (see [`note`](Self::note)).
+    /// Drops what no read can use any more, and holds no counts, from the
+    /// next shard in turn: one shard a pass, so that the cost of a pass does
+    /// not grow with the sessions known. Each shard comes round every 64
+    /// passes, and a full shard drops what has run out by itself (see
+    /// [`note`](Self::note)).
     fn purge_next(&self) {
-        let shard = self.purged.fetch_add(1, Ordering::Relaxed) % self.fresh.len();
+        let shard = self.purged.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let now = Instant::now();
-        self.lock(shard).retain(|_, due| now < *due);
+        self.lock(shard).retain(|_, known| known.needed(now));
     }
 }
 
@@ -172,7 +274,7 @@ pub(crate) async fn flush_in_background(
         let Some(reads) = reads.upgrade() else { return };
         reads.purge_next();
         let _gate = reads.gate.write().await;
-        let mut pending = reads.tally.pending().into_iter();
+        let mut pending = reads.all_pending().into_iter();
         let batches = std::iter::from_fn(|| {
             let sessions: Vec<_> = pending.by_ref().take(batch).collect();
             (!sessions.is_empty()).then_some(sessions)
@@ -188,9 +290,9 @@ pub(crate) async fn flush_in_background(
         while let Some((sessions, found)) = flushes.next().await {
             // Not known: the counts stay pending.
             let Ok(found) = found else { continue };
-            for ((hash, pending), exists) in sessions.into_iter().zip(found) {
+            for ((hash, written), exists) in sessions.into_iter().zip(found) {
                 if exists == 1 {
-                    reads.tally.settle(&hash, pending);
+                    reads.settle(&hash, written);
                 } else {
                     // Gone: so are its counts, and what it was known for.
                     reads.forget(&hash);
@@ -211,11 +313,11 @@ async fn flush_batch(
     mut connection: Connection,
     scripts: &Scripts,
     timeout: Duration,
-    sessions: &[(String, PendingReads)],
+    sessions: &[(String, u64)],
 ) -> Result<Vec<i64>, ()> {
     let mut invocation = scripts.add_reads.prepare_invoke();
-    for (hash, pending) in sessions {
-        invocation.key(hash).arg(pending.reads);
+    for (hash, reads) in sessions {
+        invocation.key(hash).arg(reads);
     }
     match tokio::time::timeout(
         timeout,
@@ -233,5 +335,107 @@ async fn flush_batch(
             Err(())
         }
         Err(_) => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: u64 = 60_000;
+
+    #[test]
+    fn reads_of_a_fresh_session_are_counted_and_settled_in_its_entry() {
+        let reads = Reads::new(1_000);
+        assert!(!reads.fresh("s:a"));
+        reads.note("s:a", Instant::now(), MINUTE);
+        assert!(reads.fresh("s:a"));
+        for _ in 0..3 {
+            reads.count("s:a");
+        }
+        assert_eq!(reads.pending("s:a"), 3);
+        assert_eq!(reads.all_pending(), vec![("s:a".to_owned(), 3)]);
+        // Two went out; the third was counted meanwhile and stays.
+        reads.settle("s:a", 2);
+        assert_eq!(reads.pending("s:a"), 1);
+        reads.settle("s:a", 1);
+        assert_eq!(reads.pending("s:a"), 0);
+        assert!(reads.all_pending().is_empty());
+        assert!(reads.fresh("s:a"), "settling leaves what is known alone");
+    }
+
+    #[test]
+    fn forgetting_freshness_keeps_the_counts_and_forgetting_drops_them() {
+        let reads = Reads::new(1_000);
+        reads.note("s:a", Instant::now(), MINUTE);
+        reads.count("s:a");
+        reads.forget_fresh("s:a");
+        assert!(!reads.fresh("s:a"));
+        assert_eq!(reads.pending("s:a"), 1);
+        reads.note("s:b", Instant::now(), MINUTE);
+        reads.count("s:b");
+        reads.forget("s:b");
+        assert_eq!((reads.fresh("s:b"), reads.pending("s:b")), (false, 0));
+        reads.clear();
+        assert_eq!(reads.pending("s:a"), 0);
+    }
+
+    #[test]
+    fn a_regenerated_session_takes_its_pending_reads_along() {
+        let reads = Reads::new(1_000);
+        reads.note("s:old", Instant::now(), MINUTE);
+        reads.count("s:old");
+        reads.count("s:old");
+        reads.count("s:new");
+        reads.moved("s:old", "s:new");
+        assert_eq!(reads.pending("s:old"), 0);
+        assert!(!reads.fresh("s:old"));
+        assert_eq!(reads.pending("s:new"), 3);
+        // Nothing is known fresh of the new id until a script says so.
+        assert!(!reads.fresh("s:new"));
+    }
+
+    #[test]
+    fn a_full_shard_never_drops_counts_to_make_room() {
+        // One session per shard.
+        let reads = Reads::new(Reads::SHARDS);
+        let shard = |hash: &str| reads.hasher.hash_one(hash) as usize % Reads::SHARDS;
+        let other = (0..)
+            .map(|i| format!("s:{i}"))
+            .find(|hash| hash != "s:a" && shard(hash) == shard("s:a"))
+            .expect("another hash in the same shard");
+        // Known fresh once, no longer, but with a count to write out.
+        let long_ago = Instant::now() - Duration::from_secs(10);
+        reads.note("s:a", long_ago, 1);
+        reads.count("s:a");
+        reads.note(&other, Instant::now(), MINUTE);
+        assert!(!reads.fresh(&other), "no room: its reads take the script");
+        assert_eq!(reads.pending("s:a"), 1);
+        for _ in 0..Reads::SHARDS {
+            reads.purge_next();
+        }
+        assert_eq!(reads.pending("s:a"), 1, "a purge keeps counts");
+        // Written out, the entry has nothing left to keep: room again.
+        reads.settle("s:a", 1);
+        reads.note(&other, Instant::now(), MINUTE);
+        assert!(reads.fresh(&other));
+    }
+
+    #[test]
+    fn no_plain_reads_means_nothing_is_known_fresh() {
+        let reads = Reads::new(0);
+        reads.note("s:a", Instant::now(), MINUTE);
+        assert!(!reads.fresh("s:a"));
+    }
+
+    #[test]
+    fn debug_shows_how_many_never_which() {
+        let reads = Reads::new(1_000);
+        reads.note("s:secret-id", Instant::now(), MINUTE);
+        reads.count("s:secret-id");
+        reads.note("s:other-id", Instant::now(), MINUTE);
+        let shown = format!("{reads:?}");
+        assert_eq!(shown, "Reads { sessions: 2, with_pending_reads: 1 }");
+        assert!(!shown.contains("secret"));
     }
 }

@@ -64,7 +64,7 @@ impl std::fmt::Debug for RedisStore {
             .field("limits", &self.limits)
             .field("owned_lifetime", &self.owned_lifetime)
             .field("activity_index", &self.activity_index)
-            .field("reads", &self.reads.tally)
+            .field("reads", &self.reads)
             .finish()
     }
 }
@@ -661,9 +661,7 @@ impl Store for RedisStore {
             let _gate = self.reads.gate.read().await;
             let moved = self.move_session(&from, &to, policy).await;
             if matches!(moved, Ok(true)) {
-                let pending = self.reads.tally.take(&from);
-                self.reads.tally.add_pending(&to, pending);
-                self.reads.forget_fresh(&from);
+                self.reads.moved(&from, &to);
             }
             moved
         };
