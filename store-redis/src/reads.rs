@@ -38,7 +38,6 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// a plain read finds and counts in one map, and counts a session it
 /// already knows without allocating: with a million sessions each lookup
 /// misses the CPU caches.
-#[derive(Clone, Copy, Default)]
 struct Known {
     /// When its next refresh falls due, by the server's answer, counted from
     /// before the request went out (so never late); `None`: not known.
