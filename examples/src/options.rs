@@ -79,6 +79,11 @@ pub struct Options {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub sync_every_ms: u64,
 
+    /// For `--store memory`: the most the sessions may hold, in MiB, before
+    /// the least recently used go (store-memory's `max_bytes`).
+    #[arg(long, value_name = "MIB", default_value_t = store_memory::DEFAULT_MAX_BYTES >> 20)]
+    pub memory_max_mb: u64,
+
     /// Idle timeout in seconds, slid by every session operation (the
     /// library's default, 30 minutes).
     #[arg(long, value_name = "SECONDS", default_value_t = session_core::DEFAULT_IDLE_TIMEOUT.as_secs())]
@@ -163,6 +168,13 @@ pub struct Options {
     #[arg(long)]
     pub redis_activity_index: bool,
 
+    /// For `--store redis`: how many sessions this process remembers as
+    /// needing no refresh, so that reading one is a plain `HGET`; reads of
+    /// the others run the read script (store-redis's `plain_reads`; 0 runs
+    /// it on every read).
+    #[arg(long, value_name = "N", default_value_t = store_redis::DEFAULT_PLAIN_READS)]
+    pub redis_plain_reads: usize,
+
     /// For `--store redis`: `native` (a hash per session) or
     /// `connect-redis` (one JSON string per session at `sess:ID`, as an
     /// Express app's connect-redis keeps it; session ids are then bare,
@@ -185,6 +197,7 @@ impl std::fmt::Debug for Options {
             .field("redb_path", &self.redb_path)
             .field("sled_path", &self.sled_path)
             .field("sync_every_ms", &self.sync_every_ms)
+            .field("memory_max_mb", &self.memory_max_mb)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_after", &self.touch_after)
@@ -202,6 +215,7 @@ impl std::fmt::Debug for Options {
             .field("redis_url", &redacted_url(&self.redis_url))
             .field("redis_cluster", &cluster)
             .field("redis_activity_index", &self.redis_activity_index)
+            .field("redis_plain_reads", &self.redis_plain_reads)
             .field("redis_layout", &self.redis_layout)
             .finish()
     }

@@ -19,11 +19,30 @@ impl Options {
         (self.sync_every_ms > 0).then(|| std::time::Duration::from_millis(self.sync_every_ms))
     }
 
+    /// The store-memory the options configure: `--memory-max-mb` and the
+    /// size limits.
+    fn memory_store(&self) -> MemoryStore {
+        MemoryStore::builder()
+            .max_bytes(self.memory_max_mb.saturating_mul(1 << 20))
+            .limits(self.limits())
+            .build()
+    }
+
+    /// The store-redis builder the options configure, on `--redis-url`.
+    fn redis_builder(&self) -> store_redis::RedisStoreBuilder {
+        RedisStore::builder()
+            .url(&self.redis_url)
+            .limits(self.limits())
+            .activity_index(self.redis_activity_index)
+            .plain_reads(self.redis_plain_reads)
+            .layout(self.redis_layout())
+    }
+
     /// Builds (and for Redis, connects) the store the options name.
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
         let limits = self.limits();
         Ok(match self.store_kind() {
-            StoreKind::Memory => Arc::new(MemoryStore::builder().limits(limits).build()),
+            StoreKind::Memory => Arc::new(self.memory_store()),
             StoreKind::Redb => Arc::new(
                 RedbStore::builder()
                     .path(&self.redb_path)
@@ -45,11 +64,7 @@ impl Options {
                     .open()?,
             ),
             StoreKind::Redis => {
-                let builder = RedisStore::builder()
-                    .url(&self.redis_url)
-                    .limits(limits)
-                    .activity_index(self.redis_activity_index)
-                    .layout(self.redis_layout());
+                let builder = self.redis_builder();
                 #[cfg(feature = "cluster")]
                 let builder = if self.redis_cluster.is_empty() {
                     builder
@@ -65,5 +80,62 @@ impl Options {
                 Arc::new(builder.build().await?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+    use session_core::{ExpiryPolicy, SessionId, Store, WriteMode, WriteOutcome};
+
+    use crate::Options;
+
+    /// Writes 3,000 sessions of 1,000 bytes (about 3 MiB) to the
+    /// store-memory that `args` configure; what it holds then, in bytes.
+    async fn held_after_3_mib(args: &[&str]) -> u64 {
+        let options = Options::parse_from(["server", "--store", "memory"].iter().chain(args));
+        let store = options.memory_store();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+        for _ in 0..3_000 {
+            let id = SessionId::generate("session:");
+            let outcome = store
+                .set(&id, "k", &[7; 1_000], WriteMode::Create, &policy)
+                .await
+                .expect("a write");
+            assert_eq!(outcome, WriteOutcome::Applied);
+        }
+        store.weighted_size().await
+    }
+
+    #[tokio::test]
+    async fn memory_max_mb_bounds_store_memory() {
+        let bounded = held_after_3_mib(&["--memory-max-mb", "1"]).await;
+        assert!(
+            bounded <= 1 << 20,
+            "held {bounded} bytes past a 1 MiB bound"
+        );
+        let default = held_after_3_mib(&[]).await;
+        assert!(
+            default > 2 << 20,
+            "held only {default} bytes under the 64 MiB default"
+        );
+    }
+
+    #[test]
+    fn redis_plain_reads_reaches_store_redis() {
+        let shown = |args: &[&str]| {
+            let options = Options::parse_from(["server", "--store", "redis"].iter().chain(args));
+            format!("{:?}", options.redis_builder())
+        };
+        let default = store_redis::DEFAULT_PLAIN_READS;
+        assert!(
+            shown(&[]).contains(&format!("plain_reads: {default}")),
+            "{}",
+            shown(&[])
+        );
+        let none = shown(&["--redis-plain-reads", "0"]);
+        assert!(none.contains("plain_reads: 0"), "{none}");
     }
 }

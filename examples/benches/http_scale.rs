@@ -1,0 +1,370 @@
+//! Flat cost as the store grows, over HTTP: `server-axum` on a store holding
+//! 1,000 live sessions beside `server-axum` on the same kind of store holding
+//! 1,000,000, each a process of its own, under 64 keep-alive users who each
+//! pick a random session of their server's for every request. Rounds
+//! alternate (small, large, large, small, ...) so that the machine's drift
+//! hits both alike. Prints, for `get:100` and `set:50,get:50`, the median
+//! ratio large / small of what a request costs: the server's CPU time per
+//! request (with `redis-server`'s for Redis), and elapsed time per request.
+//!
+//! ```text
+//! cargo bench -p examples --bench http_scale
+//! HTTP_SCALE_STORES=memory,redis HTTP_SCALE_SIZES=100000,1000000 cargo bench -p examples --bench http_scale
+//! ```
+//!
+//! `HTTP_SCALE_STORES` (default `memory,redis,redb,sled`), `HTTP_SCALE_SIZES`
+//! (default `1000000`; each compared with 1,000), `HTTP_SCALE_ROUNDS`
+//! (default 4) and `HTTP_SCALE_SECS` (default 5) choose what runs. The scale
+//! bench (`--bench scale`) times the same growth straight on the stores, where
+//! nothing else dilutes it; this one shows what a request sees.
+//! `HTTP_SCALE_ARGS` adds flags to every server: `HTTP_SCALE_ARGS="--touch-after 900"`,
+//! say.
+//!
+//! Every server holds all its sessions: store-memory may take 4 GiB, the
+//! Redis servers remember every session for plain reads
+//! (`--redis-plain-reads`), and each Redis server has a `redis-server` of its
+//! own, started here on a free loopback port. The embedded stores sync every
+//! 500 ms (`--sync-every-ms 500`), so the figure is the lookup's and the
+//! tree's, not the disk's. Sessions hold one 64-byte value, written then read
+//! once when filled.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::Server;
+use http::header::{COOKIE, SET_COOKIE};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use redis_test_server::RedisServer;
+use session_core::testkit::cookie_pair;
+use session_core::testkit::soak::env_number;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_server-axum");
+const SMALL: usize = 1_000;
+const USERS: usize = 64;
+/// The value every session holds, and every `/set` writes: 64 bytes.
+const VALUE: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Clone, Copy)]
+enum Mix {
+    Get,
+    SetGet,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Get => "get:100",
+            Mix::SetGet => "set:50,get:50",
+        }
+    }
+}
+
+/// A server on `kind` holding `cookies.len()` sessions, with what must
+/// outlive it.
+struct Filled {
+    server: Server,
+    redis: Option<RedisServer>,
+    cookies: Arc<Vec<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Filled {
+    fn start(
+        kind: &str,
+        sessions: usize,
+        client: &HttpClient,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Filled {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let redis = (kind == "redis").then(RedisServer::start);
+        let mut args: Vec<String> = ["--store", kind, "--insecure-cookies"]
+            .map(str::to_string)
+            .into();
+        match kind {
+            "memory" => args.extend(["--memory-max-mb".into(), "4096".into()]),
+            "redis" => args.extend([
+                "--redis-url".into(),
+                redis.as_ref().map(RedisServer::url).unwrap_or_default(),
+                "--redis-plain-reads".into(),
+                "4000000".into(),
+            ]),
+            "redb" | "sled" => args.extend([
+                format!("--{kind}-path"),
+                dir.path().join("data").display().to_string(),
+                "--sync-every-ms".into(),
+                "500".into(),
+            ]),
+            other => panic!("unknown store {other:?}: memory, redis, redb or sled"),
+        }
+        if let Ok(extra) = std::env::var("HTTP_SCALE_ARGS") {
+            args.extend(extra.split_whitespace().map(str::to_string));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = Server::start(SERVER, &args);
+        let started = Instant::now();
+        let cookies = runtime.block_on(fill(client, &server.url, sessions));
+        println!(
+            "{kind}: {sessions} sessions written over HTTP in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        Filled {
+            server,
+            redis,
+            cookies: Arc::new(cookies),
+            _dir: dir,
+        }
+    }
+
+    /// CPU time the server and its `redis-server` have used so far.
+    fn cpu(&self) -> Duration {
+        let server = process_cpu(self.server.pid());
+        let redis = self.redis.as_ref().map_or(Duration::ZERO, redis_cpu);
+        server + redis
+    }
+}
+
+/// One GET of `path` with `cookie`; its status and the cookie it set.
+async fn get(
+    client: &HttpClient,
+    url: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Option<String>) {
+    let mut request = Request::get(format!("{url}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let request = request.body(Full::new(Bytes::new())).expect("a request");
+    let response = client
+        .request(request)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = response.status();
+    let set_cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| cookie_pair(v.as_bytes()));
+    response.into_body().collect().await.expect("a body");
+    (status, set_cookie)
+}
+
+/// Creates `sessions` sessions through the server's routes, 64 at a time:
+/// their cookies.
+async fn fill(client: &HttpClient, url: &str, sessions: usize) -> Vec<String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..USERS)
+        .map(|_| {
+            let (client, url, next) = (client.clone(), url.to_string(), next.clone());
+            tokio::spawn(async move {
+                let mut cookies = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < sessions {
+                    let (status, cookie) =
+                        get(&client, &url, &format!("/set/v/{VALUE}"), None).await;
+                    assert_eq!(status, StatusCode::OK, "a /set while filling");
+                    let cookie = cookie.expect("a new session sets its cookie");
+                    let (status, _) = get(&client, &url, "/get/v", Some(&cookie)).await;
+                    assert_eq!(status, StatusCode::OK, "a /get while filling");
+                    cookies.push(cookie);
+                }
+                cookies
+            })
+        })
+        .collect();
+    let mut cookies = Vec::with_capacity(sessions);
+    for task in tasks {
+        cookies.extend(task.await.expect("a filling task"));
+    }
+    cookies
+}
+
+/// A small, fast generator for picking sessions (splitmix64); the picks need
+/// no more than spread.
+struct Picker(u64);
+
+impl Picker {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z % n as u64) as usize
+    }
+}
+
+/// What one timed run cost a request: CPU time and elapsed time.
+struct Cost {
+    cpu: f64,
+    elapsed: f64,
+}
+
+/// `mix` on `filled` for `length`, 64 users each picking a random session
+/// for every request.
+async fn round(
+    client: &HttpClient,
+    filled: &Filled,
+    mix: Mix,
+    length: Duration,
+    seed: u64,
+) -> Cost {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu = filled.cpu();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..USERS as u64)
+        .map(|user| {
+            let (client, url) = (client.clone(), filled.server.url.clone());
+            let (cookies, done, stop) = (filled.cookies.clone(), done.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut picker = Picker(seed.wrapping_mul(1_000_003).wrapping_add(user));
+                let mut n = user;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // A 64-byte value that differs from the last, so every
+                    // write is one.
+                    let path = match mix {
+                        Mix::SetGet if n % 2 == 0 => format!("/set/v/{n:064}"),
+                        _ => "/get/v".to_string(),
+                    };
+                    let cookie = &cookies[picker.below(cookies.len())];
+                    let (status, _) = get(&client, &url, &path, Some(cookie)).await;
+                    assert_eq!(status, StatusCode::OK, "{path}");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("a user");
+    }
+    let elapsed = start.elapsed();
+    let cpu = filled.cpu().saturating_sub(cpu);
+    let requests = done.load(Ordering::Relaxed).max(1) as f64;
+    Cost {
+        cpu: cpu.as_secs_f64() / requests,
+        elapsed: elapsed.as_secs_f64() / requests,
+    }
+}
+
+/// User plus system time of process `pid`, its threads included, from
+/// `/proc/PID/stat` (fields 14 and 15, in clock ticks of 10 ms).
+fn process_cpu(pid: u32) -> Duration {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's /proc stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields[11..13]
+        .iter()
+        .map(|f| f.parse::<u64>().expect("ticks"))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time `redis-server` has used, from `INFO cpu` (microsecond figures).
+fn redis_cpu(server: &RedisServer) -> Duration {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query(&mut server.connection())
+        .expect("INFO cpu");
+    let seconds: f64 = info
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            matches!(name, "used_cpu_sys" | "used_cpu_user")
+                .then(|| value.trim().parse::<f64>().ok())?
+        })
+        .sum();
+    Duration::from_secs_f64(seconds)
+}
+
+/// The median of `values` and their range, as printed.
+fn summary(values: &mut [f64]) -> String {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    format!(
+        "{:.2} [{:.2}, {:.2}]",
+        values[n / 2],
+        values[0],
+        values[n - 1]
+    )
+}
+
+fn main() {
+    let stores =
+        std::env::var("HTTP_SCALE_STORES").unwrap_or_else(|_| "memory,redis,redb,sled".into());
+    let sizes: Vec<usize> = std::env::var("HTTP_SCALE_SIZES")
+        .unwrap_or_else(|_| "1000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("HTTP_SCALE_SIZES: numbers"))
+        .collect();
+    let rounds = env_number("HTTP_SCALE_ROUNDS", 4) as usize;
+    let length = Duration::from_secs(env_number("HTTP_SCALE_SECS", 5));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Idle connections are dropped before the servers' 10 s header read
+    // timeout closes them.
+    let client: HttpClient = {
+        let _guard = runtime.enter();
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build_http()
+    };
+    for kind in stores.split(',').map(str::trim) {
+        let small = Filled::start(kind, SMALL, &client, &runtime);
+        for &size in &sizes {
+            let large = Filled::start(kind, size, &client, &runtime);
+            for mix in [Mix::Get, Mix::SetGet] {
+                let (mut cpu, mut elapsed) = (Vec::new(), Vec::new());
+                for r in 0..rounds {
+                    let seed = r as u64;
+                    let (s, l) = runtime.block_on(async {
+                        // Small then large, then large then small: neither always goes first.
+                        if r % 2 == 0 {
+                            let s = round(&client, &small, mix, length, seed).await;
+                            (s, round(&client, &large, mix, length, seed).await)
+                        } else {
+                            let l = round(&client, &large, mix, length, seed).await;
+                            (round(&client, &small, mix, length, seed).await, l)
+                        }
+                    });
+                    println!(
+                        "{kind} {} round {r}: {SMALL}: {:.1} µs CPU, {:.1} µs a request; {size}: {:.1} µs CPU, {:.1} µs a request",
+                        mix.name(),
+                        s.cpu * 1e6,
+                        s.elapsed * 1e6,
+                        l.cpu * 1e6,
+                        l.elapsed * 1e6,
+                    );
+                    cpu.push(l.cpu / s.cpu);
+                    elapsed.push(l.elapsed / s.elapsed);
+                }
+                println!(
+                    "{kind} {} over HTTP, {size} / {SMALL} sessions: CPU per request {}, time per request {} (median [range] of {rounds} rounds)",
+                    mix.name(),
+                    summary(&mut cpu),
+                    summary(&mut elapsed),
+                );
+            }
+        }
+    }
+}
