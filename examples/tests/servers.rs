@@ -327,6 +327,104 @@ async fn every_server_caps_sessions_by_its_flags() {
     }
 }
 
+/// `--memory-max-mb 1`: once the sessions hold more than 1 MiB, the least
+/// recently used go; under the default bound (64 MiB) the same writes keep
+/// every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_bounds_store_memory_by_its_flag() {
+    const SESSIONS: usize = 1_500;
+    let value = "v".repeat(1_000);
+    for (name, binary) in SERVERS {
+        for bound in [Some("1"), None] {
+            let mut args = vec!["--store", "memory", "--insecure-cookies"];
+            args.extend(
+                bound
+                    .map(|mb| ["--memory-max-mb", mb])
+                    .into_iter()
+                    .flatten(),
+            );
+            let server = Server::start(binary, &args);
+            // One client: each write starts a session of its own.
+            let writer = Browser::new(&server.url);
+            let mut cookies = Vec::with_capacity(SESSIONS);
+            for _ in 0..SESSIONS {
+                *writer.jar.lock().unwrap() = None;
+                let set = writer.get(&format!("/set/k/{value}")).await;
+                assert_eq!(set.status, StatusCode::OK, "{name}: {}", set.body);
+                cookies.push(writer.jar().expect("a new session's cookie"));
+            }
+            let mut kept = 0;
+            for cookie in cookies.iter().take(100) {
+                let reader = Browser::with_jar(&server.url, Some(cookie.clone()));
+                kept += usize::from(reader.get("/get/k").await.body != "null");
+            }
+            match bound {
+                // About 1.5 MiB written: the oldest third or more is gone.
+                Some(_) => assert!(
+                    kept < 50,
+                    "{name}: {kept} of the first 100 sessions kept under 1 MiB"
+                ),
+                None => assert_eq!(kept, 100, "{name}: sessions lost under the default bound"),
+            }
+        }
+    }
+}
+
+/// `--redis-plain-reads 0`: every read runs the read script; by default,
+/// reads of a session known to need no refresh are one plain `HGET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_takes_redis_plain_reads_by_its_flag() {
+    for (name, binary) in SERVERS {
+        for plain in [None, Some("0")] {
+            let redis = RedisServer::start();
+            let url = redis.url();
+            let mut args = vec![
+                "--store",
+                "redis",
+                "--redis-url",
+                &url,
+                "--insecure-cookies",
+            ];
+            args.extend(
+                plain
+                    .map(|n| ["--redis-plain-reads", n])
+                    .into_iter()
+                    .flatten(),
+            );
+            let server = Server::start(binary, &args);
+            let browser = Browser::new(&server.url);
+            assert_eq!(browser.get("/set/k/v").await.body, "\"v\"", "{name}");
+            let mut connection = redis.connection();
+            let () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query(&mut connection)
+                .unwrap();
+            for _ in 0..5 {
+                assert_eq!(browser.get("/get/k").await.body, "\"v\"", "{name}");
+            }
+            let stats: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut connection)
+                .unwrap();
+            let calls = |command: &str| -> u64 {
+                stats
+                    .lines()
+                    .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+                    .and_then(|rest| rest.split(',').next())
+                    .map_or(0, |n| n.parse().unwrap())
+            };
+            match plain {
+                // The first read learns that no refresh is due.
+                None => assert!(calls("hget") >= 4, "{name}: {stats}"),
+                Some(_) => {
+                    assert_eq!(calls("hget"), 0, "{name}: {stats}");
+                    assert!(calls("evalsha") >= 5, "{name}: {stats}");
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_memory() {
     for (name, binary) in SERVERS {
