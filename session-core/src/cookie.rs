@@ -68,9 +68,43 @@ pub(crate) struct Incoming {
     /// A cookie with our name was present, valid or not.
     pub(crate) present: bool,
     /// Their values, in request order, leaving out any too long to be ours.
-    values: Vec<String>,
+    values: Candidates,
     /// With the Keygrip format, the values of the `<name>.sig` cookies.
-    signatures: Vec<String>,
+    signatures: Candidates,
+}
+
+/// Up to [`MAX_CANDIDATES`] cookie values in one buffer: a request with a
+/// session cookie allocates once for it, not for a list and each value.
+#[derive(Clone, Default)]
+struct Candidates {
+    text: String,
+    /// Where each value ends in `text`; the first `len` are used.
+    ends: [usize; MAX_CANDIDATES],
+    len: usize,
+}
+
+impl Candidates {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds `value`, unless [`MAX_CANDIDATES`] are here already.
+    fn push(&mut self, value: &str) {
+        if let Some(end) = self.ends.get_mut(self.len) {
+            self.text.push_str(value);
+            *end = self.text.len();
+            self.len += 1;
+        }
+    }
+
+    /// The values, in the order pushed.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let ends = &self.ends[..self.len];
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        starts
+            .zip(ends)
+            .filter_map(|(start, &end)| self.text.get(start..end))
+    }
 }
 
 impl std::fmt::Debug for Incoming {
@@ -156,7 +190,7 @@ impl SessionCookie {
                     && value.iter().all(|&b| is_cookie_octet(b))
                 {
                     if let Ok(value) = std::str::from_utf8(value) {
-                        list.push(value.to_owned());
+                        list.push(value);
                     }
                 }
             }
@@ -178,7 +212,7 @@ impl SessionCookie {
         matches!(self.format, CookieFormat::Keygrip(_)).then(|| format!("{}.sig", self.name))
     }
 
-    fn verify(&self, value: &str, signatures: &[String]) -> Option<Found> {
+    fn verify(&self, value: &str, signatures: &Candidates) -> Option<Found> {
         let (token, verified) = match self.format {
             CookieFormat::Native => return self.verify_native(value),
             CookieFormat::Keygrip(_) => {
@@ -380,6 +414,18 @@ mod tests {
     }
 
     #[test]
+    fn candidates_keep_order_and_cap() {
+        let mut candidates = Candidates::default();
+        assert_eq!(candidates.iter().count(), 0);
+        for value in ["a.1", "", "bb.2", "c", "past-the-cap"] {
+            candidates.push(value);
+        }
+        assert_eq!(candidates.len(), MAX_CANDIDATES);
+        let kept: Vec<&str> = candidates.iter().collect();
+        assert_eq!(kept, ["a.1", "", "bb.2", "c"]);
+    }
+
+    #[test]
     fn a_non_ascii_cookie_beside_ours_does_not_hide_it() {
         let (pair, id) = valid_pair();
         let header = format!("a=José; {pair}; b=\u{1F36A}");
@@ -421,7 +467,7 @@ mod tests {
         // it) but holds no value to verify.
         let incoming = settings.read_values([b"s=caf\xc3\xa9".as_slice()]);
         assert!(incoming.present);
-        assert!(incoming.values.is_empty());
+        assert_eq!(incoming.values.iter().count(), 0);
         // A forged one before the valid one is skipped.
         let header = format!("s=forged.1.sig; {pair}");
         assert_eq!(found(&[header.as_bytes()]), Some(id));

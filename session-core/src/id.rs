@@ -1,6 +1,7 @@
 //! Session ids: minted by the server only, validated before any store sees them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -22,7 +23,9 @@ pub(crate) const TOKEN_LEN: usize = 43;
 /// be logged without leaking a usable credential.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId {
-    full: String,
+    // Shared, not owned: a request clones its id several times (its state,
+    // each store call), and a clone should not allocate.
+    full: Arc<str>,
     prefix_len: usize,
 }
 
@@ -79,9 +82,21 @@ impl SessionId {
     }
 
     fn from_parts(prefix: &str, token: &str) -> SessionId {
-        let mut full = String::with_capacity(prefix.len() + token.len());
-        full.push_str(prefix);
-        full.push_str(token);
+        // Joined on the stack when it fits, so that the id costs one
+        // allocation (the `Arc`'s), not two.
+        const ON_STACK: usize = 128;
+        let len = prefix.len() + token.len();
+        let mut joined = [0u8; ON_STACK];
+        let full: Arc<str> = match joined.get_mut(..len) {
+            Some(joined) => {
+                joined[..prefix.len()].copy_from_slice(prefix.as_bytes());
+                joined[prefix.len()..].copy_from_slice(token.as_bytes());
+                // Two whole strings joined are text.
+                std::str::from_utf8(joined)
+                    .map_or_else(|_| Arc::from(prefix.to_owned() + token), Arc::from)
+            }
+            None => Arc::from(prefix.to_owned() + token),
+        };
         SessionId {
             full,
             prefix_len: prefix.len(),

@@ -111,33 +111,61 @@ impl<C: Codec> ResponseCookie<C> {
     /// response's `Cache-Control` and `Vary`, and append what this returns.
     pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = Vec::new();
-        let cookies = self.values();
-        if !cookies.is_empty() {
-            headers.extend(cookies.into_iter().map(|cookie| (SET_COOKIE, cookie)));
-            if !lists(response, &CACHE_CONTROL, |item| {
-                item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
-            }) {
-                headers.push((
-                    CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache=\"Set-Cookie\""),
-                ));
-            }
-        }
-        if self.request.lock_unverified().accessed
-            && !lists(response, &VARY, |item| {
-                item == "*" || item.eq_ignore_ascii_case("cookie")
-            })
-        {
-            headers.push((VARY, HeaderValue::from_static("Cookie")));
-        }
+        self.plan(response)
+            .each(|name, value| headers.push((name, value)));
         headers
     }
 
     /// Appends the headers the response needs, if any, to the response's
     /// `headers`: see [`into_headers`](Self::into_headers).
     pub fn write(self, headers: &mut HeaderMap) {
-        for (name, value) in self.into_headers(headers) {
+        // Decided against the handler's headers, then appended: no list in
+        // between (most responses that add anything add `Vary` alone).
+        self.plan(headers).each(|name, value| {
             headers.append(name, value);
+        });
+    }
+
+    fn plan(&self, response: &HeaderMap) -> Plan {
+        let cookies = self.values();
+        let cache_control = !cookies.is_empty()
+            && !lists(response, &CACHE_CONTROL, |item| {
+                item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
+            });
+        let vary = self.request.lock_unverified().accessed
+            && !lists(response, &VARY, |item| {
+                item == "*" || item.eq_ignore_ascii_case("cookie")
+            });
+        Plan {
+            cookies,
+            cache_control,
+            vary,
+        }
+    }
+}
+
+/// The headers a response needs, as [`ResponseCookie::into_headers`] lists
+/// them.
+struct Plan {
+    cookies: Vec<HeaderValue>,
+    cache_control: bool,
+    vary: bool,
+}
+
+impl Plan {
+    /// Hands `add` each header, in order.
+    fn each(self, mut add: impl FnMut(HeaderName, HeaderValue)) {
+        for cookie in self.cookies {
+            add(SET_COOKIE, cookie);
+        }
+        if self.cache_control {
+            add(
+                CACHE_CONTROL,
+                HeaderValue::from_static("no-cache=\"Set-Cookie\""),
+            );
+        }
+        if self.vary {
+            add(VARY, HeaderValue::from_static("Cookie"));
         }
     }
 }
