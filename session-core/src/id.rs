@@ -148,6 +148,24 @@ mod tests {
     }
 
     #[test]
+    fn any_prefix_length_joins_the_same() {
+        // Short ids are joined on the stack, long ones on the heap.
+        for prefix in [
+            "",
+            "session:",
+            &"p".repeat(85),
+            &"p".repeat(86),
+            &"é".repeat(200),
+        ] {
+            let id = SessionId::generate(prefix);
+            assert_eq!(id.prefix(), prefix);
+            assert_eq!(id.token().len(), TOKEN_LEN);
+            assert_eq!(id.as_str(), format!("{prefix}{}", id.token()));
+            assert_eq!(SessionId::parse(prefix, id.token()), Some(id));
+        }
+    }
+
+    #[test]
     fn parse_rejects_anything_else() {
         let good = SessionId::generate("").token().to_owned();
         assert!(SessionId::parse("", &good[1..]).is_none());
