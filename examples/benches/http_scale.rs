@@ -18,7 +18,8 @@
 //! bench (`--bench scale`) times the same growth straight on the stores, where
 //! nothing else dilutes it; this one shows what a request sees.
 //! `HTTP_SCALE_ARGS` adds flags to every server: `HTTP_SCALE_ARGS="--touch-after 900"`,
-//! say.
+//! say; `HTTP_SCALE_PLAIN_READS` sets the Redis servers' `--redis-plain-reads`
+//! (default 4,000,000: every session).
 //!
 //! Every server holds all its sessions: store-memory may take 4 GiB, the
 //! Redis servers remember every session for plain reads
@@ -97,7 +98,7 @@ impl Filled {
                 "--redis-url".into(),
                 redis.as_ref().map(RedisServer::url).unwrap_or_default(),
                 "--redis-plain-reads".into(),
-                "4000000".into(),
+                env_number("HTTP_SCALE_PLAIN_READS", 4_000_000).to_string(),
             ]),
             "redb" | "sled" => args.extend([
                 format!("--{kind}-path"),

@@ -34,6 +34,12 @@ use crate::scripts::Scripts;
 /// How often pending read counts are written out.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a full shard in which nothing could go waits before it is
+/// walked for room again: a walk visits every entry of the shard, which
+/// must not happen on every read once more sessions are read than the map
+/// holds.
+const FULL_RETRY: Duration = Duration::from_secs(1);
+
 /// What this process knows of one session. One entry holds both, so that
 /// a plain read finds and counts in one map, and counts a session it
 /// already knows without allocating: with a million sessions each lookup
@@ -53,12 +59,20 @@ impl Known {
     }
 }
 
-type Shard = HashMap<String, Known, RandomState>;
+/// One shard of the map.
+#[derive(Default)]
+struct Shard {
+    /// Session hash → what is known of it.
+    known: HashMap<String, Known, RandomState>,
+    /// Until when the shard counts as full without a look: set when it was
+    /// full and nothing in it could go.
+    full_until: Option<Instant>,
+}
 
 /// Sessions this process knows need no refresh before some instant, and the
 /// reads it served without a script.
 pub(crate) struct Reads {
-    /// Session hash → what is known of it.
+    /// What is known of each session, by its hash's shard.
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     /// At most this many sessions per shard: past it, reads take the script.
@@ -77,8 +91,12 @@ impl std::fmt::Debug for Reads {
         let (mut known, mut pending) = (0, 0);
         for shard in 0..self.shards.len() {
             let shard = self.lock(shard);
-            known += shard.len();
-            pending += shard.values().filter(|known| known.pending > 0).count();
+            known += shard.known.len();
+            pending += shard
+                .known
+                .values()
+                .filter(|known| known.pending > 0)
+                .count();
         }
         f.debug_struct("Reads")
             .field("sessions", &known)
@@ -119,6 +137,7 @@ impl Reads {
             return false;
         }
         self.shard(hash)
+            .known
             .get(hash)
             .and_then(|known| known.fresh_until)
             .is_some_and(|until| Instant::now() < until)
@@ -127,19 +146,29 @@ impl Reads {
     /// Records that no read of `hash` needs to refresh it for `due` ms from
     /// `sent`, when the request that learnt it went out.
     pub(crate) fn note(&self, hash: &str, sent: Instant, due: u64) {
+        self.note_at(hash, sent, due, Instant::now());
+    }
+
+    /// [`note`](Self::note) at `now`. A session new to a full shard is
+    /// left out (its reads take the script) unless walking the shard frees
+    /// room; a walk that frees none is not tried again for [`FULL_RETRY`].
+    fn note_at(&self, hash: &str, sent: Instant, due: u64, now: Instant) {
         if self.per_shard == 0 || due == 0 {
             return;
         }
         let until = Some(sent + Duration::from_millis(due));
         let mut shard = self.shard(hash);
-        if let Some(known) = shard.get_mut(hash) {
+        if let Some(known) = shard.known.get_mut(hash) {
             known.fresh_until = until;
             return;
         }
-        if shard.len() >= self.per_shard {
-            let now = Instant::now();
-            shard.retain(|_, known| known.needed(now));
-            if shard.len() >= self.per_shard {
+        if shard.known.len() >= self.per_shard {
+            if shard.full_until.is_some_and(|full| now < full) {
+                return;
+            }
+            shard.known.retain(|_, known| known.needed(now));
+            if shard.known.len() >= self.per_shard {
+                shard.full_until = Some(now + FULL_RETRY);
                 return;
             }
         }
@@ -147,7 +176,7 @@ impl Reads {
             fresh_until: until,
             pending: 0,
         };
-        shard.insert(hash.to_owned(), known);
+        shard.known.insert(hash.to_owned(), known);
     }
 
     /// Counts a read of `hash` served with a plain command. It leaves last
@@ -163,7 +192,7 @@ impl Reads {
         }
         let mut shard = self.shard(hash);
         // Found, as it was a moment ago when the read began: no allocation.
-        if let Some(known) = shard.get_mut(hash) {
+        if let Some(known) = shard.known.get_mut(hash) {
             known.pending += reads;
             return;
         }
@@ -171,12 +200,15 @@ impl Reads {
             fresh_until: None,
             pending: reads,
         };
-        shard.insert(hash.to_owned(), known);
+        shard.known.insert(hash.to_owned(), known);
     }
 
     /// The reads of `hash` served here and not yet in its counter.
     pub(crate) fn pending(&self, hash: &str) -> u64 {
-        self.shard(hash).get(hash).map_or(0, |known| known.pending)
+        self.shard(hash)
+            .known
+            .get(hash)
+            .map_or(0, |known| known.pending)
     }
 
     /// Every session with pending reads, and how many, as of now.
@@ -184,7 +216,7 @@ impl Reads {
         let mut all = Vec::new();
         for shard in 0..self.shards.len() {
             let shard = self.lock(shard);
-            let pending = shard.iter().filter(|(_, known)| known.pending > 0);
+            let pending = shard.known.iter().filter(|(_, known)| known.pending > 0);
             all.extend(pending.map(|(hash, known)| (hash.clone(), known.pending)));
         }
         all
@@ -194,10 +226,10 @@ impl Reads {
     /// meanwhile stay pending.
     fn settle(&self, hash: &str, written: u64) {
         let mut shard = self.shard(hash);
-        if let Some(known) = shard.get_mut(hash) {
+        if let Some(known) = shard.known.get_mut(hash) {
             known.pending = known.pending.saturating_sub(written);
             if !known.needed(Instant::now()) {
-                shard.remove(hash);
+                shard.known.remove(hash);
             }
         }
     }
@@ -207,6 +239,7 @@ impl Reads {
     pub(crate) fn moved(&self, from: &str, to: &str) {
         let pending = self
             .shard(from)
+            .known
             .remove(from)
             .map_or(0, |known| known.pending);
         self.add(to, pending);
@@ -219,23 +252,23 @@ impl Reads {
             return;
         }
         let mut shard = self.shard(hash);
-        if let Some(known) = shard.get_mut(hash) {
+        if let Some(known) = shard.known.get_mut(hash) {
             known.fresh_until = None;
             if known.pending == 0 {
-                shard.remove(hash);
+                shard.known.remove(hash);
             }
         }
     }
 
     /// Forgets `hash`, destroyed: what it was known for, and its counts.
     pub(crate) fn forget(&self, hash: &str) {
-        self.shard(hash).remove(hash);
+        self.shard(hash).known.remove(hash);
     }
 
     /// Forgets every session.
     pub(crate) fn clear(&self) {
         for shard in 0..self.shards.len() {
-            self.lock(shard).clear();
+            self.lock(shard).known.clear();
         }
     }
 
@@ -247,7 +280,7 @@ impl Reads {
     fn purge_next(&self) {
         let shard = self.purged.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let now = Instant::now();
-        self.lock(shard).retain(|_, known| known.needed(now));
+        self.lock(shard).known.retain(|_, known| known.needed(now));
     }
 }
 
@@ -418,6 +451,34 @@ mod tests {
         reads.settle("s:a", 1);
         reads.note(&other, Instant::now(), MINUTE);
         assert!(reads.fresh(&other));
+    }
+
+    #[test]
+    fn a_full_shard_is_walked_for_room_at_most_once_a_retry() {
+        // One session per shard.
+        let reads = Reads::new(Reads::SHARDS);
+        let shard = |hash: &str| reads.hasher.hash_one(hash) as usize % Reads::SHARDS;
+        let other = (0..)
+            .map(|i| format!("s:{i}"))
+            .find(|hash| hash != "s:a" && shard(hash) == shard("s:a"))
+            .expect("another hash in the same shard");
+        let known = |hash: &str| reads.shard(hash).known.contains_key(hash);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // Fresh for 10 ms: while it is, the shard has no room.
+        reads.note_at("s:a", start, 10, start);
+        reads.note_at(&other, at(1), MINUTE, at(1));
+        assert!(!known(&other), "no room while s:a is fresh");
+        // s:a has run out, but the shard was found full a moment ago: no
+        // walk, so no room yet.
+        reads.note_at(&other, at(20), MINUTE, at(20));
+        assert!(!known(&other), "a full shard is not walked again at once");
+        assert!(known("s:a"));
+        // A retry later the walk drops s:a and makes room.
+        let later = at(1) + FULL_RETRY;
+        reads.note_at(&other, later, MINUTE, later);
+        assert!(known(&other), "walked again after the retry");
+        assert!(!known("s:a"));
     }
 
     #[test]
