@@ -427,15 +427,21 @@ mod tests {
         assert!(!reads.fresh("s:new"));
     }
 
-    #[test]
-    fn a_full_shard_never_drops_counts_to_make_room() {
-        // One session per shard.
+    /// A map with room for one session per shard, and a hash that shares
+    /// its shard with `s:a`.
+    fn one_per_shard() -> (Reads, String) {
         let reads = Reads::new(Reads::SHARDS);
         let shard = |hash: &str| reads.hasher.hash_one(hash) as usize % Reads::SHARDS;
         let other = (0..)
             .map(|i| format!("s:{i}"))
             .find(|hash| hash != "s:a" && shard(hash) == shard("s:a"))
             .expect("another hash in the same shard");
+        (reads, other)
+    }
+
+    #[test]
+    fn a_full_shard_never_drops_counts_to_make_room() {
+        let (reads, other) = one_per_shard();
         // Known fresh once, no longer, but with a count to write out.
         let long_ago = Instant::now() - Duration::from_secs(10);
         reads.note("s:a", long_ago, 1);
@@ -455,13 +461,7 @@ mod tests {
 
     #[test]
     fn a_full_shard_is_walked_for_room_at_most_once_a_retry() {
-        // One session per shard.
-        let reads = Reads::new(Reads::SHARDS);
-        let shard = |hash: &str| reads.hasher.hash_one(hash) as usize % Reads::SHARDS;
-        let other = (0..)
-            .map(|i| format!("s:{i}"))
-            .find(|hash| hash != "s:a" && shard(hash) == shard("s:a"))
-            .expect("another hash in the same shard");
+        let (reads, other) = one_per_shard();
         let known = |hash: &str| reads.shard(hash).known.contains_key(hash);
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
