@@ -82,7 +82,6 @@ impl RedbStore {
         // and move an older file's sessions into them.
         let created = (|| -> TxResult<u64> {
             let tx = db.begin_write()?;
-            Tables::open(&tx)?;
             let moved = upgrade(&tx)?;
             tx.commit()?;
             Ok(moved)

@@ -125,10 +125,12 @@ impl<'t> Tables<'t> {
     /// A new session's metadata, created `now`; `None` if `policy` gives it
     /// no time at all (a zero absolute lifetime).
     pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
+        let deadline = policy.deadline_ms(now, now)?;
         Some(Live {
             meta: Meta {
                 created: now,
-                deadline: policy.deadline_ms(now, now)?,
+                deadline,
+                filed: deadline,
                 last: now,
                 mark: now,
                 reads: 0,
@@ -141,20 +143,27 @@ impl<'t> Tables<'t> {
     }
 
     /// Writes `live`'s row, with the reads still pending in the tally, and
-    /// moves its index entries to match it.
+    /// moves its index entries to match it. The expiry entry stays where it
+    /// is filed while that is at or before the deadline (the sweeper files
+    /// it again when it comes due); a new row is filed at its deadline.
     pub(crate) fn save(&mut self, id: &str, live: &Live) -> TxResult<()> {
         let pending = self.fold(id);
-        let with_pending;
-        let new = if pending.reads == 0 {
+        let old = live.stored.as_ref();
+        let filed = match old {
+            Some(old) if old.filed <= live.meta.deadline => old.filed,
+            _ => live.meta.deadline,
+        };
+        let adjusted;
+        let new = if pending.reads == 0 && live.meta.filed == filed {
             &live.meta
         } else {
-            with_pending = Meta {
+            adjusted = Meta {
                 reads: live.meta.reads + pending.reads,
+                filed,
                 ..live.meta.clone()
             };
-            &with_pending
+            &adjusted
         };
-        let old = live.stored.as_ref();
         if old == Some(new) {
             return Ok(());
         }
@@ -164,11 +173,11 @@ impl<'t> Tables<'t> {
         let mark_moved = old.map(|old| old.mark) != Some(new.mark);
         let handle = (owner_moved || mark_moved).then(|| Handle::of_stored(id));
         let handle = handle.as_ref().map_or("", Handle::as_str);
-        if old.map(|old| old.deadline) != Some(new.deadline) {
+        if old.map(|old| old.filed) != Some(new.filed) {
             if let Some(old) = old {
-                self.expiry.remove((old.deadline, id))?;
+                self.expiry.remove((old.filed, id))?;
             }
-            self.expiry.insert((new.deadline, id), ())?;
+            self.expiry.insert((new.filed, id), ())?;
         }
         if mark_moved {
             if let Some(old) = old {
@@ -269,7 +278,7 @@ impl<'t> Tables<'t> {
     fn unindex(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
         let handle = Handle::of_stored(id);
         self.sessions.remove(id)?;
-        self.expiry.remove((meta.deadline, id))?;
+        self.expiry.remove((meta.filed, id))?;
         self.activity.remove((meta.mark, handle.as_str()))?;
         if let Some(owner) = meta.owner.as_deref() {
             self.owners.remove((owner, handle.as_str()))?;
@@ -308,9 +317,10 @@ impl<'t> Tables<'t> {
         self.save(new, &moved)
     }
 
-    /// Removes sessions whose deadline is at or before `now`, at most
-    /// `batch`, oldest first, with their index entries. Returns how many
-    /// expiry entries it handled.
+    /// Handles the expiry entries filed at or before `now`, at most `batch`,
+    /// oldest first: removes their sessions if expired, with their index
+    /// entries, or files them again at their deadline if alive. Returns how
+    /// many entries it handled.
     pub(crate) fn sweep(&mut self, now: u64, batch: usize) -> TxResult<usize> {
         let mut due = Vec::with_capacity(batch.min(1024));
         for entry in self
@@ -319,23 +329,30 @@ impl<'t> Tables<'t> {
             .take(batch)
         {
             let (key, _) = entry?;
-            let (deadline, id) = key.value();
-            due.push((deadline, id.to_owned()));
+            let (filed, id) = key.value();
+            due.push((filed, id.to_owned()));
         }
-        for (deadline, id) in &due {
+        for (filed, id) in &due {
             match self.meta(id)? {
                 Some(meta) if meta.deadline <= now => {
                     self.purge(id, &meta)?;
                     // A stale entry of the same session goes too.
-                    self.expiry.remove((*deadline, id.as_str()))?;
+                    self.expiry.remove((*filed, id.as_str()))?;
                 }
-                // Moved meanwhile: only this entry is stale.
-                Some(meta) if meta.deadline != *deadline => {
-                    self.expiry.remove((*deadline, id.as_str()))?;
+                // Not the session's entry (only a damaged file has one).
+                Some(meta) if meta.filed != *filed => {
+                    self.expiry.remove((*filed, id.as_str()))?;
                 }
-                Some(_) => {}
+                // Alive: filed again at its deadline. Its pending reads
+                // stay in the tally, for its next save.
+                Some(mut meta) => {
+                    self.expiry.remove((*filed, id.as_str()))?;
+                    meta.filed = meta.deadline;
+                    self.expiry.insert((meta.filed, id.as_str()), ())?;
+                    self.sessions.insert(id.as_str(), meta.row())?;
+                }
                 None => {
-                    self.expiry.remove((*deadline, id.as_str()))?;
+                    self.expiry.remove((*filed, id.as_str()))?;
                 }
             }
         }
@@ -495,6 +512,74 @@ pub(crate) mod tests {
         live.meta.owner = owner.map(str::to_owned);
         tables.save(&id, &live).unwrap();
         id
+    }
+
+    /// The expiry entries filed at or before `now`, as (filed, id).
+    fn filed_by(tables: &Tables<'_>, now: u64) -> Vec<(u64, String)> {
+        tables
+            .expiry
+            .range(..(now + 1, ""))
+            .unwrap()
+            .map(|entry| {
+                let (key, _) = entry.unwrap();
+                let (filed, id) = key.value();
+                (filed, id.to_owned())
+            })
+            .collect()
+    }
+
+    /// A slide later leaves the expiry entry where it is filed; a deadline
+    /// moved earlier than it takes it along; the sweeper files a live
+    /// session again at its deadline and removes an expired one.
+    #[test]
+    fn expiry_entries_are_filed_early_and_filed_again_by_the_sweeper() {
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+            let t0 = 1_000_000;
+            let (busy, idle) = ("t:busy", "t:idle");
+            for id in [busy, idle] {
+                let live = Tables::create(t0, &policy).unwrap();
+                tables.save(id, &live).unwrap();
+            }
+            // Slid three times: the entry stays at the first deadline.
+            for step in 1..=3 {
+                let live = tables.live(busy, t0 + step * 10_000, &policy).unwrap();
+                tables.save(busy, &live.unwrap()).unwrap();
+            }
+            let meta = tables.meta(busy).unwrap().unwrap();
+            assert_eq!((meta.deadline, meta.filed), (t0 + 90_000, t0 + 60_000));
+            assert_eq!(tables.expiry.len().unwrap(), 2);
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+
+            // At the first deadline: `idle` expired, `busy` filed again.
+            assert_eq!(filed_by(&tables, t0 + 60_000).len(), 2);
+            assert_eq!(tables.sweep(t0 + 60_000, 10).unwrap(), 2);
+            assert!(tables.meta(idle).unwrap().is_none());
+            let meta = tables.meta(busy).unwrap().unwrap();
+            assert_eq!(meta.filed, t0 + 90_000);
+            assert_eq!(
+                filed_by(&tables, u64::MAX - 1),
+                [(t0 + 90_000, busy.to_owned())]
+            );
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+
+            // A shorter own idle timeout moves the deadline, and the entry,
+            // earlier.
+            let mut live = tables.live(busy, t0 + 70_000, &policy).unwrap().unwrap();
+            live.meta.idle = Some(5_000);
+            live.meta.deadline = t0 + 75_000;
+            tables.save(busy, &live).unwrap();
+            assert_eq!(tables.meta(busy).unwrap().unwrap().filed, t0 + 75_000);
+            assert_eq!(filed_by(&tables, t0 + 75_000).len(), 1);
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+            assert_eq!(tables.sweep(t0 + 75_000, 10).unwrap(), 1);
+            assert_eq!(tables.sessions.len().unwrap(), 0);
+            assert_eq!(tables.expiry.len().unwrap(), 0);
+        }
+        tx.commit().unwrap();
     }
 
     #[test]

@@ -1,32 +1,89 @@
-//! Files written before `sessions` existed keep each session's creation and
-//! deadline in `meta`, and its own idle timeout in `lifetimes`; [`upgrade`]
-//! moves them once, when the store is opened.
+//! Older files, brought to the current layout once, when the store is
+//! opened ([`upgrade`]): files whose `sessions` rows have no `filed` (their
+//! expiry entries lie at the deadline), and files written before `sessions`
+//! existed, which keep each session's creation and deadline in `meta`, and
+//! its own idle timeout in `lifetimes`.
 
 use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
-use crate::layout::{Meta, TxResult};
+use crate::layout::{Meta, TxResult, SESSIONS};
 use crate::tables::{Live, Tables};
+
+/// Before early filing: a `sessions` row without `filed`.
+type UnfiledRow = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    Option<u64>,
+    Option<&'static str>,
+);
+/// Before early filing, `sessions` as it was.
+const UNFILED_SESSIONS: TableDefinition<&str, UnfiledRow> = TableDefinition::new("sessions");
+/// The same table, renamed while its rows move.
+const UNFILED_MOVING: TableDefinition<&str, UnfiledRow> = TableDefinition::new("sessions-unfiled");
 
 /// Before per-session metadata: (created, deadline) per session.
 const LEGACY_META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
 /// Before per-session metadata: the few sessions' own idle timeouts.
 const LEGACY_LIFETIMES: TableDefinition<&str, u64> = TableDefinition::new("lifetimes");
 
-/// Moves the sessions of a file written before `sessions` existed into it,
-/// in the transaction that opens the store, and drops the old tables.
-/// Their counters start at zero, with no owner, and their last activity
-/// is the latest time known for it (the creation, or the deadline less the
-/// session's own idle timeout), until their next operation. Returns how
-/// many sessions it moved; a file without the old tables costs nothing.
+/// Brings an older file to the current layout in the transaction that
+/// opens the store, and creates the tables a new file lacks. Returns how
+/// many sessions it moved; a current file costs nothing.
 pub(crate) fn upgrade(tx: &WriteTransaction) -> TxResult<u64> {
-    let legacy: Vec<String> = tx
+    let tables: Vec<String> = tx
         .list_tables()?
         .map(|table| table.name().to_owned())
         .collect();
-    let has = |name: &str| legacy.iter().any(|table| table == name);
-    if !has(LEGACY_META.name()) && !has(LEGACY_LIFETIMES.name()) {
-        return Ok(0);
+    let has = |name: &str| tables.iter().any(|table| table == name);
+    let mut moved = 0;
+    if has(SESSIONS.name()) {
+        moved += file_rows(tx)?;
     }
+    if has(LEGACY_META.name()) || has(LEGACY_LIFETIMES.name()) {
+        moved += from_legacy(tx)?;
+    }
+    Tables::open(tx)?;
+    Ok(moved)
+}
+
+/// Gives the rows of a file from before early filing their `filed`: the
+/// deadline, where their expiry entries are. Returns how many rows it
+/// rewrote; none if `sessions` already has the current rows.
+fn file_rows(tx: &WriteTransaction) -> TxResult<u64> {
+    match tx.open_table(UNFILED_SESSIONS) {
+        Ok(_) => {}
+        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(0),
+        Err(error) => return Err(error.into()),
+    }
+    tx.rename_table(UNFILED_SESSIONS, UNFILED_MOVING)?;
+    let mut moved = 0;
+    {
+        let old = tx.open_table(UNFILED_MOVING)?;
+        let mut sessions = tx.open_table(SESSIONS)?;
+        for entry in old.iter()? {
+            let (id, row) = entry?;
+            let (created, deadline, last, mark, reads, writes, idle, owner) = row.value();
+            let row = (
+                created, deadline, deadline, last, mark, reads, writes, idle, owner,
+            );
+            sessions.insert(id.value(), row)?;
+            moved += 1;
+        }
+    }
+    tx.delete_table(UNFILED_MOVING)?;
+    Ok(moved)
+}
+
+/// Moves the sessions of a file written before `sessions` existed into it
+/// and drops the old tables. Their counters start at zero, with no owner,
+/// and their last activity is the latest time known for it (the creation,
+/// or the deadline less the session's own idle timeout), until their next
+/// operation. Returns how many sessions it moved.
+fn from_legacy(tx: &WriteTransaction) -> TxResult<u64> {
     let mut moved = 0;
     {
         let old_meta = tx.open_table(LEGACY_META)?;
@@ -45,6 +102,7 @@ pub(crate) fn upgrade(tx: &WriteTransaction) -> TxResult<u64> {
                 meta: Meta {
                     created,
                     deadline,
+                    filed: deadline,
                     last,
                     mark: last,
                     reads: 0,

@@ -8,7 +8,8 @@ use session_core::{Handle, SessionId};
 use crate::layout::{Meta, Row, TxResult, ACTIVITY_GRAIN_MS};
 
 /// Checks that the tables agree: every session has exactly one expiry
-/// entry, at its deadline, one activity entry, at its mark, and,
+/// entry, where its row says it is filed (at or before its deadline), one
+/// activity entry, at its mark, and,
 /// if it has an owner, one owner entry; every index and data entry belongs
 /// to a session that places it there. Returns the problems found, naming
 /// sessions by the few characters of their id that session-core shows and
@@ -29,14 +30,11 @@ pub(crate) fn verify(
     let mut indexed = HashSet::new();
     for entry in expiry.iter()? {
         let (key, _) = entry?;
-        let (deadline, id) = key.value();
-        if metas.get(id).map(|meta| meta.deadline) == Some(deadline) {
+        let (filed, id) = key.value();
+        if metas.get(id).map(|meta| meta.filed) == Some(filed) {
             indexed.insert(id.to_owned());
         } else {
-            problems.push(format!(
-                "stray expiry entry at {deadline} for {}",
-                short(id)
-            ));
+            problems.push(format!("stray expiry entry at {filed} for {}", short(id)));
         }
     }
     let mut active = HashSet::new();
@@ -64,7 +62,14 @@ pub(crate) fn verify(
     for (id, meta) in &metas {
         if !indexed.contains(id) {
             problems.push(format!(
-                "session {}: no expiry entry at its deadline",
+                "session {}: no expiry entry where it is filed",
+                short(id)
+            ));
+        }
+        // The sweeper finds a session by its entry: never after its deadline.
+        if meta.filed > meta.deadline {
+            problems.push(format!(
+                "session {}: filed for expiry after its deadline",
                 short(id)
             ));
         }
@@ -133,13 +138,33 @@ pub(crate) mod tests {
             let mut tables = Tables::open(&tx).unwrap();
             let id = session(&mut tables, None);
             assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
-            let deadline = tables.meta(&id).unwrap().unwrap().deadline;
-            tables.expiry.remove((deadline, id.as_str())).unwrap();
+            let filed = tables.meta(&id).unwrap().unwrap().filed;
+            tables.expiry.remove((filed, id.as_str())).unwrap();
             tables.expiry.insert((3, id.as_str()), ()).unwrap();
             tables.insert("s2", "orphan", b"x").unwrap();
+            // A second session filed past its deadline (its entry moved
+            // with its row, so only the order is wrong).
+            let late = session(&mut tables, None);
+            let mut meta = tables.meta(&late).unwrap().unwrap();
+            tables.expiry.remove((meta.filed, late.as_str())).unwrap();
+            meta.filed = meta.deadline + 1;
+            tables
+                .expiry
+                .insert((meta.filed, late.as_str()), ())
+                .unwrap();
+            tables.sessions.insert(late.as_str(), meta.row()).unwrap();
             let problems = problems(&tables);
-            // No entry at the deadline, a stray one at 3, orphaned data of s2.
-            assert_eq!(problems.len(), 3, "{problems:?}");
+            // No entry where it is filed, a stray one at 3, orphaned data
+            // of s2; the second session filed late.
+            assert_eq!(problems.len(), 4, "{problems:?}");
+            assert_eq!(
+                problems
+                    .iter()
+                    .filter(|p| p.contains("after its deadline"))
+                    .count(),
+                1,
+                "{problems:?}"
+            );
             assert!(
                 problems.iter().all(|p| !p.contains("orphan")),
                 "user keys stay out of reports"

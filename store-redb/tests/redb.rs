@@ -198,3 +198,112 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
         "old tables dropped: {tables:?}"
     );
 }
+
+/// A file from before early filing (`sessions` rows without `filed`, each
+/// expiry entry at its deadline) opens: every row is filed at its
+/// deadline, counters, owner and data kept, and the store slides and
+/// sweeps it as usual.
+#[tokio::test]
+async fn a_file_from_before_early_filing_opens_and_upgrades() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    type Unfiled = (
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        Option<u64>,
+        Option<&'static str>,
+    );
+    const SESSIONS: TableDefinition<&str, Unfiled> = TableDefinition::new("sessions");
+    const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+    const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+    const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
+    const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unfiled.redb");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (owned, soon) = (SessionId::generate("old:"), SessionId::generate("old:"));
+    let (created, last) = (now - 10_000, now - 2_000);
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut sessions = tx.open_table(SESSIONS).unwrap();
+            let mut data = tx.open_table(DATA).unwrap();
+            let mut expiry = tx.open_table(EXPIRY).unwrap();
+            let mut owners = tx.open_table(OWNERS).unwrap();
+            let mut activity = tx.open_table(ACTIVITY).unwrap();
+            for (id, deadline, owner) in [
+                (&owned, now + 600_000, Some("ada")),
+                (&soon, now + 300, None),
+            ] {
+                let row = (created, deadline, last, last, 3, 2, None, owner);
+                sessions.insert(id.as_str(), row).unwrap();
+                expiry.insert((deadline, id.as_str()), ()).unwrap();
+                let handle = session_core::Handle::of(id);
+                activity
+                    .insert((last, handle.as_str()), id.as_str())
+                    .unwrap();
+                if let Some(owner) = owner {
+                    owners
+                        .insert((owner, handle.as_str()), id.as_str())
+                        .unwrap();
+                }
+                data.insert((id.as_str(), "user"), &b"ada"[..]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    let policy = ExpiryPolicy::idle(Duration::from_secs(600));
+    {
+        let store = RedbStore::builder()
+            .path(&path)
+            .sweep_interval(Duration::from_millis(50))
+            .open()
+            .unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        let info = store.info(&owned).await.unwrap().expect("kept");
+        assert_eq!((info.reads, info.writes), (3, 2));
+        assert_eq!(info.owner.as_deref(), Some("ada"));
+        assert_eq!((info.created_ms, info.last_active_ms), (created, last));
+        assert_eq!(
+            store.get(&owned, "user", &policy).await.unwrap().as_deref(),
+            Some(&b"ada"[..])
+        );
+        let outcome = store
+            .set(
+                &owned,
+                "k",
+                b"v",
+                session_core::WriteMode::Existing,
+                &policy,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, session_core::WriteOutcome::Applied);
+        assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
+        // The other one's deadline passes: the sweeper finds it by the
+        // entry it had.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(store.len_on_disk().await.unwrap(), 1);
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    }
+    let db = redb::Database::open(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let tables: Vec<String> = tx
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect();
+    assert!(
+        !tables.iter().any(|t| t.starts_with("sessions-")),
+        "the renamed table dropped: {tables:?}"
+    );
+}
