@@ -119,8 +119,9 @@ impl RedbStoreBuilder {
         self
     }
 
-    /// How many expired sessions one sweep removes at most (default 1000);
-    /// a full sweep is followed by another at once.
+    /// How many expiry entries one sweep handles at most (default 1000):
+    /// expired sessions removed, and live ones whose entry came due filed
+    /// again at their deadline. A full sweep is followed by another at once.
     pub fn sweep_batch(mut self, batch: usize) -> Self {
         self.sweep_batch = batch;
         self

@@ -11,8 +11,8 @@
 //!
 //! Times are ms since the Unix epoch. redb orders tuple keys element by
 //! element, so one session's data is one range of `data` (`get_all` and
-//! `del_all` need no key list), the expired sessions are a range at the
-//! start of `expiry` (the sweeper scans nothing else), one owner's sessions
+//! `del_all` need no key list), the sessions that may have expired are a
+//! range at the start of `expiry` (the sweeper scans nothing else), one owner's sessions
 //! are one range of `owners`, and the sessions active since some time are
 //! the range of `activity` from it. No user key can reach into another
 //! session's range: the id is a whole element of the key.
@@ -25,8 +25,8 @@
 //!
 //! A session's `expiry` entry is *filed* at its deadline when it is created
 //! and stays there while the deadline slides later: an operation moves it
-//! only when the deadline moves earlier than it (a shorter own idle
-//! timeout). The sweeper, which walks the entries filed at or before now,
+//! only when the deadline moves earlier than it (a shorter idle timeout or
+//! absolute lifetime, or the wall clock stepping back). The sweeper, which walks the entries filed at or before now,
 //! files a session still alive there again at its current deadline. So an
 //! entry never lies later than its session's deadline (the sweeper misses
 //! nothing), and a session in use moves it about once an idle timeout, not

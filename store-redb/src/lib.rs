@@ -26,7 +26,8 @@
 //!
 //! - Five tables (see the `layout` module's table): `sessions` holds one
 //!   row per session with everything but its data: creation time,
-//!   deadline, last activity, read and write counters, its own idle timeout
+//!   deadline, where it is filed in `expiry`, last activity and where it is
+//!   marked in `activity`, read and write counters, its own idle timeout
 //!   and its owner; `data` one entry per user key, keyed by (session id,
 //!   key); `expiry` an index ordered by deadline (each session filed at or
 //!   before it); `owners` an index keyed by
@@ -67,8 +68,8 @@
 //!   write moves no expiry entry (one B-tree page fewer to copy and write:
 //!   about a quarter of a write's time here, at 1,000 sessions as at a
 //!   million), and a session in use moves its entry about once an idle
-//!   timeout. An entry never lies after its session's deadline: a shorter
-//!   own idle timeout moves it earlier at once.
+//!   timeout. An entry never lies after its session's deadline: a deadline
+//!   moved earlier (a shorter idle timeout, say) takes it along at once.
 //! - **Deadlines.** Every operation fails with
 //!   [`session_core::Error::Timeout`] after
 //!   [`timeout`](RedbStoreBuilder::timeout) (5 s by default), so a stalled
@@ -115,8 +116,9 @@
 //! the second before the window have their row checked. Sessions past
 //! their deadline that the sweeper has not reached yet are still in the
 //! index; the count leaves them out by walking the start of `expiry`
-//! (those sessions only, as many as one sweep interval lets accumulate)
-//! rather than checking every entry's session. A page checks each
+//! (the entries filed at or before now: the sessions expired since the
+//! last sweep, and the live ones whose entry came due since, which the
+//! next sweep files again) rather than checking every entry's session. A page checks each
 //! session it lists. The page's cursor is the mark and handle of its last
 //! session (`"1717171717171.Hk3…"`): it never contains an id, and a
 //! session active throughout a walk is listed at least once (one whose

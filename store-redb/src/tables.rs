@@ -582,6 +582,39 @@ pub(crate) mod tests {
         tx.commit().unwrap();
     }
 
+    /// A session slid past where its entry is filed leaves no entry behind
+    /// when it is renamed or removed.
+    #[test]
+    fn sessions_filed_early_are_renamed_and_purged_by_their_entry() {
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+            let t0 = 1_000_000;
+            let live = Tables::create(t0, &policy).unwrap();
+            tables.save("t:from", &live).unwrap();
+            let live = tables.live("t:from", t0 + 5_000, &policy).unwrap().unwrap();
+            assert!(live.meta.filed < live.meta.deadline);
+            tables.rename("t:from", "t:to", live).unwrap();
+            let meta = tables.meta("t:to").unwrap().unwrap();
+            assert_eq!(meta.filed, meta.deadline);
+            assert_eq!(
+                filed_by(&tables, u64::MAX - 1),
+                [(meta.filed, "t:to".to_owned())]
+            );
+
+            let live = tables.live("t:to", t0 + 9_000, &policy).unwrap().unwrap();
+            tables.save("t:to", &live).unwrap();
+            let meta = tables.meta("t:to").unwrap().unwrap();
+            assert!(meta.filed < meta.deadline);
+            tables.purge("t:to", &meta).unwrap();
+            assert_eq!(tables.expiry.len().unwrap(), 0);
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+        }
+        tx.commit().unwrap();
+    }
+
     #[test]
     fn purge_and_rename_keep_the_indexes_in_step() {
         let (_dir, db) = database();

@@ -262,8 +262,9 @@ fn commit(db: &Database, tally: &ReadTally, jobs: Vec<Job>, synced: bool) -> boo
     }
 }
 
-/// Removes up to `batch` expired sessions in a transaction of their own (not
-/// synced); returns how many expiry entries it handled, `None` on an error.
+/// Handles up to `batch` expiry entries that came due, in a transaction of
+/// their own (not synced): expired sessions removed, live ones filed again.
+/// Returns how many entries it handled, `None` on an error.
 fn sweep(db: &Database, tally: &ReadTally, batch: usize) -> Option<usize> {
     if !anything_expired(db) {
         return Some(0);
