@@ -113,13 +113,23 @@ fn open_errors_convert_with_their_source() {
     assert!(source.source().is_some(), "the driver error kept");
 }
 
+/// The names of the tables in the redb file at `path`, opened after the
+/// store has let it go.
+fn table_names(path: &Path) -> Vec<String> {
+    use redb::{ReadableDatabase, TableHandle};
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let names = tx.list_tables().unwrap();
+    names.map(|table| table.name().to_owned()).collect()
+}
+
 /// A file written before owned sessions (sessions in `meta` and
 /// `lifetimes`) opens: its sessions move to the current tables with zero
 /// counters and no owner, keep their data, deadlines and own idle
 /// timeouts, and join the activity index.
 #[tokio::test]
 async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
-    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    use redb::TableDefinition;
     const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
     const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
     const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
@@ -186,13 +196,7 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
         assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
         assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     }
-    let db = redb::Database::open(&path).unwrap();
-    let tx = db.begin_read().unwrap();
-    let tables: Vec<String> = tx
-        .list_tables()
-        .unwrap()
-        .map(|table| table.name().to_owned())
-        .collect();
+    let tables = table_names(&path);
     assert!(
         !tables.iter().any(|t| t == "meta" || t == "lifetimes"),
         "old tables dropped: {tables:?}"
@@ -205,7 +209,7 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
 /// sweeps it as usual.
 #[tokio::test]
 async fn a_file_from_before_early_filing_opens_and_upgrades() {
-    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    use redb::TableDefinition;
     type Unfiled = (
         u64,
         u64,
@@ -299,13 +303,7 @@ async fn a_file_from_before_early_filing_opens_and_upgrades() {
         assert!(store.info(&owned).await.unwrap().is_some());
         assert_eq!(store.verify().unwrap(), Vec::<String>::new());
     }
-    let db = redb::Database::open(&path).unwrap();
-    let tx = db.begin_read().unwrap();
-    let tables: Vec<String> = tx
-        .list_tables()
-        .unwrap()
-        .map(|table| table.name().to_owned())
-        .collect();
+    let tables = table_names(&path);
     assert!(
         !tables.iter().any(|t| t.starts_with("sessions-")),
         "the renamed table dropped: {tables:?}"
