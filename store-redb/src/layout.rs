@@ -1,27 +1,31 @@
 //! How sessions are laid out in redb's tables, and a session's metadata:
-//! one row of `sessions`.
+//! its row in `records`.
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `sessions` | session id | [`Meta`]: creation, deadline, where it is filed in `expiry`, last activity, its mark in `activity`, reads, writes, own idle timeout, owner |
-//! | `data` | (session id, user key) | the encoded value |
+//! | `records` | (session id, `""`) | the session's row: [`Meta`] encoded (creation, deadline, where it is filed in `expiry`, last activity, its mark in `activity`, reads, writes, own idle timeout, owner) |
+//! | `records` | (session id, user key) | the encoded value |
 //! | `expiry` | (filed: the deadline, or earlier; session id) | nothing |
 //! | `owners` | (owner, handle) | session id |
 //! | `activity` | (mark: the last activity, to the grain; handle) | session id |
 //!
 //! Times are ms since the Unix epoch. redb orders tuple keys element by
-//! element, so one session's data is one range of `data` (`get_all` and
-//! `del_all` need no key list), the sessions that may have expired are a
-//! range at the start of `expiry` (the sweeper scans nothing else), one owner's sessions
-//! are one range of `owners`, and the sessions active since some time are
-//! the range of `activity` from it. No user key can reach into another
-//! session's range: the id is a whole element of the key.
+//! element, so one session's row and data are one range of `records`, the
+//! row first (no user key is empty), the sessions that may have expired
+//! are a range at the start of `expiry` (the sweeper scans nothing else),
+//! one owner's sessions are one range of `owners`, and the sessions active
+//! since some time are the range of `activity` from it. No user key can
+//! reach into another session's range: the id is a whole element of the
+//! key.
 //!
-//! Everything a hot-path operation needs of a session is one row of
-//! `sessions`, read once and written once per operation. The indexes are
-//! keyed by [`Handle`], never by id, so that a listing's order and a page's
-//! cursor name no id; their values hold the id, so that an entry leads to
-//! its session with one lookup.
+//! Everything a hot-path operation needs of a session is its row and the
+//! value it reads or writes, side by side in one leaf page of `records`
+//! (unless a session's values fill pages of their own): a write copies
+//! that one page, where a row and data kept in tables of their own cost a
+//! page of each, a quarter more time per write at a million sessions. The
+//! indexes are keyed by [`Handle`], never by id, so that a listing's order
+//! and a page's cursor name no id; their values hold the id, so that an
+//! entry leads to its session with one lookup.
 //!
 //! A session's `expiry` entry is *filed* at its deadline when it is created
 //! and stays there while the deadline slides later: an operation moves it
@@ -45,37 +49,32 @@
 //! those marked in the grain before t: the answer stays exact.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{ReadableTable, TableDefinition};
 use session_core::{ExpiryPolicy, Handle, SessionInfo};
 
-/// A `sessions` row: (created, deadline, filed, last activity, mark,
-/// reads, writes, own idle timeout in ms, owner).
-pub(crate) type Row = RowOf<'static>;
-
-/// A `sessions` row borrowing its owner.
-pub(crate) type RowOf<'a> = (
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    Option<u64>,
-    Option<&'a str>,
-);
-
 /// How far a session's last activity may run ahead of its `activity`
 /// entry before the entry moves.
 pub(crate) const ACTIVITY_GRAIN_MS: u64 = 1000;
 
-pub(crate) const SESSIONS: TableDefinition<&str, Row> = TableDefinition::new("sessions");
-pub(crate) const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+/// Rows and data: see the table above.
+pub(crate) const RECORDS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("records");
 pub(crate) const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
 pub(crate) const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
 pub(crate) const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
+
+/// A `records` table, as a transaction or a snapshot opens it.
+pub(crate) trait Records:
+    ReadableTable<(&'static str, &'static str), &'static [u8]>
+{
+}
+impl<T: ReadableTable<(&'static str, &'static str), &'static [u8]>> Records for T {}
+
+/// The user key under which `records` holds a session's row: no user key
+/// is empty, so the row comes first in the session's range.
+pub(crate) const ROW: &str = "";
 
 /// What a step inside a transaction returns.
 pub(crate) type TxResult<T> = Result<T, redb::Error>;
@@ -89,8 +88,8 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// The string right after `id` in order (`id` followed by NUL), so that
-/// `(id, "")..(range_end(id), "")` is exactly the keys of session `id`
-/// (or of owner `id` in `owners`).
+/// `(id, "")..(range_end(id), "")` is exactly the keys of session `id` in
+/// `records` (or of owner `id` in `owners`).
 pub(crate) fn range_end(id: &str) -> String {
     let mut end = String::with_capacity(id.len() + 1);
     end.push_str(id);
@@ -98,7 +97,16 @@ pub(crate) fn range_end(id: &str) -> String {
     end
 }
 
-/// A session's metadata: one `sessions` row.
+/// The keys of session `id`'s data in `records`, its row left out; `end`
+/// is [`range_end`]`(id)`.
+pub(crate) fn data_of<'a>(id: &'a str, end: &'a str) -> (KeyBound<'a>, KeyBound<'a>) {
+    (Bound::Excluded((id, ROW)), Bound::Excluded((end, ROW)))
+}
+
+/// One end of a range of `records`.
+pub(crate) type KeyBound<'a> = Bound<(&'a str, &'a str)>;
+
+/// A session's metadata: its row in `records`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Meta {
     /// Creation time.
@@ -122,6 +130,9 @@ pub(crate) struct Meta {
     pub(crate) owner: Option<String>,
 }
 
+/// Bytes of a row's seven u64 fields.
+const FIXED: usize = 7 * 8;
+
 impl Meta {
     /// `policy` with the session's own idle timeout, if it has one.
     pub(crate) fn policy(&self, policy: &ExpiryPolicy) -> ExpiryPolicy {
@@ -130,9 +141,64 @@ impl Meta {
         })
     }
 
-    pub(crate) fn from_row(row: RowOf<'_>) -> Meta {
-        let (created, deadline, filed, last, mark, reads, writes, idle, owner) = row;
-        Meta {
+    /// The row's bytes: `created`, `deadline`, `filed`, `last`, `mark`,
+    /// `reads` and `writes` as little-endian u64s; then 0, or 1 and `idle`
+    /// as one more; then 0, or 1 and the owner's UTF-8 to the end.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let owner = self.owner.as_deref().unwrap_or_default();
+        let mut bytes = Vec::with_capacity(FIXED + 1 + 8 + 1 + owner.len());
+        for field in [
+            self.created,
+            self.deadline,
+            self.filed,
+            self.last,
+            self.mark,
+            self.reads,
+            self.writes,
+        ] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+        match self.idle {
+            Some(idle) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&idle.to_le_bytes());
+            }
+            None => bytes.push(0),
+        }
+        match &self.owner {
+            Some(owner) => {
+                bytes.push(1);
+                bytes.extend_from_slice(owner.as_bytes());
+            }
+            None => bytes.push(0),
+        }
+        bytes
+    }
+
+    /// A row from [`to_bytes`](Self::to_bytes); `None` if `bytes` are not
+    /// one (only a damaged file has such a row).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Meta> {
+        let (fixed, rest) = bytes.split_at_checked(FIXED)?;
+        let mut fields = fixed
+            .chunks_exact(8)
+            .map(|field| u64::from_le_bytes(field.try_into().unwrap_or_default()));
+        let mut next = || fields.next().unwrap_or_default();
+        let (created, deadline, filed, last, mark, reads, writes) =
+            (next(), next(), next(), next(), next(), next(), next());
+        let (idle, rest) = match rest.split_first()? {
+            (0, rest) => (None, rest),
+            (1, rest) => {
+                let (idle, rest) = rest.split_at_checked(8)?;
+                (Some(u64::from_le_bytes(idle.try_into().ok()?)), rest)
+            }
+            _ => return None,
+        };
+        let owner = match rest.split_first()? {
+            (0, []) => None,
+            (1, owner) => Some(std::str::from_utf8(owner).ok()?.to_owned()),
+            _ => return None,
+        };
+        Some(Meta {
             created,
             deadline,
             filed,
@@ -141,22 +207,8 @@ impl Meta {
             reads,
             writes,
             idle,
-            owner: owner.map(str::to_owned),
-        }
-    }
-
-    pub(crate) fn row(&self) -> RowOf<'_> {
-        (
-            self.created,
-            self.deadline,
-            self.filed,
-            self.last,
-            self.mark,
-            self.reads,
-            self.writes,
-            self.idle,
-            self.owner.as_deref(),
-        )
+            owner,
+        })
     }
 
     /// Whether the session is alive at `now` (an expired one may still be
@@ -194,35 +246,33 @@ impl Meta {
     }
 }
 
-/// The value of `key` in session `id`, in a `data` table.
-pub(crate) fn value_in(
-    data: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    id: &str,
-    key: &str,
-) -> TxResult<Option<Vec<u8>>> {
-    Ok(data.get((id, key))?.map(|v| v.value().to_vec()))
+/// The value of `key` in session `id`, in a `records` table.
+pub(crate) fn value_in(records: &impl Records, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
+    Ok(records.get((id, key))?.map(|v| v.value().to_vec()))
 }
 
-/// Every key and value of session `id`, in a `data` table.
-pub(crate) fn all_in(
-    data: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    id: &str,
-) -> TxResult<HashMap<String, Vec<u8>>> {
+/// Every key and value of session `id`, in a `records` table.
+pub(crate) fn all_in(records: &impl Records, id: &str) -> TxResult<HashMap<String, Vec<u8>>> {
     let end = range_end(id);
     let mut all = HashMap::new();
-    for entry in data.range((id, "")..(end.as_str(), ""))? {
+    for entry in records.range(data_of(id, &end))? {
         let (key, value) = entry?;
         all.insert(key.value().1.to_owned(), value.value().to_vec());
     }
     Ok(all)
 }
 
-/// The metadata of `id` in a `sessions` table, expired or not.
-pub(crate) fn meta_in(
-    sessions: &impl ReadableTable<&'static str, Row>,
-    id: &str,
-) -> TxResult<Option<Meta>> {
-    Ok(sessions.get(id)?.map(|row| Meta::from_row(row.value())))
+/// The metadata of `id` in a `records` table, expired or not.
+pub(crate) fn meta_in(records: &impl Records, id: &str) -> TxResult<Option<Meta>> {
+    match records.get((id, ROW))? {
+        None => Ok(None),
+        Some(row) => Meta::from_bytes(row.value()).map(Some).ok_or_else(damaged),
+    }
+}
+
+/// A row that does not decode: what it holds is not shown.
+pub(crate) fn damaged() -> redb::Error {
+    redb::Error::Corrupted("store-redb: a session row that does not decode".to_owned())
 }
 
 /// The sessions `owners` names for `owner`, with their metadata, in handle
@@ -230,7 +280,7 @@ pub(crate) fn meta_in(
 /// someone else (only a damaged file has them) are left out.
 pub(crate) fn owned(
     owners: &impl ReadableTable<(&'static str, &'static str), &'static str>,
-    sessions: &impl ReadableTable<&'static str, Row>,
+    records: &impl Records,
     owner: &str,
 ) -> TxResult<Vec<(String, String, Meta)>> {
     let end = range_end(owner);
@@ -238,7 +288,7 @@ pub(crate) fn owned(
     for entry in owners.range((owner, "")..(end.as_str(), ""))? {
         let (key, id) = entry?;
         let (handle, id) = (key.value().1, id.value());
-        if let Some(meta) = meta_in(sessions, id)? {
+        if let Some(meta) = meta_in(records, id)? {
             if meta.owner.as_deref() == Some(owner) {
                 found.push((handle.to_owned(), id.to_owned(), meta));
             }

@@ -24,13 +24,15 @@
 //!
 //! ## How it works
 //!
-//! - Five tables (see the `layout` module's table): `sessions` holds one
-//!   row per session with everything but its data: creation time,
+//! - Four tables (see the `layout` module's table): `records` holds each
+//!   session's row, keyed by (session id, `""`), and beside it its data,
+//!   one entry per user key, keyed by (session id, key), so that a
+//!   session's row and values share a B-tree leaf and a write copies one
+//!   page, not two. The row holds everything but the data: creation time,
 //!   deadline, where it is filed in `expiry`, last activity and where it is
 //!   marked in `activity`, read and write counters, its own idle timeout
-//!   and its owner; `data` one entry per user key, keyed by (session id,
-//!   key); `expiry` an index ordered by deadline (each session filed at or
-//!   before it); `owners` an index keyed by
+//!   and its owner. `expiry` is an index ordered by deadline (each session
+//!   filed at or before it); `owners` an index keyed by
 //!   (owner, [handle](session_core::Handle)); `activity` an index keyed by
 //!   (last activity to the second, handle). Every write reads and writes them in one
 //!   transaction, so `set_many` is all or nothing, concurrent writers to one
@@ -139,17 +141,20 @@
 //! slides, within 500 ms of a refresh, so a crash may lose the counts of
 //! the reads since the last refresh, never data.
 //!
-//! **Files from before early filing** (whose `sessions` rows do not say
-//! where the expiry entry is: at the deadline) open: the first open rewrites
-//! every row, filed at its deadline, in one transaction (O(n) once). A build
-//! from before would fail to open the file, with [`Error::Open`].
+//! **Files of earlier builds** open, and the first open brings them to the
+//! current layout in one transaction (O(n) once); a build from before
+//! would open an upgraded file as empty:
 //!
-//! **Files from before owned sessions** (which kept sessions in the tables
-//! `meta` and `lifetimes`) open: the first open moves every session to
-//! `sessions` in one transaction (O(n) once), with zero counters, no owner
-//! and, as its last activity, the latest time known (its deadline less its
-//! own idle timeout, or its creation), and drops the old tables. A build
-//! from before would open an upgraded file as empty.
+//! - **Rows and data in tables of their own** (`sessions` and `data`): both
+//!   move to `records`, and the two tables go.
+//! - **From before early filing** (whose `sessions` rows do not say where
+//!   the expiry entry is: at the deadline): every row is filed at its
+//!   deadline, then moves.
+//! - **From before owned sessions** (which kept sessions in the tables
+//!   `meta` and `lifetimes`): every session moves to `records`, with zero
+//!   counters, no owner and, as its last activity, the latest time known
+//!   (its deadline less its own idle timeout, or its creation), and the old
+//!   tables go.
 //!
 //! Store-wide access is the [`Store`](session_core::Store) trait's, as for
 //! every store (`len`, `is_empty`, `count_active`, `active_page`,

@@ -10,15 +10,14 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
 use session_core::{ActivePage, Handle, ReadTally, SessionInfo};
 
 use crate::layout::{
-    all_in, meta_in, owned, value_in, Meta, Row, TxResult, ACTIVITY, ACTIVITY_GRAIN_MS, DATA,
-    EXPIRY, OWNERS, SESSIONS,
+    all_in, meta_in, owned, value_in, Meta, TxResult, ACTIVITY, ACTIVITY_GRAIN_MS, EXPIRY, OWNERS,
+    RECORDS,
 };
 
 /// The tables open in one read transaction: a snapshot, for the store-wide
 /// queries, which never wait for the writer.
 pub(crate) struct Snapshot {
-    sessions: ReadOnlyTable<&'static str, Row>,
-    data: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    records: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     expiry: ReadOnlyTable<(u64, &'static str), ()>,
     owners: ReadOnlyTable<(&'static str, &'static str), &'static str>,
     activity: ReadOnlyTable<(u64, &'static str), &'static str>,
@@ -30,8 +29,7 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     pub(crate) fn open(tx: &ReadTransaction) -> Result<Snapshot, redb::TableError> {
         Ok(Snapshot {
-            sessions: tx.open_table(SESSIONS)?,
-            data: tx.open_table(DATA)?,
+            records: tx.open_table(RECORDS)?,
             expiry: tx.open_table(EXPIRY)?,
             owners: tx.open_table(OWNERS)?,
             activity: tx.open_table(ACTIVITY)?,
@@ -41,17 +39,17 @@ impl Snapshot {
 
     /// The metadata of `id`, expired or not.
     pub(crate) fn meta(&self, id: &str) -> TxResult<Option<Meta>> {
-        meta_in(&self.sessions, id)
+        meta_in(&self.records, id)
     }
 
     /// The value of `key` in session `id`.
     pub(crate) fn value(&self, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
-        value_in(&self.data, id, key)
+        value_in(&self.records, id, key)
     }
 
     /// Every key and value of session `id`.
     pub(crate) fn all(&self, id: &str) -> TxResult<HashMap<String, Vec<u8>>> {
-        all_in(&self.data, id)
+        all_in(&self.records, id)
     }
 
     /// What a listing shows of session `id`: its reads include those still
@@ -64,14 +62,16 @@ impl Snapshot {
         info
     }
 
-    /// Sessions in the table, expired ones not yet swept included.
+    /// Sessions on disk, expired ones not yet swept included: their
+    /// entries in `expiry`, one each (what `verify` checks), counted
+    /// without walking their data.
     pub(crate) fn len_on_disk(&self) -> TxResult<u64> {
-        Ok(self.sessions.len()?)
+        Ok(self.expiry.len()?)
     }
 
     /// The metadata of the live session `id`.
     pub(crate) fn info(&self, id: &str, now: u64) -> TxResult<Option<SessionInfo>> {
-        Ok(meta_in(&self.sessions, id)?
+        Ok(meta_in(&self.records, id)?
             .filter(|meta| meta.alive(now))
             .map(|meta| self.info_of(&meta, id, now)))
     }
@@ -79,7 +79,7 @@ impl Snapshot {
     /// The live sessions of `owner`, most recently active first: one range
     /// of `owners` and a lookup per session, O(k log n).
     pub(crate) fn owner_sessions(&self, owner: &str, now: u64) -> TxResult<Vec<SessionInfo>> {
-        let mut sessions: Vec<SessionInfo> = owned(&self.owners, &self.sessions, owner)?
+        let mut sessions: Vec<SessionInfo> = owned(&self.owners, &self.records, owner)?
             .into_iter()
             .filter(|(_, _, meta)| meta.alive(now))
             .map(|(_, id, meta)| self.info_of(&meta, &id, now))
@@ -101,7 +101,7 @@ impl Snapshot {
         for entry in self.expiry.range(..(now.saturating_add(1), ""))? {
             let (key, _) = entry?;
             let id = key.value().1;
-            if let Some(meta) = meta_in(&self.sessions, id)? {
+            if let Some(meta) = meta_in(&self.records, id)? {
                 if !meta.alive(now) && meta.mark >= since {
                     expired.insert(Handle::of_stored(id).as_str().to_owned());
                 }
@@ -123,7 +123,7 @@ impl Snapshot {
             count += u64::from(if mark >= since {
                 !expired.contains(handle)
             } else {
-                meta_in(&self.sessions, id.value())?
+                meta_in(&self.records, id.value())?
                     .is_some_and(|meta| meta.alive(now) && meta.active_since(since))
             });
         }
@@ -148,7 +148,7 @@ impl Snapshot {
         for entry in self.activity.range((start, Bound::Unbounded))? {
             let (key, id) = entry?;
             let ((mark, handle), id) = (key.value(), id.value());
-            let Some(meta) = meta_in(&self.sessions, id)? else {
+            let Some(meta) = meta_in(&self.records, id)? else {
                 continue;
             };
             if !meta.alive(now) || meta.mark != mark || !meta.active_since(since) {

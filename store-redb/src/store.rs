@@ -17,7 +17,7 @@ use session_core::{Edit, KeyChange};
 
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
-use crate::layout::{now_ms, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS, SESSIONS};
+use crate::layout::{meta_in, now_ms, TxResult, ACTIVITY, EXPIRY, OWNERS, RECORDS};
 use crate::queries::Snapshot;
 use crate::tables::{Count, Live, Tables};
 use crate::upgrade::upgrade;
@@ -138,11 +138,10 @@ impl RedbStore {
     /// is absent or expired.
     pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
         let tx = self.db.begin_read().map_err(backend)?;
-        let sessions = open_read(&tx, SESSIONS)?;
-        let Some(deadline) = sessions
-            .get(id.as_str())
+        let records = open_read(&tx, RECORDS)?;
+        let Some(deadline) = meta_in(&records, id.as_str())
             .map_err(backend)?
-            .map(|row| row.value().1)
+            .map(|meta| meta.deadline)
         else {
             return Ok(None);
         };
@@ -160,8 +159,7 @@ impl RedbStore {
     pub fn verify(&self) -> Result<Vec<String>> {
         let tx = self.db.begin_read().map_err(backend)?;
         verify(
-            &open_read(&tx, SESSIONS)?,
-            &open_read(&tx, DATA)?,
+            &open_read(&tx, RECORDS)?,
             &open_read(&tx, EXPIRY)?,
             &open_read(&tx, OWNERS)?,
             &open_read(&tx, ACTIVITY)?,

@@ -4,12 +4,12 @@
 //! an owner's cap, destroyed with their owner or all at once). The tables
 //! themselves are described in the `layout` module.
 
-use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 use session_core::{ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, SessionSize};
 
 use crate::layout::{
-    meta_in, owned, range_end, value_in, Meta, Row, TxResult, ACTIVITY, DATA, EXPIRY, OWNERS,
-    SESSIONS,
+    data_of, meta_in, owned, range_end, value_in, Meta, TxResult, ACTIVITY, EXPIRY, OWNERS,
+    RECORDS, ROW,
 };
 
 /// What an operation counts, inside its own transaction.
@@ -45,8 +45,7 @@ impl Live {
 
 /// The tables, open in one write transaction.
 pub(crate) struct Tables<'t> {
-    pub(crate) sessions: Table<'t, &'static str, Row>,
-    pub(crate) data: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    pub(crate) records: Table<'t, (&'static str, &'static str), &'static [u8]>,
     pub(crate) expiry: Table<'t, (u64, &'static str), ()>,
     pub(crate) owners: Table<'t, (&'static str, &'static str), &'static str>,
     pub(crate) activity: Table<'t, (u64, &'static str), &'static str>,
@@ -61,8 +60,7 @@ pub(crate) struct Tables<'t> {
 impl<'t> Tables<'t> {
     pub(crate) fn open(tx: &'t WriteTransaction) -> TxResult<Tables<'t>> {
         Ok(Tables {
-            sessions: tx.open_table(SESSIONS)?,
-            data: tx.open_table(DATA)?,
+            records: tx.open_table(RECORDS)?,
             expiry: tx.open_table(EXPIRY)?,
             owners: tx.open_table(OWNERS)?,
             activity: tx.open_table(ACTIVITY)?,
@@ -83,7 +81,7 @@ impl<'t> Tables<'t> {
 
     /// The stored metadata of `id`, expired or not.
     pub(crate) fn meta(&self, id: &str) -> TxResult<Option<Meta>> {
-        meta_in(&self.sessions, id)
+        meta_in(&self.records, id)
     }
 
     /// The session `id` if it is alive at `now` under `policy`, with its
@@ -193,20 +191,20 @@ impl<'t> Tables<'t> {
                 self.owners.insert((owner, handle), id)?;
             }
         }
-        self.sessions.insert(id, new.row())?;
+        self.records.insert((id, ROW), new.to_bytes().as_slice())?;
         Ok(())
     }
 
     /// The value of `key` in session `id`.
     pub(crate) fn value(&self, id: &str, key: &str) -> TxResult<Option<Vec<u8>>> {
-        value_in(&self.data, id, key)
+        value_in(&self.records, id, key)
     }
 
     /// What session `id` holds, as `Limits::check_session` counts it.
     pub(crate) fn size(&self, id: &str) -> TxResult<SessionSize> {
         let end = range_end(id);
         let mut size = SessionSize::default();
-        for entry in self.data.range((id, "")..(end.as_str(), ""))? {
+        for entry in self.records.range(data_of(id, &end))? {
             let (key, value) = entry?;
             size.add(key.value().1, value.value().len());
         }
@@ -215,11 +213,11 @@ impl<'t> Tables<'t> {
 
     /// The length of the value of `key` in session `id`.
     pub(crate) fn value_len(&self, id: &str, key: &str) -> TxResult<Option<usize>> {
-        Ok(self.data.get((id, key))?.map(|v| v.value().len()))
+        Ok(self.records.get((id, key))?.map(|v| v.value().len()))
     }
 
     pub(crate) fn insert(&mut self, id: &str, key: &str, value: &[u8]) -> TxResult<()> {
-        self.data.insert((id, key), value)?;
+        self.records.insert((id, key), value)?;
         Ok(())
     }
 
@@ -255,7 +253,7 @@ impl<'t> Tables<'t> {
     }
 
     pub(crate) fn remove(&mut self, id: &str, key: &str) -> TxResult<()> {
-        self.data.remove((id, key))?;
+        self.records.remove((id, key))?;
         Ok(())
     }
 
@@ -264,8 +262,8 @@ impl<'t> Tables<'t> {
         let end = range_end(id);
         let mut taken = Vec::new();
         for entry in self
-            .data
-            .extract_from_if((id, "")..(end.as_str(), ""), |_, _| true)?
+            .records
+            .extract_from_if(data_of(id, &end), |_, _| true)?
         {
             let (key, value) = entry?;
             taken.push((key.value().1.to_owned(), value.value().to_vec()));
@@ -277,7 +275,7 @@ impl<'t> Tables<'t> {
     /// `meta` (its stored row) places them.
     fn unindex(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
         let handle = Handle::of_stored(id);
-        self.sessions.remove(id)?;
+        self.records.remove((id, ROW))?;
         self.expiry.remove((meta.filed, id))?;
         self.activity.remove((meta.mark, handle.as_str()))?;
         if let Some(owner) = meta.owner.as_deref() {
@@ -306,7 +304,7 @@ impl<'t> Tables<'t> {
             self.purge(new, &existing)?;
         }
         for (key, value) in self.take_data(old)? {
-            self.data.insert((new, key.as_str()), value.as_slice())?;
+            self.records.insert((new, key.as_str()), value.as_slice())?;
         }
         if let Some(stored) = &live.stored {
             self.unindex(old, stored)?;
@@ -349,7 +347,8 @@ impl<'t> Tables<'t> {
                     self.expiry.remove((*filed, id.as_str()))?;
                     meta.filed = meta.deadline;
                     self.expiry.insert((meta.filed, id.as_str()), ())?;
-                    self.sessions.insert(id.as_str(), meta.row())?;
+                    self.records
+                        .insert((id.as_str(), ROW), meta.to_bytes().as_slice())?;
                 }
                 None => {
                     self.expiry.remove((*filed, id.as_str()))?;
@@ -363,19 +362,21 @@ impl<'t> Tables<'t> {
     /// sessions there were, expired ones not yet swept included, and how
     /// many of them were alive at `now`.
     pub(crate) fn clear(&mut self, now: u64) -> TxResult<(u64, u64)> {
-        let sessions = self.sessions.len()?;
-        let mut live = 0;
-        for entry in self.sessions.iter()? {
-            let (_, row) = entry?;
-            live += u64::from(Meta::from_row(row.value()).alive(now));
+        let (mut sessions, mut live) = (0, 0);
+        for entry in self.records.iter()? {
+            let (key, row) = entry?;
+            if key.value().1 == ROW {
+                sessions += 1;
+                // A row that does not decode counts as expired: it goes too.
+                live += u64::from(Meta::from_bytes(row.value()).is_some_and(|m| m.alive(now)));
+            }
         }
         // Their pending reads go with them (a failed commit loses no data,
         // only those counts).
         if let Some(tally) = self.tally {
             tally.clear();
         }
-        self.sessions.retain(|_, _| false)?;
-        self.data.retain(|_, _| false)?;
+        self.records.retain(|_, _| false)?;
         self.expiry.retain(|_, _| false)?;
         self.owners.retain(|_, _| false)?;
         self.activity.retain(|_, _| false)?;
@@ -403,7 +404,7 @@ impl<'t> Tables<'t> {
             return Ok(true);
         };
         let mut sessions = Vec::new();
-        for (_, other, meta) in owned(&self.owners, &self.sessions, owner)? {
+        for (_, other, meta) in owned(&self.owners, &self.records, owner)? {
             if meta.alive(now) {
                 sessions.push((other, meta.last));
             } else {
@@ -429,7 +430,7 @@ impl<'t> Tables<'t> {
         now: u64,
     ) -> TxResult<u64> {
         let mut destroyed = 0;
-        for (_, id, meta) in owned(&self.owners, &self.sessions, owner)? {
+        for (_, id, meta) in owned(&self.owners, &self.records, owner)? {
             if keep == Some(id.as_str()) {
                 continue;
             }
@@ -469,6 +470,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::layout::{all_in, now_ms};
     use crate::verify::tests::problems;
+    use redb::ReadableTableMetadata;
     use session_core::SessionId;
     use std::time::Duration;
 
@@ -479,27 +481,61 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn one_sessions_range_holds_its_keys_only() {
+    fn one_sessions_range_holds_its_row_and_keys_only() {
         let (_dir, db) = database();
         let tx = db.begin_write().unwrap();
         {
             let mut tables = Tables::open(&tx).unwrap();
-            for (id, key) in [
-                ("ab", "c"),
-                ("a", "bc"),
-                ("a", "x"),
-                ("a\0", "y"),
-                ("a", ""),
-            ] {
+            let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+            for id in ["ab", "a", "a\0"] {
+                let live = Tables::create(now_ms(), &policy).unwrap();
+                tables.save(id, &live).unwrap();
+            }
+            for (id, key) in [("ab", "c"), ("a", "bc"), ("a", "x"), ("a\0", "y")] {
                 tables.insert(id, key, id.as_bytes()).unwrap();
             }
-            let mut keys: Vec<_> = all_in(&tables.data, "a").unwrap().into_keys().collect();
+            let mut keys: Vec<_> = all_in(&tables.records, "a").unwrap().into_keys().collect();
             keys.sort();
-            assert_eq!(keys, ["", "bc", "x"]);
+            assert_eq!(keys, ["bc", "x"], "the row is no user key");
             let taken = tables.take_data("a").unwrap();
-            assert_eq!(taken.len(), 3);
-            assert_eq!(all_in(&tables.data, "ab").unwrap().len(), 1);
-            assert_eq!(all_in(&tables.data, "a\0").unwrap().len(), 1);
+            assert_eq!(taken.len(), 2);
+            assert!(tables.meta("a").unwrap().is_some(), "the row stays");
+            assert_eq!(all_in(&tables.records, "ab").unwrap().len(), 1);
+            assert_eq!(all_in(&tables.records, "a\0").unwrap().len(), 1);
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn rows_round_trip_and_damaged_ones_are_errors() {
+        let mut meta = Tables::create(5, &ExpiryPolicy::idle(Duration::from_secs(60)))
+            .unwrap()
+            .meta;
+        assert_eq!(Meta::from_bytes(&meta.to_bytes()), Some(meta.clone()));
+        (meta.idle, meta.owner) = (Some(7), Some("ada".to_owned()));
+        meta.reads = u64::MAX;
+        let bytes = meta.to_bytes();
+        assert_eq!(Meta::from_bytes(&bytes), Some(meta));
+        // Cut short anywhere before the owner (a shorter owner is still an
+        // owner), or with a flag that is neither 0 nor 1.
+        for len in 0..bytes.len() - "ada".len() {
+            assert_eq!(Meta::from_bytes(&bytes[..len]), None, "{len} bytes");
+        }
+        let mut flag = bytes.clone();
+        flag[56] = 2;
+        assert_eq!(Meta::from_bytes(&flag), None);
+
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            tables
+                .records
+                .insert(("t:bad", ROW), &b"short"[..])
+                .unwrap();
+            let error = tables.meta("t:bad").unwrap_err();
+            assert!(matches!(error, redb::Error::Corrupted(_)), "{error:?}");
         }
         tx.commit().unwrap();
     }
@@ -576,7 +612,7 @@ pub(crate) mod tests {
             assert_eq!(filed_by(&tables, t0 + 75_000).len(), 1);
             assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
             assert_eq!(tables.sweep(t0 + 75_000, 10).unwrap(), 1);
-            assert_eq!(tables.sessions.len().unwrap(), 0);
+            assert_eq!(tables.records.len().unwrap(), 0);
             assert_eq!(tables.expiry.len().unwrap(), 0);
         }
         tx.commit().unwrap();
@@ -635,8 +671,7 @@ pub(crate) mod tests {
             let meta = tables.meta(&to).unwrap().unwrap();
             tables.purge(&to, &meta).unwrap();
             for len in [
-                tables.sessions.len().unwrap(),
-                tables.data.len().unwrap(),
+                tables.records.len().unwrap(),
                 tables.expiry.len().unwrap(),
                 tables.owners.len().unwrap(),
                 tables.activity.len().unwrap(),

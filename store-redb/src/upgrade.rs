@@ -1,13 +1,33 @@
 //! Older files, brought to the current layout once, when the store is
-//! opened ([`upgrade`]): files whose `sessions` rows have no `filed` (their
-//! expiry entries lie at the deadline), and files written before `sessions`
-//! existed, which keep each session's creation and deadline in `meta`, and
-//! its own idle timeout in `lifetimes`.
+//! opened ([`upgrade`]): files that keep sessions' rows in `sessions` and
+//! their data in `data`, not both in `records`; among them, files whose
+//! `sessions` rows have no `filed` (their expiry entries lie at the
+//! deadline); and files written before `sessions` existed, which keep each
+//! session's creation and deadline in `meta`, and its own idle timeout in
+//! `lifetimes`.
 
 use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
-use crate::layout::{Meta, TxResult, SESSIONS};
+use crate::layout::{Meta, TxResult, RECORDS, ROW};
 use crate::tables::{Live, Tables};
+
+/// Before `records`: a `sessions` row, (created, deadline, filed, last
+/// activity, mark, reads, writes, own idle timeout in ms, owner).
+type TupleRow = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    Option<u64>,
+    Option<&'static str>,
+);
+/// Before `records`: sessions' rows.
+const SESSIONS: TableDefinition<&str, TupleRow> = TableDefinition::new("sessions");
+/// Before `records`: sessions' data.
+const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
 
 /// Before early filing: a `sessions` row without `filed`.
 type UnfiledRow = (
@@ -40,8 +60,12 @@ pub(crate) fn upgrade(tx: &WriteTransaction) -> TxResult<u64> {
         .collect();
     let has = |name: &str| tables.iter().any(|table| table == name);
     let mut moved = 0;
-    if has(SESSIONS.name()) {
-        moved += file_rows(tx)?;
+    let (sessions, data) = (has(SESSIONS.name()), has(DATA.name()));
+    if sessions {
+        file_rows(tx)?;
+    }
+    if sessions || data {
+        moved += into_records(tx, sessions, data)?;
     }
     if has(LEGACY_META.name()) || has(LEGACY_LIFETIMES.name()) {
         moved += from_legacy(tx)?;
@@ -51,16 +75,15 @@ pub(crate) fn upgrade(tx: &WriteTransaction) -> TxResult<u64> {
 }
 
 /// Gives the rows of a file from before early filing their `filed`: the
-/// deadline, where their expiry entries are. Returns how many rows it
-/// rewrote; none if `sessions` already has the current rows.
-fn file_rows(tx: &WriteTransaction) -> TxResult<u64> {
+/// deadline, where their expiry entries are. Nothing if `sessions` has
+/// them already.
+fn file_rows(tx: &WriteTransaction) -> TxResult<()> {
     match tx.open_table(UNFILED_SESSIONS) {
         Ok(_) => {}
-        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(0),
+        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(()),
         Err(error) => return Err(error.into()),
     }
     tx.rename_table(UNFILED_SESSIONS, UNFILED_MOVING)?;
-    let mut moved = 0;
     {
         let old = tx.open_table(UNFILED_MOVING)?;
         let mut sessions = tx.open_table(SESSIONS)?;
@@ -71,10 +94,58 @@ fn file_rows(tx: &WriteTransaction) -> TxResult<u64> {
                 created, deadline, deadline, last, mark, reads, writes, idle, owner,
             );
             sessions.insert(id.value(), row)?;
-            moved += 1;
         }
     }
     tx.delete_table(UNFILED_MOVING)?;
+    Ok(())
+}
+
+/// Moves the rows of `sessions` and the entries of `data` (whichever the
+/// file has) into `records` and drops the two tables. Returns how many
+/// rows it moved.
+fn into_records(tx: &WriteTransaction, sessions: bool, data: bool) -> TxResult<u64> {
+    let mut moved = 0;
+    {
+        let mut records = tx.open_table(RECORDS)?;
+        if sessions {
+            for entry in tx.open_table(SESSIONS)?.iter()? {
+                let (id, row) = entry?;
+                let (created, deadline, filed, last, mark, reads, writes, idle, owner) =
+                    row.value();
+                let meta = Meta {
+                    created,
+                    deadline,
+                    filed,
+                    last,
+                    mark,
+                    reads,
+                    writes,
+                    idle,
+                    owner: owner.map(str::to_owned),
+                };
+                records.insert((id.value(), ROW), meta.to_bytes().as_slice())?;
+                moved += 1;
+            }
+        }
+        if data {
+            for entry in tx.open_table(DATA)?.iter()? {
+                let (key, value) = entry?;
+                let (id, key) = key.value();
+                // No user key is empty (session-core refuses one), so none
+                // takes a row's place; should a damaged file hold one, it
+                // is left behind.
+                if key != ROW {
+                    records.insert((id, key), value.value())?;
+                }
+            }
+        }
+    }
+    if sessions {
+        tx.delete_table(SESSIONS)?;
+    }
+    if data {
+        tx.delete_table(DATA)?;
+    }
     Ok(moved)
 }
 

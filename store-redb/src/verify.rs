@@ -5,27 +5,42 @@ use std::collections::{HashMap, HashSet};
 use redb::ReadableTable;
 use session_core::{Handle, SessionId};
 
-use crate::layout::{Meta, Row, TxResult, ACTIVITY_GRAIN_MS};
+use crate::layout::{Meta, Records, TxResult, ACTIVITY_GRAIN_MS, ROW};
 
-/// Checks that the tables agree: every session has exactly one expiry
-/// entry, where its row says it is filed (at or before its deadline), one
+/// Checks that the tables agree: every row decodes; every session has
+/// exactly one expiry entry, where its row says it is filed (at or before its deadline), one
 /// activity entry, at its mark, and,
 /// if it has an owner, one owner entry; every index and data entry belongs
 /// to a session that places it there. Returns the problems found, naming
 /// sessions by the few characters of their id that session-core shows and
 /// never showing an owner.
 pub(crate) fn verify(
-    sessions: &impl ReadableTable<&'static str, Row>,
-    data: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    records: &impl Records,
     expiry: &impl ReadableTable<(u64, &'static str), ()>,
     owners: &impl ReadableTable<(&'static str, &'static str), &'static str>,
     activity: &impl ReadableTable<(u64, &'static str), &'static str>,
 ) -> TxResult<Vec<String>> {
     let mut problems = Vec::new();
     let mut metas = HashMap::new();
-    for entry in sessions.iter()? {
-        let (id, row) = entry?;
-        metas.insert(id.value().to_owned(), Meta::from_row(row.value()));
+    // A session's row comes before its data: data with no row before it
+    // belongs to none.
+    let mut undecoded = HashSet::new();
+    for entry in records.iter()? {
+        let (key, value) = entry?;
+        let (id, key) = key.value();
+        if key == ROW {
+            match Meta::from_bytes(value.value()) {
+                Some(meta) => {
+                    metas.insert(id.to_owned(), meta);
+                }
+                None => {
+                    problems.push(format!("session {}: its row does not decode", short(id)));
+                    undecoded.insert(id.to_owned());
+                }
+            }
+        } else if !metas.contains_key(id) && !undecoded.contains(id) {
+            problems.push(format!("stray data entry of {}", short(id)));
+        }
     }
     let mut indexed = HashSet::new();
     for entry in expiry.iter()? {
@@ -97,13 +112,6 @@ pub(crate) fn verify(
             ));
         }
     }
-    for entry in data.iter()? {
-        let (key, _) = entry?;
-        let (id, _) = key.value();
-        if !metas.contains_key(id) {
-            problems.push(format!("stray data entry of {}", short(id)));
-        }
-    }
     Ok(problems)
 }
 
@@ -121,8 +129,7 @@ pub(crate) mod tests {
 
     pub(crate) fn problems(tables: &Tables<'_>) -> Vec<String> {
         verify(
-            &tables.sessions,
-            &tables.data,
+            &tables.records,
             &tables.expiry,
             &tables.owners,
             &tables.activity,
@@ -152,11 +159,25 @@ pub(crate) mod tests {
                 .expiry
                 .insert((meta.filed, late.as_str()), ())
                 .unwrap();
-            tables.sessions.insert(late.as_str(), meta.row()).unwrap();
+            tables
+                .records
+                .insert((late.as_str(), ROW), meta.to_bytes().as_slice())
+                .unwrap();
+            // A row that does not decode, and its data.
+            tables.records.insert(("s3", ROW), &b"x"[..]).unwrap();
+            tables.insert("s3", "k", b"x").unwrap();
             let problems = problems(&tables);
             // No entry where it is filed, a stray one at 3, orphaned data
-            // of s2; the second session filed late.
-            assert_eq!(problems.len(), 4, "{problems:?}");
+            // of s2; the second session filed late; s3's row.
+            assert_eq!(problems.len(), 5, "{problems:?}");
+            assert_eq!(
+                problems
+                    .iter()
+                    .filter(|p| p.contains("does not decode"))
+                    .count(),
+                1,
+                "{problems:?}"
+            );
             assert_eq!(
                 problems
                     .iter()

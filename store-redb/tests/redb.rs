@@ -198,7 +198,9 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
     }
     let tables = table_names(&path);
     assert!(
-        !tables.iter().any(|t| t == "meta" || t == "lifetimes"),
+        !tables
+            .iter()
+            .any(|t| ["meta", "lifetimes", "data"].contains(&t.as_str())),
         "old tables dropped: {tables:?}"
     );
 }
@@ -305,7 +307,101 @@ async fn a_file_from_before_early_filing_opens_and_upgrades() {
     }
     let tables = table_names(&path);
     assert!(
-        !tables.iter().any(|t| t.starts_with("sessions-")),
-        "the renamed table dropped: {tables:?}"
+        !tables.iter().any(|t| t.starts_with("sessions")),
+        "the old and the renamed table dropped: {tables:?}"
+    );
+}
+
+/// A file from before `records` (rows in `sessions`, data in `data`)
+/// opens: rows and data move to `records` with nothing lost, the old
+/// tables go, and opening it again moves nothing.
+#[tokio::test]
+async fn a_file_with_rows_and_data_apart_opens_and_upgrades() {
+    use redb::TableDefinition;
+    type Row = (
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        Option<u64>,
+        Option<&'static str>,
+    );
+    const SESSIONS: TableDefinition<&str, Row> = TableDefinition::new("sessions");
+    const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+    const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+    const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
+    const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("apart.redb");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (owned, plain) = (SessionId::generate("old:"), SessionId::generate("old:"));
+    let (created, last) = (now - 10_000, now - 2_000);
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut sessions = tx.open_table(SESSIONS).unwrap();
+            let mut data = tx.open_table(DATA).unwrap();
+            let mut expiry = tx.open_table(EXPIRY).unwrap();
+            let mut owners = tx.open_table(OWNERS).unwrap();
+            let mut activity = tx.open_table(ACTIVITY).unwrap();
+            for (id, owner, idle) in [(&owned, Some("ada"), Some(900_000)), (&plain, None, None)] {
+                let (deadline, filed) = (now + 600_000, now + 300_000);
+                let row = (created, deadline, filed, last, last, 3, 2, idle, owner);
+                sessions.insert(id.as_str(), row).unwrap();
+                expiry.insert((filed, id.as_str()), ()).unwrap();
+                let handle = session_core::Handle::of(id);
+                activity
+                    .insert((last, handle.as_str()), id.as_str())
+                    .unwrap();
+                if let Some(owner) = owner {
+                    owners
+                        .insert((owner, handle.as_str()), id.as_str())
+                        .unwrap();
+                }
+                data.insert((id.as_str(), "user"), &b"ada"[..]).unwrap();
+                data.insert((id.as_str(), "cart"), &b"[1,2]"[..]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    let policy = ExpiryPolicy::idle(Duration::from_secs(600));
+    for pass in 0..2 {
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        assert_eq!(store.len_on_disk().await.unwrap(), 2);
+        let info = store.info(&owned).await.unwrap().expect("kept");
+        assert_eq!(info.owner.as_deref(), Some("ada"));
+        assert_eq!(info.created_ms, created);
+        if pass == 0 {
+            assert_eq!((info.last_active_ms, info.reads, info.writes), (last, 3, 2));
+        }
+        for id in [&owned, &plain] {
+            let all = store.get_all(id, &policy).await.unwrap();
+            assert_eq!(all.len(), 2, "both keys kept");
+            assert_eq!(all["cart"], b"[1,2]");
+        }
+        // Its own idle timeout (15 minutes) came along.
+        assert!(store.ttl(&owned).unwrap().unwrap() > Duration::from_secs(800));
+        assert_eq!(store.owner_sessions("ada").await.unwrap().len(), 1);
+        assert_eq!(
+            store.count_active(Duration::from_secs(60)).await.unwrap(),
+            2
+        );
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    }
+    let tables = table_names(&path);
+    assert!(tables.iter().any(|t| t == "records"), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t == "sessions" || t == "data"),
+        "old tables dropped: {tables:?}"
     );
 }
