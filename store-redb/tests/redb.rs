@@ -123,6 +123,45 @@ fn table_names(path: &Path) -> Vec<String> {
     names.map(|table| table.name().to_owned()).collect()
 }
 
+/// Tables as files from before `records` hold them, beside their
+/// `sessions`, whose rows differ from one layout to the next.
+mod apart {
+    use redb::TableDefinition;
+    pub const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
+    pub const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+    pub const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
+    pub const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
+}
+
+/// Writes session `id`'s index entries (filed at `filed`, marked at `last`)
+/// and its `values` as files from before `records` hold them; its row is
+/// the caller's.
+fn write_apart(
+    tx: &redb::WriteTransaction,
+    id: &SessionId,
+    (filed, last): (u64, u64),
+    owner: Option<&str>,
+    values: &[(&str, &[u8])],
+) {
+    let handle = session_core::Handle::of(id);
+    let mut expiry = tx.open_table(apart::EXPIRY).unwrap();
+    expiry.insert((filed, id.as_str()), ()).unwrap();
+    let mut activity = tx.open_table(apart::ACTIVITY).unwrap();
+    activity
+        .insert((last, handle.as_str()), id.as_str())
+        .unwrap();
+    let mut owners = tx.open_table(apart::OWNERS).unwrap();
+    if let Some(owner) = owner {
+        owners
+            .insert((owner, handle.as_str()), id.as_str())
+            .unwrap();
+    }
+    let mut data = tx.open_table(apart::DATA).unwrap();
+    for (key, value) in values {
+        data.insert((id.as_str(), *key), *value).unwrap();
+    }
+}
+
 /// A file written before owned sessions (sessions in `meta` and
 /// `lifetimes`) opens: its sessions move to the current tables with zero
 /// counters and no owner, keep their data, deadlines and own idle
@@ -223,10 +262,6 @@ async fn a_file_from_before_early_filing_opens_and_upgrades() {
         Option<&'static str>,
     );
     const SESSIONS: TableDefinition<&str, Unfiled> = TableDefinition::new("sessions");
-    const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
-    const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
-    const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
-    const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("unfiled.redb");
@@ -239,30 +274,14 @@ async fn a_file_from_before_early_filing_opens_and_upgrades() {
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
-        {
+        for (id, deadline, owner) in [
+            (&owned, now + 600_000, Some("ada")),
+            (&soon, now + 300, None),
+        ] {
+            let row = (created, deadline, last, last, 3, 2, None, owner);
             let mut sessions = tx.open_table(SESSIONS).unwrap();
-            let mut data = tx.open_table(DATA).unwrap();
-            let mut expiry = tx.open_table(EXPIRY).unwrap();
-            let mut owners = tx.open_table(OWNERS).unwrap();
-            let mut activity = tx.open_table(ACTIVITY).unwrap();
-            for (id, deadline, owner) in [
-                (&owned, now + 600_000, Some("ada")),
-                (&soon, now + 300, None),
-            ] {
-                let row = (created, deadline, last, last, 3, 2, None, owner);
-                sessions.insert(id.as_str(), row).unwrap();
-                expiry.insert((deadline, id.as_str()), ()).unwrap();
-                let handle = session_core::Handle::of(id);
-                activity
-                    .insert((last, handle.as_str()), id.as_str())
-                    .unwrap();
-                if let Some(owner) = owner {
-                    owners
-                        .insert((owner, handle.as_str()), id.as_str())
-                        .unwrap();
-                }
-                data.insert((id.as_str(), "user"), &b"ada"[..]).unwrap();
-            }
+            sessions.insert(id.as_str(), row).unwrap();
+            write_apart(&tx, id, (deadline, last), owner, &[("user", b"ada")]);
         }
         tx.commit().unwrap();
     }
@@ -330,10 +349,6 @@ async fn a_file_with_rows_and_data_apart_opens_and_upgrades() {
         Option<&'static str>,
     );
     const SESSIONS: TableDefinition<&str, Row> = TableDefinition::new("sessions");
-    const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("data");
-    const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
-    const OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("owners");
-    const ACTIVITY: TableDefinition<(u64, &str), &str> = TableDefinition::new("activity");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("apart.redb");
@@ -346,29 +361,13 @@ async fn a_file_with_rows_and_data_apart_opens_and_upgrades() {
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
-        {
+        for (id, owner, idle) in [(&owned, Some("ada"), Some(900_000)), (&plain, None, None)] {
+            let (deadline, filed) = (now + 600_000, now + 300_000);
+            let row = (created, deadline, filed, last, last, 3, 2, idle, owner);
             let mut sessions = tx.open_table(SESSIONS).unwrap();
-            let mut data = tx.open_table(DATA).unwrap();
-            let mut expiry = tx.open_table(EXPIRY).unwrap();
-            let mut owners = tx.open_table(OWNERS).unwrap();
-            let mut activity = tx.open_table(ACTIVITY).unwrap();
-            for (id, owner, idle) in [(&owned, Some("ada"), Some(900_000)), (&plain, None, None)] {
-                let (deadline, filed) = (now + 600_000, now + 300_000);
-                let row = (created, deadline, filed, last, last, 3, 2, idle, owner);
-                sessions.insert(id.as_str(), row).unwrap();
-                expiry.insert((filed, id.as_str()), ()).unwrap();
-                let handle = session_core::Handle::of(id);
-                activity
-                    .insert((last, handle.as_str()), id.as_str())
-                    .unwrap();
-                if let Some(owner) = owner {
-                    owners
-                        .insert((owner, handle.as_str()), id.as_str())
-                        .unwrap();
-                }
-                data.insert((id.as_str(), "user"), &b"ada"[..]).unwrap();
-                data.insert((id.as_str(), "cart"), &b"[1,2]"[..]).unwrap();
-            }
+            sessions.insert(id.as_str(), row).unwrap();
+            let values: [(&str, &[u8]); 2] = [("user", b"ada"), ("cart", b"[1,2]")];
+            write_apart(&tx, id, (filed, last), owner, &values);
         }
         tx.commit().unwrap();
     }
