@@ -113,6 +113,37 @@ fn open_errors_convert_with_their_source() {
     assert!(source.source().is_some(), "the driver error kept");
 }
 
+/// A session's row sits under the empty key, which no user key may be:
+/// every operation that takes a key refuses it, and the row stays.
+#[tokio::test]
+async fn the_empty_key_reaches_no_row() {
+    use session_core::WriteMode;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("s.redb")).unwrap();
+    let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+    let id = SessionId::generate("redb:");
+    let outcome = store.set(&id, "k", b"1", WriteMode::Create, &policy);
+    assert_eq!(outcome.await.unwrap(), session_core::WriteOutcome::Applied);
+    let refused = |result: session_core::Result<()>| {
+        assert!(
+            matches!(result, Err(session_core::Error::EmptyKey)),
+            "{result:?}"
+        );
+    };
+    refused(store.get(&id, "", &policy).await.map(drop));
+    refused(store.get_many(&id, &["k", ""], &policy).await.map(drop));
+    refused(store.del(&id, "", &policy).await.map(drop));
+    refused(store.take(&id, "", &policy).await.map(drop));
+    let set = store.set(&id, "", b"x", WriteMode::Existing, &policy);
+    refused(set.await.map(drop));
+    let increment = store.increment(&id, "", 1, WriteMode::Existing, &policy);
+    refused(increment.await.map(drop));
+    let all = store.get_all(&id, &policy).await.unwrap();
+    assert_eq!(all.into_keys().collect::<Vec<_>>(), ["k"]);
+    assert_eq!(store.info(&id).await.unwrap().unwrap().writes, 1);
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+}
+
 /// The names of the tables in the redb file at `path`, opened after the
 /// store has let it go.
 fn table_names(path: &Path) -> Vec<String> {
