@@ -270,7 +270,7 @@ pub(crate) fn meta_in(records: &impl Records, id: &str) -> TxResult<Option<Meta>
 }
 
 /// A row that does not decode: what it holds is not shown.
-pub(crate) fn damaged() -> redb::Error {
+fn damaged() -> redb::Error {
     redb::Error::Corrupted("store-redb: a session row that does not decode".to_owned())
 }
 
