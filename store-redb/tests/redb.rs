@@ -144,6 +144,14 @@ async fn the_empty_key_reaches_no_row() {
     assert_eq!(store.verify().unwrap(), Vec::<String>::new());
 }
 
+/// The wall clock in ms since the Unix epoch, as the store's rows count time.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// The names of the tables in the redb file at `path`, opened after the
 /// store has let it go.
 fn table_names(path: &Path) -> Vec<String> {
@@ -207,10 +215,7 @@ async fn a_file_from_before_owned_sessions_opens_and_upgrades() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.redb");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = now_ms();
     let (plain, own) = (SessionId::generate("old:"), SessionId::generate("old:"));
     {
         let db = redb::Database::create(&path).unwrap();
@@ -296,10 +301,7 @@ async fn a_file_from_before_early_filing_opens_and_upgrades() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("unfiled.redb");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = now_ms();
     let (owned, soon) = (SessionId::generate("old:"), SessionId::generate("old:"));
     let (created, last) = (now - 10_000, now - 2_000);
     {
@@ -383,10 +385,7 @@ async fn a_file_with_rows_and_data_apart_opens_and_upgrades() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("apart.redb");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = now_ms();
     let (owned, plain) = (SessionId::generate("old:"), SessionId::generate("old:"));
     let (created, last) = (now - 10_000, now - 2_000);
     {
