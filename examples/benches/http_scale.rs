@@ -6,6 +6,7 @@
 //! hits both alike. Prints, for `get:100` and `set:50,get:50`, the median
 //! ratio large / small of what a request costs: the server's CPU time per
 //! request (with `redis-server`'s for Redis), and elapsed time per request.
+//! Each round's line gives the figures, `redis-server`'s share apart.
 //!
 //! ```text
 //! cargo bench -p examples --bench http_scale
@@ -19,7 +20,8 @@
 //! nothing else dilutes it; this one shows what a request sees.
 //! `HTTP_SCALE_ARGS` adds flags to every server: `HTTP_SCALE_ARGS="--touch-after 900"`,
 //! say; `HTTP_SCALE_PLAIN_READS` sets the Redis servers' `--redis-plain-reads`
-//! (default 4,000,000: every session).
+//! (default 4,000,000: every session). `HTTP_SCALE_SERVER` runs another
+//! build of `server-axum` (its path), to set two builds side by side.
 //!
 //! Every server holds all its sessions: store-memory may take 4 GiB, the
 //! Redis servers remember every session for plain reads
@@ -27,7 +29,10 @@
 //! own, started here on a free loopback port. The embedded stores sync every
 //! 500 ms (`--sync-every-ms 500`), so the figure is the lookup's and the
 //! tree's, not the disk's. Sessions hold one 64-byte value, written then read
-//! once when filled.
+//! once when filled; `HTTP_SCALE_VALUE_BYTES` sets another length. (Redis
+//! keeps a hash whose values all fit in 64 bytes, by default, as one compact
+//! listpack: the stored JSON string adds two quotes, so 62 bytes is the
+//! longest value that stays compact, and 64 makes a hash table.)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -51,8 +56,9 @@ use session_core::testkit::soak::env_number;
 const SERVER: &str = env!("CARGO_BIN_EXE_server-axum");
 const SMALL: usize = 1_000;
 const USERS: usize = 64;
-/// The value every session holds, and every `/set` writes: 64 bytes.
-const VALUE: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+/// How long the value every session holds, and every `/set` writes, is by
+/// default: 64 bytes (`HTTP_SCALE_VALUE_BYTES` says otherwise).
+const VALUE_BYTES: u64 = 64;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -84,6 +90,7 @@ impl Filled {
     fn start(
         kind: &str,
         sessions: usize,
+        value_bytes: usize,
         client: &HttpClient,
         runtime: &tokio::runtime::Runtime,
     ) -> Filled {
@@ -112,9 +119,10 @@ impl Filled {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let server = Server::start(SERVER, &args);
+        let binary = std::env::var("HTTP_SCALE_SERVER").unwrap_or_else(|_| SERVER.into());
+        let server = Server::start(&binary, &args);
         let started = Instant::now();
-        let cookies = runtime.block_on(fill(client, &server.url, sessions));
+        let cookies = runtime.block_on(fill(client, &server.url, sessions, value_bytes));
         println!(
             "{kind}: {sessions} sessions written over HTTP in {:.0} s",
             started.elapsed().as_secs_f64()
@@ -127,11 +135,11 @@ impl Filled {
         }
     }
 
-    /// CPU time the server and its `redis-server` have used so far.
-    fn cpu(&self) -> Duration {
+    /// CPU time the server and its `redis-server` have used so far, each.
+    fn cpu(&self) -> (Duration, Duration) {
         let server = process_cpu(self.server.pid());
         let redis = self.redis.as_ref().map_or(Duration::ZERO, redis_cpu);
-        server + redis
+        (server, redis)
     }
 }
 
@@ -160,18 +168,19 @@ async fn get(
     (status, set_cookie)
 }
 
-/// Creates `sessions` sessions through the server's routes, 64 at a time:
-/// their cookies.
-async fn fill(client: &HttpClient, url: &str, sessions: usize) -> Vec<String> {
+/// Creates `sessions` sessions through the server's routes, 64 at a time,
+/// each holding a value of `value_bytes` bytes: their cookies.
+async fn fill(client: &HttpClient, url: &str, sessions: usize, value_bytes: usize) -> Vec<String> {
     let next = Arc::new(AtomicUsize::new(0));
+    let set = format!("/set/v/{}", "x".repeat(value_bytes));
     let tasks: Vec<_> = (0..USERS)
         .map(|_| {
-            let (client, url, next) = (client.clone(), url.to_string(), next.clone());
+            let (client, url, next, set) =
+                (client.clone(), url.to_string(), next.clone(), set.clone());
             tokio::spawn(async move {
                 let mut cookies = Vec::new();
                 while next.fetch_add(1, Ordering::Relaxed) < sessions {
-                    let (status, cookie) =
-                        get(&client, &url, &format!("/set/v/{VALUE}"), None).await;
+                    let (status, cookie) = get(&client, &url, &set, None).await;
                     assert_eq!(status, StatusCode::OK, "a /set while filling");
                     let cookie = cookie.expect("a new session sets its cookie");
                     let (status, _) = get(&client, &url, "/get/v", Some(&cookie)).await;
@@ -204,18 +213,21 @@ impl Picker {
     }
 }
 
-/// What one timed run cost a request: CPU time and elapsed time.
+/// What one timed run cost a request: CPU time (the server's and its
+/// `redis-server`'s together, and the `redis-server`'s part) and elapsed time.
 struct Cost {
     cpu: f64,
+    redis: f64,
     elapsed: f64,
 }
 
 /// `mix` on `filled` for `length`, 64 users each picking a random session
-/// for every request.
+/// for every request; writes are `value_bytes` long.
 async fn round(
     client: &HttpClient,
     filled: &Filled,
     mix: Mix,
+    value_bytes: usize,
     length: Duration,
     seed: u64,
 ) -> Cost {
@@ -232,10 +244,9 @@ async fn round(
                 let mut n = user;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    // A 64-byte value that differs from the last, so every
-                    // write is one.
+                    // A value that differs from the last, so every write is one.
                     let path = match mix {
-                        Mix::SetGet if n % 2 == 0 => format!("/set/v/{n:064}"),
+                        Mix::SetGet if n % 2 == 0 => format!("/set/v/{n:0value_bytes$}"),
                         _ => "/get/v".to_string(),
                     };
                     let cookie = &cookies[picker.below(cookies.len())];
@@ -252,10 +263,12 @@ async fn round(
         task.await.expect("a user");
     }
     let elapsed = start.elapsed();
-    let cpu = filled.cpu().saturating_sub(cpu);
+    let (server, redis) = filled.cpu();
+    let (server, redis) = (server.saturating_sub(cpu.0), redis.saturating_sub(cpu.1));
     let requests = done.load(Ordering::Relaxed).max(1) as f64;
     Cost {
-        cpu: cpu.as_secs_f64() / requests,
+        cpu: (server + redis).as_secs_f64() / requests,
+        redis: redis.as_secs_f64() / requests,
         elapsed: elapsed.as_secs_f64() / requests,
     }
 }
@@ -316,6 +329,7 @@ fn main() {
         .collect();
     let rounds = env_number("HTTP_SCALE_ROUNDS", 4) as usize;
     let length = Duration::from_secs(env_number("HTTP_SCALE_SECS", 5));
+    let value_bytes = env_number("HTTP_SCALE_VALUE_BYTES", VALUE_BYTES) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -331,9 +345,9 @@ fn main() {
             .build_http()
     };
     for kind in stores.split(',').map(str::trim) {
-        let small = Filled::start(kind, SMALL, &client, &runtime);
+        let small = Filled::start(kind, SMALL, value_bytes, &client, &runtime);
         for &size in &sizes {
-            let large = Filled::start(kind, size, &client, &runtime);
+            let large = Filled::start(kind, size, value_bytes, &client, &runtime);
             for mix in [Mix::Get, Mix::SetGet] {
                 let (mut cpu, mut elapsed) = (Vec::new(), Vec::new());
                 for r in 0..rounds {
@@ -341,19 +355,27 @@ fn main() {
                     let (s, l) = runtime.block_on(async {
                         // Small then large, then large then small: neither always goes first.
                         if r % 2 == 0 {
-                            let s = round(&client, &small, mix, length, seed).await;
-                            (s, round(&client, &large, mix, length, seed).await)
+                            let s = round(&client, &small, mix, value_bytes, length, seed).await;
+                            (
+                                s,
+                                round(&client, &large, mix, value_bytes, length, seed).await,
+                            )
                         } else {
-                            let l = round(&client, &large, mix, length, seed).await;
-                            (round(&client, &small, mix, length, seed).await, l)
+                            let l = round(&client, &large, mix, value_bytes, length, seed).await;
+                            (
+                                round(&client, &small, mix, value_bytes, length, seed).await,
+                                l,
+                            )
                         }
                     });
                     println!(
-                        "{kind} {} round {r}: {SMALL}: {:.1} µs CPU, {:.1} µs a request; {size}: {:.1} µs CPU, {:.1} µs a request",
+                        "{kind} {} round {r}: {SMALL}: {:.1} µs CPU (redis-server {:.1}), {:.1} µs a request; {size}: {:.1} µs CPU (redis-server {:.1}), {:.1} µs a request",
                         mix.name(),
                         s.cpu * 1e6,
+                        s.redis * 1e6,
                         s.elapsed * 1e6,
                         l.cpu * 1e6,
+                        l.redis * 1e6,
                         l.elapsed * 1e6,
                     );
                     cpu.push(l.cpu / s.cpu);

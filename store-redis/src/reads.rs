@@ -17,8 +17,9 @@
 //! of an expired, destroyed or regenerated session finds nothing, as the
 //! script would.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -50,6 +51,9 @@ struct Known {
     fresh_until: Option<Instant>,
     /// Reads served with a plain command, not yet in its read counter.
     pending: u64,
+    /// Whether its key is in its shard's `queued` list, which it then is
+    /// once.
+    queued: bool,
 }
 
 impl Known {
@@ -59,14 +63,89 @@ impl Known {
     }
 }
 
+/// The longest session key kept inside its map entry: room for the
+/// default prefix and a generated id, with some to spare.
+const INLINE: usize = 70;
+
+/// A session's key as the map holds it: inside the entry when it fits, as
+/// it does with the default prefix. A million known sessions are then not
+/// a million small allocations strewn through the heap, which measurably
+/// slowed every other allocation of the process (glibc's `malloc` walks
+/// colder free lists), and a flush copies a key without allocating.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(key: &[u8]) -> Key {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..key.len()].copy_from_slice(key);
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Heap(key.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(bytes) => bytes,
+        }
+    }
+}
+
+// Hashed and compared as its bytes, so that the map is looked up by
+// `&[u8]` (what `Borrow` requires).
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
 /// One shard of the map.
 #[derive(Default)]
 struct Shard {
     /// Session hash → what is known of it.
-    known: HashMap<String, Known, RandomState>,
+    known: HashMap<Key, Known, RandomState>,
+    /// The sessions with pending reads that the next flush is to write
+    /// out, so that it visits those, not every session known (a million
+    /// entries a second, to find the few thousand read). A key may also be
+    /// here for an entry that has since gone.
+    queued: Vec<Key>,
     /// Until when the shard counts as full without a look: set when it was
     /// full and nothing in it could go.
     full_until: Option<Instant>,
+}
+
+impl Shard {
+    /// Queues `hash` for the next flush if it has pending reads and is not
+    /// queued yet.
+    fn queue(&mut self, hash: &[u8]) {
+        if let Some(known) = self.known.get_mut(hash) {
+            if known.pending > 0 && !known.queued {
+                known.queued = true;
+                self.queued.push(Key::new(hash));
+            }
+        }
+    }
 }
 
 /// Sessions this process knows need no refresh before some instant, and the
@@ -120,7 +199,7 @@ impl Reads {
         }
     }
 
-    fn shard(&self, hash: &str) -> MutexGuard<'_, Shard> {
+    fn shard(&self, hash: &[u8]) -> MutexGuard<'_, Shard> {
         self.lock(self.hasher.hash_one(hash) as usize % self.shards.len())
     }
 
@@ -136,9 +215,9 @@ impl Reads {
         if self.per_shard == 0 {
             return false;
         }
-        self.shard(hash)
+        self.shard(hash.as_bytes())
             .known
-            .get(hash)
+            .get(hash.as_bytes())
             .and_then(|known| known.fresh_until)
             .is_some_and(|until| Instant::now() < until)
     }
@@ -157,8 +236,8 @@ impl Reads {
             return;
         }
         let until = Some(sent + Duration::from_millis(due));
-        let mut shard = self.shard(hash);
-        if let Some(known) = shard.known.get_mut(hash) {
+        let mut shard = self.shard(hash.as_bytes());
+        if let Some(known) = shard.known.get_mut(hash.as_bytes()) {
             known.fresh_until = until;
             return;
         }
@@ -175,8 +254,9 @@ impl Reads {
         let known = Known {
             fresh_until: until,
             pending: 0,
+            queued: false,
         };
-        shard.known.insert(hash.to_owned(), known);
+        shard.known.insert(Key::new(hash.as_bytes()), known);
     }
 
     /// Counts a read of `hash` served with a plain command. It leaves last
@@ -190,57 +270,78 @@ impl Reads {
         if reads == 0 {
             return;
         }
+        let hash = hash.as_bytes();
         let mut shard = self.shard(hash);
-        // Found, as it was a moment ago when the read began: no allocation.
+        // Usually found, as it was a moment ago when the read began.
         if let Some(known) = shard.known.get_mut(hash) {
             known.pending += reads;
-            return;
+        } else {
+            let known = Known {
+                fresh_until: None,
+                pending: reads,
+                queued: false,
+            };
+            shard.known.insert(Key::new(hash), known);
         }
-        let known = Known {
-            fresh_until: None,
-            pending: reads,
-        };
-        shard.known.insert(hash.to_owned(), known);
+        shard.queue(hash);
     }
 
     /// The reads of `hash` served here and not yet in its counter.
     pub(crate) fn pending(&self, hash: &str) -> u64 {
-        self.shard(hash)
+        self.shard(hash.as_bytes())
             .known
-            .get(hash)
+            .get(hash.as_bytes())
             .map_or(0, |known| known.pending)
     }
 
-    /// Every session with pending reads, and how many, as of now.
-    fn all_pending(&self) -> Vec<(String, u64)> {
+    /// Takes every queued session with pending reads, and how many, as of
+    /// now. Each must then be [`settle`](Self::settle)d, forgotten or
+    /// [`requeue`](Self::requeue)d.
+    fn take_pending(&self) -> Vec<(Key, u64)> {
         let mut all = Vec::new();
         for shard in 0..self.shards.len() {
-            let shard = self.lock(shard);
-            let pending = shard.known.iter().filter(|(_, known)| known.pending > 0);
-            all.extend(pending.map(|(hash, known)| (hash.clone(), known.pending)));
+            let mut shard = self.lock(shard);
+            let Shard { known, queued, .. } = &mut *shard;
+            for key in queued.drain(..) {
+                // A key queued again after its entry went and came back is
+                // here twice: the first takes it.
+                let Some(known) = known.get_mut(key.as_bytes()) else {
+                    continue;
+                };
+                if std::mem::take(&mut known.queued) && known.pending > 0 {
+                    all.push((key, known.pending));
+                }
+            }
         }
         all
     }
 
     /// Takes out `written` reads of `hash`, now in its counter; reads counted
-    /// meanwhile stay pending.
-    fn settle(&self, hash: &str, written: u64) {
+    /// meanwhile stay pending, queued for the next flush.
+    fn settle(&self, hash: &[u8], written: u64) {
         let mut shard = self.shard(hash);
         if let Some(known) = shard.known.get_mut(hash) {
             known.pending = known.pending.saturating_sub(written);
             if !known.needed(Instant::now()) {
                 shard.known.remove(hash);
+            } else {
+                shard.queue(hash);
             }
         }
+    }
+
+    /// Queues `hash` again for the next flush: taken, but not written out.
+    fn requeue(&self, hash: &[u8]) {
+        self.shard(hash).queue(hash);
     }
 
     /// Moves what is pending for `from` to `to`, its new id, and forgets
     /// `from`.
     pub(crate) fn moved(&self, from: &str, to: &str) {
         let pending = self
-            .shard(from)
+            .shard(from.as_bytes())
             .known
-            .remove(from)
+            .remove(from.as_bytes())
             .map_or(0, |known| known.pending);
         self.add(to, pending);
     }
@@ -251,24 +352,30 @@ impl Reads {
         if self.per_shard == 0 {
             return;
         }
-        let mut shard = self.shard(hash);
-        if let Some(known) = shard.known.get_mut(hash) {
+        let mut shard = self.shard(hash.as_bytes());
+        if let Some(known) = shard.known.get_mut(hash.as_bytes()) {
             known.fresh_until = None;
             if known.pending == 0 {
-                shard.known.remove(hash);
+                shard.known.remove(hash.as_bytes());
             }
         }
     }
 
     /// Forgets `hash`, destroyed: what it was known for, and its counts.
     pub(crate) fn forget(&self, hash: &str) {
+        self.forget_key(hash.as_bytes());
+    }
+
+    fn forget_key(&self, hash: &[u8]) {
         self.shard(hash).known.remove(hash);
     }
 
     /// Forgets every session.
     pub(crate) fn clear(&self) {
         for shard in 0..self.shards.len() {
-            self.lock(shard).known.clear();
+            let mut shard = self.lock(shard);
+            shard.known.clear();
+            shard.queued.clear();
         }
     }
 
@@ -306,7 +413,7 @@ pub(crate) async fn flush_in_background(
         let Some(reads) = reads.upgrade() else { return };
         reads.purge_next();
         let _gate = reads.gate.write().await;
-        let mut pending = reads.all_pending().into_iter();
+        let mut pending = reads.take_pending().into_iter();
         let batches = std::iter::from_fn(|| {
             let sessions: Vec<_> = pending.by_ref().take(batch).collect();
             (!sessions.is_empty()).then_some(sessions)
@@ -320,14 +427,19 @@ pub(crate) async fn flush_in_background(
         });
         let mut flushes = stream::iter(flushes).buffer_unordered(concurrent);
         while let Some((sessions, found)) = flushes.next().await {
-            // Not known: the counts stay pending.
-            let Ok(found) = found else { continue };
+            // Not known: the counts stay pending, for the next pass.
+            let Ok(found) = found else {
+                for (hash, _) in &sessions {
+                    reads.requeue(hash.as_bytes());
+                }
+                continue;
+            };
             for ((hash, written), exists) in sessions.into_iter().zip(found) {
                 if exists == 1 {
-                    reads.settle(&hash, written);
+                    reads.settle(hash.as_bytes(), written);
                 } else {
                     // Gone: so are its counts, and what it was known for.
-                    reads.forget(&hash);
+                    reads.forget_key(hash.as_bytes());
                 }
             }
         }
@@ -345,11 +457,11 @@ async fn flush_batch(
     mut connection: Connection,
     scripts: &Scripts,
     timeout: Duration,
-    sessions: &[(String, u64)],
+    sessions: &[(Key, u64)],
 ) -> Result<Vec<i64>, ()> {
     let mut invocation = scripts.add_reads.prepare_invoke();
     for (hash, reads) in sessions {
-        invocation.key(hash).arg(reads);
+        invocation.key(hash.as_bytes()).arg(reads);
     }
     match tokio::time::timeout(
         timeout,
@@ -376,6 +488,12 @@ mod tests {
 
     const MINUTE: u64 = 60_000;
 
+    /// What [`Reads::take_pending`] takes, as bytes and counts.
+    fn pending(reads: &Reads) -> Vec<(Vec<u8>, u64)> {
+        let all = reads.take_pending().into_iter();
+        all.map(|(key, n)| (key.as_bytes().to_vec(), n)).collect()
+    }
+
     #[test]
     fn reads_of_a_fresh_session_are_counted_and_settled_in_its_entry() {
         let reads = Reads::new(1_000);
@@ -386,14 +504,81 @@ mod tests {
             reads.count("s:a");
         }
         assert_eq!(reads.pending("s:a"), 3);
-        assert_eq!(reads.all_pending(), vec![("s:a".to_owned(), 3)]);
+        assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
         // Two went out; the third was counted meanwhile and stays.
-        reads.settle("s:a", 2);
+        reads.settle(b"s:a", 2);
         assert_eq!(reads.pending("s:a"), 1);
-        reads.settle("s:a", 1);
+        reads.settle(b"s:a", 1);
         assert_eq!(reads.pending("s:a"), 0);
-        assert!(reads.all_pending().is_empty());
+        assert!(reads.take_pending().is_empty());
         assert!(reads.fresh("s:a"), "settling leaves what is known alone");
+    }
+
+    #[test]
+    fn a_flush_takes_each_session_with_pending_reads_once_until_it_is_queued_again() {
+        let reads = Reads::new(1_000);
+        reads.note("s:a", Instant::now(), MINUTE);
+        reads.count("s:a");
+        reads.count("s:a");
+        reads.count("s:b");
+        let mut taken = pending(&reads);
+        taken.sort();
+        assert_eq!(taken, vec![(b"s:a".to_vec(), 2), (b"s:b".to_vec(), 1)]);
+        // Taken, and not yet settled: not taken again.
+        assert!(pending(&reads).is_empty());
+        // A failed write queues it again, with what was counted meanwhile.
+        reads.count("s:a");
+        reads.requeue(b"s:a");
+        reads.requeue(b"s:a");
+        assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
+        // Settling part of it queues the rest.
+        reads.settle(b"s:a", 2);
+        assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 1)]);
+        reads.settle(b"s:a", 1);
+        // Settled in full (and still known fresh): nothing to take.
+        assert!(pending(&reads).is_empty());
+        assert!(reads.fresh("s:a"));
+        // s:d went and came back before a flush: its key is queued twice,
+        // and taken once, with what was counted since it came back.
+        reads.count("s:d");
+        reads.forget("s:d");
+        reads.count("s:d");
+        assert_eq!(pending(&reads), vec![(b"s:d".to_vec(), 1)]);
+        // A session forgotten after it was counted is not taken.
+        reads.count("s:c");
+        reads.forget("s:c");
+        assert!(pending(&reads).is_empty());
+    }
+
+    #[test]
+    fn keys_too_long_to_hold_inline_are_known_and_counted_alike() {
+        let reads = Reads::new(1_000);
+        let long = format!("{}:{}", "p".repeat(INLINE), "id");
+        let edge = "e".repeat(INLINE);
+        for hash in [long.as_str(), edge.as_str()] {
+            reads.note(hash, Instant::now(), MINUTE);
+            assert!(reads.fresh(hash));
+            reads.count(hash);
+            reads.count(hash);
+            assert_eq!(reads.pending(hash), 2);
+        }
+        assert!(matches!(Key::new(long.as_bytes()), Key::Heap(_)));
+        assert!(matches!(Key::new(edge.as_bytes()), Key::Inline { .. }));
+        let mut all = pending(&reads);
+        all.sort();
+        assert_eq!(
+            all,
+            vec![
+                (edge.clone().into_bytes(), 2),
+                (long.clone().into_bytes(), 2)
+            ]
+        );
+        // A key that only shares a prefix with a known one is not known.
+        assert!(!reads.fresh(&long[..INLINE]));
+        reads.settle(long.as_bytes(), 2);
+        reads.forget(&edge);
+        assert_eq!((reads.pending(&long), reads.pending(&edge)), (0, 0));
+        assert!(reads.fresh(&long) && !reads.fresh(&edge));
     }
 
     #[test]
@@ -431,7 +616,7 @@ mod tests {
     /// its shard with `s:a`.
     fn one_per_shard() -> (Reads, String) {
         let reads = Reads::new(Reads::SHARDS);
-        let shard = |hash: &str| reads.hasher.hash_one(hash) as usize % Reads::SHARDS;
+        let shard = |hash: &str| reads.hasher.hash_one(hash.as_bytes()) as usize % Reads::SHARDS;
         let other = (0..)
             .map(|i| format!("s:{i}"))
             .find(|hash| hash != "s:a" && shard(hash) == shard("s:a"))
@@ -454,7 +639,7 @@ mod tests {
         }
         assert_eq!(reads.pending("s:a"), 1, "a purge keeps counts");
         // Written out, the entry has nothing left to keep: room again.
-        reads.settle("s:a", 1);
+        reads.settle(b"s:a", 1);
         reads.note(&other, Instant::now(), MINUTE);
         assert!(reads.fresh(&other));
     }
@@ -462,7 +647,10 @@ mod tests {
     #[test]
     fn a_full_shard_is_walked_for_room_at_most_once_a_retry() {
         let (reads, other) = one_per_shard();
-        let known = |hash: &str| reads.shard(hash).known.contains_key(hash);
+        let known = |hash: &str| {
+            let hash = hash.as_bytes();
+            reads.shard(hash).known.contains_key(hash)
+        };
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
         // Fresh for 10 ms: while it is, the shard has no room.
