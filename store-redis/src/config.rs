@@ -376,7 +376,7 @@ impl RedisStoreBuilder {
     /// lets leave the expiry alone is then one `HGET` (`HMGET`, `HGETALL`),
     /// not a script, and its read count reaches the session's counter within
     /// about a second. Each session read inside its granularity takes about
-    /// 120 bytes here (its key held inline, up to 70 bytes: with the default
+    /// 120 bytes here (its key held inline, up to 64 bytes: with the default
     /// prefix, a generated id's is 61); past this many, reads take the
     /// script. 0 makes every read a script again, with counters exact
     /// across processes at once.

@@ -17,9 +17,8 @@
 //! of an expired, destroyed or regenerated session finds nothing, as the
 //! script would.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use std::time::{Duration, Instant};
 // and every plain read hashes one twice (its shard, then its entry).
 use foldhash::fast::RandomState;
 use futures_util::stream::{self, StreamExt};
+use smallvec::SmallVec;
 
 use crate::connection::Connection;
 use crate::scripts::Scripts;
@@ -64,61 +64,16 @@ impl Known {
 }
 
 /// The longest session key kept inside its map entry: room for the
-/// default prefix and a generated id, with some to spare.
-const INLINE: usize = 70;
+/// default prefix and a generated id (61 bytes), with a little to spare.
+const INLINE: usize = 64;
 
 /// A session's key as the map holds it: inside the entry when it fits, as
 /// it does with the default prefix. A million known sessions are then not
 /// a million small allocations strewn through the heap, which measurably
 /// slowed every other allocation of the process (glibc's `malloc` walks
-/// colder free lists), and a flush copies a key without allocating.
-#[derive(Clone)]
-enum Key {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<[u8]>),
-}
-
-impl Key {
-    fn new(key: &[u8]) -> Key {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
-                bytes[..key.len()].copy_from_slice(key);
-                Key::Inline { len, bytes }
-            }
-            _ => Key::Heap(key.into()),
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Key::Heap(bytes) => bytes,
-        }
-    }
-}
-
-// Hashed and compared as its bytes, so that the map is looked up by
-// `&[u8]` (what `Borrow` requires).
-impl Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Key {}
+/// colder free lists), and a flush copies a key without allocating. It
+/// hashes and compares as its bytes, so the map is looked up by `&[u8]`.
+type Key = SmallVec<[u8; INLINE]>;
 
 /// One shard of the map.
 #[derive(Default)]
@@ -142,7 +97,7 @@ impl Shard {
         if let Some(known) = self.known.get_mut(hash) {
             if known.pending > 0 && !known.queued {
                 known.queued = true;
-                self.queued.push(Key::new(hash));
+                self.queued.push(Key::from_slice(hash));
             }
         }
     }
@@ -256,7 +211,7 @@ impl Reads {
             pending: 0,
             queued: false,
         };
-        shard.known.insert(Key::new(hash.as_bytes()), known);
+        shard.known.insert(Key::from_slice(hash.as_bytes()), known);
     }
 
     /// Counts a read of `hash` served with a plain command. It leaves last
@@ -281,7 +236,7 @@ impl Reads {
                 pending: reads,
                 queued: false,
             };
-            shard.known.insert(Key::new(hash), known);
+            shard.known.insert(Key::from_slice(hash), known);
         }
         shard.queue(hash);
     }
@@ -305,7 +260,7 @@ impl Reads {
             for key in queued.drain(..) {
                 // A key queued again after its entry went and came back is
                 // here twice: the first takes it.
-                let Some(known) = known.get_mut(key.as_bytes()) else {
+                let Some(known) = known.get_mut(key.as_slice()) else {
                     continue;
                 };
                 if std::mem::take(&mut known.queued) && known.pending > 0 {
@@ -430,16 +385,16 @@ pub(crate) async fn flush_in_background(
             // Not known: the counts stay pending, for the next pass.
             let Ok(found) = found else {
                 for (hash, _) in &sessions {
-                    reads.requeue(hash.as_bytes());
+                    reads.requeue(hash);
                 }
                 continue;
             };
             for ((hash, written), exists) in sessions.into_iter().zip(found) {
                 if exists == 1 {
-                    reads.settle(hash.as_bytes(), written);
+                    reads.settle(&hash, written);
                 } else {
                     // Gone: so are its counts, and what it was known for.
-                    reads.forget_key(hash.as_bytes());
+                    reads.forget_key(&hash);
                 }
             }
         }
@@ -461,7 +416,7 @@ async fn flush_batch(
 ) -> Result<Vec<i64>, ()> {
     let mut invocation = scripts.add_reads.prepare_invoke();
     for (hash, reads) in sessions {
-        invocation.key(hash.as_bytes()).arg(reads);
+        invocation.key(hash.as_slice()).arg(reads);
     }
     match tokio::time::timeout(
         timeout,
@@ -491,7 +446,7 @@ mod tests {
     /// What [`Reads::take_pending`] takes, as bytes and counts.
     fn pending(reads: &Reads) -> Vec<(Vec<u8>, u64)> {
         let all = reads.take_pending().into_iter();
-        all.map(|(key, n)| (key.as_bytes().to_vec(), n)).collect()
+        all.map(|(key, n)| (key.as_slice().to_vec(), n)).collect()
     }
 
     #[test]
@@ -562,8 +517,8 @@ mod tests {
             reads.count(hash);
             assert_eq!(reads.pending(hash), 2);
         }
-        assert!(matches!(Key::new(long.as_bytes()), Key::Heap(_)));
-        assert!(matches!(Key::new(edge.as_bytes()), Key::Inline { .. }));
+        assert!(Key::from_slice(long.as_bytes()).spilled());
+        assert!(!Key::from_slice(edge.as_bytes()).spilled());
         let mut all = pending(&reads);
         all.sort();
         assert_eq!(
