@@ -57,6 +57,15 @@ struct Known {
 }
 
 impl Known {
+    /// Puts `hash`, this entry's key, on its shard's `queue` for the next
+    /// flush, if it has pending reads and is not there yet.
+    fn queue_in(&mut self, hash: &[u8], queue: &mut Vec<Key>) {
+        if self.pending > 0 && !self.queued {
+            self.queued = true;
+            queue.push(Key::from_slice(hash));
+        }
+    }
+
     /// Whether a read may still use it, or it holds counts to write out.
     fn needed(&self, now: Instant) -> bool {
         self.pending > 0 || self.fresh_until.is_some_and(|until| now < until)
@@ -95,10 +104,7 @@ impl Shard {
     /// queued yet.
     fn queue(&mut self, hash: &[u8]) {
         if let Some(known) = self.known.get_mut(hash) {
-            if known.pending > 0 && !known.queued {
-                known.queued = true;
-                self.queued.push(Key::from_slice(hash));
-            }
+            known.queue_in(hash, &mut self.queued);
         }
     }
 }
@@ -227,18 +233,24 @@ impl Reads {
         }
         let hash = hash.as_bytes();
         let mut shard = self.shard(hash);
+        let Shard {
+            known: entries,
+            queued,
+            ..
+        } = &mut *shard;
         // Usually found, as it was a moment ago when the read began.
-        if let Some(known) = shard.known.get_mut(hash) {
+        if let Some(known) = entries.get_mut(hash) {
             known.pending += reads;
+            known.queue_in(hash, queued);
         } else {
-            let known = Known {
+            let mut new = Known {
                 fresh_until: None,
                 pending: reads,
                 queued: false,
             };
-            shard.known.insert(Key::from_slice(hash), known);
+            new.queue_in(hash, queued);
+            entries.insert(Key::from_slice(hash), new);
         }
-        shard.queue(hash);
     }
 
     /// The reads of `hash` served here and not yet in its counter.
@@ -275,12 +287,17 @@ impl Reads {
     /// meanwhile stay pending, queued for the next flush.
     fn settle(&self, hash: &[u8], written: u64) {
         let mut shard = self.shard(hash);
-        if let Some(known) = shard.known.get_mut(hash) {
+        let Shard {
+            known: entries,
+            queued,
+            ..
+        } = &mut *shard;
+        if let Some(known) = entries.get_mut(hash) {
             known.pending = known.pending.saturating_sub(written);
-            if !known.needed(Instant::now()) {
-                shard.known.remove(hash);
+            if known.needed(Instant::now()) {
+                known.queue_in(hash, queued);
             } else {
-                shard.queue(hash);
+                entries.remove(hash);
             }
         }
     }
