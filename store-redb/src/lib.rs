@@ -45,9 +45,14 @@
 //!   the writer and never sees half a write). Only when the read would move
 //!   the session's deadline by the touch granularity
 //!   ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
-//!   or more does the writer's next commit slide it. Reads are counted in
-//!   memory ([`ReadTally`](session_core::ReadTally)) and folded into the
-//!   row by the session's next transaction; reports add what is pending.
+//!   or more is a refresh due, and even then the read does not wait: it
+//!   leaves the refresh to the writer, which slides the rows of every
+//!   refresh left in the last 500 ms in one transaction, in key order (one
+//!   read that finds its stored deadline within 5 s waits for its refresh
+//!   instead). Queries, [`RedbStore::flush`] and closing the store apply
+//!   the refreshes left first. Reads are counted in memory
+//!   ([`ReadTally`](session_core::ReadTally)) and folded into the row by
+//!   the session's next transaction; reports add what is pending.
 //! - **Group commit.** redb runs one write transaction at a time. A writer
 //!   thread owned by the store takes every operation waiting when it is
 //!   free (up to [`RedbStoreBuilder::max_batch`]) into one transaction and
@@ -138,8 +143,9 @@
 //!
 //! Under [`Durability::EveryWrite`], binding and destroying are synced
 //! writes; reads' counts and last activity reach the disk with the expiry
-//! slides, within 500 ms of a refresh, so a crash may lose the counts of
-//! the reads since the last refresh, never data.
+//! slides, within about a second of a refresh, so a crash may lose the
+//! counts of the reads since the last refresh and the refreshes of the
+//! last second (their sessions keep their previous deadline), never data.
 //!
 //! **Files of earlier builds** open, and the first open brings them to the
 //! current layout in one transaction (O(n) once); a build from before
@@ -170,6 +176,7 @@ mod config;
 mod error;
 mod layout;
 mod queries;
+mod refresh;
 mod store;
 mod tables;
 mod upgrade;

@@ -19,6 +19,7 @@ use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
 use crate::layout::{meta_in, now_ms, TxResult, ACTIVITY, EXPIRY, OWNERS, RECORDS};
 use crate::queries::Snapshot;
+use crate::refresh::{Refresh, Refreshes, DEFER_MARGIN_MS};
 use crate::tables::{Count, Live, Tables};
 use crate::upgrade::upgrade;
 use crate::verify::verify;
@@ -41,6 +42,8 @@ pub struct RedbStore {
     path: PathBuf,
     /// Reads served from snapshots, not yet in their rows.
     tally: Arc<ReadTally>,
+    /// Refreshes reads left for the writer.
+    refreshes: Arc<Refreshes>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -97,8 +100,9 @@ impl RedbStore {
             sweep_interval: options.sweep_interval,
             sweep_batch: options.sweep_batch,
             tally: Arc::new(ReadTally::new()),
+            refreshes: Arc::new(Refreshes::new()),
         };
-        let tally = settings.tally.clone();
+        let (tally, refreshes) = (settings.tally.clone(), settings.refreshes.clone());
         let writer = Writer::start(db.clone(), settings).map_err(Error::Thread)?;
         tracing::debug!(path = %path.display(), "store-redb opened");
         Ok(RedbStore {
@@ -109,6 +113,7 @@ impl RedbStore {
             limits: options.limits,
             path,
             tally,
+            refreshes,
         })
     }
 
@@ -121,7 +126,19 @@ impl RedbStore {
     /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
     /// one commit.
     pub async fn flush(&self) -> Result<()> {
-        self.write(true, |_, _| Ok(())).await
+        self.write(true, |tables, now| tables.apply_refreshes(now).map(drop))
+            .await
+    }
+
+    /// Applies the refreshes reads left for the writer, if any, before a
+    /// query reports deadlines or activity: so that it sees every read
+    /// before it, as it would had each read waited for its refresh.
+    async fn apply_refreshes(&self) -> Result<()> {
+        if self.refreshes.is_empty() {
+            return Ok(());
+        }
+        self.write(false, |tables, now| tables.apply_refreshes(now).map(drop))
+            .await
     }
 
     /// Sessions on disk, expired ones not yet swept included: a diagnostic
@@ -139,13 +156,17 @@ impl RedbStore {
     pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
         let tx = self.db.begin_read().map_err(backend)?;
         let records = open_read(&tx, RECORDS)?;
-        let Some(deadline) = meta_in(&records, id.as_str())
-            .map_err(backend)?
-            .map(|meta| meta.deadline)
-        else {
+        let Some(meta) = meta_in(&records, id.as_str()).map_err(backend)? else {
             return Ok(None);
         };
         let now = now_ms();
+        // A refresh left for the writer counts once the session is alive
+        // as stored (it applies to no other).
+        let left = self
+            .refreshes
+            .get(id.as_str())
+            .filter(|refresh| meta.alive(now) && refresh.at > meta.last);
+        let deadline = left.map_or(meta.deadline, |refresh| refresh.deadline.max(meta.deadline));
         Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
     }
 
@@ -233,10 +254,12 @@ impl RedbStore {
     }
 
     /// A read of the live session `id`: `answer` of a snapshot of it, or
-    /// `None`. It never waits for the writer unless a refresh is due under
-    /// the touch granularity: then the writer's next commit slides the
-    /// session and counts the read. Otherwise the read is counted in the
-    /// tally. An expired session reads as absent and is left to the sweeper.
+    /// `None`, counted in the tally. It never waits for the writer unless a
+    /// refresh is due under the touch granularity and the stored deadline
+    /// is near (within [`DEFER_MARGIN_MS`]): then the writer's next commit
+    /// slides the session and counts the read. A refresh due further off is
+    /// left for the writer's next pass (the `refresh` module). An expired
+    /// session reads as absent and is left to the sweeper.
     async fn read<T>(
         &self,
         id: &SessionId,
@@ -256,10 +279,15 @@ impl RedbStore {
             };
             let answer = answer(snapshot, key)?;
             let due = own.refresh_due(meta.deadline, deadline);
-            if !due {
+            let defer = due && meta.deadline > now.saturating_add(DEFER_MARGIN_MS);
+            if !due || defer {
                 self.tally.add(key, now);
             }
-            Ok(Some((answer, due)))
+            if defer {
+                let refresh = Refresh { deadline, at: now };
+                self.refreshes.defer(key, refresh);
+            }
+            Ok(Some((answer, due && !defer)))
         })?;
         match found {
             Some((answer, true)) => {
@@ -615,12 +643,14 @@ impl Store for RedbStore {
 
     async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
         let id = id.as_str().to_owned();
+        self.apply_refreshes().await?;
         self.snapshot(move |snapshot, now| snapshot.info(&id, now))
             .await
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
         let owner = owner.to_owned();
+        self.apply_refreshes().await?;
         self.snapshot(move |snapshot, now| snapshot.owner_sessions(&owner, now))
             .await
     }
@@ -644,6 +674,7 @@ impl Store for RedbStore {
 
     async fn count_active(&self, within: Duration) -> Result<u64> {
         let within = millis(within);
+        self.apply_refreshes().await?;
         self.snapshot(move |snapshot, now| snapshot.count_active(now, now.saturating_sub(within)))
             .await
     }
@@ -663,6 +694,7 @@ impl Store for RedbStore {
             },
         };
         let within = millis(within);
+        self.apply_refreshes().await?;
         self.snapshot(move |snapshot, now| {
             let cursor = cursor
                 .as_ref()
@@ -695,5 +727,91 @@ mod tests {
         let result: Result<()> = deadline(limit, std::future::pending()).await;
         assert!(matches!(result, Err(CoreError::Timeout(d)) if d == limit));
         assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
+    }
+
+    /// The deadline in the session's row as committed, refreshes left for
+    /// the writer not included.
+    fn stored_deadline(store: &RedbStore, id: &SessionId) -> u64 {
+        let tx = store.db.begin_read().unwrap();
+        let records = open_read(&tx, RECORDS).unwrap();
+        meta_in(&records, id.as_str()).unwrap().unwrap().deadline
+    }
+
+    async fn created(store: &RedbStore, policy: &ExpiryPolicy) -> SessionId {
+        let id = SessionId::generate("t:");
+        let outcome = store.set(&id, "k", b"v", WriteMode::Create, policy);
+        assert_eq!(outcome.await.unwrap(), WriteOutcome::Applied);
+        // A read a few ms on has a refresh due (the policy's granularity is 0).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        id
+    }
+
+    /// A read whose refresh is due answers without a write while the
+    /// deadline is far; the writer's next pass slides the row. Near the
+    /// deadline, the read waits for its refresh.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_far_from_the_deadline_is_left_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("s.redb")).unwrap();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let id = created(&store, &policy).await;
+        let before = stored_deadline(&store, &id);
+        assert_eq!(
+            store.get(&id, "k", &policy).await.unwrap(),
+            Some(b"v".to_vec())
+        );
+        let left = store
+            .refreshes
+            .get(id.as_str())
+            .expect("left for the writer");
+        assert!(left.deadline > before);
+        // Reports see it at once; the row, after a pass.
+        assert!(store.ttl(&id).unwrap().unwrap() > Duration::from_millis(before - now_ms()));
+        let start = std::time::Instant::now();
+        while !store.refreshes.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(5), "never applied");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stored_deadline(&store, &id), left.deadline);
+        let info = store.info(&id).await.unwrap().unwrap();
+        assert_eq!((info.reads, info.writes), (1, 1));
+
+        let brief = ExpiryPolicy::idle(Duration::from_millis(DEFER_MARGIN_MS));
+        let near = created(&store, &brief).await;
+        let before = stored_deadline(&store, &near);
+        assert_eq!(
+            store.get(&near, "k", &brief).await.unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(store.refreshes.get(near.as_str()), None);
+        assert!(
+            stored_deadline(&store, &near) > before,
+            "the read did not slide"
+        );
+    }
+
+    /// Queries and a closing store apply what reads left, so neither a
+    /// count nor a clean restart misses a read's refresh.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_and_closing_apply_refreshes_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let store = RedbStore::open(&path).unwrap();
+        let (queried, closed) = (
+            created(&store, &policy).await,
+            created(&store, &policy).await,
+        );
+        store.get(&queried, "k", &policy).await.unwrap();
+        let read_at = store.refreshes.get(queried.as_str()).unwrap().at;
+        let info = store.info(&queried).await.unwrap().unwrap();
+        assert_eq!(info.last_active_ms, read_at);
+        assert_eq!(store.refreshes.get(queried.as_str()), None, "info left it");
+
+        store.get(&closed, "k", &policy).await.unwrap();
+        let left = store.refreshes.get(closed.as_str()).unwrap();
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(stored_deadline(&store, &closed), left.deadline);
     }
 }

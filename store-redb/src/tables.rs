@@ -4,6 +4,8 @@
 //! an owner's cap, destroyed with their owner or all at once). The tables
 //! themselves are described in the `layout` module.
 
+use std::collections::HashMap;
+
 use redb::{ReadableTable, Table, WriteTransaction};
 use session_core::{ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, SessionSize};
 
@@ -11,6 +13,7 @@ use crate::layout::{
     data_of, meta_in, owned, range_end, value_in, Meta, TxResult, ACTIVITY, EXPIRY, OWNERS,
     RECORDS, ROW,
 };
+use crate::refresh::{Refresh, Refreshes};
 
 /// What an operation counts, inside its own transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +56,12 @@ pub(crate) struct Tables<'t> {
     /// outside the writer (tests, the upgrade at open).
     pub(crate) tally: Option<&'t ReadTally>,
     /// The pending reads this transaction wrote into rows (or dropped with
-    /// their session), taken out of the tally once it commits.
-    pub(crate) folded: Vec<(String, PendingReads)>,
+    /// their session), by session, taken out of the tally once it commits.
+    pub(crate) folded: HashMap<String, PendingReads>,
+    /// The refreshes reads left for the writer; none outside the writer.
+    pub(crate) refreshes: Option<&'t Refreshes>,
+    /// The refreshes this transaction handled, taken out once it commits.
+    pub(crate) refreshed: Vec<(String, Refresh)>,
 }
 
 impl<'t> Tables<'t> {
@@ -65,16 +72,57 @@ impl<'t> Tables<'t> {
             owners: tx.open_table(OWNERS)?,
             activity: tx.open_table(ACTIVITY)?,
             tally: None,
-            folded: Vec::new(),
+            folded: HashMap::new(),
+            refreshes: None,
+            refreshed: Vec::new(),
         })
     }
 
-    /// The reads of `id` the tally holds, noted as taken in by this
-    /// transaction.
+    /// Slides the sessions whose refresh reads left for the writer, in
+    /// order of id; returns how many refreshes it handled. A refresh is
+    /// applied only to a session still alive whose last activity is older
+    /// than the read: any operation since (a write, a new lifetime, a
+    /// regenerate) slid the session itself, later, and may have set a
+    /// shorter deadline that the read's must not undo.
+    pub(crate) fn apply_refreshes(&mut self, now: u64) -> TxResult<usize> {
+        let Some(refreshes) = self.refreshes else {
+            return Ok(0);
+        };
+        let pending = refreshes.pending();
+        for (id, refresh) in &pending {
+            if let Some(meta) = self.meta(id)? {
+                if meta.alive(now) && refresh.at > meta.last && refresh.deadline > meta.deadline {
+                    let mut slid = Meta {
+                        deadline: refresh.deadline,
+                        ..meta.clone()
+                    };
+                    slid.touch(refresh.at);
+                    self.save(
+                        id,
+                        &Live {
+                            meta: slid,
+                            stored: Some(meta),
+                        },
+                    )?;
+                }
+            }
+        }
+        let handled = pending.len();
+        self.refreshed.extend(pending);
+        Ok(handled)
+    }
+
+    /// The reads of `id` the tally holds that this transaction has not
+    /// taken in yet (a session saved twice in one commit takes each read
+    /// once), noted as taken in.
     fn fold(&mut self, id: &str) -> PendingReads {
-        let pending = self.tally.map(|tally| tally.get(id)).unwrap_or_default();
-        if pending.reads > 0 {
-            self.folded.push((id.to_owned(), pending));
+        let mut pending = self.tally.map(|tally| tally.get(id)).unwrap_or_default();
+        if let Some(taken) = self.folded.get_mut(id) {
+            pending.reads = pending.reads.saturating_sub(taken.reads);
+            taken.reads += pending.reads;
+            taken.last_ms = taken.last_ms.max(pending.last_ms);
+        } else if pending.reads > 0 {
+            self.folded.insert(id.to_owned(), pending);
         }
         pending
     }
@@ -478,6 +526,94 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
         (dir, db)
+    }
+
+    /// A session saved twice in one commit (two writes in one group) takes
+    /// its pending reads into its row once, and a read counted between the
+    /// saves once more; the tally then holds none of them.
+    #[test]
+    fn reads_pending_are_taken_in_once_per_commit() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let tally = ReadTally::new();
+        let id = "session";
+        let tx = db.begin_write().unwrap();
+        let folded = {
+            let mut tables = Tables::open(&tx).unwrap();
+            tables.tally = Some(&tally);
+            let live = Tables::create(now_ms(), &policy).unwrap();
+            tables.save(id, &live).unwrap();
+            for _ in 0..3 {
+                tally.add(id, now_ms());
+            }
+            let live = tables.live(id, now_ms(), &policy).unwrap().unwrap();
+            tables.save(id, &live).unwrap();
+            tally.add(id, now_ms());
+            let live = tables.live(id, now_ms(), &policy).unwrap().unwrap();
+            tables.save(id, &live).unwrap();
+            assert_eq!(tables.meta(id).unwrap().unwrap().reads, 4);
+            std::mem::take(&mut tables.folded)
+        };
+        tx.commit().unwrap();
+        for (id, reads) in folded {
+            tally.settle(&id, reads);
+        }
+        assert_eq!(tally.get(id).reads, 0);
+    }
+
+    /// A refresh left by a read slides the row only if no operation has
+    /// slid the session since the read.
+    #[test]
+    fn a_left_refresh_applies_unless_an_operation_came_after_the_read() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let tally = ReadTally::new();
+        let refreshes = Refreshes::new();
+        let t0 = now_ms();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            tables.tally = Some(&tally);
+            tables.refreshes = Some(&refreshes);
+            for id in ["read", "written"] {
+                let live = Tables::create(t0, &policy).unwrap();
+                tables.save(id, &live).unwrap();
+            }
+            let later = Refresh {
+                deadline: t0 + 10_000 + 3_600_000,
+                at: t0 + 10_000,
+            };
+            refreshes.defer("read", later);
+            tally.add("read", later.at);
+            // A write after the read, with a shorter deadline of its own.
+            refreshes.defer("written", later);
+            let mut live = tables
+                .live("written", t0 + 20_000, &policy)
+                .unwrap()
+                .unwrap();
+            live.meta.deadline = t0 + 60_000;
+            tables.save("written", &live).unwrap();
+
+            assert_eq!(tables.apply_refreshes(t0 + 30_000).unwrap(), 2);
+            let read = tables.meta("read").unwrap().unwrap();
+            assert_eq!(
+                (read.deadline, read.last, read.reads),
+                (later.deadline, later.at, 1)
+            );
+            let written = tables.meta("written").unwrap().unwrap();
+            assert_eq!(
+                written.deadline,
+                t0 + 60_000,
+                "the read undid a later write"
+            );
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+            assert_eq!(tables.refreshed.len(), 2);
+            for (id, refresh) in std::mem::take(&mut tables.refreshed) {
+                refreshes.settle(&id, refresh);
+            }
+        }
+        tx.commit().unwrap();
+        assert!(refreshes.is_empty());
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! user data ask for a synced commit; other commits do not wait for the
 //! disk, and a synced commit follows within the durability's interval.
 //!
-//! The same thread runs the expiry sweeper between batches, in transactions
-//! of its own, so nothing else ever waits for redb's write lock.
+//! The same thread runs the expiry sweeper between batches, and applies the
+//! refreshes reads left for it (the `refresh` module) every
+//! [`FOLD_EVERY`], in transactions of their own, so nothing else ever waits
+//! for redb's write lock.
 //!
 //! If a grouped transaction fails, its operations run again one per
 //! transaction, so that one operation that cannot succeed fails alone.
@@ -28,6 +30,7 @@ use tokio::sync::oneshot;
 use crate::config::Durability;
 use crate::error::NotApplied;
 use crate::layout::{now_ms, TxResult};
+use crate::refresh::{Refreshes, FOLD_EVERY};
 use crate::tables::Tables;
 
 type Answer = Box<dyn Any + Send>;
@@ -58,6 +61,26 @@ pub(crate) struct Settings {
     pub(crate) sweep_batch: usize,
     /// The store's pending reads, folded into rows by the transactions.
     pub(crate) tally: Arc<ReadTally>,
+    /// The refreshes reads left for the writer.
+    pub(crate) refreshes: Arc<Refreshes>,
+}
+
+impl Settings {
+    /// What every transaction of the writer's takes in and settles.
+    fn pending(&self) -> Pending<'_> {
+        Pending {
+            tally: &self.tally,
+            refreshes: &self.refreshes,
+        }
+    }
+}
+
+/// The store's state kept in memory until a transaction writes it: reads
+/// not yet counted in their rows, and refreshes not yet applied.
+#[derive(Clone, Copy)]
+struct Pending<'a> {
+    tally: &'a ReadTally,
+    refreshes: &'a Refreshes,
 }
 
 impl Writer {
@@ -115,13 +138,18 @@ impl Drop for Writer {
 
 /// The writer thread's loop.
 fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
+    let pending = settings.pending();
     let mut next_sweep = later(Instant::now(), settings.sweep_interval);
+    let mut next_fold = later(Instant::now(), FOLD_EVERY);
     let mut sync = SyncState {
         every: settings.durability.sync_every(),
         due: None,
     };
     loop {
-        let wake = sync.due.map_or(next_sweep, |due| due.min(next_sweep));
+        let wake = sync
+            .due
+            .map_or(next_sweep, |due| due.min(next_sweep))
+            .min(next_fold);
         let mut batch = Vec::new();
         let mut open = true;
         match jobs.recv_timeout(wake.saturating_duration_since(Instant::now())) {
@@ -136,20 +164,31 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
             }
         }
         let now = Instant::now();
+        // Before the batch, so that a synced batch takes the refreshes to
+        // the disk with it.
+        if (now >= next_fold || !open)
+            && !settings.refreshes.is_empty()
+            && apply_refreshes(db, pending)
+        {
+            sync.after_commit(now, false, true);
+        }
+        if now >= next_fold {
+            next_fold = later(now, FOLD_EVERY);
+        }
         if !open {
             // The store is being dropped: what is left, and a last sync.
             if sync.due.is_some() || !batch.is_empty() {
-                commit(db, &settings.tally, batch, true);
+                commit(db, pending, batch, true);
             }
             return;
         }
         let synced = batch.iter().any(|job| job.sync) || sync.due.is_some_and(|due| now >= due);
         if !batch.is_empty() || synced {
-            let committed = commit(db, &settings.tally, batch, synced);
+            let committed = commit(db, pending, batch, synced);
             sync.after_commit(now, synced, committed);
         }
         if now >= next_sweep {
-            let swept = sweep(db, &settings.tally, settings.sweep_batch);
+            let swept = sweep(db, pending, settings.sweep_batch);
             if swept.is_some_and(|count| count > 0) {
                 sync.after_commit(now, false, true);
             }
@@ -195,10 +234,11 @@ fn later(now: Instant, after: Duration) -> Instant {
 }
 
 /// Runs `body` in one write transaction and commits it, synced or not;
-/// then takes the pending reads it folded into rows out of `tally`.
+/// then takes the pending reads it folded into rows out of the tally, and
+/// the refreshes it applied out of those left.
 fn transaction<T>(
     db: &Database,
-    tally: &ReadTally,
+    pending: Pending<'_>,
     synced: bool,
     body: impl FnOnce(&mut Tables<'_>, u64) -> TxResult<T>,
 ) -> TxResult<T> {
@@ -208,24 +248,44 @@ fn transaction<T>(
     } else {
         redb::Durability::None
     })?;
-    let (value, folded) = {
+    let (value, folded, refreshed) = {
         let mut tables = Tables::open(&tx)?;
-        tables.tally = Some(tally);
+        tables.tally = Some(pending.tally);
+        tables.refreshes = Some(pending.refreshes);
         let value = body(&mut tables, now_ms())?;
-        (value, std::mem::take(&mut tables.folded))
+        let folded = std::mem::take(&mut tables.folded);
+        (value, folded, std::mem::take(&mut tables.refreshed))
     };
     tx.commit()?;
-    for (id, pending) in folded {
-        tally.settle(&id, pending);
+    for (id, reads) in folded {
+        pending.tally.settle(&id, reads);
+    }
+    for (id, refresh) in refreshed {
+        pending.refreshes.settle(&id, refresh);
     }
     Ok(value)
+}
+
+/// Applies the refreshes left for the writer, in a transaction of their own
+/// (not synced). Returns whether it committed; if not, they stay left, for
+/// the next pass.
+fn apply_refreshes(db: &Database, pending: Pending<'_>) -> bool {
+    match transaction(db, pending, false, |tables, now| {
+        tables.apply_refreshes(now)
+    }) {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(%error, "store-redb: applying deferred refreshes failed; retrying next pass");
+            false
+        }
+    }
 }
 
 /// Runs `jobs` in one transaction and answers each. If that fails, runs each
 /// in a transaction of its own, so that one operation that cannot succeed
 /// (a damaged page, say) fails alone. Returns whether everything committed.
-fn commit(db: &Database, tally: &ReadTally, jobs: Vec<Job>, synced: bool) -> bool {
-    let together = transaction(db, tally, synced, |tables, now| {
+fn commit(db: &Database, pending: Pending<'_>, jobs: Vec<Job>, synced: bool) -> bool {
+    let together = transaction(db, pending, synced, |tables, now| {
         jobs.iter()
             .map(|job| (job.step)(tables, now))
             .collect::<TxResult<Vec<Answer>>>()
@@ -243,7 +303,7 @@ fn commit(db: &Database, tally: &ReadTally, jobs: Vec<Job>, synced: bool) -> boo
             tracing::warn!(%error, operations = jobs.len(), "store-redb: a grouped commit failed; retrying its operations one by one");
             let mut all = true;
             for job in jobs {
-                let alone = transaction(db, tally, synced, |tables, now| (job.step)(tables, now));
+                let alone = transaction(db, pending, synced, |tables, now| (job.step)(tables, now));
                 all &= alone.is_ok();
                 let _ = job
                     .reply
@@ -265,11 +325,11 @@ fn commit(db: &Database, tally: &ReadTally, jobs: Vec<Job>, synced: bool) -> boo
 /// Handles up to `batch` expiry entries that came due, in a transaction of
 /// their own (not synced): expired sessions removed, live ones filed again.
 /// Returns how many entries it handled, `None` on an error.
-fn sweep(db: &Database, tally: &ReadTally, batch: usize) -> Option<usize> {
+fn sweep(db: &Database, pending: Pending<'_>, batch: usize) -> Option<usize> {
     if !anything_expired(db) {
         return Some(0);
     }
-    match transaction(db, tally, false, |tables, now| tables.sweep(now, batch)) {
+    match transaction(db, pending, false, |tables, now| tables.sweep(now, batch)) {
         Ok(count) => Some(count),
         Err(error) => {
             tracing::warn!(%error, "store-redb: expiry sweep failed; retrying next interval");
