@@ -169,7 +169,11 @@
 //! [`RedbStore::ttl`], [`RedbStore::size_on_disk`], and
 //! [`RedbStore::verify`], which checks that the tables agree (after a
 //! crash, say). The queries and `len_on_disk` read a snapshot (a read
-//! transaction) on tokio's blocking pool, and never wait for the writer.
+//! transaction) on tokio's blocking pool. `len_on_disk` never waits for
+//! the writer; the queries do only while reads have left refreshes for it,
+//! which its next commit applies first (so they see every read before
+//! them), and fail with [`session_core::Error::Timeout`] like any write
+//! should it not answer in time.
 #![warn(missing_docs)]
 
 mod config;

@@ -1,6 +1,7 @@
-//! The store-wide queries, on a snapshot (a read transaction) that never
-//! waits for the writer: a session's info, an owner's sessions, and the
-//! sessions active in a window, counted or paged by cursor.
+//! The store-wide queries, on a snapshot (a read transaction), which the
+//! writer's commits never block: a session's info, an owner's sessions, and
+//! the sessions active in a window, counted or paged by cursor. (The store
+//! has the writer apply the refreshes reads left before it takes one.)
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
@@ -15,7 +16,7 @@ use crate::layout::{
 };
 
 /// The tables open in one read transaction: a snapshot, for the store-wide
-/// queries, which never wait for the writer.
+/// queries, which the writer's commits never block.
 pub(crate) struct Snapshot {
     records: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     expiry: ReadOnlyTable<(u64, &'static str), ()>,

@@ -27,6 +27,10 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use session_core::ExpiryPolicy;
+
+use crate::layout::Meta;
+
 /// How often the writer applies the refreshes left since its last pass.
 pub(crate) const FOLD_EVERY: Duration = Duration::from_millis(500);
 
@@ -34,22 +38,41 @@ pub(crate) const FOLD_EVERY: Duration = Duration::from_millis(500);
 /// refresh to the writer: ten passes.
 pub(crate) const DEFER_MARGIN_MS: u64 = 5_000;
 
-/// A refresh a read left for the writer.
+/// A refresh a read left for the writer: when it read, and under what
+/// policy. The deadline it gives is worked out when it is applied, from
+/// the session's row as it is then (see [`Refresh::deadline_for`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Refresh {
-    /// The deadline the read gave the session, ms since the Unix epoch.
-    pub(crate) deadline: u64,
     /// When it read, ms since the Unix epoch: the session's last activity.
     pub(crate) at: u64,
+    /// The policy the read was made under.
+    pub(crate) policy: ExpiryPolicy,
 }
 
 impl Refresh {
-    /// The later of two refreshes of one session, field by field.
+    /// The later of two refreshes of one session.
     fn merge(self, other: Refresh) -> Refresh {
-        Refresh {
-            deadline: self.deadline.max(other.deadline),
-            at: self.at.max(other.at),
+        if other.at >= self.at {
+            other
+        } else {
+            self
         }
+    }
+
+    /// The deadline this refresh gives the session whose row is `meta`, as
+    /// the read would have had it waited for the writer: from the row's own
+    /// idle timeout and creation, which an operation may have changed since
+    /// the read's snapshot (a shorter lifetime stays short). `None` if it
+    /// gives none: the session has expired by `now`, or an operation slid
+    /// it at or after the read, or the deadline would not move later.
+    pub(crate) fn deadline_for(&self, meta: &Meta, now: u64) -> Option<u64> {
+        if !meta.alive(now) || self.at <= meta.last {
+            return None;
+        }
+        let deadline = meta
+            .policy(&self.policy)
+            .deadline_ms(meta.created, self.at)?;
+        (deadline > meta.deadline).then_some(deadline)
     }
 }
 
@@ -138,18 +161,19 @@ impl Refreshes {
 mod tests {
     use super::*;
 
-    fn refresh(deadline: u64, at: u64) -> Refresh {
-        Refresh { deadline, at }
+    fn refresh(at: u64) -> Refresh {
+        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+        Refresh { at, policy }
     }
 
     #[test]
     fn a_session_keeps_its_latest_refresh() {
         let refreshes = Refreshes::new();
         assert!(refreshes.is_empty());
-        refreshes.defer("a", refresh(10, 1));
-        refreshes.defer("a", refresh(30, 3));
-        refreshes.defer("a", refresh(20, 2));
-        assert_eq!(refreshes.get("a"), Some(refresh(30, 3)));
+        refreshes.defer("a", refresh(1));
+        refreshes.defer("a", refresh(3));
+        refreshes.defer("a", refresh(2));
+        assert_eq!(refreshes.get("a"), Some(refresh(3)));
         assert_eq!(refreshes.get("b"), None);
         assert!(!refreshes.is_empty());
     }
@@ -158,7 +182,7 @@ mod tests {
     fn pending_is_in_id_order_and_stays_until_settled() {
         let refreshes = Refreshes::new();
         for id in ["c", "a", "b"] {
-            refreshes.defer(id, refresh(10, 1));
+            refreshes.defer(id, refresh(1));
         }
         let pending = refreshes.pending();
         let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
@@ -173,17 +197,17 @@ mod tests {
     #[test]
     fn a_refresh_left_while_one_is_applied_stays() {
         let refreshes = Refreshes::new();
-        refreshes.defer("a", refresh(10, 1));
+        refreshes.defer("a", refresh(1));
         let (_, applied) = refreshes.pending().remove(0);
-        refreshes.defer("a", refresh(20, 2));
+        refreshes.defer("a", refresh(2));
         refreshes.settle("a", applied);
-        assert_eq!(refreshes.get("a"), Some(refresh(20, 2)));
+        assert_eq!(refreshes.get("a"), Some(refresh(2)));
     }
 
     #[test]
     fn debug_shows_no_session_id() {
         let refreshes = Refreshes::new();
-        refreshes.defer("secret-id", refresh(10, 1));
+        refreshes.defer("secret-id", refresh(1));
         let shown = format!("{refreshes:?}");
         assert!(!shown.contains("secret-id"), "{shown}");
         assert!(shown.contains('1'), "{shown}");

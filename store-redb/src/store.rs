@@ -160,13 +160,12 @@ impl RedbStore {
             return Ok(None);
         };
         let now = now_ms();
-        // A refresh left for the writer counts once the session is alive
-        // as stored (it applies to no other).
-        let left = self
+        // With the refresh a read left for the writer, as it will apply.
+        let deadline = self
             .refreshes
             .get(id.as_str())
-            .filter(|refresh| meta.alive(now) && refresh.at > meta.last);
-        let deadline = left.map_or(meta.deadline, |refresh| refresh.deadline.max(meta.deadline));
+            .and_then(|refresh| refresh.deadline_for(&meta, now))
+            .unwrap_or(meta.deadline);
         Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
     }
 
@@ -284,7 +283,10 @@ impl RedbStore {
                 self.tally.add(key, now);
             }
             if defer {
-                let refresh = Refresh { deadline, at: now };
+                let refresh = Refresh {
+                    at: now,
+                    policy: *policy,
+                };
                 self.refreshes.defer(key, refresh);
             }
             Ok(Some((answer, due && !defer)))
@@ -764,7 +766,9 @@ mod tests {
             .refreshes
             .get(id.as_str())
             .expect("left for the writer");
-        assert!(left.deadline > before);
+        // The policy's idle timeout from the read.
+        let slid = left.at + 3_600_000;
+        assert!(slid > before);
         // Reports see it at once; the row, after a pass.
         assert!(store.ttl(&id).unwrap().unwrap() > Duration::from_millis(before - now_ms()));
         let start = std::time::Instant::now();
@@ -772,7 +776,7 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(5), "never applied");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(stored_deadline(&store, &id), left.deadline);
+        assert_eq!(stored_deadline(&store, &id), slid);
         let info = store.info(&id).await.unwrap().unwrap();
         assert_eq!((info.reads, info.writes), (1, 1));
 
@@ -812,6 +816,6 @@ mod tests {
         let left = store.refreshes.get(closed.as_str()).unwrap();
         drop(store);
         let store = RedbStore::open(&path).unwrap();
-        assert_eq!(stored_deadline(&store, &closed), left.deadline);
+        assert_eq!(stored_deadline(&store, &closed), left.at + 3_600_000);
     }
 }

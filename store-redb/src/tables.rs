@@ -79,32 +79,36 @@ impl<'t> Tables<'t> {
     }
 
     /// Slides the sessions whose refresh reads left for the writer, in
-    /// order of id; returns how many refreshes it handled. A refresh is
-    /// applied only to a session still alive whose last activity is older
-    /// than the read: any operation since (a write, a new lifetime, a
-    /// regenerate) slid the session itself, later, and may have set a
-    /// shorter deadline that the read's must not undo.
+    /// order of id, each to the deadline [`Refresh::deadline_for`] gives its
+    /// row as it stands: a session expired, or slid by an operation since
+    /// the read, is left as it is. Returns how many refreshes it handled.
     pub(crate) fn apply_refreshes(&mut self, now: u64) -> TxResult<usize> {
         let Some(refreshes) = self.refreshes else {
             return Ok(0);
         };
         let pending = refreshes.pending();
         for (id, refresh) in &pending {
-            if let Some(meta) = self.meta(id)? {
-                if meta.alive(now) && refresh.at > meta.last && refresh.deadline > meta.deadline {
-                    let mut slid = Meta {
-                        deadline: refresh.deadline,
-                        ..meta.clone()
-                    };
-                    slid.touch(refresh.at);
-                    self.save(
-                        id,
-                        &Live {
-                            meta: slid,
-                            stored: Some(meta),
-                        },
-                    )?;
+            let Some(meta) = self.meta(id)? else {
+                // Gone (destroyed, regenerated, swept) while the read was
+                // counted: its count goes with it.
+                if let Some(tally) = self.tally {
+                    tally.forget(id);
                 }
+                continue;
+            };
+            if let Some(deadline) = refresh.deadline_for(&meta, now) {
+                let mut slid = Meta {
+                    deadline,
+                    ..meta.clone()
+                };
+                slid.touch(refresh.at);
+                self.save(
+                    id,
+                    &Live {
+                        meta: slid,
+                        stored: Some(meta),
+                    },
+                )?;
             }
         }
         let handled = pending.len();
@@ -561,44 +565,61 @@ pub(crate) mod tests {
         assert_eq!(tally.get(id).reads, 0);
     }
 
-    /// A refresh left by a read slides the row only if no operation has
-    /// slid the session since the read.
+    /// A refresh left by a read slides the row as the read would have had
+    /// it waited: not at all after a later operation, by the row's own
+    /// idle timeout where one was set after the read's snapshot (a shorter
+    /// lifetime stays short), and a session gone meanwhile takes its
+    /// pending reads with it.
     #[test]
-    fn a_left_refresh_applies_unless_an_operation_came_after_the_read() {
+    fn a_left_refresh_slides_the_row_as_it_stands() {
         let (_dir, db) = database();
         let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
         let tally = ReadTally::new();
         let refreshes = Refreshes::new();
         let t0 = now_ms();
+        let read_at = t0 + 10_000;
         let tx = db.begin_write().unwrap();
         {
             let mut tables = Tables::open(&tx).unwrap();
             tables.tally = Some(&tally);
             tables.refreshes = Some(&refreshes);
-            for id in ["read", "written"] {
+            for id in ["read", "written", "shortened", "gone"] {
                 let live = Tables::create(t0, &policy).unwrap();
                 tables.save(id, &live).unwrap();
+                refreshes.defer(
+                    id,
+                    Refresh {
+                        at: read_at,
+                        policy,
+                    },
+                );
+                tally.add(id, read_at);
             }
-            let later = Refresh {
-                deadline: t0 + 10_000 + 3_600_000,
-                at: t0 + 10_000,
-            };
-            refreshes.defer("read", later);
-            tally.add("read", later.at);
-            // A write after the read, with a shorter deadline of its own.
-            refreshes.defer("written", later);
+            // After the read, a write with a deadline of its own.
             let mut live = tables
-                .live("written", t0 + 20_000, &policy)
+                .live("written", read_at + 10_000, &policy)
                 .unwrap()
                 .unwrap();
             live.meta.deadline = t0 + 60_000;
             tables.save("written", &live).unwrap();
+            // Before the read (its snapshot did not show it yet), a lifetime
+            // of one minute.
+            let mut live = tables
+                .live("shortened", read_at - 1, &policy)
+                .unwrap()
+                .unwrap();
+            live.meta.idle = Some(60_000);
+            live.meta.deadline = read_at - 1 + 60_000;
+            tables.save("shortened", &live).unwrap();
+            let gone = tables.meta("gone").unwrap().unwrap();
+            tables.purge("gone", &gone).unwrap();
+            tally.add("gone", read_at + 1);
 
-            assert_eq!(tables.apply_refreshes(t0 + 30_000).unwrap(), 2);
+            assert_eq!(tables.apply_refreshes(read_at + 20_000).unwrap(), 4);
             let read = tables.meta("read").unwrap().unwrap();
             assert_eq!(
                 (read.deadline, read.last, read.reads),
-                (later.deadline, later.at, 1)
+                (read_at + 3_600_000, read_at, 1)
             );
             let written = tables.meta("written").unwrap().unwrap();
             assert_eq!(
@@ -606,8 +627,15 @@ pub(crate) mod tests {
                 t0 + 60_000,
                 "the read undid a later write"
             );
+            let shortened = tables.meta("shortened").unwrap().unwrap();
+            assert_eq!(
+                shortened.deadline,
+                read_at + 60_000,
+                "the read undid a shorter lifetime"
+            );
+            assert_eq!(tally.get("gone").reads, 0, "a gone session kept its reads");
             assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
-            assert_eq!(tables.refreshed.len(), 2);
+            assert_eq!(tables.refreshed.len(), 4);
             for (id, refresh) in std::mem::take(&mut tables.refreshed) {
                 refreshes.settle(&id, refresh);
             }
