@@ -58,6 +58,9 @@ pub struct RedbStoreBuilder {
     pub(crate) sweep_batch: usize,
     pub(crate) cache_bytes: usize,
     pub(crate) limits: Limits,
+    /// How often the writer applies the refreshes reads left for it; a
+    /// constant but in this crate's tests.
+    pub(crate) refresh_every: Duration,
 }
 
 /// The default database file, relative to the working directory.
@@ -74,6 +77,7 @@ impl Default for RedbStoreBuilder {
             sweep_batch: 1000,
             cache_bytes: 64 * 1024 * 1024,
             limits: Limits::default(),
+            refresh_every: crate::refresh::FOLD_EVERY,
         }
     }
 }

@@ -101,6 +101,7 @@ impl RedbStore {
             sweep_batch: options.sweep_batch,
             tally: Arc::new(ReadTally::new()),
             refreshes: Arc::new(Refreshes::new()),
+            refresh_every: options.refresh_every,
         };
         let (tally, refreshes) = (settings.tally.clone(), settings.refreshes.clone());
         let writer = Writer::start(db.clone(), settings).map_err(Error::Thread)?;
@@ -748,34 +749,39 @@ mod tests {
         id
     }
 
+    /// A store whose writer applies refreshes left only when asked (by a
+    /// query, `flush` or closing), so that a test sees them left.
+    fn store_at(path: &Path) -> RedbStore {
+        let mut options = RedbStore::builder().path(path);
+        options.refresh_every = Duration::from_secs(3600);
+        options.open().unwrap()
+    }
+
     /// A read whose refresh is due answers without a write while the
-    /// deadline is far; the writer's next pass slides the row. Near the
-    /// deadline, the read waits for its refresh.
+    /// deadline is far, and reports count the refresh; the next pass slides
+    /// the row. Near the deadline, the read waits for its refresh.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refresh_far_from_the_deadline_is_left_to_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path().join("s.redb")).unwrap();
+        let store = store_at(&dir.path().join("s.redb"));
         let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
         let id = created(&store, &policy).await;
         let before = stored_deadline(&store, &id);
-        assert_eq!(
-            store.get(&id, "k", &policy).await.unwrap(),
-            Some(b"v".to_vec())
-        );
+        let read_at = now_ms();
+        let value = store.get(&id, "k", &policy).await.unwrap();
+        assert_eq!(value, Some(b"v".to_vec()));
         let left = store
             .refreshes
             .get(id.as_str())
             .expect("left for the writer");
+        assert!(left.at >= read_at);
+        assert_eq!(stored_deadline(&store, &id), before, "the read wrote");
         // The policy's idle timeout from the read.
         let slid = left.at + 3_600_000;
-        assert!(slid > before);
-        // Reports see it at once; the row, after a pass.
-        assert!(store.ttl(&id).unwrap().unwrap() > Duration::from_millis(before - now_ms()));
-        let start = std::time::Instant::now();
-        while !store.refreshes.is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(5), "never applied");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let ttl = store.ttl(&id).unwrap().unwrap();
+        assert!(ttl > Duration::from_millis(before - now_ms()), "{ttl:?}");
+        store.flush().await.unwrap();
+        assert!(store.refreshes.is_empty());
         assert_eq!(stored_deadline(&store, &id), slid);
         let info = store.info(&id).await.unwrap().unwrap();
         assert_eq!((info.reads, info.writes), (1, 1));
@@ -783,10 +789,8 @@ mod tests {
         let brief = ExpiryPolicy::idle(Duration::from_millis(DEFER_MARGIN_MS));
         let near = created(&store, &brief).await;
         let before = stored_deadline(&store, &near);
-        assert_eq!(
-            store.get(&near, "k", &brief).await.unwrap(),
-            Some(b"v".to_vec())
-        );
+        let value = store.get(&near, "k", &brief).await.unwrap();
+        assert_eq!(value, Some(b"v".to_vec()));
         assert_eq!(store.refreshes.get(near.as_str()), None);
         assert!(
             stored_deadline(&store, &near) > before,
@@ -794,14 +798,31 @@ mod tests {
         );
     }
 
+    /// The writer applies what reads left on its own, every pass.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_applies_refreshes_left_every_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("s.redb")).unwrap();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let id = created(&store, &policy).await;
+        let read_at = now_ms();
+        store.get(&id, "k", &policy).await.unwrap();
+        let start = std::time::Instant::now();
+        while stored_deadline(&store, &id) < read_at + 3_600_000 {
+            assert!(start.elapsed() < Duration::from_secs(10), "never applied");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(store.refreshes.is_empty());
+    }
+
     /// Queries and a closing store apply what reads left, so neither a
-    /// count nor a clean restart misses a read's refresh.
+    /// report nor a clean restart misses a read's refresh.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queries_and_closing_apply_refreshes_left() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
         let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
-        let store = RedbStore::open(&path).unwrap();
+        let store = store_at(&path);
         let (queried, closed) = (
             created(&store, &policy).await,
             created(&store, &policy).await,
@@ -815,7 +836,7 @@ mod tests {
         store.get(&closed, "k", &policy).await.unwrap();
         let left = store.refreshes.get(closed.as_str()).unwrap();
         drop(store);
-        let store = RedbStore::open(&path).unwrap();
+        let store = store_at(&path);
         assert_eq!(stored_deadline(&store, &closed), left.at + 3_600_000);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! The same thread runs the expiry sweeper between batches, and applies the
 //! refreshes reads left for it (the `refresh` module) every
-//! [`FOLD_EVERY`], in transactions of their own, so nothing else ever waits
+//! [`FOLD_EVERY`](crate::refresh::FOLD_EVERY), in transactions of their own, so nothing else ever waits
 //! for redb's write lock.
 //!
 //! If a grouped transaction fails, its operations run again one per
@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use crate::config::Durability;
 use crate::error::NotApplied;
 use crate::layout::{now_ms, TxResult};
-use crate::refresh::{Refreshes, FOLD_EVERY};
+use crate::refresh::Refreshes;
 use crate::tables::Tables;
 
 type Answer = Box<dyn Any + Send>;
@@ -63,6 +63,9 @@ pub(crate) struct Settings {
     pub(crate) tally: Arc<ReadTally>,
     /// The refreshes reads left for the writer.
     pub(crate) refreshes: Arc<Refreshes>,
+    /// How often it applies them ([`FOLD_EVERY`](crate::refresh::FOLD_EVERY)
+    /// but in tests).
+    pub(crate) refresh_every: Duration,
 }
 
 impl Settings {
@@ -140,7 +143,7 @@ impl Drop for Writer {
 fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
     let pending = settings.pending();
     let mut next_sweep = later(Instant::now(), settings.sweep_interval);
-    let mut next_fold = later(Instant::now(), FOLD_EVERY);
+    let mut next_fold = later(Instant::now(), settings.refresh_every);
     let mut sync = SyncState {
         every: settings.durability.sync_every(),
         due: None,
@@ -173,7 +176,7 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
             sync.after_commit(now, false, true);
         }
         if now >= next_fold {
-            next_fold = later(now, FOLD_EVERY);
+            next_fold = later(now, settings.refresh_every);
         }
         if !open {
             // The store is being dropped: what is left, and a last sync.
