@@ -27,8 +27,9 @@
 //! Redis servers remember every session for plain reads
 //! (`--redis-plain-reads`), and each Redis server has a `redis-server` of its
 //! own, started here on a free loopback port. The embedded stores sync every
-//! 500 ms (`--sync-every-ms 500`), so the figure is the lookup's and the
-//! tree's, not the disk's. Sessions hold one 64-byte value, written then read
+//! 500 ms (`--sync-every-ms 500`) and have their drivers' own default page
+//! cache, 1 GiB (`--page-cache-mb 1024`; `HTTP_SCALE_CACHE_MB` sets another),
+//! so the figure is the lookup's and the tree's, not the disk's. Sessions hold one 64-byte value, written then read
 //! once when filled; `HTTP_SCALE_VALUE_BYTES` sets another length. (Redis
 //! keeps a hash whose values all fit in 64 bytes, by default, as one compact
 //! listpack: the stored JSON string adds two quotes, so 62 bytes is the
@@ -112,6 +113,8 @@ impl Filled {
                 dir.path().join("data").display().to_string(),
                 "--sync-every-ms".into(),
                 "500".into(),
+                "--page-cache-mb".into(),
+                env_number("HTTP_SCALE_CACHE_MB", 1024).to_string(),
             ]),
             other => panic!("unknown store {other:?}: memory, redis, redb or sled"),
         }

@@ -17,9 +17,10 @@
 //! how many rounds, `SCALE_OPS` (default 500) the operations of each task in
 //! one timed run (a store whose background work runs every second, as
 //! Redis's flush of read counts does, needs runs of a few seconds to show its
-//! share: `SCALE_OPS=2000`), `SCALE_CACHE_MB` the page cache of redb and sled (default:
-//! each store's own, 64 MiB; give one that holds the data to see the lookup
-//! apart from the disk reads). Reads use the default touch granularity. Sessions hold one 64-byte
+//! share: `SCALE_OPS=2000`), `SCALE_CACHE_MB` the page cache of redb and sled (default
+//! 1024, their drivers' own default, as store-memory may hold 4 GiB here: every
+//! store holds all its sessions; 0 for each store's own default, 64 MiB,
+//! which a million sessions outgrow). Reads use the default touch granularity. Sessions hold one 64-byte
 //! value, written then read once; 64 tasks read or write random sessions.
 //! `redis` reads with a plain `HGET` where no refresh is due
 //! ([`RedisStoreBuilder::plain_reads`](store_redis::RedisStoreBuilder::plain_reads),
@@ -64,7 +65,7 @@ struct Filled {
 
 fn open(kind: &str, runtime: &tokio::runtime::Runtime) -> (Arc<dyn Store>, Box<dyn std::any::Any>) {
     let every = Duration::from_millis(500);
-    let cache_mb = env_number("SCALE_CACHE_MB", 0);
+    let cache_mb = env_number("SCALE_CACHE_MB", 1024);
     let cache_bytes = usize::try_from(cache_mb << 20).expect("SCALE_CACHE_MB");
     match kind {
         "memory" => (

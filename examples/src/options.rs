@@ -79,6 +79,13 @@ pub struct Options {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub sync_every_ms: u64,
 
+    /// For `--store redb` and `sled`: the most the store's page cache may
+    /// hold, in MiB (both stores' default, 64). It fills only as pages are
+    /// read; give it room for the database file to keep lookups off the
+    /// disk.
+    #[arg(long, value_name = "MIB", default_value_t = (store_redb::DEFAULT_CACHE_BYTES >> 20) as u64)]
+    pub page_cache_mb: u64,
+
     /// For `--store memory`: the most the sessions may hold, in MiB, before
     /// the least recently used go (store-memory's `max_bytes`).
     #[arg(long, value_name = "MIB", default_value_t = store_memory::DEFAULT_MAX_BYTES >> 20)]
@@ -197,6 +204,7 @@ impl std::fmt::Debug for Options {
             .field("redb_path", &self.redb_path)
             .field("sled_path", &self.sled_path)
             .field("sync_every_ms", &self.sync_every_ms)
+            .field("page_cache_mb", &self.page_cache_mb)
             .field("memory_max_mb", &self.memory_max_mb)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)

@@ -19,6 +19,11 @@ impl Options {
         (self.sync_every_ms > 0).then(|| std::time::Duration::from_millis(self.sync_every_ms))
     }
 
+    /// The embedded stores' page cache, in bytes: `--page-cache-mb`.
+    fn page_cache_bytes(&self) -> u64 {
+        self.page_cache_mb.saturating_mul(1 << 20)
+    }
+
     /// The store-memory the options configure: `--memory-max-mb` and the
     /// size limits.
     fn memory_store(&self) -> MemoryStore {
@@ -26,6 +31,32 @@ impl Options {
             .max_bytes(self.memory_max_mb.saturating_mul(1 << 20))
             .limits(self.limits())
             .build()
+    }
+
+    /// The store-redb builder the options configure: `--redb-path`,
+    /// `--sync-every-ms`, `--page-cache-mb` and the size limits.
+    fn redb_builder(&self) -> store_redb::RedbStoreBuilder {
+        RedbStore::builder()
+            .path(&self.redb_path)
+            .durability(match self.sync_every() {
+                None => store_redb::Durability::EveryWrite,
+                Some(every) => store_redb::Durability::Every(every),
+            })
+            .cache_bytes(usize::try_from(self.page_cache_bytes()).unwrap_or(usize::MAX))
+            .limits(self.limits())
+    }
+
+    /// The store-sled builder the options configure: `--sled-path`,
+    /// `--sync-every-ms`, `--page-cache-mb` and the size limits.
+    fn sled_builder(&self) -> store_sled::SledStoreBuilder {
+        SledStore::builder()
+            .path(&self.sled_path)
+            .durability(match self.sync_every() {
+                None => store_sled::Durability::EveryWrite,
+                Some(every) => store_sled::Durability::Every(every),
+            })
+            .cache_bytes(self.page_cache_bytes())
+            .limits(self.limits())
     }
 
     /// The store-redis builder the options configure, on `--redis-url`.
@@ -40,29 +71,10 @@ impl Options {
 
     /// Builds (and for Redis, connects) the store the options name.
     pub async fn store(&self) -> Result<Arc<dyn Store>, Error> {
-        let limits = self.limits();
         Ok(match self.store_kind() {
             StoreKind::Memory => Arc::new(self.memory_store()),
-            StoreKind::Redb => Arc::new(
-                RedbStore::builder()
-                    .path(&self.redb_path)
-                    .durability(match self.sync_every() {
-                        None => store_redb::Durability::EveryWrite,
-                        Some(every) => store_redb::Durability::Every(every),
-                    })
-                    .limits(limits)
-                    .open()?,
-            ),
-            StoreKind::Sled => Arc::new(
-                SledStore::builder()
-                    .path(&self.sled_path)
-                    .durability(match self.sync_every() {
-                        None => store_sled::Durability::EveryWrite,
-                        Some(every) => store_sled::Durability::Every(every),
-                    })
-                    .limits(limits)
-                    .open()?,
-            ),
+            StoreKind::Redb => Arc::new(self.redb_builder().open()?),
+            StoreKind::Sled => Arc::new(self.sled_builder().open()?),
             StoreKind::Redis => {
                 let builder = self.redis_builder();
                 #[cfg(feature = "cluster")]
@@ -137,5 +149,34 @@ mod tests {
         );
         let none = shown(&["--redis-plain-reads", "0"]);
         assert!(none.contains("plain_reads: 0"), "{none}");
+    }
+
+    #[test]
+    fn page_cache_mb_reaches_the_embedded_stores() {
+        let shown = |args: &[&str]| {
+            let options = Options::parse_from(["server"].iter().chain(args));
+            (
+                format!("{:?}", options.redb_builder()),
+                format!("{:?}", options.sled_builder()),
+            )
+        };
+        // The flag's one default is each store's own.
+        assert_eq!(
+            store_redb::DEFAULT_CACHE_BYTES as u64,
+            store_sled::DEFAULT_CACHE_BYTES
+        );
+        let (redb, sled) = shown(&[]);
+        let default = format!("cache_bytes: {}", store_sled::DEFAULT_CACHE_BYTES);
+        assert!(redb.contains(&default), "{redb}");
+        assert!(sled.contains(&default), "{sled}");
+        let (redb, sled) = shown(&["--page-cache-mb", "1024"]);
+        assert!(redb.contains("cache_bytes: 1073741824"), "{redb}");
+        assert!(sled.contains("cache_bytes: 1073741824"), "{sled}");
+        // Past what a byte count holds, the most it can.
+        let (_, sled) = shown(&["--page-cache-mb", &u64::MAX.to_string()]);
+        assert!(
+            sled.contains(&format!("cache_bytes: {}", u64::MAX)),
+            "{sled}"
+        );
     }
 }

@@ -66,6 +66,10 @@ pub struct RedbStoreBuilder {
 /// The default database file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "session-data/sessions.redb";
 
+/// The default page cache: 64 MiB (redb's own default is 1 GiB). See
+/// [`RedbStoreBuilder::cache_bytes`].
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Default for RedbStoreBuilder {
     fn default() -> Self {
         RedbStoreBuilder {
@@ -75,7 +79,7 @@ impl Default for RedbStoreBuilder {
             timeout: Duration::from_secs(5),
             sweep_interval: Duration::from_secs(5),
             sweep_batch: 1000,
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
             refresh_every: crate::refresh::FOLD_EVERY,
         }
@@ -131,7 +135,13 @@ impl RedbStoreBuilder {
         self
     }
 
-    /// redb's page cache, in bytes (default 64 MiB).
+    /// redb's page cache, in bytes (default [`DEFAULT_CACHE_BYTES`], 64
+    /// MiB). It fills only as pages are read, so a small store never uses
+    /// it all. Once the file outgrows it, lookups read pages through the
+    /// OS: with a million sessions (a file of about 1 GB), the example
+    /// server's CPU per read that refreshed nothing grew 1.8 times over
+    /// 1,000 sessions with the default, and 1.24 times with 1 GiB, which
+    /// the process then filled.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
         self

@@ -187,6 +187,6 @@ mod upgrade;
 mod verify;
 mod writer;
 
-pub use crate::config::{Durability, RedbStoreBuilder, DEFAULT_PATH};
+pub use crate::config::{Durability, RedbStoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_PATH};
 pub use crate::error::Error;
 pub use crate::store::RedbStore;

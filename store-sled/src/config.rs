@@ -52,6 +52,10 @@ pub struct SledStoreBuilder {
 /// The default directory, relative to the working directory.
 pub const DEFAULT_PATH: &str = "session-data";
 
+/// The default page cache: 64 MiB (sled's own default is 1 GiB). See
+/// [`SledStoreBuilder::cache_bytes`].
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Default for SledStoreBuilder {
     fn default() -> Self {
         SledStoreBuilder {
@@ -59,7 +63,7 @@ impl Default for SledStoreBuilder {
             durability: Durability::EveryWrite,
             sweep_interval: Duration::from_secs(5),
             sweep_batch: 1000,
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
             timeout: Duration::from_secs(5),
             max_concurrent: 64,
@@ -95,7 +99,8 @@ impl SledStoreBuilder {
         self
     }
 
-    /// sled's page cache, in bytes (default 64 MiB; sled's own default is 1 GiB).
+    /// sled's page cache, in bytes (default [`DEFAULT_CACHE_BYTES`], 64 MiB;
+    /// sled's own default is 1 GiB).
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
         self

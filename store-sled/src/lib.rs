@@ -212,6 +212,6 @@ mod store;
 mod sweeper;
 mod trees;
 
-pub use crate::config::{Durability, SledStoreBuilder, DEFAULT_PATH};
+pub use crate::config::{Durability, SledStoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_PATH};
 pub use crate::error::Error;
 pub use crate::store::SledStore;
