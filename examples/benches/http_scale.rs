@@ -23,13 +23,14 @@
 //! (default 4,000,000: every session). `HTTP_SCALE_SERVER` runs another
 //! build of `server-axum` (its path), to set two builds side by side.
 //!
-//! Every server holds all its sessions: store-memory may take 4 GiB, the
-//! Redis servers remember every session for plain reads
-//! (`--redis-plain-reads`), and each Redis server has a `redis-server` of its
-//! own, started here on a free loopback port. The embedded stores sync every
-//! 500 ms (`--sync-every-ms 500`) and have their drivers' own default page
-//! cache, 1 GiB (`--page-cache-mb 1024`; `HTTP_SCALE_CACHE_MB` sets another),
-//! so the figure is the lookup's and the tree's, not the disk's. Sessions hold one 64-byte value, written then read
+//! Every server has room for all its sessions: store-memory may take 4 GiB,
+//! the Redis servers remember every session for plain reads
+//! (`--redis-plain-reads`), and the embedded stores have their drivers' own
+//! default page cache, 1 GiB (`--page-cache-mb 1024`; `HTTP_SCALE_CACHE_MB`
+//! sets another, 0 the stores' own 64 MiB). Each Redis server has a
+//! `redis-server` of its own, started here on a free loopback port. The
+//! embedded stores sync every 500 ms (`--sync-every-ms 500`), so the figure
+//! is the lookup's and the tree's, not the disk's. Sessions hold one 64-byte value, written then read
 //! once when filled; `HTTP_SCALE_VALUE_BYTES` sets another length. (Redis
 //! keeps a hash whose values all fit in 64 bytes, by default, as one compact
 //! listpack: the stored JSON string adds two quotes, so 62 bytes is the
@@ -108,14 +109,19 @@ impl Filled {
                 "--redis-plain-reads".into(),
                 env_number("HTTP_SCALE_PLAIN_READS", 4_000_000).to_string(),
             ]),
-            "redb" | "sled" => args.extend([
-                format!("--{kind}-path"),
-                dir.path().join("data").display().to_string(),
-                "--sync-every-ms".into(),
-                "500".into(),
-                "--page-cache-mb".into(),
-                env_number("HTTP_SCALE_CACHE_MB", 1024).to_string(),
-            ]),
+            "redb" | "sled" => {
+                args.extend([
+                    format!("--{kind}-path"),
+                    dir.path().join("data").display().to_string(),
+                    "--sync-every-ms".into(),
+                    "500".into(),
+                ]);
+                // 0: the store's own default.
+                let cache_mb = env_number("HTTP_SCALE_CACHE_MB", 1024);
+                if cache_mb > 0 {
+                    args.extend(["--page-cache-mb".into(), cache_mb.to_string()]);
+                }
+            }
             other => panic!("unknown store {other:?}: memory, redis, redb or sled"),
         }
         if let Ok(extra) = std::env::var("HTTP_SCALE_ARGS") {

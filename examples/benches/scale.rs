@@ -17,11 +17,12 @@
 //! how many rounds, `SCALE_OPS` (default 500) the operations of each task in
 //! one timed run (a store whose background work runs every second, as
 //! Redis's flush of read counts does, needs runs of a few seconds to show its
-//! share: `SCALE_OPS=2000`), `SCALE_CACHE_MB` the page cache of redb and sled (default
-//! 1024, their drivers' own default, as store-memory may hold 4 GiB here: every
-//! store holds all its sessions; 0 for each store's own default, 64 MiB,
-//! which a million sessions outgrow). Reads use the default touch granularity. Sessions hold one 64-byte
-//! value, written then read once; 64 tasks read or write random sessions.
+//! share: `SCALE_OPS=2000`), `SCALE_CACHE_MB` the page cache of redb and
+//! sled (default 1024, their drivers' own default, as store-memory may hold
+//! 4 GiB here: every store has room for all its sessions; 0 for each
+//! store's own default, 64 MiB, which a million sessions outgrow). Reads use
+//! the default touch granularity. Sessions hold one 64-byte value, written
+//! then read once; 64 tasks read or write random sessions.
 //! `redis` reads with a plain `HGET` where no refresh is due
 //! ([`RedisStoreBuilder::plain_reads`](store_redis::RedisStoreBuilder::plain_reads),
 //! sized to hold every session), `redis-scripted` with the read script. The embedded stores sync

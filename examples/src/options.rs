@@ -80,10 +80,10 @@ pub struct Options {
     pub sync_every_ms: u64,
 
     /// For `--store redb` and `sled`: the most the store's page cache may
-    /// hold, in MiB (both stores' default, 64). It fills only as pages are
-    /// read; give it room for the database file to keep lookups off the
-    /// disk.
-    #[arg(long, value_name = "MIB", default_value_t = (store_redb::DEFAULT_CACHE_BYTES >> 20) as u64)]
+    /// hold, in MiB (both stores' default, 64). It fills as pages are read
+    /// and written; give it room for the database file to keep lookups off
+    /// the disk.
+    #[arg(long, value_name = "MIB", default_value_t = store_sled::DEFAULT_CACHE_BYTES >> 20)]
     pub page_cache_mb: u64,
 
     /// For `--store memory`: the most the sessions may hold, in MiB, before

@@ -136,12 +136,11 @@ impl RedbStoreBuilder {
     }
 
     /// redb's page cache, in bytes (default [`DEFAULT_CACHE_BYTES`], 64
-    /// MiB). It fills only as pages are read, so a small store never uses
-    /// it all. Once the file outgrows it, lookups read pages through the
-    /// OS: with a million sessions (a file of about 1 GB), the example
-    /// server's CPU per read that refreshed nothing grew 1.8 times over
-    /// 1,000 sessions with the default, and 1.24 times with 1 GiB, which
-    /// the process then filled.
+    /// MiB; 0 for none). It fills as pages are read and written (commits
+    /// not yet synced take up to half), so a small store never uses it
+    /// all. Once the file outgrows it, lookups read pages through the OS:
+    /// README's "As the store grows" tells what a cache that holds the
+    /// database buys at a million sessions.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
         self

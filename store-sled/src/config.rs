@@ -56,6 +56,9 @@ pub const DEFAULT_PATH: &str = "session-data";
 /// [`SledStoreBuilder::cache_bytes`].
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The least page cache sled takes; less is taken as this.
+pub(crate) const MIN_CACHE_BYTES: u64 = 256;
+
 impl Default for SledStoreBuilder {
     fn default() -> Self {
         SledStoreBuilder {
@@ -100,7 +103,10 @@ impl SledStoreBuilder {
     }
 
     /// sled's page cache, in bytes (default [`DEFAULT_CACHE_BYTES`], 64 MiB;
-    /// sled's own default is 1 GiB).
+    /// sled's own default is 1 GiB; at least 256, sled's least, so 0 is
+    /// taken as that). It fills as pages are read and written. README's
+    /// "As the store grows" tells what a cache that holds the database
+    /// buys at a million sessions.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
         self

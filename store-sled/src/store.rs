@@ -90,7 +90,8 @@ impl SledStore {
         let path = options.path;
         let db = sled::Config::new()
             .path(&path)
-            .cache_capacity(options.cache_bytes)
+            // sled asserts (panics) below its least.
+            .cache_capacity(options.cache_bytes.max(crate::config::MIN_CACHE_BYTES))
             .flush_every_ms(flush_every_ms)
             .open()
             .map_err(|error| Error::open(path.clone(), error))?;
@@ -846,12 +847,28 @@ mod tests {
         assert_eq!(deadline(limit, async { Ok(7) }).await.unwrap(), 7);
     }
 
+    /// A page cache below sled's least (which sled asserts, panicking)
+    /// opens with the least, and works.
+    #[tokio::test]
+    async fn a_cache_below_sleds_least_opens() {
+        for bytes in [0, 255] {
+            let (_dir, store, id) = session_in(|builder| builder.cache_bytes(bytes)).await;
+            let read = store.get(&id, "k", &policy()).await.unwrap();
+            assert_eq!(read.as_deref(), Some(&b"v"[..]));
+        }
+    }
+
     /// A store with one session whose `k` is `v`.
     async fn one_session(limit: Duration) -> (tempfile::TempDir, SledStore, SessionId) {
+        session_in(|builder| builder.timeout(limit)).await
+    }
+
+    /// A store that `configure` sets up, with one session whose `k` is `v`.
+    async fn session_in(
+        configure: impl FnOnce(SledStoreBuilder) -> SledStoreBuilder,
+    ) -> (tempfile::TempDir, SledStore, SessionId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::builder()
-            .path(dir.path())
-            .timeout(limit)
+        let store = configure(SledStore::builder().path(dir.path()))
             .open()
             .unwrap();
         let id = SessionId::generate("session:");
