@@ -30,11 +30,12 @@
 //! sets another, 0 the stores' own 64 MiB). Each Redis server has a
 //! `redis-server` of its own, started here on a free loopback port. The
 //! embedded stores sync every 500 ms (`--sync-every-ms 500`), so the figure
-//! is the lookup's and the tree's, not the disk's. Sessions hold one 64-byte value, written then read
-//! once when filled; `HTTP_SCALE_VALUE_BYTES` sets another length. (Redis
-//! keeps a hash whose values all fit in 64 bytes, by default, as one compact
-//! listpack: the stored JSON string adds two quotes, so 62 bytes is the
-//! longest value that stays compact, and 64 makes a hash table.)
+//! is the lookup's and the tree's, not the disk's. Sessions hold one 64-byte
+//! value, written then read once when filled; `HTTP_SCALE_VALUE_BYTES` sets
+//! another length. (Redis keeps a hash whose values all fit in 64 bytes, by
+//! default, as one compact listpack: the stored JSON string adds two quotes,
+//! so 62 bytes is the longest value that stays compact, and 64 makes a hash
+//! table.)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
