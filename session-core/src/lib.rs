@@ -70,6 +70,7 @@ mod error;
 mod formats;
 mod id;
 mod owners;
+mod refreshes;
 mod response;
 mod session;
 mod signer;
@@ -91,6 +92,7 @@ pub use crate::id::SessionId;
 pub use crate::owners::{
     beyond_cap, check_owner, ActivePage, Handle, SessionInfo, MAX_OWNER_BYTES,
 };
+pub use crate::refreshes::{DeferredRefresh, DeferredRefreshes};
 pub use crate::response::ResponseCookie;
 pub use crate::session::GenericSession;
 pub use crate::store::{Change, ExpiryPolicy, Limits, SessionSize, Store, WriteMode, WriteOutcome};

@@ -81,7 +81,7 @@ impl Default for RedbStoreBuilder {
             sweep_batch: 1000,
             cache_bytes: DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
-            refresh_every: crate::refresh::FOLD_EVERY,
+            refresh_every: session_core::DeferredRefreshes::PASS_EVERY,
         }
     }
 }

@@ -13,13 +13,13 @@ use session_core::{
     ActivePage, Change, Error as CoreError, ExpiryPolicy, Handle, Limits, ReadTally, Result,
     SessionId, SessionInfo, SessionSize, Store, Swap, WriteMode, WriteOutcome,
 };
-use session_core::{Edit, KeyChange};
+use session_core::{DeferredRefresh, DeferredRefreshes, Edit, KeyChange};
 
 use crate::config::{Durability, RedbStoreBuilder};
 use crate::error::{backend, Error};
 use crate::layout::{meta_in, now_ms, TxResult, ACTIVITY, EXPIRY, OWNERS, RECORDS};
 use crate::queries::Snapshot;
-use crate::refresh::{Refresh, Refreshes, DEFER_MARGIN_MS};
+use crate::refresh;
 use crate::tables::{Count, Live, Tables};
 use crate::upgrade::upgrade;
 use crate::verify::verify;
@@ -43,7 +43,7 @@ pub struct RedbStore {
     /// Reads served from snapshots, not yet in their rows.
     tally: Arc<ReadTally>,
     /// Refreshes reads left for the writer.
-    refreshes: Arc<Refreshes>,
+    refreshes: Arc<DeferredRefreshes>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -100,7 +100,7 @@ impl RedbStore {
             sweep_interval: options.sweep_interval,
             sweep_batch: options.sweep_batch,
             tally: Arc::new(ReadTally::new()),
-            refreshes: Arc::new(Refreshes::new()),
+            refreshes: Arc::new(DeferredRefreshes::new()),
             refresh_every: options.refresh_every,
         };
         let (tally, refreshes) = (settings.tally.clone(), settings.refreshes.clone());
@@ -155,6 +155,9 @@ impl RedbStore {
     /// How long the session `id` has left, without sliding it; `None` if it
     /// is absent or expired.
     pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
+        // The refresh first: a pass applying it between the two reads then
+        // leaves it in the snapshot, not in neither.
+        let left = self.refreshes.get(id.as_str());
         let tx = self.db.begin_read().map_err(backend)?;
         let records = open_read(&tx, RECORDS)?;
         let Some(meta) = meta_in(&records, id.as_str()).map_err(backend)? else {
@@ -162,10 +165,8 @@ impl RedbStore {
         };
         let now = now_ms();
         // With the refresh a read left for the writer, as it will apply.
-        let deadline = self
-            .refreshes
-            .get(id.as_str())
-            .and_then(|refresh| refresh.deadline_for(&meta, now))
+        let deadline = left
+            .and_then(|left| refresh::deadline_for(&left, &meta, now))
             .unwrap_or(meta.deadline);
         Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
     }
@@ -256,7 +257,7 @@ impl RedbStore {
     /// A read of the live session `id`: `answer` of a snapshot of it, or
     /// `None`, counted in the tally. It never waits for the writer unless a
     /// refresh is due under the touch granularity and the stored deadline
-    /// is near (within [`DEFER_MARGIN_MS`]): then the writer's next commit
+    /// is near ([`DeferredRefreshes::may_defer`]): then the writer's next commit
     /// slides the session and counts the read. A refresh due further off is
     /// left for the writer's next pass (the `refresh` module). An expired
     /// session reads as absent and is left to the sweeper.
@@ -279,13 +280,13 @@ impl RedbStore {
             };
             let answer = answer(snapshot, key)?;
             let due = own.refresh_due(meta.deadline, deadline);
-            let defer = due && meta.deadline > now.saturating_add(DEFER_MARGIN_MS);
+            let defer = due && DeferredRefreshes::may_defer(meta.deadline, now);
             if !due || defer {
                 self.tally.add(key, now);
             }
             if defer {
-                let refresh = Refresh {
-                    at: now,
+                let refresh = DeferredRefresh {
+                    at_ms: now,
                     policy: *policy,
                 };
                 self.refreshes.defer(key, refresh);
@@ -774,10 +775,10 @@ mod tests {
             .refreshes
             .get(id.as_str())
             .expect("left for the writer");
-        assert!(left.at >= read_at);
+        assert!(left.at_ms >= read_at);
         assert_eq!(stored_deadline(&store, &id), before, "the read wrote");
         // The policy's idle timeout from the read.
-        let slid = left.at + 3_600_000;
+        let slid = left.at_ms + 3_600_000;
         let ttl = store.ttl(&id).unwrap().unwrap();
         assert!(ttl > Duration::from_millis(before - now_ms()), "{ttl:?}");
         store.flush().await.unwrap();
@@ -786,7 +787,7 @@ mod tests {
         let info = store.info(&id).await.unwrap().unwrap();
         assert_eq!((info.reads, info.writes), (1, 1));
 
-        let brief = ExpiryPolicy::idle(Duration::from_millis(DEFER_MARGIN_MS));
+        let brief = ExpiryPolicy::idle(Duration::from_millis(DeferredRefreshes::MARGIN_MS));
         let near = created(&store, &brief).await;
         let before = stored_deadline(&store, &near);
         let value = store.get(&near, "k", &brief).await.unwrap();
@@ -807,12 +808,12 @@ mod tests {
         let id = created(&store, &policy).await;
         let read_at = now_ms();
         store.get(&id, "k", &policy).await.unwrap();
+        // Applied, then taken out once committed: wait for both.
         let start = std::time::Instant::now();
-        while stored_deadline(&store, &id) < read_at + 3_600_000 {
+        while stored_deadline(&store, &id) < read_at + 3_600_000 || !store.refreshes.is_empty() {
             assert!(start.elapsed() < Duration::from_secs(10), "never applied");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(store.refreshes.is_empty());
     }
 
     /// Queries and a closing store apply what reads left, so neither a
@@ -828,7 +829,7 @@ mod tests {
             created(&store, &policy).await,
         );
         store.get(&queried, "k", &policy).await.unwrap();
-        let read_at = store.refreshes.get(queried.as_str()).unwrap().at;
+        let read_at = store.refreshes.get(queried.as_str()).unwrap().at_ms;
         let info = store.info(&queried).await.unwrap().unwrap();
         assert_eq!(info.last_active_ms, read_at);
         assert_eq!(store.refreshes.get(queried.as_str()), None, "info left it");
@@ -837,6 +838,6 @@ mod tests {
         let left = store.refreshes.get(closed.as_str()).unwrap();
         drop(store);
         let store = store_at(&path);
-        assert_eq!(stored_deadline(&store, &closed), left.at + 3_600_000);
+        assert_eq!(stored_deadline(&store, &closed), left.at_ms + 3_600_000);
     }
 }

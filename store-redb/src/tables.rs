@@ -7,13 +7,16 @@
 use std::collections::HashMap;
 
 use redb::{ReadableTable, Table, WriteTransaction};
-use session_core::{ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, SessionSize};
+use session_core::{
+    DeferredRefresh, DeferredRefreshes, ExpiryPolicy, Handle, Limits, PendingReads, ReadTally,
+    SessionSize,
+};
 
 use crate::layout::{
     data_of, meta_in, owned, range_end, value_in, Meta, TxResult, ACTIVITY, EXPIRY, OWNERS,
     RECORDS, ROW,
 };
-use crate::refresh::{Refresh, Refreshes};
+use crate::refresh;
 
 /// What an operation counts, inside its own transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,9 +62,9 @@ pub(crate) struct Tables<'t> {
     /// their session), by session, taken out of the tally once it commits.
     pub(crate) folded: HashMap<String, PendingReads>,
     /// The refreshes reads left for the writer; none outside the writer.
-    pub(crate) refreshes: Option<&'t Refreshes>,
+    pub(crate) refreshes: Option<&'t DeferredRefreshes>,
     /// The refreshes this transaction handled, taken out once it commits.
-    pub(crate) refreshed: Vec<(String, Refresh)>,
+    pub(crate) refreshed: Vec<(String, DeferredRefresh)>,
 }
 
 impl<'t> Tables<'t> {
@@ -79,7 +82,7 @@ impl<'t> Tables<'t> {
     }
 
     /// Slides the sessions whose refresh reads left for the writer, in
-    /// order of id, each to the deadline [`Refresh::deadline_for`] gives its
+    /// order of id, each to the deadline [`refresh::deadline_for`] gives its
     /// row as it stands: a session expired, or slid by an operation since
     /// the read, is left as it is. Returns how many refreshes it handled.
     pub(crate) fn apply_refreshes(&mut self, now: u64) -> TxResult<usize> {
@@ -87,7 +90,7 @@ impl<'t> Tables<'t> {
             return Ok(0);
         };
         let pending = refreshes.pending();
-        for (id, refresh) in &pending {
+        for (id, left) in &pending {
             let Some(meta) = self.meta(id)? else {
                 // Gone (destroyed, regenerated, swept) while the read was
                 // counted: its count goes with it.
@@ -96,12 +99,12 @@ impl<'t> Tables<'t> {
                 }
                 continue;
             };
-            if let Some(deadline) = refresh.deadline_for(&meta, now) {
+            if let Some(deadline) = refresh::deadline_for(left, &meta, now) {
                 let mut slid = Meta {
                     deadline,
                     ..meta.clone()
                 };
-                slid.touch(refresh.at);
+                slid.touch(left.at_ms);
                 self.save(
                     id,
                     &Live {
@@ -575,7 +578,7 @@ pub(crate) mod tests {
         let (_dir, db) = database();
         let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
         let tally = ReadTally::new();
-        let refreshes = Refreshes::new();
+        let refreshes = DeferredRefreshes::new();
         let t0 = now_ms();
         let read_at = t0 + 10_000;
         let tx = db.begin_write().unwrap();
@@ -588,8 +591,8 @@ pub(crate) mod tests {
                 tables.save(id, &live).unwrap();
                 refreshes.defer(
                     id,
-                    Refresh {
-                        at: read_at,
+                    DeferredRefresh {
+                        at_ms: read_at,
                         policy,
                     },
                 );

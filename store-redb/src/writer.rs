@@ -11,7 +11,7 @@
 //!
 //! The same thread runs the expiry sweeper between batches, and applies the
 //! refreshes reads left for it (the `refresh` module) every
-//! [`FOLD_EVERY`](crate::refresh::FOLD_EVERY), in transactions of their own, so nothing else ever waits
+//! [`PASS_EVERY`](DeferredRefreshes::PASS_EVERY), in transactions of their own, so nothing else ever waits
 //! for redb's write lock.
 //!
 //! If a grouped transaction fails, its operations run again one per
@@ -24,13 +24,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
-use session_core::{Error, ReadTally, Result};
+use session_core::{DeferredRefreshes, Error, ReadTally, Result};
 use tokio::sync::oneshot;
 
 use crate::config::Durability;
 use crate::error::NotApplied;
 use crate::layout::{now_ms, TxResult};
-use crate::refresh::Refreshes;
 use crate::tables::Tables;
 
 type Answer = Box<dyn Any + Send>;
@@ -62,8 +61,8 @@ pub(crate) struct Settings {
     /// The store's pending reads, folded into rows by the transactions.
     pub(crate) tally: Arc<ReadTally>,
     /// The refreshes reads left for the writer.
-    pub(crate) refreshes: Arc<Refreshes>,
-    /// How often it applies them ([`FOLD_EVERY`](crate::refresh::FOLD_EVERY)
+    pub(crate) refreshes: Arc<DeferredRefreshes>,
+    /// How often it applies them ([`PASS_EVERY`](DeferredRefreshes::PASS_EVERY)
     /// but in tests).
     pub(crate) refresh_every: Duration,
 }
@@ -83,7 +82,7 @@ impl Settings {
 #[derive(Clone, Copy)]
 struct Pending<'a> {
     tally: &'a ReadTally,
-    refreshes: &'a Refreshes,
+    refreshes: &'a DeferredRefreshes,
 }
 
 impl Writer {

@@ -16,10 +16,12 @@ pub enum Durability {
     /// `regenerate`, `set_lifetime`, `bind_owner`, `destroy_owner`,
     /// `revoke`, `destroy_all`) is flushed to disk before it returns: a
     /// crash loses no acknowledged write. Reads and `extend` slide expiry
-    /// without waiting for the disk; sled flushes those every 500 ms, so
-    /// after a crash a session may expire up to that much earlier than it
-    /// would have, never later, and report the reads since its last
-    /// refresh less.
+    /// without waiting for the disk; sled flushes those every 500 ms (and
+    /// a read far from its deadline leaves its slide to a pass every
+    /// 500 ms), so a crash loses the slides of about the last second:
+    /// their sessions keep the deadline of their previous refresh, so they
+    /// may expire sooner than an idle timeout after the lost read, never
+    /// later, and report the reads since that refresh less.
     /// Costs a disk sync per write (about 0.1 ms here, more on slow disks);
     /// concurrent writes share one. If the sync fails the write returns an
     /// error although it was applied, and may still reach the disk later.
@@ -47,6 +49,10 @@ pub struct SledStoreBuilder {
     pub(crate) limits: Limits,
     pub(crate) timeout: Duration,
     pub(crate) max_concurrent: usize,
+    /// How often the refresher applies what reads left
+    /// ([`DeferredRefreshes::PASS_EVERY`](session_core::DeferredRefreshes::PASS_EVERY);
+    /// tests set another).
+    pub(crate) refresh_every: Duration,
 }
 
 /// The default directory, relative to the working directory.
@@ -70,6 +76,7 @@ impl Default for SledStoreBuilder {
             limits: Limits::default(),
             timeout: Duration::from_secs(5),
             max_concurrent: 64,
+            refresh_every: session_core::DeferredRefreshes::PASS_EVERY,
         }
     }
 }

@@ -37,9 +37,20 @@
 //!   `get_all` read the trees outside any transaction, so they wait for no
 //!   disk sync; an answer from several values is checked against the
 //!   session's `meta` read again after them, so it never mixes two writes.
-//!   Only when the read would move the deadline by the touch granularity
+//!   A read that would move the deadline by the touch granularity
 //!   ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
-//!   or more does a transaction slide it. Reads are counted in memory
+//!   or more does not slide it itself while the stored deadline is more
+//!   than 5 s off: it leaves the refresh
+//!   ([`DeferredRefreshes`](session_core::DeferredRefreshes)) to a
+//!   refresher thread owned by the store, which slides every session read
+//!   so since its last pass, in order of id, 256 to a transaction, every
+//!   500 ms. Nearer the deadline, a transaction slides it before the read
+//!   answers. Queries (`info`, `owner_sessions`, `count_active`,
+//!   `active_page`), [`SledStore::flush`] and closing the store apply the
+//!   refreshes left first, and [`SledStore::ttl`] counts them; a crash
+//!   loses those of the last 500 ms besides what was not yet flushed, so
+//!   their sessions may expire sooner than an idle timeout after the lost
+//!   read, never later, and no data is lost. Reads are counted in memory
 //!   ([`ReadTally`](session_core::ReadTally)) and folded into `meta` by the
 //!   session's next transaction; reports add what is pending. `take`, `compare_and_set` and `increment` read their key
 //!   and write it in that one transaction, so concurrent ones on one key
@@ -77,7 +88,8 @@
 //!   15 % faster. A batch that aborts, such as one write over the size
 //!   limits, is replayed one write at a time, so each write gets its own
 //!   answer.
-//! - Plain reads (those with no refresh due, the usual case) run on the
+//! - Plain reads (those that write nothing: no refresh due, or one left to
+//!   the refresher; the usual case) run on the
 //!   caller's thread, one at a time, while none of the store's transactions
 //!   is running or waiting for sled's lock: only a transaction (or sled's
 //!   bug, below) can make a plain read wait. Otherwise they go to a reader thread owned by the store, for the same
@@ -106,6 +118,11 @@
 //! | `count_active` | the range of `activity` since now less *n* | O(k), a `meta` read only for entries in the second before the window |
 //! | `active_page` | that range from the cursor, one `meta` per session listed | O(log n + page log n) |
 //! | `destroy_all` | every session removed, up to 256 per transaction, then the indexes checked for strays | O(n) |
+//!
+//! Before it reads, each of `info`, `owner_sessions`, `count_active` and
+//! `active_page` applies the refreshes reads have left since the
+//! refresher's last pass (at most 500 ms of them, 256 sessions to a
+//! transaction), so that it sees every read before it.
 //!
 //! sled transactions cannot scan, so the queries walk an index outside a
 //! transaction and read each session as they reach it; removals check the
@@ -152,8 +169,9 @@
 //!
 //! Under [`Durability::EveryWrite`], binding and destroying wait for the
 //! disk; reads' counts and last activity reach it with the expiry slides,
-//! within 500 ms of a refresh, so a crash may lose the counts of the reads
-//! since the last refresh, never data.
+//! within a second of a refresh (500 ms for the refresher's pass, 500 ms
+//! for the flush), so a crash may lose the counts of the reads since the
+//! last refresh, never data.
 //!
 //! **Databases from before owned sessions** open: their `meta` values
 //! (versions 1 and 2) decode with zero counters, no owner and, as the last
@@ -189,7 +207,7 @@
 //!   ([`SledStoreBuilder::timeout`], 5 s by default) and then fails with
 //!   [`session_core::Error::Timeout`] (a 503 from the example servers); and at most
 //!   [`max_concurrent`](SledStoreBuilder::max_concurrent) threads (64 by
-//!   default), plus the writer and reader threads, can be stuck inside a hung sled, the
+//!   default), plus the writer, reader and refresher threads, can be stuck inside a hung sled, the
 //!   rest wait their turn without a thread and time out. One more: the one
 //!   plain read at a time that runs on its caller's thread (see above), if
 //!   the hang catches it there, holds that async worker and its request for
@@ -208,6 +226,7 @@ mod flusher;
 mod layout;
 mod queries;
 mod reader;
+mod refresh;
 mod store;
 mod sweeper;
 mod trees;

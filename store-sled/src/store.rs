@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use session_core::check_owner;
 use session_core::{
-    ActivePage, Change, ExpiryPolicy, Handle, Limits, Result, SessionId, SessionInfo, Store, Swap,
-    WriteMode, WriteOutcome,
+    ActivePage, Change, DeferredRefresh, DeferredRefreshes, ExpiryPolicy, Handle, Limits, Result,
+    SessionId, SessionInfo, Store, Swap, WriteMode, WriteOutcome,
 };
 use session_core::{Edit, KeyChange};
 
@@ -22,6 +22,7 @@ use crate::error::{backend, Error};
 use crate::flusher::Flusher;
 use crate::layout::{data_key, Meta};
 use crate::reader::{Inline, Reader};
+use crate::refresh::{self, Refresher};
 use crate::sweeper::Sweeper;
 use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
 
@@ -49,6 +50,9 @@ pub struct SledStore {
     writer: Option<Writer>,
     /// Runs the plain reads; an `Option` for the same reason.
     reader: Option<Reader>,
+    /// Applies the refreshes reads left for later; an `Option` for the
+    /// same reason.
+    refresher: Option<Refresher>,
     /// Lets one read at a time run on its caller's thread (see `reader`).
     inline: Inline,
     /// Bounds the transactions running at once (see `max_concurrent`).
@@ -110,6 +114,8 @@ impl SledStore {
         let flusher = Flusher::start(db.clone()).map_err(Error::Thread)?;
         let writer = Writer::start(trees.clone(), options.limits).map_err(Error::Thread)?;
         let reader = Reader::start(trees.clone()).map_err(Error::Thread)?;
+        let refresher =
+            Refresher::start(trees.clone(), options.refresh_every).map_err(Error::Thread)?;
         tracing::debug!(path = %path.display(), recovered = db.was_recovered(), "store-sled opened");
         Ok(SledStore {
             db,
@@ -121,6 +127,7 @@ impl SledStore {
             sweeper: Some(sweeper),
             writer: Some(writer),
             reader: Some(reader),
+            refresher: Some(refresher),
             inline: Inline::default(),
             gate: Arc::new(Semaphore::new(options.max_concurrent)),
             timeout: options.timeout,
@@ -136,6 +143,8 @@ impl SledStore {
     /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
     /// one disk sync.
     pub async fn flush(&self) -> Result<()> {
+        // The refreshes reads left go with it.
+        self.run(|trees| Ok(trees.apply_refreshes()), never).await?;
         deadline(self.timeout, self.flusher.flush()).await
     }
 
@@ -161,12 +170,19 @@ impl SledStore {
     /// How long the session `id` has left, without sliding it; `None` if it
     /// is absent or expired.
     pub fn ttl(&self, id: &SessionId) -> Result<Option<Duration>> {
+        // The refresh first: a pass applying it between the two reads
+        // then leaves it in the metadata, not in neither.
+        let left = self.trees.refreshes.get(id.as_str());
         let Some(bytes) = self.trees.meta.get(id.as_str()).map_err(backend)? else {
             return Ok(None);
         };
         let meta = Meta::decode(&bytes)?;
         let now = now_ms();
-        Ok((meta.deadline > now).then(|| Duration::from_millis(meta.deadline - now)))
+        // With the refresh a read left for later, as it will apply.
+        let deadline = left
+            .and_then(|left| refresh::deadline_for(&left, &meta, now))
+            .unwrap_or(meta.deadline);
+        Ok((deadline > now).then(|| Duration::from_millis(deadline - now)))
     }
 
     /// Checks that the store's trees agree with each other (an fsck): every
@@ -264,8 +280,10 @@ impl SledStore {
     ///
     /// Plain reads of the trees, outside any transaction, so a read waits
     /// for no other session's transaction and no disk sync. The read is
-    /// counted in the tally, unless a refresh is due under the touch
-    /// granularity: then one transaction slides the session and counts it.
+    /// counted in the tally, and a refresh due under the touch granularity
+    /// is left for the refresher (the `refresh` module); only when the
+    /// stored deadline is near ([`DeferredRefreshes::may_defer`]) does one
+    /// transaction slide the session and count the read.
     /// An expired session reads as absent and is left to the sweeper.
     ///
     /// An answer from several values must not mix two writes: then the
@@ -299,15 +317,20 @@ impl SledStore {
                 let Some(deadline) = deadline.filter(|_| meta.alive(now)) else {
                     return Ok(Some(Quick::Absent));
                 };
-                let refresh = own.refresh_due(meta.deadline, deadline);
-                if refresh && !may_write {
+                let due = own.refresh_due(meta.deadline, deadline);
+                // Far from the deadline, a refresh due is left for the
+                // refresher (see `refresh`); near it, the read slides the
+                // session itself.
+                let defer = due && DeferredRefreshes::may_defer(meta.deadline, now);
+                let slide = due && !defer;
+                if slide && !may_write {
                     return Ok(None);
                 }
                 let answer = answer(trees, &id, &meta)?;
                 if several && trees.meta.get(&id).map_err(backend)?.as_ref() != Some(&bytes) {
                     continue;
                 }
-                if refresh {
+                if slide {
                     trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                         Some(mut live) => {
                             live.count(Count::Read);
@@ -317,6 +340,10 @@ impl SledStore {
                     })?;
                 } else {
                     trees.tally.add(&id, now);
+                    if defer {
+                        let left = DeferredRefresh { at_ms: now, policy };
+                        trees.refreshes.defer(&id, left);
+                    }
                 }
                 return Ok(Some(Quick::Served(answer)));
             }
@@ -336,7 +363,7 @@ impl SledStore {
     /// all. A transaction that begins during the lookups can make them wait
     /// for it, and for the disk sync it may itself wait for: that window is
     /// the lookups' few microseconds. Otherwise, and when a refresh is due
-    /// (a transaction), the read goes to the reader thread (see `reader`)
+    /// near the deadline (a transaction), the read goes to the reader thread (see `reader`)
     /// and is awaited under the deadline, so a hung sled holds that one
     /// thread, not the runtime's workers. Off a runtime it runs as every
     /// other operation.
@@ -475,10 +502,12 @@ async fn deadline<T>(limit: Duration, operation: impl Future<Output = Result<T>>
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        // Stop the sweeper, the writer and the reader first: they hold the trees.
+        // Stop the sweeper, the writer and the reader first: they hold the
+        // trees. The refresher last, after its last pass.
         drop(self.sweeper.take());
         drop(self.writer.take());
         drop(self.reader.take());
+        drop(self.refresher.take());
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, path = %self.path.display(), "store-sled: final flush failed");
         }
@@ -764,14 +793,14 @@ impl Store for SledStore {
 
     async fn info(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
         let id = id.as_str().to_owned();
-        self.run(move |trees| trees.info(&id, now_ms()), never)
+        self.run(move |trees| trees.settled().info(&id, now_ms()), never)
             .await
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>> {
         let owner = owner.to_owned();
-        self.run(move |trees| trees.owner_sessions(&owner, now_ms()), never)
-            .await
+        let sessions = move |trees: &Trees| trees.settled().owner_sessions(&owner, now_ms());
+        self.run(sessions, never).await
     }
 
     async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
@@ -793,6 +822,7 @@ impl Store for SledStore {
     async fn count_active(&self, within: Duration) -> Result<u64> {
         let within = millis(within);
         let count = move |trees: &Trees| {
+            let trees = trees.settled();
             let now = now_ms();
             trees.count_active(now, now.saturating_sub(within))
         };
@@ -815,6 +845,7 @@ impl Store for SledStore {
         };
         let within = millis(within);
         let page = move |trees: &Trees| {
+            let trees = trees.settled();
             let now = now_ms();
             let cursor = cursor
                 .as_ref()
@@ -882,6 +913,118 @@ mod tests {
     /// Reads between refreshes write nothing: they are the plain ones.
     fn policy() -> ExpiryPolicy {
         ExpiryPolicy::idle(Duration::from_secs(60)).with_touch_after(Duration::from_secs(10))
+    }
+
+    /// The deadline in the session's metadata as stored, refreshes left
+    /// for later not included.
+    fn stored_deadline(store: &SledStore, id: &SessionId) -> u64 {
+        let bytes = store.trees.meta.get(id.as_str()).unwrap().unwrap();
+        Meta::decode(&bytes).unwrap().deadline
+    }
+
+    /// A new session of `store` under `policy`, a little while ago: a read
+    /// now has a refresh due (the policy's granularity is 0).
+    async fn created(store: &SledStore, policy: &ExpiryPolicy) -> SessionId {
+        let id = SessionId::generate("t:");
+        let outcome = store.set(&id, "k", b"v", WriteMode::Create, policy);
+        assert_eq!(outcome.await.unwrap(), WriteOutcome::Applied);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        id
+    }
+
+    /// A store whose refresher applies what reads left only when asked (by
+    /// a query, `flush` or closing), so that a test sees them left.
+    fn store_at(path: &Path) -> SledStore {
+        let mut options = SledStore::builder().path(path);
+        options.refresh_every = Duration::from_secs(3600);
+        options.open().unwrap()
+    }
+
+    /// A read whose refresh is due answers without a transaction while the
+    /// deadline is far, and reports count the refresh; the next pass
+    /// slides the session. Near the deadline, the read slides it itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_far_from_the_deadline_is_left_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(dir.path());
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let id = created(&store, &policy).await;
+        let before = stored_deadline(&store, &id);
+        let read_at = now_ms();
+        let value = store.get(&id, "k", &policy).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+        let left = store.trees.refreshes.get(id.as_str()).expect("left");
+        assert!(left.at_ms >= read_at);
+        assert_eq!(stored_deadline(&store, &id), before, "the read wrote");
+        let ttl = store.ttl(&id).unwrap().unwrap();
+        assert!(ttl > Duration::from_millis(before - now_ms()), "{ttl:?}");
+        store.flush().await.unwrap();
+        assert!(store.trees.refreshes.is_empty());
+        assert_eq!(stored_deadline(&store, &id), left.at_ms + 3_600_000);
+        let info = store.info(&id).await.unwrap().unwrap();
+        assert_eq!((info.reads, info.writes), (1, 1));
+        assert_eq!(info.last_active_ms, left.at_ms);
+
+        let brief = ExpiryPolicy::idle(Duration::from_millis(DeferredRefreshes::MARGIN_MS));
+        let near = created(&store, &brief).await;
+        let before = stored_deadline(&store, &near);
+        let value = store.get(&near, "k", &brief).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.trees.refreshes.get(near.as_str()), None);
+        assert!(
+            stored_deadline(&store, &near) > before,
+            "the read did not slide"
+        );
+    }
+
+    /// The refresher applies what reads left on its own, every pass.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_refresher_applies_refreshes_left_every_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let id = created(&store, &policy).await;
+        let read_at = now_ms();
+        store.get(&id, "k", &policy).await.unwrap();
+        // Applied, then taken out once committed: wait for both.
+        let start = std::time::Instant::now();
+        while stored_deadline(&store, &id) < read_at + 3_600_000
+            || !store.trees.refreshes.is_empty()
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "never applied");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Queries and a closing store apply what reads left, so neither a
+    /// report nor a clean restart misses a read's refresh; one left for a
+    /// session destroyed since is dropped with its read count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_and_closing_apply_refreshes_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let store = store_at(dir.path());
+        let (queried, closed, gone) = (
+            created(&store, &policy).await,
+            created(&store, &policy).await,
+            created(&store, &policy).await,
+        );
+        store.get(&queried, "k", &policy).await.unwrap();
+        let read_at = store.trees.refreshes.get(queried.as_str()).unwrap().at_ms;
+        let active = store.count_active(Duration::from_secs(60)).await.unwrap();
+        assert_eq!(active, 3);
+        assert_eq!(store.trees.refreshes.get(queried.as_str()), None);
+        let info = store.info(&queried).await.unwrap().unwrap();
+        assert_eq!(info.last_active_ms, read_at);
+
+        store.get(&gone, "k", &policy).await.unwrap();
+        assert!(store.del_all(&gone).await.is_ok());
+        store.get(&closed, "k", &policy).await.unwrap();
+        let left = store.trees.refreshes.get(closed.as_str()).unwrap();
+        drop(store);
+        let store = store_at(dir.path());
+        assert_eq!(stored_deadline(&store, &closed), left.at_ms + 3_600_000);
+        assert!(store.trees.meta.get(gone.as_str()).unwrap().is_none());
     }
 
     /// Keeps the store's reader thread busy until the returned sender

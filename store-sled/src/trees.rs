@@ -6,11 +6,12 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use session_core::{
-    Error, ExpiryPolicy, Handle, Limits, PendingReads, ReadTally, Result, SessionId, SessionSize,
+    DeferredRefresh, DeferredRefreshes, Error, ExpiryPolicy, Handle, Limits, PendingReads,
+    ReadTally, Result, SessionId, SessionSize,
 };
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
@@ -23,6 +24,7 @@ use crate::layout::{
     activity_key, data_key, data_prefix, expiry_key, owner_key, split_activity_key,
     split_expiry_key, split_owner_key, Meta,
 };
+use crate::refresh;
 
 /// Now, in ms since the Unix epoch: deadlines outlive the process, so they
 /// are wall-clock times.
@@ -42,8 +44,13 @@ pub(crate) struct Trees {
     pub(crate) activity: Tree,
     /// Reads served without a transaction, not yet in their `meta`.
     pub(crate) tally: Arc<ReadTally>,
+    /// Refreshes reads found due and left for the refresher (see `refresh`).
+    pub(crate) refreshes: Arc<DeferredRefreshes>,
     /// Transactions running or waiting to (see [`Trees::quiet`]).
     transactions: Arc<AtomicUsize>,
+    /// Held from a transaction's start until its folded reads are settled
+    /// (see [`Trees::transaction`]).
+    one_at_a_time: Arc<Mutex<()>>,
 }
 
 /// One transaction counted in [`Trees::quiet`]'s figure while it lives,
@@ -147,7 +154,9 @@ impl Trees {
             owners: db.open_tree("owners")?,
             activity: db.open_tree("activity")?,
             tally: Arc::new(ReadTally::new()),
+            refreshes: Arc::new(DeferredRefreshes::new()),
             transactions: Arc::new(AtomicUsize::new(0)),
+            one_at_a_time: Arc::new(Mutex::new(())),
         })
     }
 
@@ -209,6 +218,14 @@ impl Trees {
     /// from its inputs.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
         let _counted = Counted::enter(&self.transactions);
+        // sled runs one transaction at a time anyway (a process-wide lock).
+        // This one lasts until the reads folded into `meta` are settled, so
+        // that no transaction of another thread folds them in again after
+        // the commit. A panic cannot leave `()` half-changed.
+        let _one = self
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let folded = RefCell::new(Vec::new());
         let result = (
             &self.meta,
@@ -239,6 +256,66 @@ impl Trees {
             self.tally.settle(&id, pending);
         }
         Ok(result)
+    }
+
+    /// These trees, once the refreshes reads left for later are applied:
+    /// what a report of deadlines or activity reads, so that it sees every
+    /// read before it as it would had each read slid its session itself.
+    pub(crate) fn settled(&self) -> &Trees {
+        if !self.refreshes.is_empty() {
+            self.apply_refreshes();
+        }
+        self
+    }
+
+    /// Slides the sessions whose refresh reads left for later, in order of
+    /// id, [`BATCH`] to a transaction, each to the deadline the refresh
+    /// gives its metadata as it stands (see [`refresh::deadline_for`]): a
+    /// session expired, or slid by an operation since the read, is left as
+    /// it is. A batch that fails is applied again one session at a time, and
+    /// a refresh that fails alone is dropped, so that one session cannot
+    /// hold up the others pass after pass. Returns how many refreshes it
+    /// handled.
+    pub(crate) fn apply_refreshes(&self) -> usize {
+        let pending = self.refreshes.pending();
+        for batch in pending.chunks(BATCH) {
+            if let Err(error) = self.apply_batch(batch) {
+                tracing::warn!(%error, "store-sled: a batch of deferred refreshes failed; applying them one at a time");
+                for one in batch {
+                    if let Err(error) = self.apply_batch(std::slice::from_ref(one)) {
+                        tracing::warn!(%error, "store-sled: a deferred refresh failed; dropped");
+                        self.refreshes.settle(&one.0, one.1);
+                    }
+                }
+            }
+        }
+        pending.len()
+    }
+
+    /// Applies `batch` of the refreshes left in one transaction, and takes
+    /// them out once it commits.
+    fn apply_batch(&self, batch: &[(String, DeferredRefresh)]) -> Result<()> {
+        // Now for each batch: a long pass must not take a session that
+        // expired during it for alive.
+        let now = now_ms();
+        let gone = self.transaction(|tx| {
+            let mut gone = Vec::new();
+            for (id, left) in batch {
+                if !tx.apply_refresh(id, left, now)? {
+                    gone.push(id.as_str());
+                }
+            }
+            Ok(gone)
+        })?;
+        // Gone (destroyed, regenerated, swept) since the read was counted:
+        // its count goes with it.
+        for id in gone {
+            self.tally.forget(id);
+        }
+        for (id, applied) in batch {
+            self.refreshes.settle(id, *applied);
+        }
+        Ok(())
     }
 
     /// Removes sessions whose slot (so their deadline) is at or before
@@ -586,6 +663,29 @@ impl Tx<'_> {
         }
     }
 
+    /// Slides session `id` as the read that left `left` would have by
+    /// writing (see [`Trees::apply_refreshes`]); `false` if the session is
+    /// gone.
+    fn apply_refresh(&self, id: &str, left: &DeferredRefresh, now: u64) -> TxResult<bool> {
+        let Some(mut meta) = self.meta(id)? else {
+            return Ok(false);
+        };
+        if let Some(deadline) = refresh::deadline_for(left, &meta, now) {
+            let placed = Placed::of(&meta);
+            meta.deadline = deadline;
+            meta.fit_slot();
+            meta.touch(left.at_ms);
+            self.save(
+                id,
+                &Live {
+                    meta,
+                    placed: Some(placed),
+                },
+            )?;
+        }
+        Ok(true)
+    }
+
     /// A new session's metadata, created `now`; `None` if `policy` gives it no
     /// time at all (a zero absolute lifetime).
     pub(crate) fn create(now: u64, policy: &ExpiryPolicy) -> Option<Live> {
@@ -846,6 +946,81 @@ mod tests {
             })
             .unwrap();
         id
+    }
+
+    /// A refresh a read left slides the session as the read would have by
+    /// writing: not at all after a later operation, by the session's own
+    /// idle timeout where one was set after the read (a shorter lifetime
+    /// stays short), with its index entries in step; a session gone
+    /// meanwhile takes its pending reads with it.
+    #[test]
+    fn a_left_refresh_slides_the_session_as_it_stands() {
+        let trees = trees();
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(3600));
+        let t0 = now_ms();
+        let read_at = t0 + 10_000;
+        for id in ["read", "written", "shortened", "gone"] {
+            let live = Tx::create(t0, &policy).unwrap();
+            trees.transaction(|tx| tx.save(id, &live)).unwrap();
+            let left = DeferredRefresh {
+                at_ms: read_at,
+                policy,
+            };
+            trees.refreshes.defer(id, left);
+            trees.tally.add(id, read_at);
+        }
+        // After the read, a write with a deadline of its own.
+        trees
+            .transaction(|tx| {
+                let Some(mut live) = tx.live("written", read_at + 10_000, &policy)? else {
+                    return abort(Error::Unavailable("gone".into()));
+                };
+                live.meta.deadline = t0 + 60_000;
+                tx.save("written", &live)
+            })
+            .unwrap();
+        // Before the read (it had not seen it yet), a lifetime of a minute.
+        trees
+            .transaction(|tx| {
+                let Some(mut live) = tx.live("shortened", read_at - 1, &policy)? else {
+                    return abort(Error::Unavailable("gone".into()));
+                };
+                live.meta.idle = Some(60_000);
+                live.meta.deadline = read_at - 1 + 60_000;
+                tx.save("shortened", &live)
+            })
+            .unwrap();
+        trees
+            .transaction(|tx| match tx.meta("gone")? {
+                Some(meta) => tx.purge("gone", &meta),
+                None => Ok(()),
+            })
+            .unwrap();
+        trees.tally.add("gone", read_at + 1);
+
+        assert_eq!(trees.apply_refreshes(), 4);
+        let meta = |id: &str| Meta::decode(&trees.meta.get(id).unwrap().unwrap()).unwrap();
+        let read = meta("read");
+        assert_eq!(
+            (read.deadline, read.last, read.reads),
+            (read_at + 3_600_000, read_at, 1)
+        );
+        let written = meta("written");
+        assert_eq!(written.deadline, t0 + 60_000, "the read undid a write");
+        let shortened = meta("shortened");
+        assert_eq!(
+            shortened.deadline,
+            read_at + 60_000,
+            "the read undid a shorter lifetime"
+        );
+        assert_eq!(
+            trees.tally.get("gone").reads,
+            0,
+            "a gone session kept its reads"
+        );
+        assert!(trees.refreshes.is_empty());
+        let problems = trees.verify().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
