@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use session_core::{
@@ -48,9 +48,6 @@ pub(crate) struct Trees {
     pub(crate) refreshes: Arc<DeferredRefreshes>,
     /// Transactions running or waiting to (see [`Trees::quiet`]).
     transactions: Arc<AtomicUsize>,
-    /// Held from a transaction's start until its folded reads are settled
-    /// (see [`Trees::transaction`]).
-    one_at_a_time: Arc<Mutex<()>>,
 }
 
 /// One transaction counted in [`Trees::quiet`]'s figure while it lives,
@@ -78,8 +75,8 @@ pub(crate) struct Tx<'a> {
     owners: &'a TransactionalTree,
     activity: &'a TransactionalTree,
     tally: &'a ReadTally,
-    /// The pending reads this attempt wrote into `meta` (or dropped with
-    /// their session), taken out of the tally once it commits.
+    /// The pending reads this attempt took out of the tally to write into
+    /// `meta` (or to drop with their session), put back unless it commits.
     folded: &'a RefCell<Vec<(String, PendingReads)>>,
 }
 
@@ -156,7 +153,6 @@ impl Trees {
             tally: Arc::new(ReadTally::new()),
             refreshes: Arc::new(DeferredRefreshes::new()),
             transactions: Arc::new(AtomicUsize::new(0)),
-            one_at_a_time: Arc::new(Mutex::new(())),
         })
     }
 
@@ -215,17 +211,10 @@ impl Trees {
 
     /// Runs `step` as one transaction over the five trees. sled may run it
     /// more than once when it conflicts with another, so it only computes
-    /// from its inputs.
+    /// from its inputs, and the reads it takes out of the tally to fold
+    /// into `meta` go back unless the attempt commits.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
         let _counted = Counted::enter(&self.transactions);
-        // sled runs one transaction at a time anyway (a process-wide lock).
-        // This one lasts until the reads folded into `meta` are settled, so
-        // that no transaction of another thread folds them in again after
-        // the commit. A panic cannot leave `()` half-changed.
-        let _one = self
-            .one_at_a_time
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let folded = RefCell::new(Vec::new());
         let result = (
             &self.meta,
@@ -237,7 +226,7 @@ impl Trees {
             .transaction(|(meta, data, expiry, owners, activity)| {
                 // sled runs the step again on a conflict: only the
                 // attempt that commits counts.
-                folded.borrow_mut().clear();
+                self.put_back(&mut folded.borrow_mut());
                 step(&Tx {
                     meta,
                     data,
@@ -251,11 +240,19 @@ impl Trees {
             .map_err(|error| match error {
                 TransactionError::Abort(error) => error,
                 TransactionError::Storage(error) => backend(error),
-            })?;
-        for (id, pending) in folded.into_inner() {
-            self.tally.settle(&id, pending);
+            });
+        if result.is_err() {
+            self.put_back(&mut folded.borrow_mut());
         }
-        Ok(result)
+        result
+    }
+
+    /// Returns to the tally the reads an attempt took out to fold, and that
+    /// did not reach `meta`.
+    fn put_back(&self, folded: &mut Vec<(String, PendingReads)>) {
+        for (id, pending) in folded.drain(..) {
+            self.tally.add_pending(&id, pending);
+        }
     }
 
     /// These trees, once the refreshes reads left for later are applied:
@@ -695,21 +692,19 @@ impl Tx<'_> {
         Some(Live { meta, placed: None })
     }
 
-    /// The reads of `id` the tally holds, noted as taken in by this
-    /// transaction.
+    /// The reads of `id` the tally holds, taken out of it for this
+    /// transaction to write into the record (put back if it does not
+    /// commit).
+    ///
+    /// Taken out here, not once the transaction has committed: sled runs
+    /// the step under its process-wide lock, so no other transaction can
+    /// see the reads both in the record and in the tally, and fold them in
+    /// twice. A session saved twice in one transaction (batched writes)
+    /// finds them taken the second time: they are in the record already.
     fn fold(&self, id: &str) -> PendingReads {
-        let mut pending = self.tally.get(id);
-        let mut folded = self.folded.borrow_mut();
-        // Saved before in this transaction (batched writes): those reads
-        // are in the record already.
-        let before: u64 = folded
-            .iter()
-            .filter(|(folded, _)| folded == id)
-            .map(|(_, p)| p.reads)
-            .sum();
-        pending.reads = pending.reads.saturating_sub(before);
+        let pending = self.tally.take(id);
         if pending.reads > 0 {
-            folded.push((id.to_owned(), pending));
+            self.folded.borrow_mut().push((id.to_owned(), pending));
         }
         pending
     }
@@ -1021,6 +1016,38 @@ mod tests {
         assert!(trees.refreshes.is_empty());
         let problems = trees.verify().unwrap();
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// The reads a transaction takes out of the tally to fold go back if
+    /// it does not commit, and are counted once if it does.
+    #[test]
+    fn folded_reads_go_back_unless_the_transaction_commits() {
+        let trees = trees();
+        let id = session(&trees, None);
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
+        trees.tally.add(&id, now_ms());
+        trees.tally.add(&id, now_ms());
+        let save = |fail: bool| {
+            trees.transaction(|tx| {
+                // Saved twice in one transaction, as batched writes may.
+                for _ in 0..2 {
+                    let Some(live) = tx.live(&id, now_ms(), &policy)? else {
+                        return abort(Error::Unavailable("gone".into()));
+                    };
+                    tx.save(&id, &live)?;
+                }
+                if fail {
+                    return abort(Error::Unavailable("refused".into()));
+                }
+                Ok(())
+            })
+        };
+        assert!(save(true).is_err());
+        assert_eq!(trees.tally.get(&id).reads, 2, "an abort lost reads");
+        save(false).unwrap();
+        assert_eq!(trees.tally.get(&id).reads, 0);
+        let meta = Meta::decode(&trees.meta.get(&id).unwrap().unwrap()).unwrap();
+        assert_eq!(meta.reads, 2);
     }
 
     #[test]
