@@ -162,7 +162,8 @@ impl ReadTally {
     }
 
     /// Adds `more` to what is pending for session `id`: the reads
-    /// [`take`](Self::take)n from the id it had before.
+    /// [`take`](Self::take)n from the id it had before, or taken out to be
+    /// written into a record whose write did not commit.
     pub fn add_pending(&self, id: &str, more: PendingReads) {
         if more.reads == 0 {
             return;

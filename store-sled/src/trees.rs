@@ -80,6 +80,34 @@ pub(crate) struct Tx<'a> {
     folded: &'a RefCell<Vec<(String, PendingReads)>>,
 }
 
+/// The reads a transaction took out of the tally to fold into `meta`:
+/// put back when dropped (a failed commit, or a panic in the step) unless
+/// the transaction committed.
+struct Taken<'a> {
+    tally: &'a ReadTally,
+    reads: RefCell<Vec<(String, PendingReads)>>,
+}
+
+impl Taken<'_> {
+    /// Returns the reads taken so far to the tally.
+    fn put_back(&self) {
+        for (id, pending) in self.reads.borrow_mut().drain(..) {
+            self.tally.add_pending(&id, pending);
+        }
+    }
+
+    /// The transaction committed: the reads are in `meta` now.
+    fn keep(self) {
+        self.reads.borrow_mut().clear();
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.put_back();
+    }
+}
+
 /// The most sessions one transaction removes, in the operations that
 /// remove many.
 pub(crate) const BATCH: usize = 256;
@@ -215,7 +243,10 @@ impl Trees {
     /// into `meta` go back unless the attempt commits.
     pub(crate) fn transaction<T>(&self, step: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T> {
         let _counted = Counted::enter(&self.transactions);
-        let folded = RefCell::new(Vec::new());
+        let taken = Taken {
+            tally: &self.tally,
+            reads: RefCell::default(),
+        };
         let result = (
             &self.meta,
             &self.data,
@@ -226,33 +257,31 @@ impl Trees {
             .transaction(|(meta, data, expiry, owners, activity)| {
                 // sled runs the step again on a conflict: only the
                 // attempt that commits counts.
-                self.put_back(&mut folded.borrow_mut());
-                step(&Tx {
+                taken.put_back();
+                let result = step(&Tx {
                     meta,
                     data,
                     expiry,
                     owners,
                     activity,
                     tally: &self.tally,
-                    folded: &folded,
-                })
+                    folded: &taken.reads,
+                });
+                // Back while sled still holds its lock, before any other
+                // transaction can run without them.
+                if result.is_err() {
+                    taken.put_back();
+                }
+                result
             })
             .map_err(|error| match error {
                 TransactionError::Abort(error) => error,
                 TransactionError::Storage(error) => backend(error),
             });
-        if result.is_err() {
-            self.put_back(&mut folded.borrow_mut());
+        if result.is_ok() {
+            taken.keep();
         }
         result
-    }
-
-    /// Returns to the tally the reads an attempt took out to fold, and that
-    /// did not reach `meta`.
-    fn put_back(&self, folded: &mut Vec<(String, PendingReads)>) {
-        for (id, pending) in folded.drain(..) {
-            self.tally.add_pending(&id, pending);
-        }
     }
 
     /// These trees, once the refreshes reads left for later are applied:
@@ -1044,6 +1073,16 @@ mod tests {
         };
         assert!(save(true).is_err());
         assert_eq!(trees.tally.get(&id).reads, 2, "an abort lost reads");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trees.transaction(|tx| -> TxResult<()> {
+                if let Some(live) = tx.live(&id, now_ms(), &policy)? {
+                    tx.save(&id, &live)?;
+                }
+                panic!("a bug in a step");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(trees.tally.get(&id).reads, 2, "a panic lost reads");
         save(false).unwrap();
         assert_eq!(trees.tally.get(&id).reads, 0);
         let meta = Meta::decode(&trees.meta.get(&id).unwrap().unwrap()).unwrap();
