@@ -22,6 +22,12 @@
 //! say; `HTTP_SCALE_PLAIN_READS` sets the Redis servers' `--redis-plain-reads`
 //! (default 4,000,000: every session). `HTTP_SCALE_SERVER` runs another
 //! build of `server-axum` (its path), to set two builds side by side.
+//! `HTTP_SCALE_VERSUS` (a path) adds, at each size, the same store on
+//! another build, interleaved in the same rounds, and prints this build's
+//! cost over that one's: an A/B at a million sessions. Its rounds start
+//! once every session of both has been idle for `HTTP_SCALE_IDLE_SECS`
+//! (default 65, past the default touch granularity), so neither starts
+//! with more sessions due a refresh.
 //!
 //! Every server has room for all its sessions: store-memory may take 4 GiB,
 //! the Redis servers remember every session for plain reads
@@ -97,6 +103,19 @@ impl Filled {
         client: &HttpClient,
         runtime: &tokio::runtime::Runtime,
     ) -> Filled {
+        let binary = std::env::var("HTTP_SCALE_SERVER").unwrap_or_else(|_| SERVER.into());
+        Filled::start_build(&binary, kind, sessions, value_bytes, client, runtime)
+    }
+
+    /// [`start`](Self::start) on the `server-axum` at `binary`.
+    fn start_build(
+        binary: &str,
+        kind: &str,
+        sessions: usize,
+        value_bytes: usize,
+        client: &HttpClient,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Filled {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let redis = (kind == "redis").then(RedisServer::start);
         let mut args: Vec<String> = ["--store", kind, "--insecure-cookies"]
@@ -129,8 +148,7 @@ impl Filled {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let binary = std::env::var("HTTP_SCALE_SERVER").unwrap_or_else(|_| SERVER.into());
-        let server = Server::start(&binary, &args);
+        let server = Server::start(binary, &args);
         let started = Instant::now();
         let cookies = runtime.block_on(fill(client, &server.url, sessions, value_bytes));
         println!(
@@ -354,28 +372,38 @@ fn main() {
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build_http()
     };
+    let versus = std::env::var("HTTP_SCALE_VERSUS").ok();
     for kind in stores.split(',').map(str::trim) {
         let small = Filled::start(kind, SMALL, value_bytes, &client, &runtime);
         for &size in &sizes {
             let large = Filled::start(kind, size, value_bytes, &client, &runtime);
+            let other = versus.as_deref().map(|binary| {
+                let other = Filled::start_build(binary, kind, size, value_bytes, &client, &runtime);
+                std::thread::sleep(Duration::from_secs(env_number("HTTP_SCALE_IDLE_SECS", 65)));
+                other
+            });
             for mix in [Mix::Get, Mix::SetGet] {
-                let (mut cpu, mut elapsed) = (Vec::new(), Vec::new());
+                let (mut cpu, mut elapsed, mut against) = (Vec::new(), Vec::new(), Vec::new());
                 for r in 0..rounds {
                     let seed = r as u64;
-                    let (s, l) = runtime.block_on(async {
-                        // Small then large, then large then small: neither always goes first.
+                    let (s, l, o) = runtime.block_on(async {
+                        let run = |filled| round(&client, filled, mix, value_bytes, length, seed);
+                        // Small then large, then large then small: neither always
+                        // goes first; the other build's large one goes in between.
                         if r % 2 == 0 {
-                            let s = round(&client, &small, mix, value_bytes, length, seed).await;
-                            (
-                                s,
-                                round(&client, &large, mix, value_bytes, length, seed).await,
-                            )
+                            let s = run(&small).await;
+                            let o = match &other {
+                                Some(other) => Some(run(other).await),
+                                None => None,
+                            };
+                            (s, run(&large).await, o)
                         } else {
-                            let l = round(&client, &large, mix, value_bytes, length, seed).await;
-                            (
-                                round(&client, &small, mix, value_bytes, length, seed).await,
-                                l,
-                            )
+                            let l = run(&large).await;
+                            let o = match &other {
+                                Some(other) => Some(run(other).await),
+                                None => None,
+                            };
+                            (run(&small).await, l, o)
                         }
                     });
                     println!(
@@ -388,6 +416,16 @@ fn main() {
                         l.redis * 1e6,
                         l.elapsed * 1e6,
                     );
+                    if let Some(o) = o {
+                        println!(
+                            "{kind} {} round {r}: {size} on the other build: {:.1} µs CPU (redis-server {:.1}), {:.1} µs a request",
+                            mix.name(),
+                            o.cpu * 1e6,
+                            o.redis * 1e6,
+                            o.elapsed * 1e6,
+                        );
+                        against.push(l.cpu / o.cpu);
+                    }
                     cpu.push(l.cpu / s.cpu);
                     elapsed.push(l.elapsed / s.elapsed);
                 }
@@ -397,6 +435,13 @@ fn main() {
                     summary(&mut cpu),
                     summary(&mut elapsed),
                 );
+                if !against.is_empty() {
+                    println!(
+                        "{kind} {} over HTTP at {size} sessions, this build / the other: CPU per request {} (median [range] of {rounds} rounds)",
+                        mix.name(),
+                        summary(&mut against),
+                    );
+                }
             }
         }
     }

@@ -50,7 +50,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one operation may take, unless [`RedisStoreBuilder::response_timeout`] says otherwise.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How many sessions one store remembers as not due for a refresh, unless
-/// [`RedisStoreBuilder::plain_reads`] says otherwise: about 12 MB at most.
+/// [`RedisStoreBuilder::plain_reads`] says otherwise: about 18 MB at most.
 pub const DEFAULT_PLAIN_READS: usize = 100_000;
 
 /// Reconnection backoff: short, so that a server that comes back is in use again
@@ -375,11 +375,15 @@ impl RedisStoreBuilder {
     /// [`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity))
     /// lets leave the expiry alone is then one `HGET` (`HMGET`, `HGETALL`),
     /// not a script, and its read count reaches the session's counter within
-    /// about a second. Each session read inside its granularity takes about
-    /// 120 bytes here (its key held inline, up to 64 bytes: with the default
-    /// prefix, a generated id's is 61); past this many, reads take the
-    /// script. 0 makes every read a script again, with counters exact
-    /// across processes at once.
+    /// about a second. So is a read due a refresh while the session's
+    /// deadline is more than 10 s off, which leaves the refresh to that same
+    /// pass (see the [crate docs](crate)). Each session known takes about
+    /// 180 bytes here (its key held inline, up to 64 bytes: with the default
+    /// prefix, a generated id's is 61), and stays known until its deadline
+    /// nears (until its next refresh falls due, when this many are known);
+    /// past this many, reads of sessions not known take the script. 0 makes
+    /// every read a script again, with counters exact across processes at
+    /// once.
     pub fn plain_reads(mut self, sessions: usize) -> Self {
         self.plain_reads = sessions;
         self
@@ -482,7 +486,9 @@ impl RedisStoreBuilder {
                 )
             }
         };
-        let reads = Arc::new(Reads::new(self.plain_reads));
+        // With the activity index, a read's refresh moves the session in the
+        // index too: the read's own script does it.
+        let reads = Arc::new(Reads::new(self.plain_reads, !self.activity_index));
         if self.plain_reads > 0 {
             tokio::spawn(reads::flush_in_background(
                 Arc::downgrade(&reads),

@@ -65,7 +65,7 @@
 //!
 //! | operation | command |
 //! |---|---|
-//! | `get`, `get_many`, `get_all` | plain HGET / HMGET / HGETALL while no refresh is due (below); else script: the same + PEXPIRE, the read counter, the activity indexes |
+//! | `get`, `get_many`, `get_all` | plain HGET / HMGET / HGETALL while no refresh is due, or one is due far from the deadline, its slide left to a later pass (below); else script: the same + PEXPIRE, the read counter, the activity indexes |
 //! | `del`, `del_many` | script |
 //! | `extend`, `set_lifetime` | script |
 //! | `set`, `set_many` | script |
@@ -74,7 +74,7 @@
 //! | `del_all` | script; an owned session's index entry is dropped in a second step |
 //! | `regenerate` | script (RENAME + PEXPIRE); an owned session's index is updated in a second step |
 //! | `bind_owner` | owner index first, then the session's script; with a cap, a listing and the evictions |
-//! | `info` | script |
+//! | `info` | script; first, if a read left the session a refresh, the refresh's script |
 //! | `owner_sessions`, `destroy_owner` | `HGETALL` of the owner's index, then one script per session (64 at a time) |
 //! | `revoke` | `HGET` of the owner's index, then one script |
 //! | `count_active`, `active_page` | one script per activity index (1, or 16,384 on a cluster, pipelined by master) |
@@ -99,6 +99,21 @@
 //! [`info`](session_core::Store::info) adds what is pending, so its counters
 //! stay exact, and other processes see them up to a second late. See
 //! [`plain_reads`](RedisStoreBuilder::plain_reads).
+//!
+//! A read that is due a refresh is a plain command too while the session's
+//! deadline, as the last script said, is more than 10 s off: the same pass
+//! about once a second slides the expiry of each session so read, as of its
+//! last such read, up to 64 sessions of one policy in one script call on a
+//! single server (one per session on a cluster). With many sessions, each
+//! read rarely within a minute of its last, most reads are due a refresh,
+//! and a script per read cost Redis about twice what a plain read does. The
+//! deadline is the read's, later only by the time the call takes to reach
+//! Redis; `info`, the owner listings and the scans of `count_active` and
+//! `active_page` write pending refreshes out first. A process that exits
+//! without [`RedisStore::flush`] loses its last second's refreshes: those
+//! sessions may end one idle timeout after an earlier read. A store with the
+//! [activity index](RedisStoreBuilder::activity_index) refreshes in the
+//! read's own script, which moves the session in the index too.
 //!
 //! Scripts go by `EVALSHA` and are loaded again on `NOSCRIPT`. A write with
 //! [`WriteMode::Existing`](session_core::WriteMode) to a missing session

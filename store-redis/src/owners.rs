@@ -313,12 +313,18 @@ impl RedisStore {
 
     /// The metadata of a live session.
     pub(crate) async fn info_impl(&self, id: &SessionId) -> Result<Option<SessionInfo>> {
-        self.info_of(&self.key(id)).await
+        let hash = self.key(id);
+        // What it reports of the deadline and last activity includes the
+        // refresh a read left for later.
+        self.write_out_refreshes(Some(&hash)).await;
+        self.info_of(&hash).await
     }
 
     /// `owner`'s live sessions, with their ids; drops index entries of
     /// sessions that have ended.
     async fn owned(&self, owner: &str) -> Result<Vec<(SessionId, SessionInfo)>> {
+        // Listed with the refreshes reads left for later.
+        self.write_out_refreshes(None).await;
         let entries = self.indexed(owner).await?;
         let ids: Vec<(String, Option<SessionId>)> = entries
             .into_iter()
@@ -561,6 +567,8 @@ impl RedisStore {
 
     /// Without an activity index: every session, by `SCAN`.
     async fn count_active_by_scan(&self, within: Duration) -> Result<u64> {
+        // Counted with the refreshes reads left for later.
+        self.write_out_refreshes(None).await;
         let mut ids = self.ids();
         let mut count = 0;
         while let Some(batch) = ids.next_batch().await? {
@@ -587,6 +595,8 @@ impl RedisStore {
             Some(((node, scan), after))
         });
         let (position, mut after) = parsed.unwrap_or(((0, 0), None));
+        // Listed with the refreshes reads left for later.
+        self.write_out_refreshes(None).await;
         let mut ids = self.ids_from(position);
         let mut sessions = Vec::new();
         loop {

@@ -1,5 +1,6 @@
-//! The plain read path: a read that is not due to slide a session's expiry
-//! is one `HGET` (`HMGET`, `HGETALL`), not a script.
+//! The plain read path: a read that is not due to slide a session's expiry,
+//! or is due while the session's deadline is far off, is one `HGET`
+//! (`HMGET`, `HGETALL`), not a script.
 //!
 //! Every read script answers, beside the values, how long until the next
 //! read must slide the expiry (the touch granularity, see
@@ -8,14 +9,30 @@
 //! command, which changes nothing on the server, as the script would not
 //! either, except for the read counter: those reads are counted here, in
 //! the same entry that says the session is fresh, and added to the session's
-//! counter in the background about once a second. This process's own reports ([`Store::info`](session_core::Store::info)
-//! and the owner listings) add what is still pending, so its counters stay
-//! exact; other processes see them up to a second late, and a process that
+//! counter in the background about once a second. This process's own
+//! reports ([`Store::info`](session_core::Store::info) and the owner
+//! listings) add what is still pending, so its counters stay exact; other processes see them up to a second late, and a process that
 //! exits loses at most that second's counts, never data.
 //!
 //! Redis still expires the hash by itself at its deadline, so a plain read
 //! of an expired, destroyed or regenerated session finds nothing, as the
 //! script would.
+//!
+//! A read that is due a refresh is a plain command too while the session's
+//! deadline, as the last script told it, is more than [`MARGIN`] (10 s)
+//! off: it leaves the refresh to the same background pass, which slides the
+//! expiry of a batch of sessions of one policy in one script call, each as
+//! of its last read (see `lua/refresh_reads.lua`). With many sessions, each
+//! read rarely within the granularity of its last, that is most reads, and
+//! a script per read cost Redis about twice what a plain read does. The
+//! refresh lands about a second late; the deadline it sets is the read's
+//! own, later only by the time the call takes to reach Redis. Queries that
+//! report deadlines or last activity write the refreshes out first, and so
+//! does [`RedisStore::flush`](crate::RedisStore::flush). A process that
+//! exits without it loses the refreshes of its last second: those sessions
+//! may end an idle timeout after an earlier read. Stores that keep the
+//! [activity index](crate::RedisStoreBuilder::activity_index) refresh in the
+//! read's own script, which moves the session in the index too.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -27,6 +44,7 @@ use std::time::{Duration, Instant};
 // and every plain read hashes one twice (its shard, then its entry).
 use foldhash::fast::RandomState;
 use futures_util::stream::{self, StreamExt};
+use session_core::DeferredRefreshes;
 use smallvec::SmallVec;
 
 use crate::connection::Connection;
@@ -41,14 +59,48 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// holds.
 const FULL_RETRY: Duration = Duration::from_secs(1);
 
-/// What this process knows of one session. One entry holds both, so that
-/// a plain read finds and counts in one map, and counts a session it
+/// How long before a session's deadline a read due a refresh stops
+/// leaving it for later, and slides it itself: twice the embedded stores'
+/// ([`DeferredRefreshes::MARGIN_MS`]), ten passes here as there, since a
+/// pass comes every second, not every 500 ms.
+pub(crate) const MARGIN: Duration = Duration::from_millis(2 * DeferredRefreshes::MARGIN_MS);
+
+/// A session's policy as the scripts take it, in milliseconds: the idle
+/// timeout, the absolute lifetime (0: none) and the touch granularity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Policy {
+    pub(crate) idle: u64,
+    pub(crate) absolute: u64,
+    pub(crate) granularity: u64,
+}
+
+/// A refresh a read left for the background pass: the read's instant and
+/// the policy it read under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    pub(crate) at: Instant,
+    pub(crate) policy: Policy,
+}
+
+/// What the last script said of a session, counted from before its request
+/// went out (so never late).
+#[derive(Clone, Copy)]
+struct Fresh {
+    /// When its next refresh falls due.
+    until: Instant,
+    /// When its hash expires, unless something slides it.
+    expires: Instant,
+}
+
+/// What this process knows of one session. One entry holds it all, so
+/// that a plain read finds and counts in one map, and counts a session it
 /// already knows without allocating: with a million sessions each lookup
 /// misses the CPU caches.
 struct Known {
-    /// When its next refresh falls due, by the server's answer, counted from
-    /// before the request went out (so never late); `None`: not known.
-    fresh_until: Option<Instant>,
+    /// `None`: not known.
+    fresh: Option<Fresh>,
+    /// A refresh left for the next flush.
+    refresh: Option<Deferred>,
     /// Reads served with a plain command, not yet in its read counter.
     pending: u64,
     /// Whether its key is in its shard's `queued` list, which it then is
@@ -58,18 +110,42 @@ struct Known {
 
 impl Known {
     /// Puts `hash`, this entry's key, on its shard's `queue` for the next
-    /// flush, if it has pending reads and is not there yet.
+    /// flush, if it has pending reads or a refresh and is not there yet.
     fn queue_in(&mut self, hash: &[u8], queue: &mut Vec<Key>) {
-        if self.pending > 0 && !self.queued {
+        if (self.pending > 0 || self.refresh.is_some()) && !self.queued {
             self.queued = true;
             queue.push(Key::from_slice(hash));
         }
     }
 
-    /// Whether a read may still use it, or it holds counts to write out.
-    fn needed(&self, now: Instant) -> bool {
-        self.pending > 0 || self.fresh_until.is_some_and(|until| now < until)
+    /// Whether it holds counts or a refresh to write out.
+    fn owed(&self) -> bool {
+        self.pending > 0 || self.refresh.is_some()
     }
+
+    /// Whether a read may still be a plain command for it, or it holds
+    /// what a flush must write out. A full shard keeps only these.
+    fn needed(&self, now: Instant) -> bool {
+        self.owed() || self.fresh.is_some_and(|fresh| now < fresh.until)
+    }
+
+    /// [`needed`](Self::needed), or a read due a refresh may still leave it
+    /// for later: what a purge keeps.
+    fn useful(&self, now: Instant, defer: bool) -> bool {
+        self.needed(now) || (defer && self.fresh.is_some_and(|fresh| now + MARGIN < fresh.expires))
+    }
+}
+
+/// How a read may go, by what this process knows of its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// No refresh is due: a plain command, counted here.
+    Plain,
+    /// A refresh is due, and the deadline far enough off: a plain command,
+    /// counted here, and the refresh left for the next flush.
+    Defer,
+    /// The script.
+    Script,
 }
 
 /// The longest session key kept inside its map entry: room for the
@@ -89,8 +165,8 @@ type Key = SmallVec<[u8; INLINE]>;
 struct Shard {
     /// Session hash → what is known of it.
     known: HashMap<Key, Known, RandomState>,
-    /// The sessions with pending reads that the next flush is to write
-    /// out, so that it visits those, not every session known (a million
+    /// The sessions with pending reads or refreshes that the next flush is
+    /// to write out, so that it visits those, not every session known (a million
     /// entries a second, to find the few thousand read). A key may also be
     /// here for an entry that has since gone.
     queued: Vec<Key>,
@@ -117,10 +193,13 @@ pub(crate) struct Reads {
     hasher: RandomState,
     /// At most this many sessions per shard: past it, reads take the script.
     per_shard: usize,
+    /// Whether a read due a refresh may leave it for the next flush.
+    defer: bool,
     /// Shards purged so far: the next to purge, modulo their number.
     purged: AtomicUsize,
-    /// A flush pass holds it for writing; a regenerate, which moves pending
-    /// reads to the new id, for reading, so the two never interleave.
+    /// A flush pass (or a query's write-out, see [`write_out_now`]) holds
+    /// it for writing; a regenerate, which moves pending reads to the new
+    /// id, for reading, so the two never interleave.
     pub(crate) gate: tokio::sync::RwLock<()>,
 }
 
@@ -149,12 +228,14 @@ impl Reads {
     const SHARDS: usize = 64;
 
     /// Room for `capacity` sessions known fresh at once (0: no plain read
-    /// path).
-    pub(crate) fn new(capacity: usize) -> Reads {
+    /// path); `defer`: whether a read due a refresh may leave it for the
+    /// next flush.
+    pub(crate) fn new(capacity: usize, defer: bool) -> Reads {
         Reads {
             shards: (0..Reads::SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::default(),
             per_shard: capacity.div_ceil(Reads::SHARDS),
+            defer,
             purged: AtomicUsize::new(0),
             gate: tokio::sync::RwLock::new(()),
         }
@@ -171,35 +252,51 @@ impl Reads {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether a read of `hash` now may be a plain command.
-    pub(crate) fn fresh(&self, hash: &str) -> bool {
+    /// How a read of `hash` now may go.
+    pub(crate) fn plan(&self, hash: &str) -> Plan {
         if self.per_shard == 0 {
-            return false;
+            return Plan::Script;
         }
-        self.shard(hash.as_bytes())
+        let now = Instant::now();
+        let fresh = self
+            .shard(hash.as_bytes())
             .known
             .get(hash.as_bytes())
-            .and_then(|known| known.fresh_until)
-            .is_some_and(|until| Instant::now() < until)
+            .and_then(|known| known.fresh);
+        match fresh {
+            Some(fresh) if now < fresh.until => Plan::Plain,
+            Some(fresh) if self.defer && now + MARGIN < fresh.expires => Plan::Defer,
+            _ => Plan::Script,
+        }
+    }
+
+    /// Whether a read of `hash` now may be a plain command with no refresh.
+    #[cfg(test)]
+    fn fresh(&self, hash: &str) -> bool {
+        self.plan(hash) == Plan::Plain
     }
 
     /// Records that no read of `hash` needs to refresh it for `due` ms from
-    /// `sent`, when the request that learnt it went out.
-    pub(crate) fn note(&self, hash: &str, sent: Instant, due: u64) {
-        self.note_at(hash, sent, due, Instant::now());
+    /// `sent`, when the request that learnt it went out, and that it has
+    /// `left` ms to live from then.
+    pub(crate) fn note(&self, hash: &str, sent: Instant, due: u64, left: u64) {
+        self.note_at(hash, sent, (due, left), Instant::now());
     }
 
     /// [`note`](Self::note) at `now`. A session new to a full shard is
     /// left out (its reads take the script) unless walking the shard frees
     /// room; a walk that frees none is not tried again for [`FULL_RETRY`].
-    fn note_at(&self, hash: &str, sent: Instant, due: u64, now: Instant) {
+    fn note_at(&self, hash: &str, sent: Instant, (due, left): (u64, u64), now: Instant) {
         if self.per_shard == 0 || due == 0 {
             return;
         }
-        let until = Some(sent + Duration::from_millis(due));
+        let fresh = Some(Fresh {
+            until: sent + Duration::from_millis(due),
+            expires: sent + Duration::from_millis(left),
+        });
         let mut shard = self.shard(hash.as_bytes());
         if let Some(known) = shard.known.get_mut(hash.as_bytes()) {
-            known.fresh_until = until;
+            known.fresh = fresh;
             return;
         }
         if shard.known.len() >= self.per_shard {
@@ -213,7 +310,8 @@ impl Reads {
             }
         }
         let known = Known {
-            fresh_until: until,
+            fresh,
+            refresh: None,
             pending: 0,
             queued: false,
         };
@@ -223,12 +321,20 @@ impl Reads {
     /// Counts a read of `hash` served with a plain command. It leaves last
     /// activity alone, as a script read inside the granularity does.
     pub(crate) fn count(&self, hash: &str) {
-        self.add(hash, 1);
+        self.add(hash, 1, None);
     }
 
-    /// Adds `reads` to what is pending for `hash`.
-    fn add(&self, hash: &str, reads: u64) {
-        if reads == 0 {
+    /// Counts a read of `hash` served with a plain command at `at`, under
+    /// `policy`, and leaves its refresh to the next flush, which slides the
+    /// session as of this read (or of a later one left so).
+    pub(crate) fn defer(&self, hash: &str, at: Instant, policy: Policy) {
+        self.add(hash, 1, Some(Deferred { at, policy }));
+    }
+
+    /// Adds `reads` to what is pending for `hash`, and `refresh` unless a
+    /// later one is there.
+    fn add(&self, hash: &str, reads: u64, refresh: Option<Deferred>) {
+        if reads == 0 && refresh.is_none() {
             return;
         }
         let hash = hash.as_bytes();
@@ -241,10 +347,16 @@ impl Reads {
         // Usually found, as it was a moment ago when the read began.
         if let Some(known) = entries.get_mut(hash) {
             known.pending += reads;
+            if let Some(refresh) = refresh {
+                if known.refresh.is_none_or(|left| left.at <= refresh.at) {
+                    known.refresh = Some(refresh);
+                }
+            }
             known.queue_in(hash, queued);
         } else {
             let mut new = Known {
-                fresh_until: None,
+                fresh: None,
+                refresh,
                 pending: reads,
                 queued: false,
             };
@@ -261,10 +373,10 @@ impl Reads {
             .map_or(0, |known| known.pending)
     }
 
-    /// Takes every queued session with pending reads, and how many, as of
-    /// now. Each must then be [`settle`](Self::settle)d, forgotten or
-    /// [`requeue`](Self::requeue)d.
-    fn take_pending(&self) -> Vec<(Key, u64)> {
+    /// Takes every queued session with pending reads or a refresh left,
+    /// how many reads and which refresh, as of now. Each must then be
+    /// [`settle`](Self::settle)d, forgotten or [`requeue`](Self::requeue)d.
+    fn take_pending(&self) -> Vec<Owed> {
         let mut all = Vec::new();
         for shard in 0..self.shards.len() {
             let mut shard = self.lock(shard);
@@ -275,17 +387,51 @@ impl Reads {
                 let Some(known) = known.get_mut(key.as_slice()) else {
                     continue;
                 };
-                if std::mem::take(&mut known.queued) && known.pending > 0 {
-                    all.push((key, known.pending));
+                if std::mem::take(&mut known.queued) && known.owed() {
+                    all.push(Owed {
+                        hash: key,
+                        reads: known.pending,
+                        refresh: known.refresh,
+                    });
                 }
             }
         }
         all
     }
 
-    /// Takes out `written` reads of `hash`, now in its counter; reads counted
-    /// meanwhile stay pending, queued for the next flush.
-    fn settle(&self, hash: &[u8], written: u64) {
+    /// Whether a read of `hash` left a refresh for the next flush.
+    pub(crate) fn has_refresh(&self, hash: &str) -> bool {
+        self.shard(hash.as_bytes())
+            .known
+            .get(hash.as_bytes())
+            .is_some_and(|known| known.refresh.is_some())
+    }
+
+    /// What is owed for `hash` alone, if anything: for a query that must see
+    /// it written out first. The caller holds the [`gate`](Self::gate) for
+    /// writing, as a flush pass does.
+    pub(crate) fn owed(&self, hash: &str) -> Option<Owed> {
+        let shard = self.shard(hash.as_bytes());
+        let known = shard.known.get(hash.as_bytes())?;
+        known.owed().then(|| Owed {
+            hash: Key::from_slice(hash.as_bytes()),
+            reads: known.pending,
+            refresh: known.refresh,
+        })
+    }
+
+    /// Takes out `written` reads of `hash`, now in its counter, and the
+    /// refresh `applied`, unless a later read left another; what came
+    /// meanwhile stays, queued for the next flush. `fresh`: what the
+    /// refresh's script said of the session, as [`note`](Self::note) takes
+    /// it.
+    fn settle(
+        &self,
+        hash: &[u8],
+        written: u64,
+        applied: Option<Deferred>,
+        fresh: Option<(Instant, u64, u64)>,
+    ) {
         let mut shard = self.shard(hash);
         let Shard {
             known: entries,
@@ -294,7 +440,18 @@ impl Reads {
         } = &mut *shard;
         if let Some(known) = entries.get_mut(hash) {
             known.pending = known.pending.saturating_sub(written);
-            if known.needed(Instant::now()) {
+            if applied.is_some() && known.refresh == applied {
+                known.refresh = None;
+            }
+            // Not if forgotten meanwhile (a new lifetime): the next read asks
+            // the script.
+            if let (Some(_), Some((sent, due, left))) = (known.fresh, fresh) {
+                known.fresh = Some(Fresh {
+                    until: sent + Duration::from_millis(due),
+                    expires: sent + Duration::from_millis(left),
+                });
+            }
+            if known.useful(Instant::now(), self.defer) {
                 known.queue_in(hash, queued);
             } else {
                 entries.remove(hash);
@@ -315,7 +472,8 @@ impl Reads {
             .known
             .remove(from.as_bytes())
             .map_or(0, |known| known.pending);
-        self.add(to, pending);
+        // A refresh left for the old id has no use: regenerating slid the new.
+        self.add(to, pending, None);
     }
 
     /// Forgets that `hash` needs no refresh (given a new lifetime, or
@@ -326,8 +484,8 @@ impl Reads {
         }
         let mut shard = self.shard(hash.as_bytes());
         if let Some(known) = shard.known.get_mut(hash.as_bytes()) {
-            known.fresh_until = None;
-            if known.pending == 0 {
+            known.fresh = None;
+            if !known.owed() {
                 shard.known.remove(hash.as_bytes());
             }
         }
@@ -359,25 +517,29 @@ impl Reads {
     fn purge_next(&self) {
         let shard = self.purged.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let now = Instant::now();
-        self.lock(shard).known.retain(|_, known| known.needed(now));
+        let defer = self.defer;
+        self.lock(shard)
+            .known
+            .retain(|_, known| known.useful(now, defer));
     }
 }
 
-/// Writes out pending read counts every [`FLUSH_EVERY`] until the store is
-/// gone. A count that fails to go out stays pending for the next pass.
+/// What a flush owes one session: reads to add to its counter, a refresh
+/// to apply, or both. No `Debug`: it holds the session's key.
+pub(crate) struct Owed {
+    hash: Key,
+    reads: u64,
+    refresh: Option<Deferred>,
+}
+
+/// Writes out pending read counts and refreshes every [`FLUSH_EVERY`]
+/// until the store is gone. What fails to go out stays for the next pass.
 pub(crate) async fn flush_in_background(
     reads: Weak<Reads>,
     connection: Connection,
     scripts: Arc<Scripts>,
     timeout: Duration,
 ) {
-    // One script call adds the counts of a batch of sessions. A cluster
-    // takes them one by one, more at once: a script's keys share a slot.
-    let (batch, concurrent) = if connection.is_cluster() {
-        (1, 32)
-    } else {
-        (BATCH, 4)
-    };
     let mut ticks = tokio::time::interval(FLUSH_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -385,73 +547,254 @@ pub(crate) async fn flush_in_background(
         let Some(reads) = reads.upgrade() else { return };
         reads.purge_next();
         let _gate = reads.gate.write().await;
-        let mut pending = reads.take_pending().into_iter();
-        let batches = std::iter::from_fn(|| {
-            let sessions: Vec<_> = pending.by_ref().take(batch).collect();
-            (!sessions.is_empty()).then_some(sessions)
-        });
-        let flushes = batches.map(|sessions| {
-            let (connection, scripts) = (connection.clone(), Arc::clone(&scripts));
-            async move {
-                let found = flush_batch(connection, &scripts, timeout, &sessions).await;
-                (sessions, found)
+        let owed = reads.take_pending();
+        write_out(&reads, &connection, &scripts, timeout, owed).await;
+    }
+}
+
+/// Writes out now what is owed: every session's, or `only` this one's. In
+/// a task of its own, so that a caller dropped midway cannot leave counts
+/// written but not settled, which the next pass would write again. Answers
+/// how many sessions' dues stayed owed.
+pub(crate) async fn write_out_now(
+    reads: Arc<Reads>,
+    connection: Connection,
+    scripts: Arc<Scripts>,
+    timeout: Duration,
+    only: Option<String>,
+) -> usize {
+    let task = tokio::spawn(async move {
+        let _gate = reads.gate.write().await;
+        let owed = match only {
+            Some(hash) => reads.owed(&hash).into_iter().collect(),
+            None => reads.take_pending(),
+        };
+        write_out(&reads, &connection, &scripts, timeout, owed).await
+    });
+    // A pass that panicked wrote out what it may have: call it one left.
+    task.await.unwrap_or(1)
+}
+
+/// What a flush found of one session.
+enum Written {
+    /// Gone: so are its counts and refresh, and what it was known for.
+    Gone,
+    /// Its reads are in its counter.
+    Counted,
+    /// Its reads too, and its expiry slid: the next refresh falls due in
+    /// `due` ms, and it has `left` ms to live.
+    Refreshed { due: u64, left: u64 },
+}
+
+/// Why a script call wrote nothing out, as far as is known.
+enum Failure {
+    /// Redis answered with an error: a session of the batch, say a key
+    /// that is no longer a session's, refused it.
+    Refused,
+    /// No answer, or not one per session: what it did is not known.
+    Unknown,
+}
+
+/// Writes out `owed`, taken from `reads` (whose [`gate`](Reads::gate) the
+/// caller holds for writing): counts alone in batches of `add_reads`,
+/// refreshes in batches of `refresh_reads` of one policy each. Settles what
+/// went out, and queues again what did not. A batch Redis refused goes again
+/// one session at a time, so that one session that cannot be written out
+/// holds up no other; that one's dues are dropped. Answers how many
+/// sessions' dues stayed owed.
+pub(crate) async fn write_out(
+    reads: &Reads,
+    connection: &Connection,
+    scripts: &Scripts,
+    timeout: Duration,
+    owed: Vec<Owed>,
+) -> usize {
+    // One script call writes out a batch of sessions. A cluster takes them
+    // one by one, more at once: a script's keys share a slot.
+    let (batch, concurrent) = if connection.is_cluster() {
+        (1, 32)
+    } else {
+        (BATCH, 4)
+    };
+    let mut groups: HashMap<Option<Policy>, Vec<Owed>> = HashMap::new();
+    for owed in owed {
+        let policy = owed.refresh.map(|refresh| refresh.policy);
+        groups.entry(policy).or_default().push(owed);
+    }
+    let batches = groups.into_iter().flat_map(|(policy, owed)| {
+        let mut owed = owed.into_iter();
+        std::iter::from_fn(move || {
+            let sessions: Vec<Owed> = owed.by_ref().take(batch).collect();
+            (!sessions.is_empty()).then_some((policy, sessions))
+        })
+    });
+    let flushes = batches.map(|(policy, sessions)| async move {
+        let sent = Instant::now();
+        let written = write_batch(connection, scripts, timeout, policy, &sessions).await;
+        (policy, sessions, sent, written)
+    });
+    let mut flushes = stream::iter(flushes).buffer_unordered(concurrent);
+    let mut stayed = 0;
+    while let Some((policy, sessions, sent, written)) = flushes.next().await {
+        match written {
+            Ok(written) => settle_batch(reads, sessions, sent, written),
+            Err(Failure::Refused) if sessions.len() > 1 => {
+                for owed in sessions {
+                    let sent = Instant::now();
+                    let one = std::slice::from_ref(&owed);
+                    match write_batch(connection, scripts, timeout, policy, one).await {
+                        Ok(written) => settle_batch(reads, vec![owed], sent, written),
+                        Err(Failure::Refused) => reads.forget_key(&owed.hash),
+                        Err(Failure::Unknown) => {
+                            reads.requeue(&owed.hash);
+                            stayed += 1;
+                        }
+                    }
+                }
             }
-        });
-        let mut flushes = stream::iter(flushes).buffer_unordered(concurrent);
-        while let Some((sessions, found)) = flushes.next().await {
-            // Not known: the counts stay pending, for the next pass.
-            let Ok(found) = found else {
-                for (hash, _) in &sessions {
-                    reads.requeue(hash);
+            Err(Failure::Refused) => {
+                tracing::debug!("a session's pending reads were refused and dropped");
+                for owed in &sessions {
+                    reads.forget_key(&owed.hash);
                 }
-                continue;
-            };
-            for ((hash, written), exists) in sessions.into_iter().zip(found) {
-                if exists == 1 {
-                    reads.settle(&hash, written);
-                } else {
-                    // Gone: so are its counts, and what it was known for.
-                    reads.forget_key(&hash);
+            }
+            Err(Failure::Unknown) => {
+                stayed += sessions.len();
+                for owed in &sessions {
+                    reads.requeue(&owed.hash);
                 }
+            }
+        }
+    }
+    stayed
+}
+
+/// Settles each session of a batch by what its script call found.
+fn settle_batch(reads: &Reads, sessions: Vec<Owed>, sent: Instant, written: Vec<Written>) {
+    for (owed, written) in sessions.into_iter().zip(written) {
+        match written {
+            Written::Gone => reads.forget_key(&owed.hash),
+            Written::Counted => reads.settle(&owed.hash, owed.reads, None, None),
+            Written::Refreshed { due, left } => {
+                let fresh = Some((sent, due, left));
+                reads.settle(&owed.hash, owed.reads, owed.refresh, fresh);
             }
         }
     }
 }
 
-/// Sessions whose counts one script call adds, on a single server: about a
+/// Sessions that one script call writes out, on a single server: about a
 /// quarter of a millisecond of Redis's time, short enough not to hold up
 /// the requests queued behind it.
 const BATCH: usize = 64;
 
-/// Adds each session's pending reads to its read counter: for each, whether
-/// it still exists (1) or not (0), or `Err` if that is not known.
-async fn flush_batch(
-    mut connection: Connection,
+/// One script call for `sessions`: their counts alone (`policy` `None`),
+/// or their refreshes under `policy` with their counts.
+async fn write_batch(
+    connection: &Connection,
     scripts: &Scripts,
     timeout: Duration,
-    sessions: &[(Key, u64)],
-) -> Result<Vec<i64>, ()> {
-    let mut invocation = scripts.add_reads.prepare_invoke();
-    for (hash, reads) in sessions {
-        invocation.key(hash.as_slice()).arg(reads);
+    policy: Option<Policy>,
+    sessions: &[Owed],
+) -> Result<Vec<Written>, Failure> {
+    let connection = connection.clone();
+    match policy {
+        None => count_batch(connection, scripts, timeout, sessions).await,
+        Some(policy) => refresh_batch(connection, scripts, timeout, policy, sessions).await,
     }
-    match tokio::time::timeout(
-        timeout,
-        invocation.invoke_async::<Vec<i64>>(&mut connection),
-    )
-    .await
-    {
-        Ok(Ok(found)) if found.len() == sessions.len() => Ok(found),
+}
+
+/// Runs `invocation` with the timeout, for a reply per session of
+/// `sessions`.
+async fn invoke<T: redis::FromRedisValue>(
+    mut connection: Connection,
+    invocation: redis::ScriptInvocation<'_>,
+    timeout: Duration,
+    sessions: usize,
+) -> Result<Vec<T>, Failure> {
+    match tokio::time::timeout(timeout, invocation.invoke_async::<Vec<T>>(&mut connection)).await {
+        Ok(Ok(replies)) if replies.len() == sessions => Ok(replies),
         Ok(Ok(_)) => {
-            tracing::debug!("pending read counts stay pending: a reply of the wrong length");
-            Err(())
+            tracing::debug!("pending reads stay pending: a reply of the wrong length");
+            Err(Failure::Unknown)
+        }
+        // A script's own error, or a command's in it (`WRONGTYPE`, say):
+        // not the connection's, nor the cluster's, which pass.
+        Ok(Err(error))
+            if matches!(
+                error.kind(),
+                redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
+                    | redis::ErrorKind::Extension
+            ) =>
+        {
+            tracing::debug!(%error, "pending reads refused");
+            Err(Failure::Refused)
         }
         Ok(Err(error)) => {
-            tracing::debug!(%error, "pending read counts stay pending");
-            Err(())
+            tracing::debug!(%error, "pending reads stay pending");
+            Err(Failure::Unknown)
         }
-        Err(_) => Err(()),
+        Err(_) => Err(Failure::Unknown),
     }
+}
+
+/// Adds each session's pending reads to its read counter.
+async fn count_batch(
+    connection: Connection,
+    scripts: &Scripts,
+    timeout: Duration,
+    sessions: &[Owed],
+) -> Result<Vec<Written>, Failure> {
+    let mut invocation = scripts.add_reads.prepare_invoke();
+    for owed in sessions {
+        invocation.key(owed.hash.as_slice()).arg(owed.reads);
+    }
+    let found: Vec<i64> = invoke(connection, invocation, timeout, sessions.len()).await?;
+    Ok(found
+        .into_iter()
+        .map(|found| match found {
+            1 => Written::Counted,
+            _ => Written::Gone,
+        })
+        .collect())
+}
+
+/// Adds each session's pending reads to its read counter and slides its
+/// expiry as of the read that left the refresh, all under `policy`. "As
+/// of" counts the read's age when the call goes out: the slide lands later
+/// by the time the call takes to reach Redis.
+async fn refresh_batch(
+    connection: Connection,
+    scripts: &Scripts,
+    timeout: Duration,
+    policy: Policy,
+    sessions: &[Owed],
+) -> Result<Vec<Written>, Failure> {
+    let mut invocation = scripts.refresh_reads.prepare_invoke();
+    invocation
+        .arg(policy.idle)
+        .arg(policy.absolute)
+        .arg(policy.granularity);
+    let now = Instant::now();
+    for owed in sessions {
+        let age = owed.refresh.map_or(0, |refresh| {
+            u64::try_from(now.saturating_duration_since(refresh.at).as_millis()).unwrap_or(u64::MAX)
+        });
+        invocation
+            .key(owed.hash.as_slice())
+            .arg(owed.reads)
+            .arg(age);
+    }
+    let replies: Vec<(i64, i64)> = invoke(connection, invocation, timeout, sessions.len()).await?;
+    Ok(replies
+        .into_iter()
+        .map(
+            |(due, left)| match (u64::try_from(due), u64::try_from(left)) {
+                (Ok(due), Ok(left)) => Written::Refreshed { due, left },
+                _ => Written::Gone,
+            },
+        )
+        .collect())
 }
 
 #[cfg(test)]
@@ -459,18 +802,20 @@ mod tests {
     use super::*;
 
     const MINUTE: u64 = 60_000;
+    const HOUR: u64 = 3_600_000;
 
     /// What [`Reads::take_pending`] takes, as bytes and counts.
     fn pending(reads: &Reads) -> Vec<(Vec<u8>, u64)> {
         let all = reads.take_pending().into_iter();
-        all.map(|(key, n)| (key.as_slice().to_vec(), n)).collect()
+        all.map(|owed| (owed.hash.as_slice().to_vec(), owed.reads))
+            .collect()
     }
 
     #[test]
     fn reads_of_a_fresh_session_are_counted_and_settled_in_its_entry() {
-        let reads = Reads::new(1_000);
+        let reads = Reads::new(1_000, true);
         assert!(!reads.fresh("s:a"));
-        reads.note("s:a", Instant::now(), MINUTE);
+        reads.note("s:a", Instant::now(), MINUTE, HOUR);
         assert!(reads.fresh("s:a"));
         for _ in 0..3 {
             reads.count("s:a");
@@ -478,9 +823,9 @@ mod tests {
         assert_eq!(reads.pending("s:a"), 3);
         assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
         // Two went out; the third was counted meanwhile and stays.
-        reads.settle(b"s:a", 2);
+        reads.settle(b"s:a", 2, None, None);
         assert_eq!(reads.pending("s:a"), 1);
-        reads.settle(b"s:a", 1);
+        reads.settle(b"s:a", 1, None, None);
         assert_eq!(reads.pending("s:a"), 0);
         assert!(reads.take_pending().is_empty());
         assert!(reads.fresh("s:a"), "settling leaves what is known alone");
@@ -488,8 +833,8 @@ mod tests {
 
     #[test]
     fn a_flush_takes_each_session_with_pending_reads_once_until_it_is_queued_again() {
-        let reads = Reads::new(1_000);
-        reads.note("s:a", Instant::now(), MINUTE);
+        let reads = Reads::new(1_000, true);
+        reads.note("s:a", Instant::now(), MINUTE, HOUR);
         reads.count("s:a");
         reads.count("s:a");
         reads.count("s:b");
@@ -504,9 +849,9 @@ mod tests {
         reads.requeue(b"s:a");
         assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
         // Settling part of it queues the rest.
-        reads.settle(b"s:a", 2);
+        reads.settle(b"s:a", 2, None, None);
         assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 1)]);
-        reads.settle(b"s:a", 1);
+        reads.settle(b"s:a", 1, None, None);
         // Settled in full (and still known fresh): nothing to take.
         assert!(pending(&reads).is_empty());
         assert!(reads.fresh("s:a"));
@@ -524,11 +869,11 @@ mod tests {
 
     #[test]
     fn keys_too_long_to_hold_inline_are_known_and_counted_alike() {
-        let reads = Reads::new(1_000);
+        let reads = Reads::new(1_000, true);
         let long = format!("{}:{}", "p".repeat(INLINE), "id");
         let edge = "e".repeat(INLINE);
         for hash in [long.as_str(), edge.as_str()] {
-            reads.note(hash, Instant::now(), MINUTE);
+            reads.note(hash, Instant::now(), MINUTE, HOUR);
             assert!(reads.fresh(hash));
             reads.count(hash);
             reads.count(hash);
@@ -547,7 +892,7 @@ mod tests {
         );
         // A key that only shares a prefix with a known one is not known.
         assert!(!reads.fresh(&long[..INLINE]));
-        reads.settle(long.as_bytes(), 2);
+        reads.settle(long.as_bytes(), 2, None, None);
         reads.forget(&edge);
         assert_eq!((reads.pending(&long), reads.pending(&edge)), (0, 0));
         assert!(reads.fresh(&long) && !reads.fresh(&edge));
@@ -555,13 +900,13 @@ mod tests {
 
     #[test]
     fn forgetting_freshness_keeps_the_counts_and_forgetting_drops_them() {
-        let reads = Reads::new(1_000);
-        reads.note("s:a", Instant::now(), MINUTE);
+        let reads = Reads::new(1_000, true);
+        reads.note("s:a", Instant::now(), MINUTE, HOUR);
         reads.count("s:a");
         reads.forget_fresh("s:a");
         assert!(!reads.fresh("s:a"));
         assert_eq!(reads.pending("s:a"), 1);
-        reads.note("s:b", Instant::now(), MINUTE);
+        reads.note("s:b", Instant::now(), MINUTE, HOUR);
         reads.count("s:b");
         reads.forget("s:b");
         assert_eq!((reads.fresh("s:b"), reads.pending("s:b")), (false, 0));
@@ -571,8 +916,8 @@ mod tests {
 
     #[test]
     fn a_regenerated_session_takes_its_pending_reads_along() {
-        let reads = Reads::new(1_000);
-        reads.note("s:old", Instant::now(), MINUTE);
+        let reads = Reads::new(1_000, true);
+        reads.note("s:old", Instant::now(), MINUTE, HOUR);
         reads.count("s:old");
         reads.count("s:old");
         reads.count("s:new");
@@ -587,7 +932,7 @@ mod tests {
     /// A map with room for one session per shard, and a hash that shares
     /// its shard with `s:a`.
     fn one_per_shard() -> (Reads, String) {
-        let reads = Reads::new(Reads::SHARDS);
+        let reads = Reads::new(Reads::SHARDS, true);
         let shard = |hash: &str| reads.hasher.hash_one(hash.as_bytes()) as usize % Reads::SHARDS;
         let other = (0..)
             .map(|i| format!("s:{i}"))
@@ -601,9 +946,9 @@ mod tests {
         let (reads, other) = one_per_shard();
         // Known fresh once, no longer, but with a count to write out.
         let long_ago = Instant::now() - Duration::from_secs(10);
-        reads.note("s:a", long_ago, 1);
+        reads.note("s:a", long_ago, 1, 1);
         reads.count("s:a");
-        reads.note(&other, Instant::now(), MINUTE);
+        reads.note(&other, Instant::now(), MINUTE, HOUR);
         assert!(!reads.fresh(&other), "no room: its reads take the script");
         assert_eq!(reads.pending("s:a"), 1);
         for _ in 0..Reads::SHARDS {
@@ -611,8 +956,8 @@ mod tests {
         }
         assert_eq!(reads.pending("s:a"), 1, "a purge keeps counts");
         // Written out, the entry has nothing left to keep: room again.
-        reads.settle(b"s:a", 1);
-        reads.note(&other, Instant::now(), MINUTE);
+        reads.settle(b"s:a", 1, None, None);
+        reads.note(&other, Instant::now(), MINUTE, HOUR);
         assert!(reads.fresh(&other));
     }
 
@@ -626,34 +971,128 @@ mod tests {
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
         // Fresh for 10 ms: while it is, the shard has no room.
-        reads.note_at("s:a", start, 10, start);
-        reads.note_at(&other, at(1), MINUTE, at(1));
+        reads.note_at("s:a", start, (10, 10), start);
+        reads.note_at(&other, at(1), (MINUTE, HOUR), at(1));
         assert!(!known(&other), "no room while s:a is fresh");
         // s:a has run out, but the shard was found full a moment ago: no
         // walk, so no room yet.
-        reads.note_at(&other, at(20), MINUTE, at(20));
+        reads.note_at(&other, at(20), (MINUTE, HOUR), at(20));
         assert!(!known(&other), "a full shard is not walked again at once");
         assert!(known("s:a"));
         // A retry later the walk drops s:a and makes room.
         let later = at(1) + FULL_RETRY;
-        reads.note_at(&other, later, MINUTE, later);
+        reads.note_at(&other, later, (MINUTE, HOUR), later);
         assert!(known(&other), "walked again after the retry");
         assert!(!known("s:a"));
     }
 
+    /// A policy, as the scripts take it.
+    const POLICY: Policy = Policy {
+        idle: HOUR,
+        absolute: 0,
+        granularity: MINUTE,
+    };
+
+    #[test]
+    fn a_read_due_a_refresh_far_from_the_deadline_leaves_it_for_the_flush() {
+        let reads = Reads::new(1_000, true);
+        let now = Instant::now();
+        let two_minutes_ago = now - Duration::from_secs(120);
+        // Due since a minute ago, with an hour to live: left for later.
+        reads.note("s:a", two_minutes_ago, MINUTE, HOUR);
+        assert_eq!(reads.plan("s:a"), Plan::Defer);
+        // Due, and 3 s from its deadline: the read slides it itself.
+        reads.note("s:b", two_minutes_ago, MINUTE, 123_000);
+        assert_eq!(reads.plan("s:b"), Plan::Script);
+        // Nothing known: the script.
+        assert_eq!(reads.plan("s:c"), Plan::Script);
+
+        let (first, later) = (now, now + Duration::from_millis(5));
+        reads.defer("s:a", later, POLICY);
+        // An earlier read's refresh, counted after it, does not replace it.
+        reads.defer("s:a", first, POLICY);
+        assert!(reads.has_refresh("s:a"));
+        assert_eq!(reads.pending("s:a"), 2);
+        let taken = reads.take_pending();
+        assert_eq!(taken.len(), 1);
+        let applied = taken[0].refresh;
+        assert_eq!(applied.map(|refresh| refresh.at), Some(later));
+        assert_eq!(taken[0].reads, 2);
+
+        // Written out: the script's answer makes it fresh again.
+        reads.settle(b"s:a", 2, applied, Some((Instant::now(), MINUTE, HOUR)));
+        assert_eq!(reads.plan("s:a"), Plan::Plain);
+        assert!(!reads.has_refresh("s:a"));
+        assert!(reads.take_pending().is_empty());
+    }
+
+    #[test]
+    fn a_refresh_left_while_one_goes_out_stays_for_the_next_flush() {
+        let reads = Reads::new(1_000, true);
+        let now = Instant::now();
+        reads.note("s:a", now - Duration::from_secs(120), MINUTE, HOUR);
+        reads.defer("s:a", now, POLICY);
+        let taken = reads.take_pending();
+        let applied = taken[0].refresh;
+        // Another read while the first refresh is on its way.
+        let later = now + Duration::from_millis(5);
+        reads.defer("s:a", later, POLICY);
+        reads.settle(b"s:a", 1, applied, Some((now, MINUTE, HOUR)));
+        let next = reads.take_pending();
+        assert_eq!(next.len(), 1, "the later refresh is queued");
+        assert_eq!(next[0].refresh.map(|refresh| refresh.at), Some(later));
+        assert_eq!(next[0].reads, 1);
+        // A failed write keeps it, queued once.
+        reads.requeue(b"s:a");
+        reads.requeue(b"s:a");
+        assert_eq!(reads.take_pending().len(), 1);
+    }
+
+    #[test]
+    fn without_deferral_a_read_due_a_refresh_takes_the_script() {
+        let reads = Reads::new(1_000, false);
+        reads.note(
+            "s:a",
+            Instant::now() - Duration::from_secs(120),
+            MINUTE,
+            HOUR,
+        );
+        assert_eq!(reads.plan("s:a"), Plan::Script);
+        // And a purge drops what only deferral could use.
+        for _ in 0..Reads::SHARDS {
+            reads.purge_next();
+        }
+        assert!(!reads.shard(b"s:a").known.contains_key(b"s:a".as_slice()));
+        let deferring = Reads::new(1_000, true);
+        deferring.note(
+            "s:a",
+            Instant::now() - Duration::from_secs(120),
+            MINUTE,
+            HOUR,
+        );
+        for _ in 0..Reads::SHARDS {
+            deferring.purge_next();
+        }
+        assert_eq!(
+            deferring.plan("s:a"),
+            Plan::Defer,
+            "kept while it may defer"
+        );
+    }
+
     #[test]
     fn no_plain_reads_means_nothing_is_known_fresh() {
-        let reads = Reads::new(0);
-        reads.note("s:a", Instant::now(), MINUTE);
+        let reads = Reads::new(0, true);
+        reads.note("s:a", Instant::now(), MINUTE, HOUR);
         assert!(!reads.fresh("s:a"));
     }
 
     #[test]
     fn debug_shows_how_many_never_which() {
-        let reads = Reads::new(1_000);
-        reads.note("s:secret-id", Instant::now(), MINUTE);
+        let reads = Reads::new(1_000, true);
+        reads.note("s:secret-id", Instant::now(), MINUTE, HOUR);
         reads.count("s:secret-id");
-        reads.note("s:other-id", Instant::now(), MINUTE);
+        reads.note("s:other-id", Instant::now(), MINUTE, HOUR);
         let shown = format!("{reads:?}");
         assert_eq!(shown, "Reads { sessions: 2, with_pending_reads: 1 }");
         assert!(!shown.contains("secret"));

@@ -44,6 +44,7 @@ pub(crate) struct Scripts {
     pub(crate) destroy: Script,
     pub(crate) owner_add: Script,
     pub(crate) add_reads: Script,
+    pub(crate) refresh_reads: Script,
     pub(crate) count_active: Script,
     pub(crate) active_page: Script,
     /// The source of the two bucket scripts, which a cluster loads on every
@@ -74,6 +75,7 @@ impl Scripts {
             destroy: script(include_str!("lua/destroy.lua")),
             owner_add: script(include_str!("lua/owner_add.lua")),
             add_reads: script(include_str!("lua/add_reads.lua")),
+            refresh_reads: script(with_prelude!("refresh_reads.lua")),
             count_active: script(with_prelude!("count_active.lua")),
             active_page: script(with_prelude!("active_page.lua")),
             count_active_source: wrap(with_prelude!("count_active.lua")),

@@ -15,7 +15,7 @@ use session_core::{
 
 use crate::connection::Connection;
 use crate::error::to_core;
-use crate::reads::Reads;
+use crate::reads::{self, Plan, Reads};
 use crate::record;
 #[cfg(feature = "cluster")]
 use crate::scripts;
@@ -157,6 +157,10 @@ impl RedisStore {
     /// granularity, slides the idle expiry, in one atomic step. That is a
     /// script because the TTL depends on the session's own idle timeout, if
     /// it has one, and on its age, both stored in the hash.
+    ///
+    /// A read due a refresh is a plain command too while the session's
+    /// deadline is far enough off: it leaves the refresh to the background
+    /// flush (see [`Reads`]).
     async fn read<T: redis::FromRedisValue + Send>(
         &self,
         hash: &str,
@@ -164,20 +168,67 @@ impl RedisStore {
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
-        if !policy.touch_granularity().is_zero() && self.reads.fresh(hash) {
-            if let Some(value) = self.plain_read(hash, command, fields).await? {
-                self.reads.count(hash);
-                return Ok(value);
-            }
-        }
         let granularity = u64::try_from(policy.touch_after.as_millis())
             .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
+        if !policy.touch_granularity().is_zero() {
+            let at = std::time::Instant::now();
+            let plan = self.reads.plan(hash);
+            if plan != Plan::Script {
+                if let Some(value) = self.plain_read(hash, command, fields).await? {
+                    if plan == Plan::Defer {
+                        let (idle, absolute) = millis(policy);
+                        let policy = reads::Policy {
+                            idle,
+                            absolute,
+                            granularity,
+                        };
+                        self.reads.defer(hash, at, policy);
+                    } else {
+                        self.reads.count(hash);
+                    }
+                    return Ok(value);
+                }
+            }
+        }
         let sent = std::time::Instant::now();
-        let (due, value): (u64, T) = self
+        let (due, value, left): (u64, T, u64) = self
             .script(script, hash, policy, (granularity, fields))
             .await?;
-        self.reads.note(hash, sent, due);
+        self.reads.note(hash, sent, due, left);
         Ok(value)
+    }
+
+    /// Writes out the refresh a read of `hash` left for later, if one did,
+    /// with its pending reads, or with `None` every session's: for a query
+    /// that reports deadlines or last activity. Answers how many sessions'
+    /// stayed owed (Redis did not answer).
+    pub(crate) async fn write_out_refreshes(&self, hash: Option<&str>) -> usize {
+        if hash.is_some_and(|hash| !self.reads.has_refresh(hash)) {
+            return 0;
+        }
+        reads::write_out_now(
+            Arc::clone(&self.reads),
+            self.connection.clone(),
+            Arc::clone(&self.scripts),
+            self.timeout,
+            hash.map(str::to_owned),
+        )
+        .await
+    }
+
+    /// Writes out now what this store's plain reads left for its
+    /// background pass, about once a second: their read counts and the
+    /// refreshes of reads due one (see the [crate docs](crate)). Call it
+    /// before a graceful shutdown, so that no session read in the last
+    /// second ends an idle timeout after an earlier read. An error says how
+    /// many sessions' stayed unwritten: Redis did not answer.
+    pub async fn flush(&self) -> Result<()> {
+        match self.write_out_refreshes(None).await {
+            0 => Ok(()),
+            stayed => Err(session_core::Error::Backend(
+                format!("the pending reads of {stayed} sessions could not be written out").into(),
+            )),
+        }
     }
 
     /// A read with `command` alone, no script; in the connect-redis

@@ -310,3 +310,51 @@ async fn a_prefix_that_would_take_in_the_indexes_is_refused() {
         );
     }
 }
+
+/// A read due a refresh, far from the deadline, is one plain `GET`; the
+/// flush slides the record's TTL as of that read, counts the read in the
+/// record, and brings back no record deleted meanwhile.
+#[tokio::test]
+async fn a_refresh_left_by_a_plain_read_slides_the_record() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let policy = POLICY.with_touch_after(Duration::from_secs(1));
+    let idle = policy.idle;
+    let id = read_once(&store, &policy).await;
+    let gone = read_once(&store, &policy).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    let (evalsha, get) = (calls(&mut con, "evalsha"), calls(&mut con, "get"));
+    let read = std::time::Instant::now();
+    assert_eq!(
+        store.get(&id, "a", &policy).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert!(store.get(&gone, "a", &policy).await.unwrap().is_some());
+    let _: () = con.del(store.key(&gone)).unwrap();
+    let scripts = calls(&mut con, "evalsha") - evalsha;
+    // Two plain GETs; a flush that fell between them reads its records too.
+    assert!(
+        calls(&mut con, "get") - get >= 2 && scripts <= 1,
+        "{scripts} scripts"
+    );
+    let pttl = |con: &mut redis::Connection| -> Duration {
+        let ms: u64 = con.pttl(store.key(&id)).unwrap();
+        Duration::from_millis(ms)
+    };
+    let slid_by = std::time::Instant::now() + Duration::from_secs(5);
+    while pttl(&mut con) + read.elapsed() + Duration::from_millis(500) < idle
+        && std::time::Instant::now() < slid_by
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (left, since) = (pttl(&mut con), read.elapsed());
+    assert!(
+        left + since + Duration::from_millis(500) >= idle && left <= idle,
+        "{left:?} left {since:?} after the read"
+    );
+    assert_eq!(store.info(&id).await.unwrap().unwrap().reads, 2);
+    let exists: bool = con.exists(store.key(&gone)).unwrap();
+    assert!(!exists, "a refresh brought back a deleted record");
+}

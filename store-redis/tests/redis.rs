@@ -826,3 +826,129 @@ async fn plain_reads_follow_a_regenerate() {
     store.del_all(&to).await.unwrap();
     assert!(store.info(&to).await.unwrap().is_none());
 }
+
+/// A read due a refresh while the session's deadline is far off is one
+/// plain command: the background flush slides the expiry as of that read,
+/// within about a second, and counts it; `info` sees the slide at once.
+/// Near the deadline, or with the activity index, the read is the script.
+#[tokio::test]
+async fn a_read_due_a_refresh_far_from_the_deadline_leaves_it_to_the_flush() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let idle = Duration::from_secs(60);
+    let policy = ExpiryPolicy::idle(idle).with_touch_after(Duration::from_secs(1));
+    let id = create(&store, &policy).await;
+    let pttl = |con: &mut redis::Connection| -> Duration {
+        let ms: u64 = con.pttl(store.key(&id)).unwrap();
+        Duration::from_millis(ms)
+    };
+    // The script read: no refresh due for a second.
+    store.get(&id, "a", &policy).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    let hget = calls(&mut con, "hget");
+    let read = Instant::now();
+    assert_eq!(
+        store.get(&id, "a", &policy).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(calls(&mut con, "hget") - hget, 1, "a plain read");
+    // Slid by the flush, as of the read: no sooner, and no later.
+    let slid_by = Instant::now() + Duration::from_secs(5);
+    while pttl(&mut con) + read.elapsed() + Duration::from_millis(500) < idle
+        && Instant::now() < slid_by
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (left, since) = (pttl(&mut con), read.elapsed());
+    assert!(
+        left + since + Duration::from_millis(500) >= idle,
+        "not slid: {left:?} left {since:?} after the read"
+    );
+    assert!(left <= idle, "slid past the idle timeout: {left:?}");
+    assert_eq!(store.info(&id).await.unwrap().unwrap().reads, 2);
+
+    // Once more, and `info` at once: it writes the refresh out first.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let hget = calls(&mut con, "hget");
+    let read = Instant::now();
+    store.get(&id, "a", &policy).await.unwrap();
+    assert_eq!(calls(&mut con, "hget") - hget, 1, "a plain read");
+    let info = store.info(&id).await.unwrap().unwrap();
+    assert!(
+        info.ttl + read.elapsed() + Duration::from_millis(500) >= idle,
+        "info missed the slide: {:?} left",
+        info.ttl
+    );
+    assert_eq!(info.reads, 3);
+
+    // Near the deadline the read slides the session itself.
+    let near = ExpiryPolicy::idle(Duration::from_secs(6)).with_touch_after(Duration::from_secs(1));
+    let id = create(&store, &near).await;
+    store.get(&id, "a", &near).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (hget, evalsha) = (calls(&mut con, "hget"), calls(&mut con, "evalsha"));
+    store.get(&id, "a", &near).await.unwrap();
+    assert_eq!(
+        calls(&mut con, "hget") - hget,
+        0,
+        "the script, near the deadline"
+    );
+    assert!(calls(&mut con, "evalsha") > evalsha);
+
+    // So does a store that keeps the activity index.
+    let indexed = RedisStore::builder()
+        .url(server.url())
+        .activity_index(true)
+        .build()
+        .await
+        .unwrap();
+    let id = create(&indexed, &policy).await;
+    indexed.get(&id, "a", &policy).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let hget = calls(&mut con, "hget");
+    indexed.get(&id, "a", &policy).await.unwrap();
+    assert_eq!(
+        calls(&mut con, "hget") - hget,
+        0,
+        "the script, with the index"
+    );
+}
+
+/// `flush` writes out at once the refreshes reads left for later; a session
+/// whose key stopped being a session's (Redis refuses the script) is
+/// dropped alone, and the others of its batch are refreshed.
+#[tokio::test]
+async fn flush_writes_refreshes_out_and_one_refused_holds_up_no_other() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let idle = Duration::from_secs(60);
+    let policy = ExpiryPolicy::idle(idle).with_touch_after(Duration::from_secs(1));
+    let (good, bad) = (create(&store, &policy).await, create(&store, &policy).await);
+    for id in [&good, &bad] {
+        store.get(id, "a", &policy).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let hget = calls(&mut con, "hget");
+    let read = Instant::now();
+    for id in [&good, &bad] {
+        store.get(id, "a", &policy).await.unwrap();
+    }
+    assert_eq!(calls(&mut con, "hget") - hget, 2, "plain reads");
+    let _: () = con.set(store.key(&bad), "not a session").unwrap();
+    store.flush().await.unwrap();
+    // Whether the background pass or `flush` wrote it out, it is out now.
+    let left: u64 = con.pttl(store.key(&good)).unwrap();
+    let since = read.elapsed();
+    assert!(
+        Duration::from_millis(left) + since + Duration::from_millis(500) >= idle,
+        "not slid by flush: {left} ms left {since:?} after the read"
+    );
+    let reads: Option<u64> = con.hget(store.key(&good), b"\xffreads").unwrap();
+    assert_eq!(reads, Some(2));
+    let kept: String = con.get(store.key(&bad)).unwrap();
+    assert_eq!(kept, "not a session", "a refused refresh changes nothing");
+    store.flush().await.unwrap();
+}

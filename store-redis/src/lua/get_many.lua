@@ -1,8 +1,9 @@
--- get_many(ARGV[4..]): {due, values}: the fields' values in order (nil for
--- absent ones), or an empty list when the session is absent, and in how many
--- ms a read must slide the expiry again (see read_touch). Counts a read, and
--- slides the expiry if a refresh is due (ARGV[3], the touch granularity).
+-- get_many(ARGV[4..]): {due, values, left}: the fields' values in order (nil
+-- for absent ones), or an empty list when the session is absent, in how many
+-- ms a read must slide the expiry again, and the session's time to live (see
+-- read_touch). Counts a read, and slides the expiry if a refresh is due
+-- (ARGV[3], the touch granularity).
 local ttl, _, counts, meta = live_ttl(KEYS[1])
-if not ttl then return {0, {}} end
-local due = read_touch(KEYS[1], ttl, counts[1], meta)
-return {due, call_sliced('HMGET', KEYS[1], ARGV, 4, #ARGV)}
+if not ttl then return {0, {}, 0} end
+local due, left = read_touch(KEYS[1], ttl, counts[1], meta)
+return {due, call_sliced('HMGET', KEYS[1], ARGV, 4, #ARGV), left}

@@ -133,7 +133,9 @@ end
 -- most half the session's idle timeout) or more. Otherwise it writes its
 -- count alone: no expiry, last activity or index change. Returns how many ms
 -- from now the next refresh falls due (0: no granularity), so that the
--- client can serve reads before then with a plain command.
+-- client can serve reads before then with a plain command; and the time to
+-- live the session has after the read, so that the client knows how long a
+-- read due a refresh may leave it for later (see refresh_reads.lua).
 local function read_touch(key, ttl, count, meta)
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
@@ -141,12 +143,12 @@ local function read_touch(key, ttl, count, meta)
     local left = redis.call('PTTL', key)
     if left > ttl - granularity then
       redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
-      return left - (ttl - granularity)
+      return left - (ttl - granularity), math.max(left, 0)
     end
   end
   redis.call('PEXPIRE', key, ttl)
   touch(key, ttl, READS, count)
-  return math.max(granularity, 0)
+  return math.max(granularity, 0), ttl
 end
 
 -- What a listing shows of live session `key`: owner, created, reads,

@@ -1,0 +1,35 @@
+-- Refreshes that reads left for later (see RedisStore's plain read path),
+-- many sessions at once. ARGV[1..3] are the policy and touch granularity,
+-- as for a read; then for session KEYS[i], ARGV[2 + 2i] reads to add to its
+-- read counter and ARGV[3 + 2i] how many ms ago the last of them was served.
+-- Slides each session's expiry as that read would have then, from its own
+-- idle timeout and within its absolute lifetime, and never to a sooner
+-- deadline than it has, nor its last activity to an earlier one. For each,
+-- {due, left}: in how many ms a read must slide the expiry again (see
+-- read_touch) and the time to live it has now; or {-1, 0} for a session
+-- that is gone.
+local out = {}
+for i, key in ipairs(KEYS) do
+  local reads = tonumber(ARGV[2 + 2 * i])
+  local age = tonumber(ARGV[3 + 2 * i])
+  local ttl, _, counts, meta = live_ttl(key, {LAST})
+  if not ttl then
+    out[i] = {-1, 0}
+  else
+    local idle = tonumber(meta[3] or ARGV[1])
+    local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
+    local count = (tonumber(counts[1]) or 0) + reads
+    local slid = math.min(ttl, idle - age)
+    local left = redis.call('PTTL', key)
+    if slid > 0 and slid > left then
+      redis.call('PEXPIRE', key, slid)
+      local last = math.max(now_ms() - age, tonumber(meta[7]) or 0)
+      redis.call('HSET', key, LAST, int(last), READS, count)
+      left = slid
+    else
+      redis.call('HSET', key, READS, count)
+    end
+    out[i] = {math.max(left - (ttl - granularity), 0), math.max(left, 0)}
+  end
+end
+return out
