@@ -86,6 +86,9 @@ pub(crate) struct Deferred {
 /// went out (so never late).
 #[derive(Clone, Copy)]
 struct Fresh {
+    /// When the request that learnt it went out: a later answer replaces
+    /// it, an earlier one does not.
+    learnt: Instant,
     /// When its next refresh falls due.
     until: Instant,
     /// When its hash expires, unless something slides it.
@@ -291,6 +294,7 @@ impl Reads {
             return;
         }
         let fresh = Some(Fresh {
+            learnt: sent,
             until: sent + Duration::from_millis(due),
             expires: sent + Duration::from_millis(left),
         });
@@ -443,13 +447,16 @@ impl Reads {
             if applied.is_some() && known.refresh == applied {
                 known.refresh = None;
             }
-            // Not if forgotten meanwhile (a new lifetime): the next read asks
-            // the script.
-            if let (Some(_), Some((sent, due, left))) = (known.fresh, fresh) {
-                known.fresh = Some(Fresh {
-                    until: sent + Duration::from_millis(due),
-                    expires: sent + Duration::from_millis(left),
-                });
+            // Not if forgotten meanwhile (a new lifetime: the next read asks
+            // the script), nor over what a later request learnt.
+            if let (Some(known_fresh), Some((sent, due, left))) = (known.fresh, fresh) {
+                if known_fresh.learnt <= sent {
+                    known.fresh = Some(Fresh {
+                        learnt: sent,
+                        until: sent + Duration::from_millis(due),
+                        expires: sent + Duration::from_millis(left),
+                    });
+                }
             }
             if known.useful(Instant::now(), self.defer) {
                 known.queue_in(hash, queued);
@@ -586,22 +593,17 @@ enum Written {
     Refreshed { due: u64, left: u64 },
 }
 
-/// Why a script call wrote nothing out, as far as is known.
-enum Failure {
-    /// Redis answered with an error: a session of the batch, say a key
-    /// that is no longer a session's, refused it.
-    Refused,
-    /// No answer, or not one per session: what it did is not known.
-    Unknown,
-}
+/// A script call whose outcome is not known: no answer, an error (the
+/// scripts answer for each session, so an error is the server's as a
+/// whole), or not one answer per session.
+struct Unknown;
 
 /// Writes out `owed`, taken from `reads` (whose [`gate`](Reads::gate) the
 /// caller holds for writing): counts alone in batches of `add_reads`,
 /// refreshes in batches of `refresh_reads` of one policy each. Settles what
-/// went out, and queues again what did not. A batch Redis refused goes again
-/// one session at a time, so that one session that cannot be written out
-/// holds up no other; that one's dues are dropped. Answers how many
-/// sessions' dues stayed owed.
+/// went out, and queues again what did not. A session whose key refuses
+/// its script (see `lua/guard.lua`) answers as gone: its dues are dropped,
+/// and it holds up no other. Answers how many sessions' dues stayed owed.
 pub(crate) async fn write_out(
     reads: &Reads,
     connection: &Connection,
@@ -631,34 +633,14 @@ pub(crate) async fn write_out(
     let flushes = batches.map(|(policy, sessions)| async move {
         let sent = Instant::now();
         let written = write_batch(connection, scripts, timeout, policy, &sessions).await;
-        (policy, sessions, sent, written)
+        (sessions, sent, written)
     });
     let mut flushes = stream::iter(flushes).buffer_unordered(concurrent);
     let mut stayed = 0;
-    while let Some((policy, sessions, sent, written)) = flushes.next().await {
+    while let Some((sessions, sent, written)) = flushes.next().await {
         match written {
             Ok(written) => settle_batch(reads, sessions, sent, written),
-            Err(Failure::Refused) if sessions.len() > 1 => {
-                for owed in sessions {
-                    let sent = Instant::now();
-                    let one = std::slice::from_ref(&owed);
-                    match write_batch(connection, scripts, timeout, policy, one).await {
-                        Ok(written) => settle_batch(reads, vec![owed], sent, written),
-                        Err(Failure::Refused) => reads.forget_key(&owed.hash),
-                        Err(Failure::Unknown) => {
-                            reads.requeue(&owed.hash);
-                            stayed += 1;
-                        }
-                    }
-                }
-            }
-            Err(Failure::Refused) => {
-                tracing::debug!("a session's pending reads were refused and dropped");
-                for owed in &sessions {
-                    reads.forget_key(&owed.hash);
-                }
-            }
-            Err(Failure::Unknown) => {
+            Err(Unknown) => {
                 stayed += sessions.len();
                 for owed in &sessions {
                     reads.requeue(&owed.hash);
@@ -696,7 +678,7 @@ async fn write_batch(
     timeout: Duration,
     policy: Option<Policy>,
     sessions: &[Owed],
-) -> Result<Vec<Written>, Failure> {
+) -> Result<Vec<Written>, Unknown> {
     let connection = connection.clone();
     match policy {
         None => count_batch(connection, scripts, timeout, sessions).await,
@@ -711,30 +693,18 @@ async fn invoke<T: redis::FromRedisValue>(
     invocation: redis::ScriptInvocation<'_>,
     timeout: Duration,
     sessions: usize,
-) -> Result<Vec<T>, Failure> {
+) -> Result<Vec<T>, Unknown> {
     match tokio::time::timeout(timeout, invocation.invoke_async::<Vec<T>>(&mut connection)).await {
         Ok(Ok(replies)) if replies.len() == sessions => Ok(replies),
         Ok(Ok(_)) => {
             tracing::debug!("pending reads stay pending: a reply of the wrong length");
-            Err(Failure::Unknown)
-        }
-        // A script's own error, or a command's in it (`WRONGTYPE`, say):
-        // not the connection's, nor the cluster's, which pass.
-        Ok(Err(error))
-            if matches!(
-                error.kind(),
-                redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
-                    | redis::ErrorKind::Extension
-            ) =>
-        {
-            tracing::debug!(%error, "pending reads refused");
-            Err(Failure::Refused)
+            Err(Unknown)
         }
         Ok(Err(error)) => {
             tracing::debug!(%error, "pending reads stay pending");
-            Err(Failure::Unknown)
+            Err(Unknown)
         }
-        Err(_) => Err(Failure::Unknown),
+        Err(_) => Err(Unknown),
     }
 }
 
@@ -744,7 +714,7 @@ async fn count_batch(
     scripts: &Scripts,
     timeout: Duration,
     sessions: &[Owed],
-) -> Result<Vec<Written>, Failure> {
+) -> Result<Vec<Written>, Unknown> {
     let mut invocation = scripts.add_reads.prepare_invoke();
     for owed in sessions {
         invocation.key(owed.hash.as_slice()).arg(owed.reads);
@@ -769,7 +739,7 @@ async fn refresh_batch(
     timeout: Duration,
     policy: Policy,
     sessions: &[Owed],
-) -> Result<Vec<Written>, Failure> {
+) -> Result<Vec<Written>, Unknown> {
     let mut invocation = scripts.refresh_reads.prepare_invoke();
     invocation
         .arg(policy.idle)
@@ -1046,6 +1016,32 @@ mod tests {
         reads.requeue(b"s:a");
         reads.requeue(b"s:a");
         assert_eq!(reads.take_pending().len(), 1);
+    }
+
+    #[test]
+    fn an_older_answer_never_replaces_what_a_later_one_said() {
+        let reads = Reads::new(1_000, true);
+        let now = Instant::now();
+        let earlier = now - Duration::from_secs(120);
+        reads.note("s:a", earlier, MINUTE, HOUR);
+        reads.defer("s:a", now, POLICY);
+        let taken = reads.take_pending();
+        // Meanwhile a new lifetime, and a script read that learnt it.
+        reads.forget_fresh("s:a");
+        let later = now + Duration::from_millis(5);
+        reads.note("s:a", later, 1_000, 5_000);
+        // The refresh's answer, sent before that read, changes nothing.
+        reads.settle(b"s:a", 1, taken[0].refresh, Some((now, MINUTE, HOUR)));
+        let fresh = reads.shard(b"s:a").known[b"s:a".as_slice()].fresh;
+        assert!(fresh.is_some_and(|fresh| fresh.learnt == later));
+        assert!(!reads.has_refresh("s:a"));
+        // Forgotten and not learnt again: the answer brings nothing back.
+        reads.note("s:b", earlier, MINUTE, HOUR);
+        reads.defer("s:b", now, POLICY);
+        let taken = reads.take_pending();
+        reads.forget_fresh("s:b");
+        reads.settle(b"s:b", 1, taken[0].refresh, Some((now, MINUTE, HOUR)));
+        assert_eq!(reads.plan("s:b"), Plan::Script);
     }
 
     #[test]

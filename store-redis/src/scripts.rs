@@ -74,8 +74,14 @@ impl Scripts {
             owner: script("return redis.call('HGET', KEYS[1], '\\255owner')"),
             destroy: script(include_str!("lua/destroy.lua")),
             owner_add: script(include_str!("lua/owner_add.lua")),
-            add_reads: script(include_str!("lua/add_reads.lua")),
-            refresh_reads: script(with_prelude!("refresh_reads.lua")),
+            add_reads: script(concat!(
+                include_str!("lua/guard.lua"),
+                include_str!("lua/add_reads.lua")
+            )),
+            refresh_reads: script(concat!(
+                include_str!("lua/guard.lua"),
+                with_prelude!("refresh_reads.lua")
+            )),
             count_active: script(with_prelude!("count_active.lua")),
             active_page: script(with_prelude!("active_page.lua")),
             count_active_source: wrap(with_prelude!("count_active.lua")),

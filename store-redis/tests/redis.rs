@@ -867,7 +867,9 @@ async fn a_read_due_a_refresh_far_from_the_deadline_leaves_it_to_the_flush() {
         "not slid: {left:?} left {since:?} after the read"
     );
     assert!(left <= idle, "slid past the idle timeout: {left:?}");
-    assert_eq!(store.info(&id).await.unwrap().unwrap().reads, 2);
+    // Counted in the hash, by the same script.
+    let reads: Option<u64> = con.hget(store.key(&id), b"\xffreads").unwrap();
+    assert_eq!(reads, Some(2));
 
     // Once more, and `info` at once: it writes the refresh out first.
     tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -951,4 +953,32 @@ async fn flush_writes_refreshes_out_and_one_refused_holds_up_no_other() {
     let kept: String = con.get(store.key(&bad)).unwrap();
     assert_eq!(kept, "not a session", "a refused refresh changes nothing");
     store.flush().await.unwrap();
+}
+
+/// A count that one session's key refuses (it is no longer a hash) leaves
+/// out that session alone: the others batched with it are counted once.
+#[tokio::test]
+async fn a_refused_count_holds_up_no_other_session() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let mut con = server.connection();
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let ids = [
+        create(&store, &policy).await,
+        create(&store, &policy).await,
+        create(&store, &policy).await,
+    ];
+    // The script read, then a plain one each: one count pending apiece.
+    for id in &ids {
+        store.get(id, "a", &policy).await.unwrap();
+        store.get(id, "a", &policy).await.unwrap();
+    }
+    let _: () = con.set(store.key(&ids[1]), "not a session").unwrap();
+    store.flush().await.unwrap();
+    for id in [&ids[0], &ids[2]] {
+        let reads: Option<u64> = con.hget(store.key(id), b"\xffreads").unwrap();
+        assert_eq!(reads, Some(2), "counted once");
+    }
+    let kept: String = con.get(store.key(&ids[1])).unwrap();
+    assert_eq!(kept, "not a session");
 }

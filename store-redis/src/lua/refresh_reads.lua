@@ -7,29 +7,30 @@
 -- deadline than it has, nor its last activity to an earlier one. For each,
 -- {due, left}: in how many ms a read must slide the expiry again (see
 -- read_touch) and the time to live it has now; or {-1, 0} for a session
--- that is gone.
+-- that is gone, or whose key refused it (see guard.lua).
+local function refresh(key, reads, age)
+  local ttl, _, counts, meta = live_ttl(key, {LAST})
+  if not ttl then return {-1, 0} end
+  local idle = tonumber(meta[3] or ARGV[1])
+  local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
+  local count = (tonumber(counts[1]) or 0) + reads
+  local slid = math.min(ttl, idle - age)
+  local left = redis.call('PTTL', key)
+  if slid > 0 and slid > left then
+    redis.call('PEXPIRE', key, slid)
+    local last = math.max(now_ms() - age, tonumber(meta[7]) or 0)
+    redis.call('HSET', key, LAST, int(last), READS, count)
+    left = slid
+  else
+    redis.call('HSET', key, READS, count)
+  end
+  return {math.max(left - (ttl - granularity), 0), math.max(left, 0)}
+end
+
 local out = {}
 for i, key in ipairs(KEYS) do
   local reads = tonumber(ARGV[2 + 2 * i])
   local age = tonumber(ARGV[3 + 2 * i])
-  local ttl, _, counts, meta = live_ttl(key, {LAST})
-  if not ttl then
-    out[i] = {-1, 0}
-  else
-    local idle = tonumber(meta[3] or ARGV[1])
-    local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
-    local count = (tonumber(counts[1]) or 0) + reads
-    local slid = math.min(ttl, idle - age)
-    local left = redis.call('PTTL', key)
-    if slid > 0 and slid > left then
-      redis.call('PEXPIRE', key, slid)
-      local last = math.max(now_ms() - age, tonumber(meta[7]) or 0)
-      redis.call('HSET', key, LAST, int(last), READS, count)
-      left = slid
-    else
-      redis.call('HSET', key, READS, count)
-    end
-    out[i] = {math.max(left - (ttl - granularity), 0), math.max(left, 0)}
-  end
+  out[i] = guarded(refresh, key, reads, age) or {-1, 0}
 end
 return out
