@@ -44,7 +44,9 @@ pub use options::{Options, StoreKind};
 pub use reply::Reply;
 pub use routes::{precheck, Route};
 pub(crate) use serve::{accept_loop, http1_builder};
-pub use serve::{connection_limits, init_tracing, setup, until_ctrl_c, ConnectionLimits};
+pub use serve::{
+    connection_limits, flush_at_exit, init_tracing, setup, until_shutdown, ConnectionLimits,
+};
 
 /// README.md's code, compiled and run as doctests.
 #[cfg(doctest)]

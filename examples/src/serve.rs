@@ -1,5 +1,6 @@
 //! What serving needs beside the routes: start-up from the flags, the
-//! connection limits, the accept loop, and shutdown on Ctrl-C.
+//! connection limits, the accept loop, and a graceful shutdown on Ctrl-C or
+//! SIGTERM.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,13 +63,50 @@ pub fn connection_limits() -> ConnectionLimits {
     CONNECTION_LIMITS.get().copied().unwrap_or_default()
 }
 
-/// Runs `serve` until it ends or Ctrl-C arrives.
-pub async fn until_ctrl_c(
+/// Runs `serve` until it ends, or until Ctrl-C (SIGINT) or, on Unix,
+/// SIGTERM (what a service manager sends) arrives; then
+/// [`flush`](Store::flush)es `store`, so that what its reads left in memory
+/// (read counts, deadline refreshes) and writes not yet synced to disk
+/// reach it before the process ends.
+pub async fn until_shutdown(
     serve: impl Future<Output = std::io::Result<()>>,
+    store: Arc<dyn Store>,
 ) -> Result<(), BoxError> {
-    tokio::select! {
-        served = serve => Ok(served?),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+    let served = tokio::select! {
+        served = serve => served,
+        () = shutdown_signal() => Ok(()),
+    };
+    flush_at_exit(&*store).await?;
+    Ok(served?)
+}
+
+/// Flushes `store` as the server exits, saying so if it fails.
+pub async fn flush_at_exit(store: &dyn Store) -> Result<(), BoxError> {
+    store.flush().await.map_err(|error| {
+        tracing::error!(%error, "flushing the store at exit failed");
+        error.into()
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    // No handler means no graceful stop: wait forever rather than stop now.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -515,6 +515,51 @@ async fn every_server_keeps_sessions_across_a_kill_and_restart() {
     }
 }
 
+/// SIGTERM stops every server gracefully: it flushes its store, so that
+/// the reads it counted in memory (reads not due a refresh write nothing)
+/// are in the store when it has exited, on the embedded stores and on
+/// Redis alike. `/sessions` reports a session's read count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_flushes_its_store_on_sigterm() {
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    for store in ["redb", "sled", "redis"] {
+        let mut args = vec!["--insecure-cookies", "--store", store];
+        if store == "redis" {
+            args.extend(["--redis-url", &redis_url]);
+        }
+        for (name, binary) in SERVERS {
+            let mut server = Server::start(binary, &args);
+            let browser = Browser::new(&server.url);
+            let user = common::unique_user("term");
+            let login = browser.get(&format!("/login/{user}")).await;
+            assert_eq!(login.status, StatusCode::OK, "{name} on {store}");
+            let reads = |sessions: Vec<serde_json::Value>| {
+                sessions[0]["reads"].as_u64().expect("a read count")
+            };
+            // What `/sessions` itself adds (store-redis writes out pending
+            // reads for it; the embedded stores report theirs).
+            let first = reads(common::sessions_of(&browser).await);
+            let before = reads(common::sessions_of(&browser).await);
+            let own = before - first;
+            for _ in 0..3 {
+                let got = browser.get("/get/user").await;
+                assert_eq!(got.status, StatusCode::OK, "{name} on {store}");
+            }
+            let status = server.terminate();
+            assert!(status.success(), "{name} on {store} exited with {status}");
+            server.start_again(&args);
+            let browser = Browser::with_jar(&server.url, browser.jar());
+            let after = reads(common::sessions_of(&browser).await);
+            assert_eq!(
+                after,
+                before + own + 3,
+                "{name} on {store}: reads counted before SIGTERM were lost"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_redis() {
     for (name, binary) in SERVERS {

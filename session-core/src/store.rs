@@ -620,6 +620,26 @@ pub trait Store: Send + Sync + 'static {
         self.count_active(Duration::MAX).await
     }
 
+    /// Writes out what the store keeps in memory for later, and syncs to
+    /// disk what it has not synced yet: call it before a graceful shutdown.
+    /// A store whose reads leave their read counts and deadline refreshes
+    /// in memory for a background pass (see
+    /// [`ExpiryPolicy::touch_granularity`]) writes them out now, so that a
+    /// restart loses none; one that keeps nothing for later answers at
+    /// once, which is what this default does. A wrapper around another
+    /// store must pass the call on.
+    ///
+    /// ```
+    /// # use session_core::Store;
+    /// # async fn show(store: &dyn Store) -> session_core::Result<()> {
+    /// // The server has stopped taking requests:
+    /// store.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether the store holds no live session: the first page of
     /// [`active_page`](Store::active_page) over an unbounded window, so
     /// usually cheaper than [`len`](Store::len).

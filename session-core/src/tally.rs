@@ -39,10 +39,11 @@ impl PendingReads {
 /// An embedded store owns its database alone, so its process sees every
 /// read: it [`add`](Self::add)s those that write nothing here, folds
 /// [`get`](Self::get)'s figures into the record in its next transaction on
-/// the session (a write, a refresh, a regenerate), and [`settle`](Self::settle)s
-/// them once that commits. Reports add what is still pending, so counters
-/// stay exact; a crash loses at most the reads since the last refresh, which
-/// are never data.
+/// the session (a write, a refresh, a regenerate), or when it is flushed or
+/// closed (every [`pending`](Self::pending) count), and
+/// [`settle`](Self::settle)s them once that commits. Reports add what is
+/// still pending, so counters stay exact; a crash loses at most the reads
+/// since the last refresh, which are never data.
 ///
 /// ```
 /// use session_core::ReadTally;

@@ -52,7 +52,9 @@
 //!   instead). Queries, [`RedbStore::flush`] and closing the store apply
 //!   the refreshes left first. Reads are counted in memory
 //!   ([`ReadTally`](session_core::ReadTally)) and folded into the row by
-//!   the session's next transaction; reports add what is pending.
+//!   the session's next transaction, or by [`RedbStore::flush`] or the
+//!   store's drop, which write out every pending count; reports add what
+//!   is pending.
 //! - **Group commit.** redb runs one write transaction at a time. A writer
 //!   thread owned by the store takes every operation waiting when it is
 //!   free (up to [`RedbStoreBuilder::max_batch`]) into one transaction and
@@ -87,7 +89,8 @@
 //!   any tokio runtime, operations have no deadline.
 //! - [`Durability`] says when commits reach the disk and what a crash can
 //!   lose, with the same choices as store-sled; [`RedbStore::flush`] forces
-//!   a sync. Dropping the store syncs.
+//!   a sync, with what reads left in memory. Dropping the store does the
+//!   same.
 //! - Opening fails with a typed [`Error`]: [`Error::Locked`] when another
 //!   store or process has the file open, [`Error::Open`] for a bad path or
 //!   data. After a crash, redb repairs the file when it is opened.

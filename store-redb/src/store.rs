@@ -123,12 +123,17 @@ impl RedbStore {
         &self.path
     }
 
-    /// Syncs everything so far to disk, whatever the [`Durability`].
-    /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
-    /// one commit.
+    /// Syncs everything so far to disk, whatever the [`Durability`], with
+    /// what reads left in memory: the refreshes left for the writer, and the
+    /// counts and last activity of reads not due one. Concurrent calls (and
+    /// writes under [`Durability::EveryWrite`]) share one commit. Call it
+    /// before a graceful shutdown; dropping the store does the same.
     pub async fn flush(&self) -> Result<()> {
-        self.write(true, |tables, now| tables.apply_refreshes(now).map(drop))
-            .await
+        self.write(true, |tables, now| {
+            tables.apply_refreshes(now)?;
+            tables.write_out_reads(now).map(drop)
+        })
+        .await
     }
 
     /// Applies the refreshes reads left for the writer, if any, before a
@@ -713,6 +718,10 @@ impl Store for RedbStore {
             tables.clear(now).map(|(_, live)| live)
         })
         .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        RedbStore::flush(self).await
     }
 }
 

@@ -119,6 +119,41 @@ impl<'t> Tables<'t> {
         Ok(handled)
     }
 
+    /// Takes every read the tally holds into its session's row, in order of
+    /// id: the count and the last activity, the deadline as it is (those
+    /// reads were not due a refresh). For `flush` and a closing store: the
+    /// tally lives in memory, and without this a clean restart lost the
+    /// count of every read since the session's last write or refresh. A
+    /// session gone or expired takes its count with it. Returns how many
+    /// sessions it wrote out.
+    pub(crate) fn write_out_reads(&mut self, now: u64) -> TxResult<usize> {
+        let Some(tally) = self.tally else {
+            return Ok(0);
+        };
+        let mut pending = tally.pending();
+        pending.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let mut written = 0;
+        for (id, reads) in &pending {
+            match self.meta(id)? {
+                Some(meta) if meta.alive(now) => {
+                    let mut read = meta.clone();
+                    read.touch(reads.last_ms);
+                    // `save` takes the pending reads in.
+                    self.save(
+                        id,
+                        &Live {
+                            meta: read,
+                            stored: Some(meta),
+                        },
+                    )?;
+                    written += 1;
+                }
+                _ => tally.forget(id),
+            }
+        }
+        Ok(written)
+    }
+
     /// The reads of `id` the tally holds that this transaction has not
     /// taken in yet (a session saved twice in one commit takes each read
     /// once), noted as taken in.

@@ -177,6 +177,9 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, settings: &Settings) {
         if now >= next_fold {
             next_fold = later(now, settings.refresh_every);
         }
+        if !open && write_out_reads(db, pending) {
+            sync.after_commit(now, false, true);
+        }
         if !open {
             // The store is being dropped: what is left, and a last sync.
             if sync.due.is_some() || !batch.is_empty() {
@@ -278,6 +281,21 @@ fn apply_refreshes(db: &Database, pending: Pending<'_>) -> bool {
         Ok(_) => true,
         Err(error) => {
             tracing::warn!(%error, "store-redb: applying deferred refreshes failed; retrying next pass");
+            false
+        }
+    }
+}
+
+/// Takes the reads the tally holds into their rows, in a transaction of
+/// their own (not synced), as the store closes. Returns whether it wrote
+/// any.
+fn write_out_reads(db: &Database, pending: Pending<'_>) -> bool {
+    match transaction(db, pending, false, |tables, now| {
+        tables.write_out_reads(now)
+    }) {
+        Ok(written) => written > 0,
+        Err(error) => {
+            tracing::error!(%error, "store-redb: writing out read counts at close failed; they are lost");
             false
         }
     }

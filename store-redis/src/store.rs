@@ -769,6 +769,10 @@ impl Store for RedisStore {
     async fn destroy_all(&self) -> Result<u64> {
         self.destroy_all_impl().await
     }
+
+    async fn flush(&self) -> Result<()> {
+        RedisStore::flush(self).await
+    }
 }
 
 /// The key a cluster regenerate leaves for a while when it has deleted the

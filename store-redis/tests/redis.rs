@@ -940,7 +940,8 @@ async fn flush_writes_refreshes_out_and_one_refused_holds_up_no_other() {
     }
     assert_eq!(calls(&mut con, "hget") - hget, 2, "plain reads");
     let _: () = con.set(store.key(&bad), "not a session").unwrap();
-    store.flush().await.unwrap();
+    // The trait's `flush`, which a server holding a `dyn Store` calls.
+    session_core::Store::flush(&store).await.unwrap();
     // Whether the background pass or `flush` wrote it out, it is out now.
     let left: u64 = con.pttl(store.key(&good)).unwrap();
     let since = read.elapsed();

@@ -52,7 +52,9 @@
 //!   their sessions may expire sooner than an idle timeout after the lost
 //!   read, never later, and no data is lost. Reads are counted in memory
 //!   ([`ReadTally`](session_core::ReadTally)) and folded into `meta` by the
-//!   session's next transaction; reports add what is pending. `take`, `compare_and_set` and `increment` read their key
+//!   session's next transaction, or by [`SledStore::flush`] or the store's
+//!   drop, which write out every pending count; reports add what is
+//!   pending. `take`, `compare_and_set` and `increment` read their key
 //!   and write it in that one transaction, so concurrent ones on one key
 //!   lose nothing.
 //! - Expiry is checked on every access: a session past its idle timeout or

@@ -139,12 +139,20 @@ impl SledStore {
         &self.path
     }
 
-    /// Writes everything so far to disk, whatever the [`Durability`].
-    /// Concurrent calls (and writes under [`Durability::EveryWrite`]) share
-    /// one disk sync.
+    /// Writes everything so far to disk, whatever the [`Durability`], with
+    /// what reads left in memory: the refreshes left for later, and the
+    /// counts and last activity of reads not due one. Concurrent calls (and
+    /// writes under [`Durability::EveryWrite`]) share one disk sync. Call
+    /// it before a graceful shutdown; dropping the store does the same.
     pub async fn flush(&self) -> Result<()> {
-        // The refreshes reads left go with it.
-        self.run(|trees| Ok(trees.apply_refreshes()), never).await?;
+        self.run(
+            |trees| {
+                trees.apply_refreshes();
+                trees.write_out_reads()
+            },
+            never,
+        )
+        .await?;
         deadline(self.timeout, self.flusher.flush()).await
     }
 
@@ -508,6 +516,9 @@ impl Drop for SledStore {
         drop(self.writer.take());
         drop(self.reader.take());
         drop(self.refresher.take());
+        if let Err(error) = self.trees.write_out_reads() {
+            tracing::error!(%error, "store-sled: writing out read counts at close failed; they are lost");
+        }
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, path = %self.path.display(), "store-sled: final flush failed");
         }
@@ -858,6 +869,10 @@ impl Store for SledStore {
     async fn destroy_all(&self) -> Result<u64> {
         let destroy = |trees: &Trees| trees.clear(now_ms()).map(|(_, live)| live);
         self.run(destroy, |_| true).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        SledStore::flush(self).await
     }
 }
 

@@ -318,6 +318,52 @@ impl Trees {
         pending.len()
     }
 
+    /// Takes every read the tally holds into its session's metadata, in
+    /// order of id, [`BATCH`] to a transaction: the count and the last
+    /// activity, the deadline as it is (those reads were not due a
+    /// refresh). For `flush` and a closing store: the tally lives in memory,
+    /// and without this a clean restart lost the count of every read since
+    /// the session's last write or refresh. A session gone or expired takes
+    /// its count with it. A batch that fails keeps its counts in the tally
+    /// (the transaction puts them back). Returns how many sessions it wrote
+    /// out.
+    pub(crate) fn write_out_reads(&self) -> Result<usize> {
+        let mut pending = self.tally.pending();
+        pending.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let mut written = 0;
+        for batch in pending.chunks(BATCH) {
+            let now = now_ms();
+            let (wrote, gone) = self.transaction(|tx| {
+                let (mut wrote, mut gone) = (0, Vec::new());
+                for (id, reads) in batch {
+                    match tx.meta(id)? {
+                        Some(meta) if meta.alive(now) => {
+                            let placed = Placed::of(&meta);
+                            let mut read = meta;
+                            read.touch(reads.last_ms);
+                            // `save` takes the pending reads in.
+                            tx.save(
+                                id,
+                                &Live {
+                                    meta: read,
+                                    placed: Some(placed),
+                                },
+                            )?;
+                            wrote += 1;
+                        }
+                        _ => gone.push(id.as_str()),
+                    }
+                }
+                Ok((wrote, gone))
+            })?;
+            for id in gone {
+                self.tally.forget(id);
+            }
+            written += wrote;
+        }
+        Ok(written)
+    }
+
     /// Applies `batch` of the refreshes left in one transaction, and takes
     /// them out once it commits.
     fn apply_batch(&self, batch: &[(String, DeferredRefresh)]) -> Result<()> {

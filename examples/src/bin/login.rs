@@ -9,5 +9,6 @@
 #[tokio::main]
 async fn main() -> Result<(), session_core::BoxError> {
     let (listener, store, config) = examples::setup().await?;
-    examples::until_ctrl_c(examples::apps::login::serve(listener, store, config)).await
+    let serve = examples::apps::login::serve(listener, store.clone(), config);
+    examples::until_shutdown(serve, store).await
 }

@@ -4,5 +4,6 @@
 #[tokio::main]
 async fn main() -> Result<(), session_core::BoxError> {
     let (listener, store, config) = examples::setup().await?;
-    examples::until_ctrl_c(examples::apps::axum::serve(listener, store, config)).await
+    let serve = examples::apps::axum::serve(listener, store.clone(), config);
+    examples::until_shutdown(serve, store).await
 }

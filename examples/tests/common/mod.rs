@@ -71,6 +71,34 @@ impl Server {
     pub fn restart(&mut self, args: &[&str]) {
         self.child.kill().expect("kill the server");
         self.child.wait().expect("reap the server");
+        self.start_again(args);
+    }
+
+    /// Stops the server with SIGTERM, as a service manager does, and waits
+    /// up to 30 s for it to exit: how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{} did not exit within 30 s of SIGTERM",
+                self.binary
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again in the same working directory (on a new
+    /// port), once it has exited.
+    pub fn start_again(&mut self, args: &[&str]) {
         let (child, url) = spawn(&self.binary, args, self.cwd.path(), KEY);
         self.child = child;
         self.url = url;

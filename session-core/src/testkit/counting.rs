@@ -91,4 +91,5 @@ counted! {
     fn count_active(&self, within: Duration) -> u64;
     fn active_page(&self, within: Duration, cursor: Option<&str>, limit: usize) -> ActivePage;
     fn destroy_all(&self) -> u64;
+    fn flush(&self) -> ();
 }

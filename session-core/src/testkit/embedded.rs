@@ -1,7 +1,7 @@
 //! The cases the embedded, persistent stores (store-redb, store-sled) share
 //! beyond the conformance suite: data and lifetimes across a reopen, the
-//! sweeper, store-wide access, `Debug`, and the atomic operations across a
-//! reopen.
+//! sweeper, store-wide access, `Debug`, the atomic operations across a
+//! reopen, and read counts across a flush and a reopen.
 //!
 //! A store opts in by implementing [`EmbeddedStore`] in its tests and
 //! calling [`embedded_store_tests!`](crate::embedded_store_tests) once, which
@@ -177,6 +177,63 @@ pub async fn data_and_remaining_lifetimes_survive_a_reopen<S: EmbeddedStore>() {
         Some(&b"grace"[..])
     );
     assert!(S::ttl(&store, &capped).unwrap().unwrap() <= Duration::from_secs(29));
+    assert_eq!(S::verify(&store).unwrap(), Vec::<String>::new());
+}
+
+/// Reads not due a refresh write nothing when they are served: their
+/// counts and last activity wait in memory. [`Store::flush`] and a drop
+/// write them into the sessions' records, so that a clean restart loses
+/// none of them, and the deadline stays where it was (those reads were not
+/// due a refresh).
+pub async fn read_counts_survive_a_flush_and_a_reopen<S: EmbeddedStore>() {
+    // The deadline a store reports, to the ms (the clock's, at worst a ms
+    // late).
+    fn deadline<S: EmbeddedStore>(store: &S::Store, id: &SessionId) -> u128 {
+        let ttl = S::ttl(store, id).unwrap().expect("alive");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        (now + ttl).as_millis()
+    }
+    let dir = S::temp_dir();
+    let policy = ExpiryPolicy::idle(HOUR).with_touch_after(Duration::from_secs(60));
+    let (id, created, last_read) = {
+        let store: S::Store = open_in::<S>(&dir, &Options::default());
+        let id = create::<S>(&store, &[("user", "ada")], &policy).await;
+        let created = deadline::<S>(&store, &id);
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(store.get(&id, "user", &policy).await.unwrap().is_some());
+        }
+        let info = store.info(&id).await.unwrap().expect("alive");
+        assert_eq!((info.reads, info.writes), (3, 1));
+        Store::flush(&store).await.unwrap();
+        (id, created, info.last_active_ms)
+    };
+    let store: S::Store = open_in::<S>(&dir, &Options::default());
+    let info = store.info(&id).await.unwrap().expect("alive");
+    assert_eq!(
+        (info.reads, info.writes),
+        (3, 1),
+        "reads lost in a clean restart"
+    );
+    assert_eq!(info.last_active_ms, last_read);
+    // The reads came 60 ms after the creation; allow the clock's ms.
+    let slid = deadline::<S>(&store, &id).saturating_sub(created);
+    assert!(
+        slid <= 2,
+        "reads not due a refresh slid the deadline {slid} ms"
+    );
+
+    assert!(store
+        .get_all(&id, &policy)
+        .await
+        .unwrap()
+        .contains_key("user"));
+    drop(store); // no flush: the drop writes the read out
+    let store: S::Store = open_in::<S>(&dir, &Options::default());
+    let info = store.info(&id).await.unwrap().expect("alive");
+    assert_eq!((info.reads, info.writes), (4, 1));
     assert_eq!(S::verify(&store).unwrap(), Vec::<String>::new());
 }
 
@@ -446,6 +503,7 @@ macro_rules! embedded_store_tests {
             the_sweeper_takes_expired_sessions_out_of_the_indexes,
             queries_skip_expired_sessions_before_the_sweep,
             atomic_operations_keep_the_store_sound_across_a_reopen,
+            read_counts_survive_a_flush_and_a_reopen,
         }
     };
     (@cases $store:ty; $($case:ident),* $(,)?) => {
