@@ -46,6 +46,7 @@ pub use routes::{precheck, Route};
 pub(crate) use serve::{accept_loop, http1_builder};
 pub use serve::{
     connection_limits, flush_at_exit, init_tracing, setup, until_shutdown, ConnectionLimits,
+    DRAIN_TIMEOUT,
 };
 
 /// README.md's code, compiled and run as doctests.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use session_core::{BoxError, SessionConfig, Store};
 
 use crate::Options;
@@ -63,21 +64,48 @@ pub fn connection_limits() -> ConnectionLimits {
     CONNECTION_LIMITS.get().copied().unwrap_or_default()
 }
 
+/// How long a stopping server waits for its open connections to finish the
+/// requests they are serving: actix-web's default, so that all four
+/// servers stop alike.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `serve` until it ends, or until Ctrl-C (SIGINT) or, on Unix,
-/// SIGTERM (what a service manager sends) arrives; then
-/// [`flush`](Store::flush)es `store`, so that what its reads left in memory
-/// (read counts, deadline refreshes) and writes not yet synced to disk
-/// reach it before the process ends.
+/// SIGTERM (what a service manager sends) arrives. Then the server stops
+/// gracefully: it stops accepting, every open connection finishes the
+/// request it is serving and closes (an idle keep-alive one at once), for
+/// up to [`DRAIN_TIMEOUT`]; and `store` is [`flush`](Store::flush)ed, so
+/// that what its reads left in memory (read counts, deadline refreshes) and
+/// writes not yet synced to disk reach it before the process ends.
 pub async fn until_shutdown(
     serve: impl Future<Output = std::io::Result<()>>,
     store: Arc<dyn Store>,
 ) -> Result<(), BoxError> {
+    tokio::pin!(serve);
     let served = tokio::select! {
-        served = serve => served,
-        () = shutdown_signal() => Ok(()),
+        served = &mut serve => served,
+        () = shutdown_signal() => {
+            tracing::info!("stopping: draining open connections");
+            stop_serving();
+            serve.await
+        }
     };
     flush_at_exit(&*store).await?;
     Ok(served?)
+}
+
+/// Set once the process is stopping: every accept loop drains and ends.
+/// Process-wide, as the connection limits are, so that the apps' `serve`
+/// functions keep their shape; nothing sets it in a test that serves in
+/// process.
+fn stopping() -> &'static tokio::sync::watch::Sender<bool> {
+    static STOPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    STOPPING.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// Tells every accept loop of the process to drain and end.
+fn stop_serving() {
+    stopping().send_replace(true);
 }
 
 /// Flushes `store` as the server exits, saying so if it fails.
@@ -95,8 +123,9 @@ async fn shutdown_signal() {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
+                // An `Err` of `ctrl_c` (no handler) disables its branch.
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    Ok(()) = tokio::signal::ctrl_c() => {}
                     _ = terminate.recv() => {}
                 }
                 return;
@@ -110,30 +139,42 @@ async fn shutdown_signal() {
     }
 }
 
-/// Accepts connections on `listener` forever, serving each with `connection`
-/// on its own task, at most [`ConnectionLimits::max_connections`] at once.
-/// Accept errors (out of file descriptors and the like) are logged and do
-/// not stop the server.
-pub(crate) async fn accept_loop<F, C, E>(
+/// Accepts connections on `listener`, serving each with `connection` on its
+/// own task, at most [`ConnectionLimits::max_connections`] at once, until
+/// the process stops ([`until_shutdown`]): then it stops accepting, has
+/// every open connection close after the request it is serving, and
+/// returns once they have, or after [`DRAIN_TIMEOUT`]. Accept errors (out
+/// of file descriptors and the like) are logged and do not stop the server.
+pub(crate) async fn accept_loop<F, C>(
     listener: std::net::TcpListener,
     mut connection: F,
 ) -> std::io::Result<()>
 where
     F: FnMut(tokio::net::TcpStream) -> C,
-    C: Future<Output = Result<(), E>> + Send + 'static,
-    E: std::fmt::Display,
+    C: GracefulConnection + Send + 'static,
+    C::Error: std::fmt::Display,
 {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(tokio::sync::Semaphore::new(
         connection_limits().max_connections,
     ));
+    let connections = GracefulShutdown::new();
+    let mut stopping = stopping().subscribe();
     loop {
         // A slot first: past the cap, new connections wait in the backlog.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return Ok(());
+        let next = async {
+            let slot = slots.clone().acquire_owned().await.ok()?;
+            Some((slot, listener.accept().await))
         };
-        let stream = match listener.accept().await {
+        let (slot, accepted) = tokio::select! {
+            _ = stopping.wait_for(|stopping| *stopping) => break,
+            next = next => match next {
+                Some(next) => next,
+                None => break,
+            },
+        };
+        let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
@@ -141,7 +182,7 @@ where
                 continue;
             }
         };
-        let served = connection(stream);
+        let served = connections.watch(connection(stream));
         tokio::spawn(async move {
             if let Err(error) = served.await {
                 tracing::debug!(%error, "connection ended with an error");
@@ -149,6 +190,14 @@ where
             drop(slot);
         });
     }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?DRAIN_TIMEOUT, "connections still open; stopping anyway");
+    }
+    Ok(())
 }
 
 /// hyper's HTTP/1 connection settings for the hyper-based servers: the

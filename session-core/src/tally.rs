@@ -189,6 +189,18 @@ impl ReadTally {
         all
     }
 
+    /// The ids of every session with pending reads, in order: for a store
+    /// that writes them all out (on a flush, or as it closes), so that its
+    /// transactions take them in key order.
+    pub fn sessions(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for shard in 0..self.shards.len() {
+            ids.extend(self.lock(shard).keys().map(|id| id_of(id).to_owned()));
+        }
+        ids.sort_unstable();
+        ids
+    }
+
     /// Forgets session `id` (destroyed or expired).
     pub fn forget(&self, id: &str) {
         self.shard(id).remove(id.as_bytes());
@@ -231,6 +243,17 @@ mod tests {
         );
         tally.settle("a", tally.get("a"));
         assert_eq!(tally.get("a"), PendingReads::default());
+    }
+
+    /// `sessions` names every session with reads pending, once, in order.
+    #[test]
+    fn sessions_are_those_with_reads_pending_in_order() {
+        let tally = ReadTally::new();
+        for id in ["c", "a", "b", "a", "d"] {
+            tally.add(id, 1);
+        }
+        tally.settle("d", tally.get("d"));
+        assert_eq!(tally.sessions(), ["a", "b", "c"]);
     }
 
     /// Ids too long to keep inside their entry work the same.

@@ -20,7 +20,7 @@ use crate::error::{backend, Error};
 use crate::layout::{meta_in, now_ms, TxResult, ACTIVITY, EXPIRY, OWNERS, RECORDS};
 use crate::queries::Snapshot;
 use crate::refresh;
-use crate::tables::{Count, Live, Tables};
+use crate::tables::{Count, Live, Tables, WRITE_OUT_CHUNK};
 use crate::upgrade::upgrade;
 use crate::verify::verify;
 use crate::writer::{Settings, Writer};
@@ -129,11 +129,15 @@ impl RedbStore {
     /// writes under [`Durability::EveryWrite`]) share one commit. Call it
     /// before a graceful shutdown; dropping the store does the same.
     pub async fn flush(&self) -> Result<()> {
-        self.write(true, |tables, now| {
-            tables.apply_refreshes(now)?;
-            tables.write_out_reads(now).map(drop)
-        })
-        .await
+        for chunk in self.tally.sessions().chunks(WRITE_OUT_CHUNK) {
+            let chunk = chunk.to_vec();
+            self.write(false, move |tables, now| {
+                tables.write_out_reads(&chunk, now).map(drop)
+            })
+            .await?;
+        }
+        self.write(true, |tables, now| tables.apply_refreshes(now).map(drop))
+            .await
     }
 
     /// Applies the refreshes reads left for the writer, if any, before a

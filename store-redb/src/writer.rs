@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use crate::config::Durability;
 use crate::error::NotApplied;
 use crate::layout::{now_ms, TxResult};
-use crate::tables::Tables;
+use crate::tables::{Tables, WRITE_OUT_CHUNK};
 
 type Answer = Box<dyn Any + Send>;
 /// An operation's step; `Fn`, so that a failed group can run it again alone.
@@ -286,19 +286,22 @@ fn apply_refreshes(db: &Database, pending: Pending<'_>) -> bool {
     }
 }
 
-/// Takes the reads the tally holds into their rows, in a transaction of
-/// their own (not synced), as the store closes. Returns whether it wrote
-/// any.
+/// Takes the reads the tally holds into their rows as the store closes,
+/// [`WRITE_OUT_CHUNK`] sessions to a transaction (not synced). Returns
+/// whether it wrote any.
 fn write_out_reads(db: &Database, pending: Pending<'_>) -> bool {
-    match transaction(db, pending, false, |tables, now| {
-        tables.write_out_reads(now)
-    }) {
-        Ok(written) => written > 0,
-        Err(error) => {
-            tracing::error!(%error, "store-redb: writing out read counts at close failed; they are lost");
-            false
+    let mut wrote = false;
+    for chunk in pending.tally.sessions().chunks(WRITE_OUT_CHUNK) {
+        match transaction(db, pending, false, |tables, now| {
+            tables.write_out_reads(chunk, now)
+        }) {
+            Ok(written) => wrote |= written > 0,
+            Err(error) => {
+                tracing::error!(%error, sessions = chunk.len(), "store-redb: writing out read counts at close failed; they are lost");
+            }
         }
     }
+    wrote
 }
 
 /// Runs `jobs` in one transaction and answers each. If that fails, runs each

@@ -24,7 +24,7 @@ use crate::layout::{data_key, Meta};
 use crate::reader::{Inline, Reader};
 use crate::refresh::{self, Refresher};
 use crate::sweeper::Sweeper;
-use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult};
+use crate::trees::{abort, now_ms, Count, Live, Trees, Tx, TxResult, WRITE_OUT_CHUNK};
 
 /// An embedded, persistent session store on sled. See the [crate docs](crate).
 ///
@@ -145,14 +145,14 @@ impl SledStore {
     /// writes under [`Durability::EveryWrite`]) share one disk sync. Call
     /// it before a graceful shutdown; dropping the store does the same.
     pub async fn flush(&self) -> Result<()> {
-        self.run(
-            |trees| {
-                trees.apply_refreshes();
-                trees.write_out_reads()
-            },
-            never,
-        )
-        .await?;
+        // A deadline per chunk, not for them all: a million sessions' counts
+        // take seconds.
+        for chunk in self.trees.tally.sessions().chunks(WRITE_OUT_CHUNK) {
+            let chunk = chunk.to_vec();
+            self.run(move |trees| trees.write_out_reads(&chunk), never)
+                .await?;
+        }
+        self.run(|trees| Ok(trees.apply_refreshes()), never).await?;
         deadline(self.timeout, self.flusher.flush()).await
     }
 
@@ -516,7 +516,7 @@ impl Drop for SledStore {
         drop(self.writer.take());
         drop(self.reader.take());
         drop(self.refresher.take());
-        if let Err(error) = self.trees.write_out_reads() {
+        if let Err(error) = self.trees.write_out_reads(&self.trees.tally.sessions()) {
             tracing::error!(%error, "store-sled: writing out read counts at close failed; they are lost");
         }
         if let Err(error) = self.db.flush() {

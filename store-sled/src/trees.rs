@@ -112,6 +112,11 @@ impl Drop for Taken<'_> {
 /// remove many.
 pub(crate) const BATCH: usize = 256;
 
+/// How many sessions' pending reads `flush` writes out under one
+/// operation's deadline ([`BATCH`] to a transaction): about a fifth of a
+/// second at a million sessions.
+pub(crate) const WRITE_OUT_CHUNK: usize = 4096;
+
 /// Where the default tree keeps the layout a database has been upgraded
 /// to, so that only the first open after an upgrade reads every session.
 const LAYOUT_KEY: &[u8] = b"store-sled/layout";
@@ -318,46 +323,59 @@ impl Trees {
         pending.len()
     }
 
-    /// Takes every read the tally holds into its session's metadata, in
-    /// order of id, [`BATCH`] to a transaction: the count and the last
-    /// activity, the deadline as it is (those reads were not due a
-    /// refresh). For `flush` and a closing store: the tally lives in memory,
-    /// and without this a clean restart lost the count of every read since
-    /// the session's last write or refresh. A session gone or expired takes
-    /// its count with it. A batch that fails keeps its counts in the tally
-    /// (the transaction puts them back). Returns how many sessions it wrote
-    /// out.
-    pub(crate) fn write_out_reads(&self) -> Result<usize> {
-        let mut pending = self.tally.pending();
-        pending.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    /// Takes the reads the tally holds for `ids` into their sessions'
+    /// metadata, [`BATCH`] to a transaction: the count and the last
+    /// activity, the deadline as it is (those reads were not due a refresh).
+    /// A refresh a read left for one of them since the last pass is applied
+    /// with it: the last activity would otherwise reach the refresh's time,
+    /// and the pass skip it. For `flush` and a closing store: the tally
+    /// lives in memory, and without this a clean restart lost the count of
+    /// every read since the session's last write or refresh. A session
+    /// gone, expired or whose metadata does not decode takes its count
+    /// with it; a batch that fails keeps its counts in the tally (the
+    /// transaction puts them back). Returns how many sessions it wrote.
+    pub(crate) fn write_out_reads(&self, ids: &[String]) -> Result<usize> {
         let mut written = 0;
-        for batch in pending.chunks(BATCH) {
+        for batch in ids.chunks(BATCH) {
             let now = now_ms();
-            let (wrote, gone) = self.transaction(|tx| {
-                let (mut wrote, mut gone) = (0, Vec::new());
-                for (id, reads) in batch {
-                    match tx.meta(id)? {
-                        Some(meta) if meta.alive(now) => {
-                            let placed = Placed::of(&meta);
-                            let mut read = meta;
-                            read.touch(reads.last_ms);
-                            // `save` takes the pending reads in.
-                            tx.save(
-                                id,
-                                &Live {
-                                    meta: read,
-                                    placed: Some(placed),
-                                },
-                            )?;
-                            wrote += 1;
+            let (wrote, applied) = self.transaction(|tx| {
+                let (mut wrote, mut applied) = (0, Vec::new());
+                for id in batch {
+                    let meta = match tx.meta.get(id.as_str())? {
+                        Some(bytes) => Meta::decode(&bytes).ok().filter(|meta| meta.alive(now)),
+                        None => None,
+                    };
+                    let Some(meta) = meta else {
+                        // Gone, expired (the sweeper's) or undecodable: its
+                        // count goes, once this commits.
+                        tx.fold(id);
+                        continue;
+                    };
+                    let placed = Placed::of(&meta);
+                    let mut read = meta.clone();
+                    if let Some(left) = self.refreshes.get(id) {
+                        if let Some(deadline) = refresh::deadline_for(&left, &meta, now) {
+                            read.deadline = deadline;
+                            read.fit_slot();
+                            read.touch(left.at_ms);
                         }
-                        _ => gone.push(id.as_str()),
+                        applied.push((id.as_str(), left));
                     }
+                    read.touch(self.tally.get(id).last_ms);
+                    // `save` takes the pending reads in.
+                    tx.save(
+                        id,
+                        &Live {
+                            meta: read,
+                            placed: Some(placed),
+                        },
+                    )?;
+                    wrote += 1;
                 }
-                Ok((wrote, gone))
+                Ok((wrote, applied))
             })?;
-            for id in gone {
-                self.tally.forget(id);
+            for (id, left) in applied {
+                self.refreshes.settle(id, left);
             }
             written += wrote;
         }

@@ -2,9 +2,9 @@
 //! the [`Session`] extractor, and [`SessionMiddleware`] on the app.
 //!
 //! actix-web runs its own runtime: call [`serve`] inside an actix
-//! `System` (`actix_web::rt::System::new().block_on(..)`). Unlike the tokio
-//! servers, which stop at once on Ctrl-C, actix-web's default shutdown on
-//! SIGINT / SIGTERM drains open requests first (up to 30 s).
+//! `System` (`actix_web::rt::System::new().block_on(..)`). actix-web stops
+//! by itself on SIGINT / SIGTERM, draining open requests first (up to
+//! 30 s), as the tokio servers do under [`until_shutdown`](crate::until_shutdown).
 
 use std::future::{ready, Ready};
 use std::sync::Arc;

@@ -186,8 +186,7 @@ pub async fn data_and_remaining_lifetimes_survive_a_reopen<S: EmbeddedStore>() {
 /// none of them, and the deadline stays where it was (those reads were not
 /// due a refresh).
 pub async fn read_counts_survive_a_flush_and_a_reopen<S: EmbeddedStore>() {
-    // The deadline a store reports, to the ms (the clock's, at worst a ms
-    // late).
+    // The deadline a store reports, to the ms.
     fn deadline<S: EmbeddedStore>(store: &S::Store, id: &SessionId) -> u128 {
         let ttl = S::ttl(store, id).unwrap().expect("alive");
         let now = std::time::SystemTime::now()
@@ -218,10 +217,11 @@ pub async fn read_counts_survive_a_flush_and_a_reopen<S: EmbeddedStore>() {
         "reads lost in a clean restart"
     );
     assert_eq!(info.last_active_ms, last_read);
-    // The reads came 60 ms after the creation; allow the clock's ms.
+    // The reads came 20 to 60 ms after the creation; allow for the clock
+    // and a preempted thread.
     let slid = deadline::<S>(&store, &id).saturating_sub(created);
     assert!(
-        slid <= 2,
+        slid < 15,
         "reads not due a refresh slid the deadline {slid} ms"
     );
 
