@@ -116,8 +116,10 @@ pub async fn flush_at_exit(store: &dyn Store) -> Result<(), BoxError> {
     })
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on Unix: the signals every server stops on. A second
+/// one while the server drains is not awaited: the drain ends within
+/// [`DRAIN_TIMEOUT`].
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -515,15 +515,16 @@ async fn every_server_keeps_sessions_across_a_kill_and_restart() {
     }
 }
 
-/// SIGTERM stops every server gracefully: it flushes its store, so that
-/// the reads it counted in memory (reads not due a refresh write nothing)
-/// are in the store when it has exited, on the embedded stores and on
-/// Redis alike. `/sessions` reports a session's read count.
+/// SIGTERM and Ctrl-C (SIGINT) stop every server gracefully: it exits
+/// promptly although a keep-alive connection is open, and flushes its
+/// store, so that the reads it counted in memory (reads not due a refresh
+/// write nothing) are in the store when it has exited, on the embedded
+/// stores and on Redis alike. `/sessions` reports a session's read count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_server_flushes_its_store_on_sigterm() {
+async fn every_server_flushes_its_store_on_sigterm_and_ctrl_c() {
     let redis = RedisServer::start();
     let redis_url = redis.url();
-    for store in ["redb", "sled", "redis"] {
+    for (store, signal) in [("redb", "INT"), ("sled", "TERM"), ("redis", "TERM")] {
         let mut args = vec!["--insecure-cookies", "--store", store];
         if store == "redis" {
             args.extend(["--redis-url", &redis_url]);
@@ -546,7 +547,7 @@ async fn every_server_flushes_its_store_on_sigterm() {
                 let got = browser.get("/get/user").await;
                 assert_eq!(got.status, StatusCode::OK, "{name} on {store}");
             }
-            let status = server.terminate();
+            let status = server.terminate(signal);
             assert!(status.success(), "{name} on {store} exited with {status}");
             server.start_again(&args);
             let browser = Browser::with_jar(&server.url, browser.jar());
@@ -554,7 +555,7 @@ async fn every_server_flushes_its_store_on_sigterm() {
             assert_eq!(
                 after,
                 before + own + 3,
-                "{name} on {store}: reads counted before SIGTERM were lost"
+                "{name} on {store}: reads counted before SIG{signal} were lost"
             );
         }
     }

@@ -125,9 +125,12 @@ impl RedbStore {
 
     /// Syncs everything so far to disk, whatever the [`Durability`], with
     /// what reads left in memory: the refreshes left for the writer, and the
-    /// counts and last activity of reads not due one. Concurrent calls (and
-    /// writes under [`Durability::EveryWrite`]) share one commit. Call it
-    /// before a graceful shutdown; dropping the store does the same.
+    /// counts and last activity of reads not due one, written out in
+    /// transactions of up to 131,072 sessions (a million took 14 s here),
+    /// each under the store's [`timeout`](RedbStoreBuilder::timeout). The
+    /// closing sync is one commit that concurrent calls (and writes under
+    /// [`Durability::EveryWrite`]) share. Call it before a graceful
+    /// shutdown; dropping the store does the same.
     pub async fn flush(&self) -> Result<()> {
         for chunk in self.tally.sessions().chunks(WRITE_OUT_CHUNK) {
             let chunk = chunk.to_vec();
@@ -290,15 +293,17 @@ impl RedbStore {
             let answer = answer(snapshot, key)?;
             let due = own.refresh_due(meta.deadline, deadline);
             let defer = due && DeferredRefreshes::may_defer(meta.deadline, now);
-            if !due || defer {
-                self.tally.add(key, now);
-            }
+            // The refresh before the count: a write-out that sees the count
+            // (and takes its time as the last activity) sees the refresh.
             if defer {
                 let refresh = DeferredRefresh {
                     at_ms: now,
                     policy: *policy,
                 };
                 self.refreshes.defer(key, refresh);
+            }
+            if !due || defer {
+                self.tally.add(key, now);
             }
             Ok(Some((answer, due && !defer)))
         })?;

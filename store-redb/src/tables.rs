@@ -152,6 +152,10 @@ impl<'t> Tables<'t> {
                 Err(error) => return Err(error),
             };
             let mut read = meta.clone();
+            // The count's time before the refresh: a read leaves its
+            // refresh before its count, so this sees the refresh of any
+            // read whose time it takes.
+            let last_read = tally.get(id).last_ms;
             if let Some(left) = self.refreshes.and_then(|refreshes| refreshes.get(id)) {
                 if let Some(deadline) = refresh::deadline_for(&left, &meta, now) {
                     read.deadline = deadline;
@@ -159,7 +163,7 @@ impl<'t> Tables<'t> {
                 }
                 self.refreshed.push((id.clone(), left));
             }
-            read.touch(tally.get(id).last_ms);
+            read.touch(last_read);
             // `save` takes the pending reads in.
             self.save(
                 id,

@@ -347,11 +347,14 @@ impl SledStore {
                         None => Ok(()),
                     })?;
                 } else {
-                    trees.tally.add(&id, now);
+                    // The refresh before the count: a write-out that sees
+                    // the count (and takes its time as the last activity)
+                    // sees the refresh.
                     if defer {
                         let left = DeferredRefresh { at_ms: now, policy };
                         trees.refreshes.defer(&id, left);
                     }
+                    trees.tally.add(&id, now);
                 }
                 return Ok(Some(Quick::Served(answer)));
             }

@@ -333,12 +333,13 @@ impl Trees {
     /// every read since the session's last write or refresh. A session
     /// gone, expired or whose metadata does not decode takes its count
     /// with it; a batch that fails keeps its counts in the tally (the
-    /// transaction puts them back). Returns how many sessions it wrote.
+    /// transaction puts them back), and the batches after it still go.
+    /// Returns how many sessions it wrote, or the first batch's error.
     pub(crate) fn write_out_reads(&self, ids: &[String]) -> Result<usize> {
-        let mut written = 0;
+        let (mut written, mut failed) = (0, None);
         for batch in ids.chunks(BATCH) {
             let now = now_ms();
-            let (wrote, applied) = self.transaction(|tx| {
+            let result = self.transaction(|tx| {
                 let (mut wrote, mut applied) = (0, Vec::new());
                 for id in batch {
                     let meta = match tx.meta.get(id.as_str())? {
@@ -353,6 +354,10 @@ impl Trees {
                     };
                     let placed = Placed::of(&meta);
                     let mut read = meta.clone();
+                    // The count's time before the refresh: a read leaves
+                    // its refresh before its count, so this sees the
+                    // refresh of any read whose time it takes.
+                    let last_read = self.tally.get(id).last_ms;
                     if let Some(left) = self.refreshes.get(id) {
                         if let Some(deadline) = refresh::deadline_for(&left, &meta, now) {
                             read.deadline = deadline;
@@ -361,7 +366,7 @@ impl Trees {
                         }
                         applied.push((id.as_str(), left));
                     }
-                    read.touch(self.tally.get(id).last_ms);
+                    read.touch(last_read);
                     // `save` takes the pending reads in.
                     tx.save(
                         id,
@@ -373,13 +378,22 @@ impl Trees {
                     wrote += 1;
                 }
                 Ok((wrote, applied))
-            })?;
-            for (id, left) in applied {
-                self.refreshes.settle(id, left);
+            });
+            match result {
+                Ok((wrote, applied)) => {
+                    for (id, left) in applied {
+                        self.refreshes.settle(id, left);
+                    }
+                    written += wrote;
+                }
+                // The other batches still go; the first error is the answer.
+                Err(error) => {
+                    tracing::warn!(%error, sessions = batch.len(), "store-sled: a batch of read counts could not be written out");
+                    failed.get_or_insert(error);
+                }
             }
-            written += wrote;
         }
-        Ok(written)
+        failed.map_or(Ok(written), Err)
     }
 
     /// Applies `batch` of the refreshes left in one transaction, and takes

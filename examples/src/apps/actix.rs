@@ -2,8 +2,8 @@
 //! the [`Session`] extractor, and [`SessionMiddleware`] on the app.
 //!
 //! actix-web runs its own runtime: call [`serve`] inside an actix
-//! `System` (`actix_web::rt::System::new().block_on(..)`). actix-web stops
-//! by itself on SIGINT / SIGTERM, draining open requests first (up to
+//! `System` (`actix_web::rt::System::new().block_on(..)`). [`serve`] stops
+//! gracefully on Ctrl-C or SIGTERM, draining open requests first (up to
 //! 30 s), as the tokio servers do under [`until_shutdown`](crate::until_shutdown).
 
 use std::future::{ready, Ready};
@@ -32,7 +32,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
 }
 
 /// Serves the contract on `listener` until the process ends (or, in a test,
-/// until the returned server's handle stops it).
+/// until the returned server's handle stops it). It handles no signal
+/// itself: [`serve`] does.
 pub fn server(
     listener: std::net::TcpListener,
     store: Arc<dyn Store>,
@@ -53,19 +54,32 @@ pub fn server(
             .configure(routes)
     })
     .client_request_timeout(limits.header_read_timeout)
+    // Its own handlers stop at once on Ctrl-C: `serve` stops it as the
+    // other servers stop.
+    .disable_signals()
     .max_connections((limits.max_connections / workers).max(1))
     .workers(workers)
     .listen(listener)?
     .run())
 }
 
-/// Serves the contract on `listener` until the process ends.
+/// Serves the contract on `listener` until the process stops: on Ctrl-C or
+/// SIGTERM, the signals the tokio servers stop on, actix-web's graceful
+/// stop (no new connections; each open one finishes the request it is
+/// serving, for up to 30 s; idle keep-alive ones close at once).
 pub async fn serve(
     listener: std::net::TcpListener,
     store: Arc<dyn Store>,
     config: Arc<SessionConfig>,
 ) -> std::io::Result<()> {
-    server(listener, store, config)?.await
+    let server = server(listener, store, config)?;
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        crate::serve::shutdown_signal().await;
+        tracing::info!("stopping: draining open connections");
+        handle.stop(true).await;
+    });
+    server.await
 }
 
 /// The contract's precheck as a middleware of its own, rather than

@@ -1,7 +1,7 @@
 //! The example server on actix-web with session-adapters' middleware and
 //! extractor (see [`examples::apps::actix`]). Same routes and flags as
-//! `server`. actix-web stops by itself on Ctrl-C or SIGTERM, after the
-//! requests in flight; the store is flushed then.
+//! `server`. It stops on Ctrl-C or SIGTERM after the requests in flight,
+//! as the others do, and flushes the store then.
 
 fn main() -> Result<(), session_core::BoxError> {
     // actix-web brings its own runtime; the store is built on it too.

@@ -74,17 +74,18 @@ impl Server {
         self.start_again(args);
     }
 
-    /// Stops the server with SIGTERM, as a service manager does, and waits
-    /// up to 15 s for it to exit (well before the servers' 30 s drain limit:
-    /// an idle keep-alive connection must not hold it up): how it exited.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Stops the server with `signal` (`TERM`, as a service manager does,
+    /// or `INT`, Ctrl-C's) and waits up to 15 s for it to exit (well before
+    /// the servers' 30 s drain limit: an idle keep-alive connection must not
+    /// hold it up): how it exited.
+    pub fn terminate(&mut self, signal: &str) -> std::process::ExitStatus {
         // The shell's own `kill`: a Debian without procps has no kill(1),
         // and the workspace forbids the `unsafe` of libc's.
         let sent = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.pid())])
+            .args(["-c", &format!("kill -{signal} {}", self.pid())])
             .status()
             .expect("run sh");
-        assert!(sent.success(), "kill -TERM {}", self.pid());
+        assert!(sent.success(), "kill -{signal} {}", self.pid());
         let start = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for the server") {
@@ -92,7 +93,7 @@ impl Server {
             }
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(15),
-                "{} did not exit within 15 s of SIGTERM",
+                "{} did not exit within 15 s of SIG{signal}",
                 self.binary
             );
             std::thread::sleep(std::time::Duration::from_millis(20));

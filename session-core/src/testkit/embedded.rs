@@ -217,11 +217,11 @@ pub async fn read_counts_survive_a_flush_and_a_reopen<S: EmbeddedStore>() {
         "reads lost in a clean restart"
     );
     assert_eq!(info.last_active_ms, last_read);
-    // The reads came 20 to 60 ms after the creation; allow for the clock
-    // and a preempted thread.
+    // A read that slid it would have moved it 60 ms or more (the last read's
+    // time); allow for the clock and a preempted thread.
     let slid = deadline::<S>(&store, &id).saturating_sub(created);
     assert!(
-        slid < 15,
+        slid < 45,
         "reads not due a refresh slid the deadline {slid} ms"
     );
 
