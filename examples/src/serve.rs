@@ -76,6 +76,10 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// up to [`DRAIN_TIMEOUT`]; and `store` is [`flush`](Store::flush)ed, so
 /// that what its reads left in memory (read counts, deadline refreshes) and
 /// writes not yet synced to disk reach it before the process ends.
+///
+/// Each further signal skips a step, for whoever cannot wait: a second one
+/// during the drain drops the open connections, and one during the flush
+/// ends the process at once (see [`flush_at_exit`]).
 pub async fn until_shutdown(
     serve: impl Future<Output = std::io::Result<()>>,
     store: Arc<dyn Store>,
@@ -84,9 +88,17 @@ pub async fn until_shutdown(
     let served = tokio::select! {
         served = &mut serve => served,
         () = shutdown_signal() => {
-            tracing::info!("stopping: draining open connections");
+            tracing::info!("stopping: draining open connections (a second signal drops them)");
             stop_serving();
-            serve.await
+            tokio::select! {
+                served = &mut serve => served,
+                () = shutdown_signal() => {
+                    tracing::warn!("stopping: dropping open connections");
+                    drop_connections();
+                    // The drain ends as the connections do.
+                    serve.await
+                }
+            }
         }
     };
     flush_at_exit(&*store).await?;
@@ -108,17 +120,41 @@ fn stop_serving() {
     stopping().send_replace(true);
 }
 
-/// Flushes `store` as the server exits, saying so if it fails.
-pub async fn flush_at_exit(store: &dyn Store) -> Result<(), BoxError> {
-    store.flush().await.map_err(|error| {
-        tracing::error!(%error, "flushing the store at exit failed");
-        error.into()
-    })
+/// Set once the process must not wait for its connections any more (a
+/// second signal): every connection still open is dropped.
+fn dropping() -> &'static tokio::sync::watch::Sender<bool> {
+    static DROPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    DROPPING.get_or_init(|| tokio::sync::watch::channel(false).0)
 }
 
-/// Ctrl-C, or SIGTERM on Unix: the signals every server stops on. A second
-/// one while the server drains is not awaited: the drain ends within
-/// [`DRAIN_TIMEOUT`].
+/// Drops every connection of the process still open.
+fn drop_connections() {
+    dropping().send_replace(true);
+}
+
+/// Flushes `store` as the server exits, saying so if it fails. A flush can
+/// take seconds (about 14 s on store-redb with a million sessions each read
+/// since its last write): a Ctrl-C or SIGTERM meanwhile ends the process at
+/// once (exit status 130), which loses what a crash does, the store's
+/// in-memory state and its writes not yet synced to disk, and no more.
+pub async fn flush_at_exit(store: &dyn Store) -> Result<(), BoxError> {
+    tokio::select! {
+        flushed = store.flush() => flushed.map_err(|error| {
+            tracing::error!(%error, "flushing the store at exit failed");
+            error.into()
+        }),
+        () = shutdown_signal() => {
+            tracing::error!("stopping at once: the store's flush did not finish");
+            std::process::exit(130)
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix: the signals every server stops on. Once one
+/// is awaited, neither ends the process by itself any more: a server
+/// awaits them until its store's flush ends (see [`until_shutdown`]), and
+/// ignores them in the moments of its exit after that.
 pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -185,9 +221,14 @@ where
             }
         };
         let served = connections.watch(connection(stream));
+        let mut dropped = dropping().subscribe();
         tokio::spawn(async move {
-            if let Err(error) = served.await {
-                tracing::debug!(%error, "connection ended with an error");
+            tokio::select! {
+                served = served => if let Err(error) = served {
+                    tracing::debug!(%error, "connection ended with an error");
+                },
+                // Dropping the connection closes it, mid-request or not.
+                _ = dropped.wait_for(|dropped| *dropped) => {}
             }
             drop(slot);
         });

@@ -561,6 +561,40 @@ async fn every_server_flushes_its_store_on_sigterm_and_ctrl_c() {
     }
 }
 
+/// A second signal cuts the drain short: with a request half sent (its
+/// client has a minute to finish the headers), the hyper-based servers
+/// wait for it after the first signal, and exit promptly, and cleanly,
+/// after the second. actix-web's graceful stop closes a connection whose
+/// request has not all arrived (within a second, its workers' poll): there,
+/// only a clean exit after the first signal is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_every_server_without_waiting_for_connections() {
+    use std::io::Write;
+    let args = ["--insecure-cookies", "--header-read-timeout", "60"];
+    for (name, binary) in SERVERS {
+        let mut server = Server::start(binary, &args);
+        let address = server.url.trim_start_matches("http://").to_owned();
+        // The connection's first request: hyper closes a keep-alive one
+        // between requests at once, whatever it has read of the next.
+        let mut stalled = std::net::TcpStream::connect(&address).unwrap();
+        stalled.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        // Time for the server to accept it, and read what came.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        server.signal("TERM");
+        let status = if name == "server-actix" {
+            server.exited_within(Duration::from_secs(15))
+        } else {
+            let early = server.exited_within(Duration::from_millis(1500));
+            assert_eq!(early, None, "{name} did not wait for the request in flight");
+            server.signal("INT");
+            server.exited_within(Duration::from_secs(10))
+        };
+        let status = status.unwrap_or_else(|| panic!("{name} did not exit"));
+        assert!(status.success(), "{name} exited with {status}");
+        drop(stalled);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_redis() {
     for (name, binary) in SERVERS {

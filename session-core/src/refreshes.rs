@@ -32,26 +32,35 @@ impl DeferredRefresh {
         }
     }
 
-    /// The deadline this refresh gives a live session, as the read would
-    /// have given it by writing: `own` is the refresh's
+    /// The deadline this refresh gives the session at `now_ms`, as the read
+    /// would have given it by writing: `own` is the refresh's
     /// [`policy`](Self::policy) with the session's own settings applied
     /// (its idle timeout, say), and `created_ms`, `last_ms` and
     /// `deadline_ms` are its record's creation, last activity and deadline
     /// as they stand now, which an operation may have changed since the
     /// read (a shorter lifetime stays short).
     ///
-    /// `None` if it gives none: an operation slid the session at or after
-    /// the read, or the deadline would not move later.
+    /// `None` if it gives none: the session had expired by the read, an
+    /// operation slid it at or after the read, the deadline would not move
+    /// later, or it is past by `now_ms` too.
+    ///
+    /// A session past its stored deadline is alive if this gives it one:
+    /// the read found it alive, and would have slid it by writing. A store
+    /// whose pass runs late (a disk that stalls, say) must not take it for
+    /// expired, in the pass, the sweeper or any operation.
     ///
     /// ```
     /// use std::time::Duration;
     /// use session_core::{DeferredRefresh, ExpiryPolicy};
     /// let policy = ExpiryPolicy::idle(Duration::from_secs(60));
     /// let refresh = DeferredRefresh { at_ms: 10_000, policy };
-    /// // Created at 0, last active at 1,000, due at 61,000: slid to 70,000.
-    /// assert_eq!(refresh.deadline_for(&policy, 0, 1_000, 61_000), Some(70_000));
+    /// // Created at 0, last active at 1,000, due at 61,000: slid to 70,000,
+    /// // also once past 61,000 (the pass ran late).
+    /// assert_eq!(refresh.deadline_for(&policy, 0, 1_000, 61_000, 20_000), Some(70_000));
+    /// assert_eq!(refresh.deadline_for(&policy, 0, 1_000, 61_000, 65_000), Some(70_000));
+    /// assert_eq!(refresh.deadline_for(&policy, 0, 1_000, 61_000, 70_000), None);
     /// // A write at 12,000 slid it further since: nothing to do.
-    /// assert_eq!(refresh.deadline_for(&policy, 0, 12_000, 72_000), None);
+    /// assert_eq!(refresh.deadline_for(&policy, 0, 12_000, 72_000, 20_000), None);
     /// ```
     pub fn deadline_for(
         &self,
@@ -59,12 +68,13 @@ impl DeferredRefresh {
         created_ms: u64,
         last_ms: u64,
         deadline_ms: u64,
+        now_ms: u64,
     ) -> Option<u64> {
-        if self.at_ms <= last_ms {
+        if self.at_ms <= last_ms || self.at_ms >= deadline_ms {
             return None;
         }
         let deadline = own.deadline_ms(created_ms, self.at_ms)?;
-        (deadline > deadline_ms).then_some(deadline)
+        (deadline > deadline_ms && deadline > now_ms).then_some(deadline)
     }
 }
 
@@ -193,6 +203,18 @@ impl DeferredRefreshes {
         self.shard(id).get(id.as_bytes()).copied()
     }
 
+    /// The refresh left for session `id` and the deadline `deadline` (the
+    /// store's [`DeferredRefresh::deadline_for`] of the session's record)
+    /// makes of it, if it makes one.
+    pub fn left_for(
+        &self,
+        id: &str,
+        deadline: impl FnOnce(&DeferredRefresh) -> Option<u64>,
+    ) -> Option<(DeferredRefresh, u64)> {
+        let left = self.get(id)?;
+        deadline(&left).map(|deadline| (left, deadline))
+    }
+
     /// Whether no refresh is left.
     pub fn is_empty(&self) -> bool {
         (0..self.shards.len()).all(|i| self.lock(i).is_empty())
@@ -278,14 +300,28 @@ mod tests {
     fn a_refresh_slides_only_later_and_only_after_the_last_activity() {
         let r = refresh(10_000);
         let policy = r.policy;
-        assert_eq!(r.deadline_for(&policy, 0, 1_000, 61_000), Some(70_000));
+        assert_eq!(
+            r.deadline_for(&policy, 0, 1_000, 61_000, 10_000),
+            Some(70_000)
+        );
         // Slid at or after the read.
-        assert_eq!(r.deadline_for(&policy, 0, 10_000, 70_000), None);
+        assert_eq!(r.deadline_for(&policy, 0, 10_000, 70_000, 10_000), None);
         // A deadline already as late (a longer lifetime set since).
-        assert_eq!(r.deadline_for(&policy, 0, 1_000, 70_000), None);
+        assert_eq!(r.deadline_for(&policy, 0, 1_000, 70_000, 10_000), None);
         // An absolute lifetime caps it.
         let capped = policy.with_absolute(Duration::from_secs(65));
-        assert_eq!(r.deadline_for(&capped, 0, 1_000, 61_000), Some(65_000));
+        assert_eq!(
+            r.deadline_for(&capped, 0, 1_000, 61_000, 10_000),
+            Some(65_000)
+        );
+        // Past the stored deadline: alive until its own, not after.
+        assert_eq!(
+            r.deadline_for(&policy, 0, 1_000, 61_000, 69_999),
+            Some(70_000)
+        );
+        assert_eq!(r.deadline_for(&policy, 0, 1_000, 61_000, 70_000), None);
+        // Expired by the read: nothing to revive.
+        assert_eq!(r.deadline_for(&policy, 0, 1_000, 10_000, 10_000), None);
     }
 
     #[test]

@@ -271,8 +271,11 @@ impl RedbStore {
     /// refresh is due under the touch granularity and the stored deadline
     /// is near ([`DeferredRefreshes::may_defer`]): then the writer's next commit
     /// slides the session and counts the read. A refresh due further off is
-    /// left for the writer's next pass (the `refresh` module). An expired
-    /// session reads as absent and is left to the sweeper.
+    /// left for the writer's next pass (the `refresh` module). A session
+    /// past its stored deadline goes to the writer too, which alone can
+    /// tell whether a refresh no pass has applied yet keeps it alive, and
+    /// removes it if not; past its absolute lifetime it reads as absent and
+    /// is left to the sweeper.
     async fn read<T>(
         &self,
         id: &SessionId,
@@ -283,7 +286,7 @@ impl RedbStore {
         // A point read of a snapshot takes microseconds and never waits for
         // the writer: on this thread, without the blocking pool's hand-off.
         let found = look(&self.db, self.tally.clone(), |snapshot, now| {
-            let Some(meta) = snapshot.meta(key)?.filter(|meta| meta.alive(now)) else {
+            let Some(meta) = snapshot.meta(key)? else {
                 return Ok(None);
             };
             let own = meta.policy(policy);
@@ -291,6 +294,11 @@ impl RedbStore {
                 return Ok(None);
             };
             let answer = answer(snapshot, key)?;
+            if !meta.alive(now) {
+                // A pass may apply its refresh between this snapshot and a
+                // look at those left: the writer's transaction sees both.
+                return Ok(Some((answer, true)));
+            }
             let due = own.refresh_due(meta.deadline, deadline);
             let defer = due && DeferredRefreshes::may_defer(meta.deadline, now);
             // The refresh before the count: a write-out that sees the count
@@ -309,9 +317,10 @@ impl RedbStore {
         })?;
         match found {
             Some((answer, true)) => {
-                self.with_live(id, policy, false, Count::Read, || (), |_, _| Ok(()))
+                let alive = self
+                    .with_live(id, policy, false, Count::Read, || false, |_, _| Ok(true))
                     .await?;
-                Ok(Some(answer))
+                Ok(alive.then_some(answer))
             }
             found => Ok(found.map(|(answer, _)| answer)),
         }
@@ -832,6 +841,84 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(10), "never applied");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A session of `store` past its stored deadline, whose refresh a read
+    /// left for a pass that has not run: with its stored deadline and the
+    /// refresh, under an idle timeout of 8 s. Takes about 9 s: a read leaves
+    /// its refresh only while the stored deadline is
+    /// [`DeferredRefreshes::MARGIN_MS`] off, and reads 2 s after the write,
+    /// so that the test has a second either side of waking.
+    async fn lagging(
+        store: &RedbStore,
+        policy: &ExpiryPolicy,
+    ) -> (SessionId, u64, DeferredRefresh) {
+        let id = created(store, policy).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            store.get(&id, "k", policy).await.unwrap(),
+            Some(b"v".to_vec())
+        );
+        let left = store
+            .refreshes
+            .get(id.as_str())
+            .expect("not left: a slow machine?");
+        let stored = stored_deadline(store, &id);
+        let slid = left.at_ms + 8_000;
+        // Halfway between the stored deadline and the refresh's.
+        let wake = stored + (slid - stored) / 2;
+        tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now_ms()))).await;
+        let now = now_ms();
+        assert!(
+            stored < now && now < slid,
+            "woke outside {stored}..{slid}: {now}"
+        );
+        (id, stored, left)
+    }
+
+    /// A refresh left for a pass that runs late (past the session's stored
+    /// deadline) keeps its session alive: a read finds it, and the sweeper
+    /// slides it instead of removing it. A session with none is expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_left_keeps_its_session_alive_when_the_pass_is_late() {
+        let policy = ExpiryPolicy::idle(Duration::from_secs(8));
+        let (read_dir, swept_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let open = |dir: &tempfile::TempDir, sweep: Duration| {
+            let mut options = RedbStore::builder()
+                .path(dir.path().join("s.redb"))
+                .sweep_interval(sweep);
+            options.refresh_every = Duration::from_secs(3600);
+            options.open().unwrap()
+        };
+        let read = open(&read_dir, Duration::from_secs(3600));
+        let swept = open(&swept_dir, Duration::from_millis(50));
+        let unread = created(&read, &policy).await;
+        let ((id, stored, _), (swept_id, _, swept_left)) =
+            tokio::join!(lagging(&read, &policy), lagging(&swept, &policy));
+
+        assert_eq!(read.get(&unread, "k", &policy).await.unwrap(), None);
+        let value = read.get(&id, "k", &policy).await.unwrap();
+        assert_eq!(value, Some(b"v".to_vec()), "the read took it for expired");
+        assert!(
+            stored_deadline(&read, &id) > now_ms(),
+            "the read did not slide it"
+        );
+        assert!(stored_deadline(&read, &id) > stored);
+        let info = read.info(&id).await.unwrap().unwrap();
+        assert_eq!((info.reads, info.writes), (2, 1));
+        assert!(read.verify().unwrap().is_empty());
+
+        // The sweeper meets the session's entry every 50 ms from its stored
+        // deadline on, and takes the refresh out once it commits.
+        let slid = swept_left.at_ms + 8_000;
+        while stored_deadline(&swept, &swept_id) != slid
+            || swept.refreshes.get(swept_id.as_str()).is_some()
+        {
+            assert!(now_ms() < slid, "the sweeper did not slide it");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(swept.ttl(&swept_id).unwrap().is_some());
+        assert!(swept.verify().unwrap().is_empty());
     }
 
     /// Queries and a closing store apply what reads left, so neither a

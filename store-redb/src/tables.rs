@@ -98,32 +98,40 @@ impl<'t> Tables<'t> {
         };
         let pending = refreshes.pending();
         for (id, left) in &pending {
-            let Some(meta) = self.meta(id)? else {
+            if !self.apply_refresh(id, left, now)? {
                 // Gone (destroyed, regenerated, swept) while the read was
                 // counted: its count goes with it.
                 if let Some(tally) = self.tally {
                     tally.forget(id);
                 }
-                continue;
-            };
-            if let Some(deadline) = refresh::deadline_for(left, &meta, now) {
-                let mut slid = Meta {
-                    deadline,
-                    ..meta.clone()
-                };
-                slid.touch(left.at_ms);
-                self.save(
-                    id,
-                    &Live {
-                        meta: slid,
-                        stored: Some(meta),
-                    },
-                )?;
             }
         }
         let handled = pending.len();
         self.refreshed.extend(pending);
         Ok(handled)
+    }
+
+    /// Slides session `id` as the read that left `left` would have by
+    /// writing (see [`refresh::deadline_for`]); `false` if it is gone.
+    fn apply_refresh(&mut self, id: &str, left: &DeferredRefresh, now: u64) -> TxResult<bool> {
+        let Some(meta) = self.meta(id)? else {
+            return Ok(false);
+        };
+        if let Some(deadline) = refresh::deadline_for(left, &meta, now) {
+            let mut slid = Meta {
+                deadline,
+                ..meta.clone()
+            };
+            slid.touch(left.at_ms);
+            self.save(
+                id,
+                &Live {
+                    meta: slid,
+                    stored: Some(meta),
+                },
+            )?;
+        }
+        Ok(true)
     }
 
     /// Takes the reads the tally holds for `ids` into their rows: the count
@@ -143,7 +151,7 @@ impl<'t> Tables<'t> {
         let mut written = 0;
         for id in ids {
             let meta = match self.meta(id) {
-                Ok(Some(meta)) if meta.alive(now) => meta,
+                Ok(Some(meta)) if self.alive(id, &meta, now) => meta,
                 Ok(_) | Err(redb::Error::Corrupted(_)) => {
                     // Taken out of the tally once this commits.
                     self.fold(id);
@@ -197,6 +205,16 @@ impl<'t> Tables<'t> {
         meta_in(&self.records, id)
     }
 
+    /// Whether session `id`, whose row is `meta`, is alive at `now`,
+    /// counting a refresh a read left for it that no pass has applied yet
+    /// (see [`refresh::deadline_for`]).
+    fn alive(&self, id: &str, meta: &Meta, now: u64) -> bool {
+        match self.refreshes {
+            Some(refreshes) => refresh::alive(refreshes, id, meta, now),
+            None => meta.alive(now),
+        }
+    }
+
     /// The session `id` if it is alive at `now` under `policy`, with its
     /// deadline slid to what `policy` gives now and its last activity now
     /// (not yet saved). An expired session is removed on the spot and
@@ -210,8 +228,8 @@ impl<'t> Tables<'t> {
         let Some(meta) = self.meta(id)? else {
             return Ok(None);
         };
-        let deadline = meta
-            .alive(now)
+        let deadline = self
+            .alive(id, &meta, now)
             .then(|| meta.policy(policy).deadline_ms(meta.created, now))
             .flatten();
         match deadline {
@@ -444,6 +462,20 @@ impl<'t> Tables<'t> {
             due.push((filed, id.to_owned()));
         }
         for (filed, id) in &due {
+            let left = self
+                .refreshes
+                .zip(self.meta(id)?)
+                .and_then(|(refreshes, meta)| {
+                    refreshes
+                        .left_for(id, |left| refresh::deadline_for(left, &meta, now))
+                        .map(|(left, _)| left)
+                });
+            if let Some(left) = left {
+                // Past its stored deadline, but a read slid it and no pass
+                // has applied that yet: slid now, and filed again below.
+                self.apply_refresh(id, &left, now)?;
+                self.refreshed.push((id.clone(), left));
+            }
             match self.meta(id)? {
                 Some(meta) if meta.deadline <= now => {
                     self.purge(id, &meta)?;
@@ -481,7 +513,8 @@ impl<'t> Tables<'t> {
             if key.value().1 == ROW {
                 sessions += 1;
                 // A row that does not decode counts as expired: it goes too.
-                live += u64::from(Meta::from_bytes(row.value()).is_some_and(|m| m.alive(now)));
+                let meta = Meta::from_bytes(row.value());
+                live += u64::from(meta.is_some_and(|m| self.alive(key.value().0, &m, now)));
             }
         }
         // Their pending reads go with them (a failed commit loses no data,
@@ -518,7 +551,7 @@ impl<'t> Tables<'t> {
         };
         let mut sessions = Vec::new();
         for (_, other, meta) in owned(&self.owners, &self.records, owner)? {
-            if meta.alive(now) {
+            if self.alive(&other, &meta, now) {
                 sessions.push((other, meta.last));
             } else {
                 // Dead already: it goes now, and does not count.
@@ -547,7 +580,7 @@ impl<'t> Tables<'t> {
             if keep == Some(id.as_str()) {
                 continue;
             }
-            destroyed += u64::from(meta.alive(now));
+            destroyed += u64::from(self.alive(&id, &meta, now));
             self.purge(&id, &meta)?;
         }
         Ok(destroyed)
@@ -565,8 +598,9 @@ impl<'t> Tables<'t> {
         };
         match self.meta(&id)? {
             Some(meta) if meta.owner.as_deref() == Some(owner) => {
+                let alive = self.alive(&id, &meta, now);
                 self.purge(&id, &meta)?;
-                Ok(meta.alive(now))
+                Ok(alive)
             }
             // The index disagrees with the session (only a damaged file
             // can): the entry goes, the session stays.
@@ -703,6 +737,66 @@ pub(crate) mod tests {
         }
         tx.commit().unwrap();
         assert!(refreshes.is_empty());
+    }
+
+    /// Past its stored deadline, a session whose refresh no pass has
+    /// applied yet is alive until the deadline the refresh gives: to an
+    /// operation, to the sweeper (which slides and files it again) and to
+    /// the pass. One with no refresh, or whose refresh came after its
+    /// deadline or gives one past too, is expired.
+    #[test]
+    fn a_refresh_left_keeps_its_session_alive_past_the_stored_deadline() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+        let refreshes = DeferredRefreshes::new();
+        let t0 = now_ms();
+        let (read_at, now) = (t0 + 50_000, t0 + 70_000);
+        let left = DeferredRefresh {
+            at_ms: read_at,
+            policy,
+        };
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            tables.refreshes = Some(&refreshes);
+            // Swept in this order (by id): "a", "b", "c"; "d" is left to
+            // the pass.
+            for id in ["a-expired", "b-operated", "c-swept", "d-passed"] {
+                let live = Tables::create(t0, &policy).unwrap();
+                tables.save(id, &live).unwrap();
+                if id != "a-expired" {
+                    refreshes.defer(id, left);
+                }
+            }
+            let meta = tables.meta("c-swept").unwrap().unwrap();
+            assert_eq!(refresh::deadline_for(&left, &meta, now), Some(t0 + 110_000));
+            assert_eq!(refresh::deadline_for(&left, &meta, t0 + 110_000), None);
+            let late = DeferredRefresh {
+                at_ms: t0 + 60_000,
+                policy,
+            };
+            assert_eq!(refresh::deadline_for(&late, &meta, now), None);
+
+            let live = tables.live("b-operated", now, &policy).unwrap();
+            let live = live.expect("taken for expired");
+            assert_eq!(live.meta.deadline, now + 60_000);
+            tables.save("b-operated", &live).unwrap();
+            assert_eq!(tables.sweep(now, 3).unwrap(), 3);
+            assert_eq!(tables.meta("a-expired").unwrap(), None);
+            let swept = tables.meta("c-swept").unwrap().unwrap();
+            assert_eq!((swept.deadline, swept.last), (t0 + 110_000, read_at));
+            assert_eq!(swept.filed, swept.deadline, "not filed again");
+            assert_eq!(tables.refreshed, [("c-swept".to_owned(), left)]);
+            tables.apply_refreshes(now).unwrap();
+            let passed = tables.meta("d-passed").unwrap().unwrap();
+            assert_eq!(passed.deadline, t0 + 110_000);
+            assert_eq!(
+                tables.meta("b-operated").unwrap().unwrap().deadline,
+                now + 60_000
+            );
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
+        }
+        tx.commit().unwrap();
     }
 
     #[test]

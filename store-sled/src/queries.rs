@@ -16,6 +16,7 @@ use crate::layout::{
     activity_key, data_key, expiry_key, owner_prefix, split_activity_key, split_expiry_key, Meta,
     ACTIVITY_GRAIN_MS, EXPIRY_GRAIN_MS,
 };
+use crate::refresh;
 use crate::trees::{Trees, BATCH};
 
 /// One session an owner's index names: its `owners` key, id and metadata.
@@ -142,11 +143,15 @@ impl Trees {
         let owned = self.owned(owner)?;
         let mut live = Vec::with_capacity(owned.len());
         for session in &owned {
-            if session.meta.alive(now) {
+            // Dead already: it goes now, and does not count. Decided in the
+            // transaction: a pass may apply (and take out) a refresh that
+            // keeps it alive between the read of its metadata and here.
+            let alive = refresh::alive(&self.refreshes, &session.id, &session.meta, now)
+                || !self.transaction(|tx| {
+                    tx.remove_owned_if_expired(&session.id, owner, &session.key, now)
+                })?;
+            if alive {
                 live.push((session.id.as_str(), session.meta.last));
-            } else {
-                // Dead already: it goes now, and does not count.
-                self.transaction(|tx| tx.remove_owned(&session.id, owner, &session.key, now))?;
             }
         }
         for evicted in beyond_cap(&live, cap, id) {

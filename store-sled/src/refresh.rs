@@ -23,28 +23,37 @@
 //! [`DeferredRefreshes::MARGIN_MS`] off, so a pass runs long before the
 //! session could be taken for expired; nearer the deadline, it slides the
 //! session itself, as before.
+//!
+//! Should a pass run later still (a disk that stalls for seconds, say), a
+//! refresh left keeps its session alive wherever expiry is judged: in the
+//! pass, the sweeper, every operation's transaction and a read past the
+//! stored deadline (see [`deadline_for`]).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use session_core::DeferredRefresh;
-#[cfg(doc)]
-use session_core::DeferredRefreshes;
+use session_core::{DeferredRefresh, DeferredRefreshes};
 
 use crate::layout::Meta;
 use crate::trees::Trees;
 
-/// The deadline `refresh` gives the session whose metadata is `meta` (see
-/// [`DeferredRefresh::deadline_for`]); `None` also if the session has
-/// expired by `now`.
+/// The deadline `refresh` gives the session whose metadata is `meta` at
+/// `now` (see [`DeferredRefresh::deadline_for`], which says why a session
+/// past its stored deadline may be alive).
 pub(crate) fn deadline_for(refresh: &DeferredRefresh, meta: &Meta, now: u64) -> Option<u64> {
-    if !meta.alive(now) {
-        return None;
-    }
     let own = meta.policy(&refresh.policy);
-    refresh.deadline_for(&own, meta.created, meta.last, meta.deadline)
+    refresh.deadline_for(&own, meta.created, meta.last, meta.deadline, now)
+}
+
+/// Whether session `id`, whose metadata is `meta`, is alive at `now`: by its
+/// stored deadline, or by a refresh left for it and not yet applied.
+pub(crate) fn alive(refreshes: &DeferredRefreshes, id: &str, meta: &Meta, now: u64) -> bool {
+    meta.alive(now)
+        || refreshes
+            .left_for(id, |left| deadline_for(left, meta, now))
+            .is_some()
 }
 
 /// The running refresher; dropping it stops the thread after a last pass,

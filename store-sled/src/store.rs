@@ -291,8 +291,11 @@ impl SledStore {
     /// counted in the tally, and a refresh due under the touch granularity
     /// is left for the refresher (the `refresh` module); only when the
     /// stored deadline is near ([`DeferredRefreshes::may_defer`]) does one
-    /// transaction slide the session and count the read.
-    /// An expired session reads as absent and is left to the sweeper.
+    /// transaction slide the session and count the read. So does a session
+    /// past its stored deadline, since only a transaction can tell whether
+    /// a refresh no pass has applied yet keeps it alive (and it removes the
+    /// session if not); past its absolute lifetime, it reads as absent and
+    /// is left to the sweeper.
     ///
     /// An answer from several values must not mix two writes: then the
     /// record is read again after them, and the answer stands only if no
@@ -321,11 +324,11 @@ impl SledStore {
                 };
                 let meta = Meta::decode(&bytes)?;
                 let own = meta.policy(&policy);
-                let deadline = own.deadline_ms(meta.created, now);
-                let Some(deadline) = deadline.filter(|_| meta.alive(now)) else {
+                let Some(deadline) = own.deadline_ms(meta.created, now) else {
                     return Ok(Some(Quick::Absent));
                 };
-                let due = own.refresh_due(meta.deadline, deadline);
+                let expired = !meta.alive(now);
+                let due = expired || own.refresh_due(meta.deadline, deadline);
                 // Far from the deadline, a refresh due is left for the
                 // refresher (see `refresh`); near it, the read slides the
                 // session itself.
@@ -339,13 +342,16 @@ impl SledStore {
                     continue;
                 }
                 if slide {
-                    trees.transaction(|tx| match tx.live(&id, now, &policy)? {
+                    let alive = trees.transaction(|tx| match tx.live(&id, now, &policy)? {
                         Some(mut live) => {
                             live.count(Count::Read);
-                            tx.save(&id, &live)
+                            tx.save(&id, &live).map(|()| true)
                         }
-                        None => Ok(()),
+                        None => Ok(false),
                     })?;
+                    if !alive {
+                        return Ok(Some(Quick::Absent));
+                    }
                 } else {
                     // The refresh before the count: a write-out that sees
                     // the count (and takes its time as the last activity)
@@ -887,6 +893,7 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::EXPIRY_GRAIN_MS;
 
     #[tokio::test]
     async fn an_operation_that_never_ends_times_out() {
@@ -1012,6 +1019,80 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(10), "never applied");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A session of `store` past its stored deadline, whose refresh a read
+    /// left for a pass that has not run: with its stored deadline and the
+    /// refresh. Takes about 9 s: a read leaves its refresh only while the
+    /// stored deadline is [`DeferredRefreshes::MARGIN_MS`] off, and the
+    /// sweeper meets a session up to `EXPIRY_GRAIN_MS` after its deadline.
+    async fn lagging(
+        store: &SledStore,
+        policy: &ExpiryPolicy,
+    ) -> (SessionId, u64, DeferredRefresh) {
+        let id = created(store, policy).await;
+        tokio::time::sleep(Duration::from_millis(2 * EXPIRY_GRAIN_MS)).await;
+        assert_eq!(
+            store.get(&id, "k", policy).await.unwrap(),
+            Some(b"v".to_vec())
+        );
+        let left = store.trees.refreshes.get(id.as_str());
+        let left = left.expect("not left: a slow machine?");
+        let stored = stored_deadline(store, &id);
+        let slid = left.at_ms + 8_000;
+        // Halfway between the stored deadline and the refresh's.
+        let wake = stored + (slid - stored) / 2;
+        tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now_ms()))).await;
+        let now = now_ms();
+        assert!(
+            stored < now && now < slid,
+            "woke outside {stored}..{slid}: {now}"
+        );
+        (id, stored, left)
+    }
+
+    /// A refresh left for a pass that runs late (past the session's stored
+    /// deadline) keeps its session alive: a read finds it, and the sweeper
+    /// slides it instead of removing it. A session with none is expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_left_keeps_its_session_alive_when_the_pass_is_late() {
+        let policy = ExpiryPolicy::idle(Duration::from_secs(8));
+        let (read_dir, swept_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let open = |dir: &tempfile::TempDir, sweep: Duration| {
+            let mut options = SledStore::builder().path(dir.path()).sweep_interval(sweep);
+            options.refresh_every = Duration::from_secs(3600);
+            options.open().unwrap()
+        };
+        let read = open(&read_dir, Duration::from_secs(3600));
+        let swept = open(&swept_dir, Duration::from_millis(50));
+        let unread = created(&read, &policy).await;
+        let ((id, stored, _), (swept_id, _, swept_left)) =
+            tokio::join!(lagging(&read, &policy), lagging(&swept, &policy));
+
+        assert_eq!(read.get(&unread, "k", &policy).await.unwrap(), None);
+        let value = read.get(&id, "k", &policy).await.unwrap();
+        assert_eq!(value, Some(b"v".to_vec()), "the read took it for expired");
+        assert!(
+            stored_deadline(&read, &id) > now_ms(),
+            "the read did not slide it"
+        );
+        assert!(stored_deadline(&read, &id) > stored);
+        let info = read.info(&id).await.unwrap().unwrap();
+        assert_eq!((info.reads, info.writes), (2, 1));
+        assert!(read.verify().unwrap().is_empty());
+
+        // The sweeper meets the session's entry before the refresh's
+        // deadline: its slot is less than a grain after the stored one.
+        let slid = swept_left.at_ms + 8_000;
+        // It takes the refresh out once its transaction commits.
+        while stored_deadline(&swept, &swept_id) != slid
+            || swept.trees.refreshes.get(swept_id.as_str()).is_some()
+        {
+            assert!(now_ms() < slid, "the sweeper did not slide it");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(swept.ttl(&swept_id).unwrap().is_some());
+        assert!(swept.verify().unwrap().is_empty());
     }
 
     /// Queries and a closing store apply what reads left, so neither a

@@ -75,6 +75,8 @@ pub(crate) struct Tx<'a> {
     owners: &'a TransactionalTree,
     activity: &'a TransactionalTree,
     tally: &'a ReadTally,
+    /// The refreshes reads left for later, not yet applied.
+    refreshes: &'a DeferredRefreshes,
     /// The pending reads this attempt took out of the tally to write into
     /// `meta` (or to drop with their session), put back unless it commits.
     folded: &'a RefCell<Vec<(String, PendingReads)>>,
@@ -270,6 +272,7 @@ impl Trees {
                     owners,
                     activity,
                     tally: &self.tally,
+                    refreshes: &self.refreshes,
                     folded: &taken.reads,
                 });
                 // Back while sled still holds its lock, before any other
@@ -343,7 +346,9 @@ impl Trees {
                 let (mut wrote, mut applied) = (0, Vec::new());
                 for id in batch {
                     let meta = match tx.meta.get(id.as_str())? {
-                        Some(bytes) => Meta::decode(&bytes).ok().filter(|meta| meta.alive(now)),
+                        Some(bytes) => Meta::decode(&bytes)
+                            .ok()
+                            .filter(|meta| refresh::alive(&self.refreshes, id, meta, now)),
                         None => None,
                     };
                     let Some(meta) = meta else {
@@ -441,7 +446,17 @@ impl Trees {
                 continue;
             };
             let swept = self.transaction(|tx| {
-                match tx.meta(id)? {
+                let meta = tx.meta(id)?;
+                if let Some((left, _)) = meta.as_ref().and_then(|meta| {
+                    self.refreshes
+                        .left_for(id, |left| refresh::deadline_for(left, meta, now))
+                }) {
+                    // Past its stored deadline, but a read slid it and no
+                    // pass has applied that yet: slid now, to a later slot.
+                    tx.apply_refresh(id, &left, now)?;
+                    return Ok(Some(left));
+                }
+                match meta {
                     Some(meta) if meta.deadline <= now => tx.purge(id, &meta)?,
                     // Moved or gone meanwhile: only this entry is stale.
                     Some(meta) if meta.slot != slot => {
@@ -452,9 +467,21 @@ impl Trees {
                         tx.expiry.remove(key.as_ref())?;
                     }
                 }
-                Ok(())
+                Ok(None)
             });
+            if let Ok(Some(applied)) = &swept {
+                self.refreshes.settle(id, *applied);
+            }
             if let Err(error) = swept {
+                let readable = match self.meta.get(id).map_err(backend)? {
+                    Some(bytes) => Meta::decode(&bytes).is_ok(),
+                    None => true,
+                };
+                if readable {
+                    // Not the metadata (the disk, say): the session stays,
+                    // for the next sweep.
+                    return Err(error);
+                }
                 // Unreadable metadata would stop every later sweep at this
                 // entry: remove the session by its id instead.
                 tracing::error!(%error, "store-sled: removing a session whose metadata is unreadable");
@@ -510,9 +537,9 @@ impl Trees {
                 let (mut removed, mut live) = (0, 0);
                 for id in &batch {
                     if let Some(meta) = tx.meta(id)? {
+                        live += u64::from(tx.alive(id, &meta, now));
                         tx.purge(id, &meta)?;
                         removed += 1;
-                        live += u64::from(meta.alive(now));
                     }
                 }
                 Ok((removed, live))
@@ -526,7 +553,10 @@ impl Trees {
                 Err(_) => {
                     for id in &batch {
                         let purged = self.transaction(|tx| match tx.meta(id)? {
-                            Some(meta) => tx.purge(id, &meta).map(|()| Some(meta.alive(now))),
+                            Some(meta) => {
+                                let alive = tx.alive(id, &meta, now);
+                                tx.purge(id, &meta).map(|()| Some(alive))
+                            }
                             None => Ok(None),
                         });
                         match purged {
@@ -744,8 +774,8 @@ impl Tx<'_> {
         let Some(mut meta) = self.meta(id)? else {
             return Ok(None);
         };
-        let deadline = meta
-            .alive(now)
+        let deadline = self
+            .alive(id, &meta, now)
             .then(|| meta.policy(policy).deadline_ms(meta.created, now))
             .flatten();
         match deadline {
@@ -884,6 +914,30 @@ impl Tx<'_> {
         Ok(true)
     }
 
+    /// [`remove_owned`](Self::remove_owned), unless the session is alive
+    /// at `now` (see [`refresh::alive`]): whether it removed it.
+    pub(crate) fn remove_owned_if_expired(
+        &self,
+        id: &str,
+        owner: &str,
+        key: &[u8],
+        now: u64,
+    ) -> TxResult<bool> {
+        if let Some(meta) = self.meta(id)? {
+            if meta.owner.as_deref() == Some(owner) && self.alive(id, &meta, now) {
+                return Ok(false);
+            }
+        }
+        self.remove_owned(id, owner, key, now).map(|_| true)
+    }
+
+    /// Whether session `id`, whose metadata is `meta`, is alive at `now`,
+    /// counting a refresh a read left for it that no pass has applied yet
+    /// (see [`refresh::deadline_for`]).
+    pub(crate) fn alive(&self, id: &str, meta: &Meta, now: u64) -> bool {
+        refresh::alive(self.refreshes, id, meta, now)
+    }
+
     /// Removes the session `id` that the `owners` entry `key` of `owner`
     /// names, if it still is that owner's: `Some(alive at now)`. Otherwise
     /// the entry is stale (only a damaged database has such) and goes:
@@ -897,8 +951,9 @@ impl Tx<'_> {
     ) -> TxResult<Option<bool>> {
         match self.meta(id)? {
             Some(meta) if meta.owner.as_deref() == Some(owner) => {
+                let alive = self.alive(id, &meta, now);
                 self.purge(id, &meta)?;
-                Ok(Some(meta.alive(now)))
+                Ok(Some(alive))
             }
             _ => {
                 if self.owners.get(key)?.as_deref() == Some(id.as_bytes()) {

@@ -66,7 +66,10 @@ pub fn server(
 /// Serves the contract on `listener` until the process stops: on Ctrl-C or
 /// SIGTERM, the signals the tokio servers stop on, actix-web's graceful
 /// stop (no new connections; each open one finishes the request it is
-/// serving, for up to 30 s; idle keep-alive ones close at once).
+/// serving, for up to 30 s; idle keep-alive ones close at once). A second
+/// signal meanwhile returns at once, dropping the server, which stops its
+/// workers without waiting, so that they close the connections still open,
+/// as [`until_shutdown`](crate::until_shutdown) does.
 pub async fn serve(
     listener: std::net::TcpListener,
     store: Arc<dyn Store>,
@@ -74,12 +77,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let server = server(listener, store, config)?;
     let handle = server.handle();
-    actix_web::rt::spawn(async move {
-        crate::serve::shutdown_signal().await;
-        tracing::info!("stopping: draining open connections");
-        handle.stop(true).await;
-    });
-    server.await
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => return served,
+        () = crate::serve::shutdown_signal() => {}
+    }
+    tracing::info!("stopping: draining open connections (a second signal drops them)");
+    // The command goes at once; its future only waits for the stop.
+    let stopped = handle.stop(true);
+    tokio::select! {
+        served = &mut server => served,
+        () = crate::serve::shutdown_signal() => {
+            tracing::warn!("stopping: open connections dropped");
+            drop(stopped);
+            Ok(())
+        }
+    }
 }
 
 /// The contract's precheck as a middleware of its own, rather than
