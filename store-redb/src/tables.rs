@@ -98,12 +98,18 @@ impl<'t> Tables<'t> {
         };
         let pending = refreshes.pending();
         for (id, left) in &pending {
-            if !self.apply_refresh(id, left, now)? {
+            match self.apply_refresh(id, left, now) {
+                Ok(true) => {}
                 // Gone (destroyed, regenerated, swept) while the read was
-                // counted: its count goes with it.
-                if let Some(tally) = self.tally {
-                    tally.forget(id);
+                // counted: its count goes with it. So does a row that does
+                // not decode (`verify` names it), which would otherwise
+                // fail every pass.
+                Ok(false) | Err(redb::Error::Corrupted(_)) => {
+                    if let Some(tally) = self.tally {
+                        tally.forget(id);
+                    }
                 }
+                Err(error) => return Err(error),
             }
         }
         let handled = pending.len();
@@ -415,6 +421,20 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Removes everything of the session `id` without reading its row,
+    /// which does not decode: its data and row, its expiry entry `filed`,
+    /// and the `owners` and `activity` entries that name it, found by
+    /// walking both (O(sessions), on this corruption path only).
+    fn remove_raw(&mut self, id: &str, filed: u64) -> TxResult<()> {
+        self.fold(id);
+        self.take_data(id)?;
+        self.records.remove((id, ROW))?;
+        self.expiry.remove((filed, id))?;
+        self.owners.retain(|_, named| named != id)?;
+        self.activity.retain(|_, named| named != id)?;
+        Ok(())
+    }
+
     /// Removes everything of the session `id`, its index entries included.
     pub(crate) fn purge(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
         // Its pending reads go with it.
@@ -462,6 +482,13 @@ impl<'t> Tables<'t> {
             due.push((filed, id.to_owned()));
         }
         for (filed, id) in &due {
+            if let Err(redb::Error::Corrupted(_)) = self.meta(id) {
+                // A row that does not decode would stop every later sweep
+                // at this entry: the session goes, found by its id.
+                tracing::error!("store-redb: removing a session whose row does not decode");
+                self.remove_raw(id, *filed)?;
+                continue;
+            }
             let left = self
                 .refreshes
                 .zip(self.meta(id)?)
@@ -855,6 +882,44 @@ pub(crate) mod tests {
                 .unwrap();
             let error = tables.meta("t:bad").unwrap_err();
             assert!(matches!(error, redb::Error::Corrupted(_)), "{error:?}");
+        }
+        tx.commit().unwrap();
+    }
+
+    /// A row that does not decode holds up neither the sweeper nor the
+    /// pass: the sweeper removes its session by id, with every entry that
+    /// names it, and the pass drops its refresh and applies the others.
+    #[test]
+    fn a_row_that_does_not_decode_holds_up_neither_sweep_nor_pass() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(60));
+        let refreshes = DeferredRefreshes::new();
+        let t0 = now_ms();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tables = Tables::open(&tx).unwrap();
+            tables.refreshes = Some(&refreshes);
+            let good = session(&mut tables, Some("ada"));
+            let bad = session(&mut tables, Some("ada"));
+            tables.insert(&bad, "k", b"v").unwrap();
+            tables
+                .records
+                .insert((bad.as_str(), ROW), &b"short"[..])
+                .unwrap();
+            let read = DeferredRefresh {
+                at_ms: t0 + 30_000,
+                policy,
+            };
+            refreshes.defer(&good, read);
+            refreshes.defer(&bad, read);
+            assert_eq!(tables.apply_refreshes(t0 + 31_000).unwrap(), 2);
+            assert_eq!(tables.meta(&good).unwrap().unwrap().deadline, t0 + 90_000);
+            // Both expiry entries are due, filed at the first deadline.
+            assert_eq!(tables.sweep(t0 + 70_000, 10).unwrap(), 2);
+            assert!(tables.records.get((bad.as_str(), ROW)).unwrap().is_none());
+            assert_eq!(tables.value(&bad, "k").unwrap(), None);
+            assert!(tables.meta(&good).unwrap().is_some());
+            assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
         }
         tx.commit().unwrap();
     }
