@@ -17,6 +17,7 @@ use crate::layout::{
     RECORDS, ROW,
 };
 use crate::refresh;
+use crate::verify::short;
 
 /// What an operation counts, inside its own transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,13 +99,13 @@ impl<'t> Tables<'t> {
         };
         let pending = refreshes.pending();
         for (id, left) in &pending {
-            match self.apply_refresh(id, left, now) {
-                Ok(true) => {}
+            match self.meta(id) {
+                Ok(Some(meta)) => self.slide(id, left, meta, now)?,
                 // Gone (destroyed, regenerated, swept) while the read was
                 // counted: its count goes with it. So does a row that does
                 // not decode (`verify` names it), which would otherwise
                 // fail every pass.
-                Ok(false) | Err(redb::Error::Corrupted(_)) => {
+                Ok(None) | Err(redb::Error::Corrupted(_)) => {
                     if let Some(tally) = self.tally {
                         tally.forget(id);
                     }
@@ -117,12 +118,9 @@ impl<'t> Tables<'t> {
         Ok(handled)
     }
 
-    /// Slides session `id` as the read that left `left` would have by
-    /// writing (see [`refresh::deadline_for`]); `false` if it is gone.
-    fn apply_refresh(&mut self, id: &str, left: &DeferredRefresh, now: u64) -> TxResult<bool> {
-        let Some(meta) = self.meta(id)? else {
-            return Ok(false);
-        };
+    /// Slides session `id`, whose row is `meta`, as the read that left
+    /// `left` would have by writing (see [`refresh::deadline_for`]).
+    fn slide(&mut self, id: &str, left: &DeferredRefresh, meta: Meta, now: u64) -> TxResult<()> {
         if let Some(deadline) = refresh::deadline_for(left, &meta, now) {
             let mut slid = Meta {
                 deadline,
@@ -137,7 +135,7 @@ impl<'t> Tables<'t> {
                 },
             )?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Takes the reads the tally holds for `ids` into their rows: the count
@@ -421,17 +419,15 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Removes everything of the session `id` without reading its row,
-    /// which does not decode: its data and row, its expiry entry `filed`,
-    /// and the `owners` and `activity` entries that name it, found by
-    /// walking both (O(sessions), on this corruption path only).
+    /// Removes the session `id` without reading its row, which does not
+    /// decode: its data and row, and its expiry entry `filed`. The
+    /// `owners` and `activity` entries that name it are the caller's to
+    /// remove, by walking both (on this corruption path only).
     fn remove_raw(&mut self, id: &str, filed: u64) -> TxResult<()> {
         self.fold(id);
         self.take_data(id)?;
         self.records.remove((id, ROW))?;
         self.expiry.remove((filed, id))?;
-        self.owners.retain(|_, named| named != id)?;
-        self.activity.retain(|_, named| named != id)?;
         Ok(())
     }
 
@@ -481,29 +477,40 @@ impl<'t> Tables<'t> {
             let (filed, id) = key.value();
             due.push((filed, id.to_owned()));
         }
+        let mut undecodable = Vec::new();
         for (filed, id) in &due {
-            if let Err(redb::Error::Corrupted(_)) = self.meta(id) {
+            let mut meta = match self.meta(id) {
+                Ok(meta) => meta,
                 // A row that does not decode would stop every later sweep
-                // at this entry: the session goes, found by its id.
-                tracing::error!("store-redb: removing a session whose row does not decode");
-                self.remove_raw(id, *filed)?;
-                continue;
-            }
+                // at this entry: the session goes, found by its id. Not on
+                // redb's own `Corrupted` (a damaged page): that fails the
+                // sweep, as any error does.
+                Err(redb::Error::Corrupted(_)) if self.undecodable(id)? => {
+                    tracing::error!(session = %short(id), "store-redb: removing a session whose row does not decode");
+                    self.remove_raw(id, *filed)?;
+                    undecodable.push(id.as_str());
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let left = self
                 .refreshes
-                .zip(self.meta(id)?)
+                .zip(meta.as_ref())
                 .and_then(|(refreshes, meta)| {
                     refreshes
-                        .left_for(id, |left| refresh::deadline_for(left, &meta, now))
+                        .left_for(id, |left| refresh::deadline_for(left, meta, now))
                         .map(|(left, _)| left)
                 });
             if let Some(left) = left {
                 // Past its stored deadline, but a read slid it and no pass
                 // has applied that yet: slid now, and filed again below.
-                self.apply_refresh(id, &left, now)?;
-                self.refreshed.push((id.clone(), left));
+                if let Some(stored) = meta.take() {
+                    self.slide(id, &left, stored, now)?;
+                    self.refreshed.push((id.clone(), left));
+                }
+                meta = self.meta(id)?;
             }
-            match self.meta(id)? {
+            match meta {
                 Some(meta) if meta.deadline <= now => {
                     self.purge(id, &meta)?;
                     // A stale entry of the same session goes too.
@@ -527,7 +534,20 @@ impl<'t> Tables<'t> {
                 }
             }
         }
+        if !undecodable.is_empty() {
+            // One walk of each index for them all.
+            self.owners
+                .retain(|_, named| !undecodable.contains(&named))?;
+            self.activity
+                .retain(|_, named| !undecodable.contains(&named))?;
+        }
         Ok(due.len())
+    }
+
+    /// Whether the row of session `id` is there but does not decode.
+    fn undecodable(&self, id: &str) -> TxResult<bool> {
+        let row = self.records.get((id, ROW))?;
+        Ok(row.is_some_and(|row| Meta::from_bytes(row.value()).is_none()))
     }
 
     /// Removes every session and every index entry; returns how many

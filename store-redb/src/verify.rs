@@ -117,7 +117,7 @@ pub(crate) fn verify(
 
 /// An id as session-core shows it (a few characters of the token, too few
 /// to use as a credential), or `?` for one that does not parse.
-fn short(id: &str) -> String {
+pub(crate) fn short(id: &str) -> String {
     SessionId::from_stored(id).map_or_else(|| "?".to_string(), |id| id.to_string())
 }
 
