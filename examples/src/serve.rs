@@ -105,32 +105,50 @@ pub async fn until_shutdown(
     Ok(served?)
 }
 
-/// Set once the process is stopping: every accept loop drains and ends.
+/// A process-wide flag that is raised once and that tasks wait for.
 /// Process-wide, as the connection limits are, so that the apps' `serve`
-/// functions keep their shape; nothing sets it in a test that serves in
+/// functions keep their shape; nothing raises one in a test that serves in
 /// process.
-fn stopping() -> &'static tokio::sync::watch::Sender<bool> {
-    static STOPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
-        std::sync::OnceLock::new();
-    STOPPING.get_or_init(|| tokio::sync::watch::channel(false).0)
+struct Flag(std::sync::OnceLock<tokio::sync::watch::Sender<bool>>);
+
+impl Flag {
+    const fn new() -> Flag {
+        Flag(std::sync::OnceLock::new())
+    }
+
+    fn sender(&self) -> &tokio::sync::watch::Sender<bool> {
+        self.0.get_or_init(|| tokio::sync::watch::channel(false).0)
+    }
+
+    fn raise(&self) {
+        self.sender().send_replace(true);
+    }
+
+    /// Waits until the flag is raised (at once if it is).
+    fn raised(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut flag = self.sender().subscribe();
+        async move {
+            // Never closed: the sender is a static.
+            let _ = flag.wait_for(|raised| *raised).await;
+        }
+    }
 }
+
+/// Raised once the process is stopping: every accept loop drains and ends.
+static STOPPING: Flag = Flag::new();
+
+/// Raised once the process must not wait for its connections any more (a
+/// second signal): every connection still open is dropped.
+static DROPPING: Flag = Flag::new();
 
 /// Tells every accept loop of the process to drain and end.
 fn stop_serving() {
-    stopping().send_replace(true);
-}
-
-/// Set once the process must not wait for its connections any more (a
-/// second signal): every connection still open is dropped.
-fn dropping() -> &'static tokio::sync::watch::Sender<bool> {
-    static DROPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
-        std::sync::OnceLock::new();
-    DROPPING.get_or_init(|| tokio::sync::watch::channel(false).0)
+    STOPPING.raise();
 }
 
 /// Drops every connection of the process still open.
 fn drop_connections() {
-    dropping().send_replace(true);
+    DROPPING.raise();
 }
 
 /// Flushes `store` as the server exits, saying so if it fails. A flush can
@@ -198,7 +216,8 @@ where
         connection_limits().max_connections,
     ));
     let connections = GracefulShutdown::new();
-    let mut stopping = stopping().subscribe();
+    let stopping = STOPPING.raised();
+    tokio::pin!(stopping);
     loop {
         // A slot first: past the cap, new connections wait in the backlog.
         let next = async {
@@ -206,7 +225,7 @@ where
             Some((slot, listener.accept().await))
         };
         let (slot, accepted) = tokio::select! {
-            _ = stopping.wait_for(|stopping| *stopping) => break,
+            () = &mut stopping => break,
             next = next => match next {
                 Some(next) => next,
                 None => break,
@@ -221,14 +240,14 @@ where
             }
         };
         let served = connections.watch(connection(stream));
-        let mut dropped = dropping().subscribe();
+        let dropped = DROPPING.raised();
         tokio::spawn(async move {
             tokio::select! {
                 served = served => if let Err(error) = served {
                     tracing::debug!(%error, "connection ended with an error");
                 },
                 // Dropping the connection closes it, mid-request or not.
-                _ = dropped.wait_for(|dropped| *dropped) => {}
+                () = dropped => {}
             }
             drop(slot);
         });
