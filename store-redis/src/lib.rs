@@ -43,7 +43,9 @@
 //! ```
 //!
 //! More metadata fields, all starting with 0xFF: `\xffreads` and
-//! `\xffwrites` (counted by the scripts that read and write), `\xffidle`
+//! `\xffwrites` (counted by the scripts that read and write), `\xffpass`
+//! (the token of the last flush that added reads counted in memory, so
+//! that one sent again is not counted twice), `\xffidle`
 //! (a session's own idle timeout), and for a session bound to an owner,
 //! `\xffowner` and `\xffuntil` (its hard deadline, see
 //! [`owned_lifetime`](RedisStoreBuilder::owned_lifetime)).
@@ -147,7 +149,7 @@
 //!   another codec), and values shaped like the wrapper itself, are kept as
 //!   `{"$gs-bytes":"<hex>"}`, so the record always parses in Node. `cookie` is express-session's, and
 //!   `__generic_session` holds this store's metadata (creation, counters,
-//!   owner); neither is a user key, and writing either is an error.
+//!   owner, the last flush's token); neither is a user key, and writing either is an error.
 //! - A session the Node side created has none of this store's metadata:
 //!   for this side it was created when this side first meets it, so its
 //!   absolute lifetime counts from then.

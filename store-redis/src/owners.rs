@@ -3,7 +3,7 @@
 //!
 //! | key | type | holds | TTL |
 //! |---|---|---|---|
-//! | `PREFIX{ID}` | hash | the session, with `\xffowner`, `\xffuntil`, `\xffreads`, `\xffwrites` | the session's |
+//! | `PREFIX{ID}` | hash | the session, with `\xffowner`, `\xffuntil`, `\xffreads`, `\xffwrites`, `\xffpass` | the session's |
 //! | `PREFIXowner:OWNER` | hash | handle → id, for each session bound to the owner | at least its longest-lived session's hard deadline |
 //! | `PREFIXactive` (`PREFIXactive:{TAG}` on a cluster) | sorted set | session keys by last activity (µs) | at least its longest-lived member's |
 //! | `PREFIXdeadlines` (`…:{TAG}`) | sorted set | session keys by deadline (ms) | the same |

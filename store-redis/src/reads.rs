@@ -12,7 +12,13 @@
 //! counter in the background about once a second. This process's own
 //! reports ([`Store::info`](session_core::Store::info) and the owner
 //! listings) add what is still pending, so its counters stay exact; other processes see them up to a second late, and a process that
-//! exits loses at most that second's counts, never data.
+//! exits loses at most that second's counts, never data. A flush whose
+//! call gets no answer may still have landed: each call leaves its token
+//! in the session's hash, and the reads it carried go out again alone,
+//! under the same token, so the script adds them only if the first did not
+//! (until then this process's reports count them as pending). Two processes
+//! flushing one session while Redis stalls could still count such reads
+//! twice: the token the script finds is the last writer's.
 //!
 //! Redis still expires the hash by itself at its deadline, so a plain read
 //! of an expired, destroyed or regenerated session finds nothing, as the
@@ -36,7 +42,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -104,11 +110,24 @@ struct Known {
     fresh: Option<Fresh>,
     /// A refresh left for the next flush.
     refresh: Option<Deferred>,
-    /// Reads served with a plain command, not yet in its read counter.
+    /// Reads served with a plain command, not yet known to be in its read
+    /// counter (those in `doubt` may be).
     pending: u64,
     /// Whether its key is in its shard's `queued` list, which it then is
     /// once.
     queued: bool,
+    /// Reads a flush sent in a call that got no answer: they may be in its
+    /// counter already. Until a call answers for them, they go out again
+    /// as they went, alone and under the same token, so that the script can
+    /// tell (see `lua/add_reads.lua`).
+    doubt: Option<Doubt>,
+}
+
+/// Reads sent under `token` in a call whose outcome is not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Doubt {
+    token: u64,
+    reads: u64,
 }
 
 impl Known {
@@ -124,6 +143,21 @@ impl Known {
     /// Whether it holds counts or a refresh to write out.
     fn owed(&self) -> bool {
         self.pending > 0 || self.refresh.is_some()
+    }
+
+    /// What a flush is to write out for it, `hash`: its reads, or those in
+    /// doubt alone, again.
+    fn owing(&self, hash: Key) -> Owed {
+        let (reads, again) = match self.doubt {
+            Some(doubt) => (doubt.reads, Some(doubt.token)),
+            None => (self.pending, None),
+        };
+        Owed {
+            hash,
+            reads,
+            refresh: self.refresh,
+            again,
+        }
     }
 
     /// Whether a read may still be a plain command for it, or it holds
@@ -200,6 +234,8 @@ pub(crate) struct Reads {
     defer: bool,
     /// Shards purged so far: the next to purge, modulo their number.
     purged: AtomicUsize,
+    /// The next flush's token: from a random start, counting up.
+    tokens: AtomicU64,
     /// A flush pass (or a query's write-out, see [`write_out_now`]) holds
     /// it for writing; a regenerate, which moves pending reads to the new
     /// id, for reading, so the two never interleave.
@@ -240,6 +276,7 @@ impl Reads {
             per_shard: capacity.div_ceil(Reads::SHARDS),
             defer,
             purged: AtomicUsize::new(0),
+            tokens: AtomicU64::new(std::hash::RandomState::new().hash_one(0u8)),
             gate: tokio::sync::RwLock::new(()),
         }
     }
@@ -318,6 +355,7 @@ impl Reads {
             refresh: None,
             pending: 0,
             queued: false,
+            doubt: None,
         };
         shard.known.insert(Key::from_slice(hash.as_bytes()), known);
     }
@@ -363,6 +401,7 @@ impl Reads {
                 refresh,
                 pending: reads,
                 queued: false,
+                doubt: None,
             };
             new.queue_in(hash, queued);
             entries.insert(Key::from_slice(hash), new);
@@ -392,23 +431,21 @@ impl Reads {
                     continue;
                 };
                 if std::mem::take(&mut known.queued) && known.owed() {
-                    all.push(Owed {
-                        hash: key,
-                        reads: known.pending,
-                        refresh: known.refresh,
-                    });
+                    all.push(known.owing(key));
                 }
             }
         }
         all
     }
 
-    /// Whether a read of `hash` left a refresh for the next flush.
-    pub(crate) fn has_refresh(&self, hash: &str) -> bool {
+    /// Whether a query about `hash` must write out what is owed first: a
+    /// refresh a read left for the next flush, or reads in doubt (which it
+    /// would report twice if they did land).
+    pub(crate) fn must_write_out(&self, hash: &str) -> bool {
         self.shard(hash.as_bytes())
             .known
             .get(hash.as_bytes())
-            .is_some_and(|known| known.refresh.is_some())
+            .is_some_and(|known| known.refresh.is_some() || known.doubt.is_some())
     }
 
     /// What is owed for `hash` alone, if anything: for a query that must see
@@ -417,22 +454,21 @@ impl Reads {
     pub(crate) fn owed(&self, hash: &str) -> Option<Owed> {
         let shard = self.shard(hash.as_bytes());
         let known = shard.known.get(hash.as_bytes())?;
-        known.owed().then(|| Owed {
-            hash: Key::from_slice(hash.as_bytes()),
-            reads: known.pending,
-            refresh: known.refresh,
-        })
+        known
+            .owed()
+            .then(|| known.owing(Key::from_slice(hash.as_bytes())))
     }
 
     /// Takes out `written` reads of `hash`, now in its counter, and the
     /// refresh `applied`, unless a later read left another; what came
-    /// meanwhile stays, queued for the next flush. `fresh`: what the
+    /// meanwhile stays, queued for the next flush. `again`: the token of the
+    /// doubt those reads were, which is settled too. `fresh`: what the
     /// refresh's script said of the session, as [`note`](Self::note) takes
     /// it.
     fn settle(
         &self,
         hash: &[u8],
-        written: u64,
+        (written, again): (u64, Option<u64>),
         applied: Option<Deferred>,
         fresh: Option<(Instant, u64, u64)>,
     ) {
@@ -444,6 +480,9 @@ impl Reads {
         } = &mut *shard;
         if let Some(known) = entries.get_mut(hash) {
             known.pending = known.pending.saturating_sub(written);
+            if again.is_some() && known.doubt.map(|doubt| doubt.token) == again {
+                known.doubt = None;
+            }
             if applied.is_some() && known.refresh == applied {
                 known.refresh = None;
             }
@@ -466,21 +505,45 @@ impl Reads {
         }
     }
 
-    /// Queues `hash` again for the next flush: taken, but not written out.
-    fn requeue(&self, hash: &[u8]) {
-        self.shard(hash).queue(hash);
+    /// Queues `owed` again for the next flush: taken, and sent under
+    /// `token` in a call that got no answer. Its reads are in doubt until
+    /// a call answers for them (a doubt already there stays as it was:
+    /// this was that doubt, sent again).
+    fn requeue(&self, owed: &Owed, token: u64) {
+        let hash = owed.hash.as_slice();
+        let mut shard = self.shard(hash);
+        if let Some(known) = shard.known.get_mut(hash) {
+            if known.doubt.is_none() && owed.again.is_none() && owed.reads > 0 {
+                known.doubt = Some(Doubt {
+                    token,
+                    reads: owed.reads,
+                });
+            }
+        }
+        shard.queue(hash);
+    }
+
+    /// A token for one flush's calls: unique in this process; counting up
+    /// from random starts, two processes' tokens meet only by a chance
+    /// negligible against 2^64.
+    fn token(&self) -> u64 {
+        self.tokens.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Moves what is pending for `from` to `to`, its new id, and forgets
     /// `from`.
     pub(crate) fn moved(&self, from: &str, to: &str) {
-        let pending = self
-            .shard(from.as_bytes())
-            .known
-            .remove(from.as_bytes())
-            .map_or(0, |known| known.pending);
+        let Some(old) = self.shard(from.as_bytes()).known.remove(from.as_bytes()) else {
+            return;
+        };
         // A refresh left for the old id has no use: regenerating slid the new.
-        self.add(to, pending, None);
+        self.add(to, old.pending, None);
+        // The hash moved with its token, so a doubt holds for the new id.
+        if let Some(doubt) = old.doubt {
+            if let Some(new) = self.shard(to.as_bytes()).known.get_mut(to.as_bytes()) {
+                new.doubt.get_or_insert(doubt);
+            }
+        }
     }
 
     /// Forgets that `hash` needs no refresh (given a new lifetime, or
@@ -537,6 +600,8 @@ pub(crate) struct Owed {
     hash: Key,
     reads: u64,
     refresh: Option<Deferred>,
+    /// Set when `reads` are a doubt sent again: that doubt's token.
+    again: Option<u64>,
 }
 
 /// Writes out pending read counts and refreshes every [`FLUSH_EVERY`]
@@ -623,6 +688,7 @@ pub(crate) async fn write_out(
         let policy = owed.refresh.map(|refresh| refresh.policy);
         groups.entry(policy).or_default().push(owed);
     }
+    let token = reads.token();
     let batches = groups.into_iter().flat_map(|(policy, owed)| {
         let mut owed = owed.into_iter();
         std::iter::from_fn(move || {
@@ -632,7 +698,7 @@ pub(crate) async fn write_out(
     });
     let flushes = batches.map(|(policy, sessions)| async move {
         let sent = Instant::now();
-        let written = write_batch(connection, scripts, timeout, policy, &sessions).await;
+        let written = write_batch(connection, scripts, (timeout, token), policy, &sessions).await;
         (sessions, sent, written)
     });
     let mut flushes = stream::iter(flushes).buffer_unordered(concurrent);
@@ -643,7 +709,7 @@ pub(crate) async fn write_out(
             Err(Unknown) => {
                 stayed += sessions.len();
                 for owed in &sessions {
-                    reads.requeue(&owed.hash);
+                    reads.requeue(owed, token);
                 }
             }
         }
@@ -656,10 +722,10 @@ fn settle_batch(reads: &Reads, sessions: Vec<Owed>, sent: Instant, written: Vec<
     for (owed, written) in sessions.into_iter().zip(written) {
         match written {
             Written::Gone => reads.forget_key(&owed.hash),
-            Written::Counted => reads.settle(&owed.hash, owed.reads, None, None),
+            Written::Counted => reads.settle(&owed.hash, (owed.reads, owed.again), None, None),
             Written::Refreshed { due, left } => {
                 let fresh = Some((sent, due, left));
-                reads.settle(&owed.hash, owed.reads, owed.refresh, fresh);
+                reads.settle(&owed.hash, (owed.reads, owed.again), owed.refresh, fresh);
             }
         }
     }
@@ -671,18 +737,59 @@ fn settle_batch(reads: &Reads, sessions: Vec<Owed>, sent: Instant, written: Vec<
 const BATCH: usize = 64;
 
 /// One script call for `sessions`: their counts alone (`policy` `None`),
-/// or their refreshes under `policy` with their counts.
+/// or their refreshes under `policy` with their counts. Each session's
+/// reads go with a token, `token` unless they are a doubt sent again (see
+/// `lua/add_reads.lua`).
 async fn write_batch(
     connection: &Connection,
     scripts: &Scripts,
-    timeout: Duration,
+    (timeout, token): (Duration, u64),
     policy: Option<Policy>,
     sessions: &[Owed],
 ) -> Result<Vec<Written>, Unknown> {
     let connection = connection.clone();
+    let mut invocation = match policy {
+        None => scripts.add_reads.prepare_invoke(),
+        Some(policy) => {
+            let mut invocation = scripts.refresh_reads.prepare_invoke();
+            invocation
+                .arg(policy.idle)
+                .arg(policy.absolute)
+                .arg(policy.granularity);
+            invocation
+        }
+    };
+    let now = Instant::now();
+    for owed in sessions {
+        invocation.key(owed.hash.as_slice()).arg(owed.reads);
+        if policy.is_some() {
+            // "As of" counts the read's age when the call goes out: the
+            // slide lands later by the time the call takes to reach Redis.
+            let age = owed.refresh.map_or(0, |refresh| {
+                let age = now.saturating_duration_since(refresh.at).as_millis();
+                u64::try_from(age).unwrap_or(u64::MAX)
+            });
+            invocation.arg(age);
+        }
+        invocation.arg(owed.token(token));
+    }
     match policy {
-        None => count_batch(connection, scripts, timeout, sessions).await,
-        Some(policy) => refresh_batch(connection, scripts, timeout, policy, sessions).await,
+        None => {
+            let found: Vec<i64> = invoke(connection, invocation, timeout, sessions.len()).await?;
+            Ok(found.into_iter().map(counted).collect())
+        }
+        Some(_) => {
+            let replies: Vec<(i64, i64)> =
+                invoke(connection, invocation, timeout, sessions.len()).await?;
+            Ok(replies.into_iter().map(refreshed).collect())
+        }
+    }
+}
+
+impl Owed {
+    /// The token its reads go under: a doubt's own, or this call's.
+    fn token(&self, call: u64) -> u64 {
+        self.again.unwrap_or(call)
     }
 }
 
@@ -708,63 +815,21 @@ async fn invoke<T: redis::FromRedisValue>(
     }
 }
 
-/// Adds each session's pending reads to its read counter.
-async fn count_batch(
-    connection: Connection,
-    scripts: &Scripts,
-    timeout: Duration,
-    sessions: &[Owed],
-) -> Result<Vec<Written>, Unknown> {
-    let mut invocation = scripts.add_reads.prepare_invoke();
-    for owed in sessions {
-        invocation.key(owed.hash.as_slice()).arg(owed.reads);
+/// What `add_reads.lua` found of a session: 1 if it counted its reads.
+fn counted(found: i64) -> Written {
+    match found {
+        1 => Written::Counted,
+        _ => Written::Gone,
     }
-    let found: Vec<i64> = invoke(connection, invocation, timeout, sessions.len()).await?;
-    Ok(found
-        .into_iter()
-        .map(|found| match found {
-            1 => Written::Counted,
-            _ => Written::Gone,
-        })
-        .collect())
 }
 
-/// Adds each session's pending reads to its read counter and slides its
-/// expiry as of the read that left the refresh, all under `policy`. "As
-/// of" counts the read's age when the call goes out: the slide lands later
-/// by the time the call takes to reach Redis.
-async fn refresh_batch(
-    connection: Connection,
-    scripts: &Scripts,
-    timeout: Duration,
-    policy: Policy,
-    sessions: &[Owed],
-) -> Result<Vec<Written>, Unknown> {
-    let mut invocation = scripts.refresh_reads.prepare_invoke();
-    invocation
-        .arg(policy.idle)
-        .arg(policy.absolute)
-        .arg(policy.granularity);
-    let now = Instant::now();
-    for owed in sessions {
-        let age = owed.refresh.map_or(0, |refresh| {
-            u64::try_from(now.saturating_duration_since(refresh.at).as_millis()).unwrap_or(u64::MAX)
-        });
-        invocation
-            .key(owed.hash.as_slice())
-            .arg(owed.reads)
-            .arg(age);
+/// What `refresh_reads.lua` found of a session: when its next refresh
+/// falls due and how long it has to live, or `-1` if it is gone.
+fn refreshed((due, left): (i64, i64)) -> Written {
+    match (u64::try_from(due), u64::try_from(left)) {
+        (Ok(due), Ok(left)) => Written::Refreshed { due, left },
+        _ => Written::Gone,
     }
-    let replies: Vec<(i64, i64)> = invoke(connection, invocation, timeout, sessions.len()).await?;
-    Ok(replies
-        .into_iter()
-        .map(
-            |(due, left)| match (u64::try_from(due), u64::try_from(left)) {
-                (Ok(due), Ok(left)) => Written::Refreshed { due, left },
-                _ => Written::Gone,
-            },
-        )
-        .collect())
 }
 
 #[cfg(test)]
@@ -793,9 +858,9 @@ mod tests {
         assert_eq!(reads.pending("s:a"), 3);
         assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
         // Two went out; the third was counted meanwhile and stays.
-        reads.settle(b"s:a", 2, None, None);
+        reads.settle(b"s:a", (2, None), None, None);
         assert_eq!(reads.pending("s:a"), 1);
-        reads.settle(b"s:a", 1, None, None);
+        reads.settle(b"s:a", (1, None), None, None);
         assert_eq!(reads.pending("s:a"), 0);
         assert!(reads.take_pending().is_empty());
         assert!(reads.fresh("s:a"), "settling leaves what is known alone");
@@ -808,20 +873,38 @@ mod tests {
         reads.count("s:a");
         reads.count("s:a");
         reads.count("s:b");
-        let mut taken = pending(&reads);
-        taken.sort();
-        assert_eq!(taken, vec![(b"s:a".to_vec(), 2), (b"s:b".to_vec(), 1)]);
+        let taken = reads.take_pending();
+        let mut counts: Vec<_> = taken
+            .iter()
+            .map(|owed| (owed.hash.to_vec(), owed.reads, owed.again))
+            .collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![(b"s:a".to_vec(), 2, None), (b"s:b".to_vec(), 1, None)]
+        );
         // Taken, and not yet settled: not taken again.
         assert!(pending(&reads).is_empty());
-        // A failed write queues it again, with what was counted meanwhile.
+        // A call that got no answer queues it again, once: the reads it
+        // sent are in doubt, and go out again alone, under the same token.
         reads.count("s:a");
-        reads.requeue(b"s:a");
-        reads.requeue(b"s:a");
-        assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 3)]);
-        // Settling part of it queues the rest.
-        reads.settle(b"s:a", 2, None, None);
+        let sent = taken.iter().find(|owed| owed.hash.as_slice() == b"s:a");
+        let sent = sent.expect("s:a was taken");
+        reads.requeue(sent, 7);
+        reads.requeue(sent, 7);
+        let again = reads.take_pending();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].reads, again[0].again), (2, Some(7)));
+        assert_eq!(reads.pending("s:a"), 3, "still reported as pending");
+        // Sent again with no answer again: the doubt stays as it was.
+        reads.requeue(&again[0], 8);
+        let again = reads.take_pending();
+        assert_eq!((again[0].reads, again[0].again), (2, Some(7)));
+        // Settling the doubt queues the rest, to go under a new token.
+        reads.settle(b"s:a", (2, Some(7)), None, None);
         assert_eq!(pending(&reads), vec![(b"s:a".to_vec(), 1)]);
-        reads.settle(b"s:a", 1, None, None);
+        assert_eq!(reads.owed("s:a").map(|owed| owed.again), Some(None));
+        reads.settle(b"s:a", (1, None), None, None);
         // Settled in full (and still known fresh): nothing to take.
         assert!(pending(&reads).is_empty());
         assert!(reads.fresh("s:a"));
@@ -862,7 +945,7 @@ mod tests {
         );
         // A key that only shares a prefix with a known one is not known.
         assert!(!reads.fresh(&long[..INLINE]));
-        reads.settle(long.as_bytes(), 2, None, None);
+        reads.settle(long.as_bytes(), (2, None), None, None);
         reads.forget(&edge);
         assert_eq!((reads.pending(&long), reads.pending(&edge)), (0, 0));
         assert!(reads.fresh(&long) && !reads.fresh(&edge));
@@ -926,7 +1009,7 @@ mod tests {
         }
         assert_eq!(reads.pending("s:a"), 1, "a purge keeps counts");
         // Written out, the entry has nothing left to keep: room again.
-        reads.settle(b"s:a", 1, None, None);
+        reads.settle(b"s:a", (1, None), None, None);
         reads.note(&other, Instant::now(), MINUTE, HOUR);
         assert!(reads.fresh(&other));
     }
@@ -981,7 +1064,7 @@ mod tests {
         reads.defer("s:a", later, POLICY);
         // An earlier read's refresh, counted after it, does not replace it.
         reads.defer("s:a", first, POLICY);
-        assert!(reads.has_refresh("s:a"));
+        assert!(reads.must_write_out("s:a"));
         assert_eq!(reads.pending("s:a"), 2);
         let taken = reads.take_pending();
         assert_eq!(taken.len(), 1);
@@ -990,9 +1073,14 @@ mod tests {
         assert_eq!(taken[0].reads, 2);
 
         // Written out: the script's answer makes it fresh again.
-        reads.settle(b"s:a", 2, applied, Some((Instant::now(), MINUTE, HOUR)));
+        reads.settle(
+            b"s:a",
+            (2, None),
+            applied,
+            Some((Instant::now(), MINUTE, HOUR)),
+        );
         assert_eq!(reads.plan("s:a"), Plan::Plain);
-        assert!(!reads.has_refresh("s:a"));
+        assert!(!reads.must_write_out("s:a"));
         assert!(reads.take_pending().is_empty());
     }
 
@@ -1007,14 +1095,14 @@ mod tests {
         // Another read while the first refresh is on its way.
         let later = now + Duration::from_millis(5);
         reads.defer("s:a", later, POLICY);
-        reads.settle(b"s:a", 1, applied, Some((now, MINUTE, HOUR)));
+        reads.settle(b"s:a", (1, None), applied, Some((now, MINUTE, HOUR)));
         let next = reads.take_pending();
         assert_eq!(next.len(), 1, "the later refresh is queued");
         assert_eq!(next[0].refresh.map(|refresh| refresh.at), Some(later));
         assert_eq!(next[0].reads, 1);
-        // A failed write keeps it, queued once.
-        reads.requeue(b"s:a");
-        reads.requeue(b"s:a");
+        // A call that got no answer keeps it, queued once.
+        reads.requeue(&next[0], 9);
+        reads.requeue(&next[0], 9);
         assert_eq!(reads.take_pending().len(), 1);
     }
 
@@ -1031,16 +1119,26 @@ mod tests {
         let later = now + Duration::from_millis(5);
         reads.note("s:a", later, 1_000, 5_000);
         // The refresh's answer, sent before that read, changes nothing.
-        reads.settle(b"s:a", 1, taken[0].refresh, Some((now, MINUTE, HOUR)));
+        reads.settle(
+            b"s:a",
+            (1, None),
+            taken[0].refresh,
+            Some((now, MINUTE, HOUR)),
+        );
         let fresh = reads.shard(b"s:a").known[b"s:a".as_slice()].fresh;
         assert!(fresh.is_some_and(|fresh| fresh.learnt == later));
-        assert!(!reads.has_refresh("s:a"));
+        assert!(!reads.must_write_out("s:a"));
         // Forgotten and not learnt again: the answer brings nothing back.
         reads.note("s:b", earlier, MINUTE, HOUR);
         reads.defer("s:b", now, POLICY);
         let taken = reads.take_pending();
         reads.forget_fresh("s:b");
-        reads.settle(b"s:b", 1, taken[0].refresh, Some((now, MINUTE, HOUR)));
+        reads.settle(
+            b"s:b",
+            (1, None),
+            taken[0].refresh,
+            Some((now, MINUTE, HOUR)),
+        );
         assert_eq!(reads.plan("s:b"), Plan::Script);
     }
 

@@ -198,12 +198,13 @@ impl RedisStore {
         Ok(value)
     }
 
-    /// Writes out the refresh a read of `hash` left for later, if one did,
-    /// with its pending reads, or with `None` every session's: for a query
+    /// Writes out the refresh a read of `hash` left for later, or its reads
+    /// in doubt, if there are any, with its pending reads; or with `None`
+    /// every session's: for a query
     /// that reports deadlines or last activity. Answers how many sessions'
     /// stayed owed (Redis did not answer).
     pub(crate) async fn write_out_refreshes(&self, hash: Option<&str>) -> usize {
-        if hash.is_some_and(|hash| !self.reads.has_refresh(hash)) {
+        if hash.is_some_and(|hash| !self.reads.must_write_out(hash)) {
             return 0;
         }
         reads::write_out_now(
@@ -330,7 +331,8 @@ impl RedisStore {
         if missed > 0 {
             self.run(|mut c| {
                 let mut invocation = self.scripts.add_reads.key(to);
-                invocation.arg(missed);
+                // No token: these reads go out once, not in a flush.
+                invocation.arg(missed).arg("");
                 async move { invocation.invoke_async::<Vec<i64>>(&mut c).await }
             })
             .await?;

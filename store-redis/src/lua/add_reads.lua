@@ -1,23 +1,34 @@
 -- Reads served without a script (see RedisStore's plain read path), or after
--- a cluster regenerate the reads the old copy took while sealed: ARGV[i],
--- added to session KEYS[i] if it still exists. For each, 1 if it does, 0 if
--- not (or if its key refused the count, see guard.lua). Many sessions in one
--- call, so that a flush of many sessions read once each costs Redis one
--- call, not one per session; and one command per session that has a count
--- already (the usual case), not an existence check first. A count that
--- HINCRBY had to make is checked: a hash that holds nothing else is one it
--- made for a session that is gone, and goes again.
+-- a cluster regenerate the reads the old copy took while sealed: for session
+-- KEYS[i], ARGV[2i - 1] reads to add to its read counter if it still exists,
+-- and ARGV[2i] the token of the flush call that sends them ('' for none).
+-- For each, 1 if it exists, 0 if not (or if its key refused the count, see
+-- guard.lua). Many sessions in one call, so that a flush of many sessions
+-- read once each costs Redis one call, not one per session, and two
+-- commands per session that has a count already (the usual case).
+--
+-- The token stays in the hash. A flush call that got no answer may have
+-- run: its reads then go out again under the same token, and finding it
+-- there, this adds nothing. A fresh token can be there only if a call sent
+-- again ran before the first one, so the check holds either way round.
 local READS = '\255reads'
-local function add(key, count)
-  local reads = redis.call('HINCRBY', key, READS, count)
-  if reads == tonumber(count) and redis.call('HLEN', key) == 1 then
-    redis.call('DEL', key)
-    return 0
+local PASS = '\255pass'
+local function add(key, count, token)
+  local got = redis.call('HMGET', key, READS, PASS)
+  if token ~= '' and got[2] == token then return 1 end
+  if not got[1] and redis.call('EXISTS', key) == 0 then return 0 end
+  local reads = tonumber(got[1] or 0)
+  if not reads then error('the read counter is not a number') end
+  reads = string.format('%.0f', reads + tonumber(count))
+  if token ~= '' then
+    redis.call('HSET', key, READS, reads, PASS, token)
+  else
+    redis.call('HSET', key, READS, reads)
   end
   return 1
 end
 local found = {}
 for i, key in ipairs(KEYS) do
-  found[i] = guarded(add, key, ARGV[i]) or 0
+  found[i] = guarded(add, key, ARGV[2 * i - 1], ARGV[2 * i]) or 0
 end
 return found

@@ -1,12 +1,14 @@
 -- regenerate on a cluster, step 3: deletes KEYS[1] only if it still holds
 -- exactly the field-value pairs ARGV[2..] that step 1 exported (the seal,
 -- the read counter and the last activity aside: reads go on while it is
--- sealed), so that a write
--- after the seal ran out is never lost; takes it out of its bucket's indexes
--- KEYS[3] and KEYS[4]; then leaves the marker KEYS[2] (same slot) for
--- ARGV[1] milliseconds, so that a cleanup after a lost reply can tell
--- "moved" from "destroyed". {1, reads} if deleted (its read counter, for
--- the copy to catch up), {0} if it changed.
+-- sealed), so that a write after the seal ran out is never lost. A flush's
+-- token is not aside: the reads that flush added are caught up, but the
+-- copy must hold its token with them, so a flush meanwhile makes the copy
+-- go again. Then takes it out of its bucket's indexes KEYS[3] and KEYS[4],
+-- and leaves the marker KEYS[2] (same slot) for ARGV[1] milliseconds, so
+-- that a cleanup after a lost reply can tell "moved" from "destroyed".
+-- {1, reads} if deleted (its read counter, for the copy to catch up), {0}
+-- if it changed.
 local SEALED = '\255sealed'
 local READS = '\255reads'
 local LAST = '\255last'

@@ -18,6 +18,9 @@ local UNTIL = '\255until'
 local READS = '\255reads'
 local WRITES = '\255writes'
 local LAST = '\255last'
+-- The token of the last call that wrote out reads served without a script
+-- (see add_reads.lua), so that sending such a call again adds nothing twice.
+local PASS = '\255pass'
 
 -- The server's clock, read once per script.
 local CLOCK

@@ -1,36 +1,43 @@
 -- Refreshes that reads left for later (see RedisStore's plain read path),
 -- many sessions at once. ARGV[1..3] are the policy and touch granularity,
--- as for a read; then for session KEYS[i], ARGV[2 + 2i] reads to add to its
--- read counter and ARGV[3 + 2i] how many ms ago the last of them was served.
+-- as for a read; then for session KEYS[i], ARGV[3i + 1] reads to add to its
+-- read counter, ARGV[3i + 2] how many ms ago the last of them was served,
+-- and ARGV[3i + 3] the token of the call that sends them: reads whose token
+-- the session holds already are not added again (see add_reads.lua), and
+-- the slide is the same either way.
 -- Slides each session's expiry as that read would have then, from its own
 -- idle timeout and within its absolute lifetime, and never to a sooner
 -- deadline than it has, nor its last activity to an earlier one. For each,
 -- {due, left}: in how many ms a read must slide the expiry again (see
 -- read_touch) and the time to live it has now; or {-1, 0} for a session
 -- that is gone, or whose key refused it (see guard.lua).
-local function refresh(key, reads, age)
-  local ttl, _, counts, meta = live_ttl(key, {LAST})
+local function refresh(key, reads, age, token)
+  local ttl, _, counts, meta = live_ttl(key, {LAST, PASS})
   if not ttl then return {-1, 0} end
+  if meta[8] == token then reads = 0 end
+  -- A refresh alone leaves the token as it is: only reads need one.
+  local count = (tonumber(counts[1]) or 0) + reads
+  local counted = {READS, count}
+  if reads > 0 then counted = {READS, count, PASS, token} end
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
-  local count = (tonumber(counts[1]) or 0) + reads
   local slid = math.min(ttl, idle - age)
   local left = redis.call('PTTL', key)
   if slid > 0 and slid > left then
     redis.call('PEXPIRE', key, slid)
     local last = math.max(now_ms() - age, tonumber(meta[7]) or 0)
-    redis.call('HSET', key, LAST, int(last), READS, count)
+    redis.call('HSET', key, LAST, int(last), unpack(counted))
     left = slid
   else
-    redis.call('HSET', key, READS, count)
+    redis.call('HSET', key, unpack(counted))
   end
   return {math.max(left - (ttl - granularity), 0), math.max(left, 0)}
 end
 
 local out = {}
 for i, key in ipairs(KEYS) do
-  local reads = tonumber(ARGV[2 + 2 * i])
-  local age = tonumber(ARGV[3 + 2 * i])
-  out[i] = guarded(refresh, key, reads, age) or {-1, 0}
+  local reads = tonumber(ARGV[3 * i + 1])
+  local age = tonumber(ARGV[3 * i + 2])
+  out[i] = guarded(refresh, key, reads, age, ARGV[3 * i + 3]) or {-1, 0}
 end
 return out
