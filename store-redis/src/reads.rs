@@ -637,11 +637,19 @@ pub(crate) async fn write_out_now(
 ) -> usize {
     let task = tokio::spawn(async move {
         let _gate = reads.gate.write().await;
-        let owed = match only {
-            Some(hash) => reads.owed(&hash).into_iter().collect(),
+        let take = || match &only {
+            Some(hash) => reads.owed(hash).into_iter().collect(),
             None => reads.take_pending(),
         };
-        write_out(&reads, &connection, &scripts, timeout, owed).await
+        let owed: Vec<Owed> = take();
+        let doubts = owed.iter().any(|owed| owed.again.is_some());
+        let stayed = write_out(&reads, &connection, &scripts, timeout, owed).await;
+        if !doubts || stayed > 0 {
+            return stayed;
+        }
+        // Reads in doubt went out alone, and those counted after them
+        // waited: with the doubts settled, they go now.
+        write_out(&reads, &connection, &scripts, timeout, take()).await
     });
     // A pass that panicked wrote out what it may have: call it one left.
     task.await.unwrap_or(1)

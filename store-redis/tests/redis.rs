@@ -790,7 +790,8 @@ async fn pending_reads_of_many_sessions_go_out_in_batches() {
     // for: a gone session, if the flush came after the deletes above.
     let [hmget, hset, exists] = flush_commands.map(|command| calls(&mut con, command));
     assert_eq!(hmget - before[0], 150);
-    assert!(hset - before[1] >= kept.len() as u64 && hset - before[1] <= 150);
+    // Then an HSET, or for a gone session an EXISTS instead.
+    assert_eq!((hset - before[1]) + (exists - before[2]), 150);
     assert!(
         exists - before[2] <= gone.len() as u64,
         "{} EXISTS",
@@ -959,16 +960,12 @@ async fn flush_writes_refreshes_out_and_one_refused_holds_up_no_other() {
 /// A flush whose call got no answer in time, but which Redis ran after
 /// all, is not counted twice when it goes out again: whether it is about
 /// counts alone or refreshes too, and while Redis holds the calls back
-/// several flushes long.
+/// several flushes long. Reads counted meanwhile go out with the next
+/// `flush`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_whose_flush_got_no_answer_are_counted_once() {
     let server = RedisServer::start();
-    let store = RedisStore::builder()
-        .url(server.url())
-        .response_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .unwrap();
+    let store = store(&server).await;
     let mut con = server.connection();
     // Counts alone: reads within the granularity. Refreshes: reads past it,
     // far from the deadline.
@@ -1012,8 +1009,13 @@ async fn reads_whose_flush_got_no_answer_are_counted_once() {
             .query(&mut con)
             .unwrap();
         match store.flush().await {
+            // One session's or both: a background pass may have sent the
+            // other's just before the pause.
             Err(error) => {
-                assert!(error.to_string().contains("2 sessions"), "{error}");
+                assert!(
+                    error.to_string().contains("could not be written out"),
+                    "{error}"
+                );
                 break read;
             }
             // The background pass wrote them out just before the pause:
@@ -1032,6 +1034,13 @@ async fn reads_whose_flush_got_no_answer_are_counted_once() {
         let reads: Option<u64> = con.hget(store.key(id), b"\xffreads").unwrap();
         reads.unwrap_or(0)
     };
+    // Once the pause is over, more reads, while the doubts may still be
+    // there (unless a background pass settled them first): `flush` writes
+    // them out too.
+    tokio::time::sleep(Duration::from_millis(1600).saturating_sub(read.elapsed())).await;
+    for _ in 0..2 {
+        store.get(&a, "a", &counted).await.unwrap();
+    }
     let settled_by = Instant::now() + Duration::from_secs(10);
     loop {
         // Background passes run meanwhile too, sending the same again.
@@ -1043,9 +1052,8 @@ async fn reads_whose_flush_got_no_answer_are_counted_once() {
             Err(error) => panic!("still not written out: {error}"),
         }
     }
-    for id in [&a, &b] {
-        assert_eq!(stored_reads(&mut con, id), expected, "each read once");
-    }
+    assert_eq!(stored_reads(&mut con, &a), expected + 2, "each read once");
+    assert_eq!(stored_reads(&mut con, &b), expected, "each read once");
     for (id, policy) in [(&a, &counted), (&b, &refreshed)] {
         let info = store.info(id).await.unwrap().unwrap();
         assert_eq!(info.reads, stored_reads(&mut con, id), "{policy:?}");

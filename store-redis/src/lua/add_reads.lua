@@ -17,9 +17,10 @@ local function add(key, count, token)
   local got = redis.call('HMGET', key, READS, PASS)
   if token ~= '' and got[2] == token then return 1 end
   if not got[1] and redis.call('EXISTS', key) == 0 then return 0 end
-  local reads = tonumber(got[1] or 0)
-  if not reads then error('the read counter is not a number') end
-  reads = string.format('%.0f', reads + tonumber(count))
+  local reads = got[1] or '0'
+  -- Refused as HINCRBY would: only a whole number is a count.
+  if not string.match(reads, '^-?%d+$') then error('the read counter is not a whole number') end
+  reads = string.format('%.0f', tonumber(reads) + tonumber(count))
   if token ~= '' then
     redis.call('HSET', key, READS, reads, PASS, token)
   else

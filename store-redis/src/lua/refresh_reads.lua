@@ -14,7 +14,7 @@
 local function refresh(key, reads, age, token)
   local ttl, _, counts, meta = live_ttl(key, {LAST, PASS})
   if not ttl then return {-1, 0} end
-  if meta[8] == token then reads = 0 end
+  if token ~= '' and meta[8] == token then reads = 0 end
   -- A refresh alone leaves the token as it is: only reads need one.
   local count = (tonumber(counts[1]) or 0) + reads
   local counted = {READS, count}
