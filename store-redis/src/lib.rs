@@ -44,8 +44,9 @@
 //!
 //! More metadata fields, all starting with 0xFF: `\xffreads` and
 //! `\xffwrites` (counted by the scripts that read and write), `\xffpass`
-//! (the token of the last flush that added reads counted in memory, so
-//! that one sent again is not counted twice), `\xffidle`
+//! (the latest token of each of the last three stores whose flush added
+//! reads counted in memory, so that a call sent again is not counted
+//! twice), `\xffidle`
 //! (a session's own idle timeout), and for a session bound to an owner,
 //! `\xffowner` and `\xffuntil` (its hard deadline, see
 //! [`owned_lifetime`](RedisStoreBuilder::owned_lifetime)).

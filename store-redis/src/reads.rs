@@ -16,9 +16,16 @@
 //! call gets no answer may still have landed: each call leaves its token
 //! in the session's hash, and the reads it carried go out again alone,
 //! under the same token, so the script adds them only if the first did not
-//! (until then this process's reports count them as pending). Two processes
-//! flushing one session while Redis stalls could still count such reads
-//! twice: the token the script finds is the last writer's.
+//! (until then this process's reports count them as pending). A token is
+//! the store's random mark and a number, and the hash keeps the latest
+//! token of each of the last three stores that counted its reads (see
+//! `lua/passes.lua`): a store whose call is in doubt sends nothing else for
+//! that session, so the calls of up to two other stores flushing the same
+//! session meanwhile cannot push its token out. With four or more stores
+//! (a restarted process is a new one) flushing one session while Redis
+//! stalls, such reads could still be counted twice; so could they if the
+//! call sent again overtook the first, on a new connection, and the next
+//! call's token replaced its own before the first landed.
 //!
 //! Redis still expires the hash by itself at its deadline, so a plain read
 //! of an expired, destroyed or regenerated session finds nothing, as the
@@ -42,7 +49,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -234,8 +241,11 @@ pub(crate) struct Reads {
     defer: bool,
     /// Shards purged so far: the next to purge, modulo their number.
     purged: AtomicUsize,
-    /// The next flush's token: from a random start, counting up.
-    tokens: AtomicU64,
+    /// This store's mark, random, in the high half of its flush tokens:
+    /// a session's hash keeps one token per mark (see `lua/passes.lua`).
+    mark: u32,
+    /// The low half of the next flush's token, counting up.
+    tokens: AtomicU32,
     /// A flush pass (or a query's write-out, see [`write_out_now`]) holds
     /// it for writing; a regenerate, which moves pending reads to the new
     /// id, for reading, so the two never interleave.
@@ -276,7 +286,9 @@ impl Reads {
             per_shard: capacity.div_ceil(Reads::SHARDS),
             defer,
             purged: AtomicUsize::new(0),
-            tokens: AtomicU64::new(std::hash::RandomState::new().hash_one(0u8)),
+            // The high half of a random u64.
+            mark: (std::hash::RandomState::new().hash_one(0u8) >> 32) as u32,
+            tokens: AtomicU32::new(0),
             gate: tokio::sync::RwLock::new(()),
         }
     }
@@ -523,11 +535,14 @@ impl Reads {
         shard.queue(hash);
     }
 
-    /// A token for one flush's calls: unique in this process; counting up
-    /// from random starts, two processes' tokens meet only by a chance
-    /// negligible against 2^64.
+    /// A token for the calls of one write-out that sends something: this
+    /// store's mark and a number, unique in this store until the number
+    /// wraps, after 2^32 such write-outs (a session whose hash still held
+    /// this store's token from that long ago would have reads skipped);
+    /// two stores' marks meet by a chance of one in 2^32.
     fn token(&self) -> u64 {
-        self.tokens.fetch_add(1, Ordering::Relaxed)
+        let number = self.tokens.fetch_add(1, Ordering::Relaxed);
+        u64::from(self.mark) << 32 | u64::from(number)
     }
 
     /// Moves what is pending for `from` to `to`, its new id, and forgets
@@ -691,6 +706,10 @@ pub(crate) async fn write_out(
     } else {
         (BATCH, 4)
     };
+    if owed.is_empty() {
+        // No call, so no token spent.
+        return 0;
+    }
     let mut groups: HashMap<Option<Policy>, Vec<Owed>> = HashMap::new();
     for owed in owed {
         let policy = owed.refresh.map(|refresh| refresh.policy);
@@ -779,7 +798,7 @@ async fn write_batch(
             });
             invocation.arg(age);
         }
-        invocation.arg(owed.token(token));
+        invocation.arg(token_arg(owed.token(token)));
     }
     match policy {
         None => {
@@ -792,6 +811,13 @@ async fn write_batch(
             Ok(replies.into_iter().map(refreshed).collect())
         }
     }
+}
+
+/// A token as the scripts take it: the store's mark in hex, `:`, and the
+/// number, so that a session's hash keeps one token per store (see
+/// `lua/passes.lua`). At most 19 bytes: three fit in 64.
+fn token_arg(token: u64) -> String {
+    format!("{:08x}:{}", token >> 32, token & u64::from(u32::MAX))
 }
 
 impl Owed {
@@ -852,6 +878,21 @@ mod tests {
         let all = reads.take_pending().into_iter();
         all.map(|owed| (owed.hash.as_slice().to_vec(), owed.reads))
             .collect()
+    }
+
+    /// A store's tokens share its mark and differ in their number; the
+    /// scripts take them as `mark:number`, three within 64 bytes.
+    #[test]
+    fn a_store_marks_its_tokens() {
+        let (one, other) = (Reads::new(10, true), Reads::new(10, true));
+        let (first, second) = (one.token(), one.token());
+        assert_eq!(first >> 32, second >> 32);
+        assert_eq!(second, first + 1);
+        assert_ne!(one.token() >> 32, other.token() >> 32, "marks apart");
+        let arg = token_arg(first);
+        assert_eq!(arg, format!("{:08x}:{}", one.mark, first & 0xffff_ffff));
+        assert_eq!(token_arg(u64::MAX), "ffffffff:4294967295");
+        assert_eq!(token_arg(7), "00000000:7");
     }
 
     #[test]

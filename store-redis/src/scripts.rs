@@ -76,10 +76,12 @@ impl Scripts {
             owner_add: script(include_str!("lua/owner_add.lua")),
             add_reads: script(concat!(
                 include_str!("lua/guard.lua"),
+                include_str!("lua/passes.lua"),
                 include_str!("lua/add_reads.lua")
             )),
             refresh_reads: script(concat!(
                 include_str!("lua/guard.lua"),
+                include_str!("lua/passes.lua"),
                 with_prelude!("refresh_reads.lua")
             )),
             count_active: script(with_prelude!("count_active.lua")),
@@ -118,3 +120,109 @@ pub(crate) static FORGET: LazyLock<Script> =
 #[cfg(feature = "cluster")]
 pub(crate) static UNSEAL: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/unseal.lua")));
+
+#[cfg(test)]
+mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use redis::Commands;
+    use redis_test_server::RedisServer;
+
+    use super::NATIVE;
+
+    const READS: &[u8] = b"\xffreads";
+    const PASS: &[u8] = b"\xffpass";
+
+    /// Reads a flush call sends again add nothing while its token is kept:
+    /// the session's hash keeps the latest token of each of the last three
+    /// stores that counted reads of it, though calls of other stores
+    /// landed after it; the refresh script judges alike. (Sending a call
+    /// again under the same token is the store's part, tested in `reads.rs`
+    /// and over a paused Redis in `tests/redis.rs`.)
+    #[test]
+    fn reads_sent_again_are_known_by_their_token_behind_other_calls() {
+        let server = RedisServer::start();
+        let mut con = server.connection();
+        let key = "session:one";
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let created = u64::try_from(now.as_millis()).unwrap();
+        let () = con.hset(key, b"\xffcreated".as_slice(), created).unwrap();
+        let () = con.pexpire(key, 600_000).unwrap();
+        let add = |con: &mut redis::Connection, reads: u64, token: &str| -> u64 {
+            let found: Vec<i64> = NATIVE
+                .add_reads
+                .key(key)
+                .arg(reads)
+                .arg(token)
+                .invoke(con)
+                .unwrap();
+            assert_eq!(found, [1], "the session is there");
+            con.hget(key, READS).unwrap()
+        };
+        assert_eq!(add(&mut con, 2, "a:1"), 2);
+        assert_eq!(add(&mut con, 3, "b:1"), 5);
+        assert_eq!(
+            add(&mut con, 2, "a:1"),
+            5,
+            "sent again behind another store's call"
+        );
+        assert_eq!(add(&mut con, 4, "c:1"), 9);
+        assert_eq!(add(&mut con, 1, "b:2"), 10);
+        assert_eq!(add(&mut con, 1, "b:3"), 11);
+        let kept: String = con.hget(key, PASS).unwrap();
+        assert_eq!(kept, "a:1 c:1 b:3", "one token a store, its latest");
+        assert_eq!(add(&mut con, 2, "a:1"), 11, "sent again behind four calls");
+        assert_eq!(add(&mut con, 1, "d:1"), 12);
+        assert_eq!(
+            add(&mut con, 2, "a:1"),
+            14,
+            "pushed out by a fourth store: added again"
+        );
+        assert_eq!(add(&mut con, 1, ""), 15, "no token: always added");
+        assert_eq!(add(&mut con, 1, "a:2"), 16);
+        let kept: String = con.hget(key, PASS).unwrap();
+        assert_eq!(kept, "b:3 d:1 a:2", "the last three stores");
+
+        let refresh = |con: &mut redis::Connection, reads: u64, token: &str| -> u64 {
+            let replies: Vec<(i64, i64)> = NATIVE
+                .refresh_reads
+                .arg(600_000)
+                .arg(0)
+                .arg(1_000)
+                .key(key)
+                .arg(reads)
+                .arg(0)
+                .arg(token)
+                .invoke(con)
+                .unwrap();
+            assert_eq!(replies.len(), 1);
+            assert!(replies[0].1 > 0, "the session is there: {replies:?}");
+            con.hget(key, READS).unwrap()
+        };
+        assert_eq!(
+            refresh(&mut con, 5, "d:1"),
+            16,
+            "a token kept: not added again"
+        );
+        assert_eq!(refresh(&mut con, 1, "e:1"), 17);
+        assert_eq!(refresh(&mut con, 0, "f:1"), 17, "a refresh alone");
+        let kept: String = con.hget(key, PASS).unwrap();
+        assert_eq!(kept, "d:1 a:2 e:1", "a refresh alone leaves the tokens");
+        // The longest tokens keep the hash compact: three fit within the 64
+        // bytes of Redis's `hash-max-listpack-value`.
+        for mark in ["fffffffd", "fffffffe", "ffffffff"] {
+            refresh(&mut con, 1, &format!("{mark}:{}", u32::MAX));
+        }
+        let kept: String = con.hget(key, PASS).unwrap();
+        assert_eq!(kept.len(), 59);
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query(&mut con)
+            .unwrap();
+        assert!(
+            ["listpack", "ziplist"].contains(&encoding.as_str()),
+            "{encoding}"
+        );
+    }
+}

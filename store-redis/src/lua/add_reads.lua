@@ -7,22 +7,24 @@
 -- read once each costs Redis one call, not one per session, and two
 -- commands per session that has a count already (the usual case).
 --
--- The token stays in the hash. A flush call that got no answer may have
--- run: its reads then go out again under the same token, and finding it
--- there, this adds nothing. A fresh token can be there only if a call sent
--- again ran before the first one, so the check holds either way round.
+-- The token stays in the hash, as its store's latest (see passes.lua). A
+-- flush call that got no answer may have run: its reads then go out again
+-- under the same token, and finding it there, this adds nothing. A fresh
+-- token can be there only if a call sent again ran before the first one,
+-- so the check holds either way round, until the store's next call for
+-- the session replaces the token (see passes.lua).
 local READS = '\255reads'
 local PASS = '\255pass'
 local function add(key, count, token)
   local got = redis.call('HMGET', key, READS, PASS)
-  if token ~= '' and got[2] == token then return 1 end
+  if token ~= '' and passed(got[2], token) then return 1 end
   if not got[1] and redis.call('EXISTS', key) == 0 then return 0 end
   local reads = got[1] or '0'
   -- Refused as HINCRBY would: only a whole number is a count.
   if not string.match(reads, '^-?%d+$') then error('the read counter is not a whole number') end
   reads = string.format('%.0f', tonumber(reads) + tonumber(count))
   if token ~= '' then
-    redis.call('HSET', key, READS, reads, PASS, token)
+    redis.call('HSET', key, READS, reads, PASS, with_pass(got[2], token))
   else
     redis.call('HSET', key, READS, reads)
   end

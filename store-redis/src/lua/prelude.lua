@@ -18,8 +18,9 @@ local UNTIL = '\255until'
 local READS = '\255reads'
 local WRITES = '\255writes'
 local LAST = '\255last'
--- The token of the last call that wrote out reads served without a script
--- (see add_reads.lua), so that sending such a call again adds nothing twice.
+-- The latest tokens of the last stores whose calls wrote out reads served
+-- without a script (see add_reads.lua and passes.lua), so that sending
+-- such a call again adds nothing twice.
 local PASS = '\255pass'
 
 -- The server's clock, read once per script.

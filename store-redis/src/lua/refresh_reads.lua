@@ -3,7 +3,7 @@
 -- as for a read; then for session KEYS[i], ARGV[3i + 1] reads to add to its
 -- read counter, ARGV[3i + 2] how many ms ago the last of them was served,
 -- and ARGV[3i + 3] the token of the call that sends them: reads whose token
--- the session holds already are not added again (see add_reads.lua), and
+-- the session holds already are not added again (see passes.lua), and
 -- the slide is the same either way.
 -- Slides each session's expiry as that read would have then, from its own
 -- idle timeout and within its absolute lifetime, and never to a sooner
@@ -14,11 +14,11 @@
 local function refresh(key, reads, age, token)
   local ttl, _, counts, meta = live_ttl(key, {LAST, PASS})
   if not ttl then return {-1, 0} end
-  if token ~= '' and meta[8] == token then reads = 0 end
+  if token ~= '' and passed(meta[8], token) then reads = 0 end
   -- A refresh alone leaves the token as it is: only reads need one.
   local count = (tonumber(counts[1]) or 0) + reads
   local counted = {READS, count}
-  if reads > 0 then counted = {READS, count, PASS, token} end
+  if reads > 0 and token ~= '' then counted = {READS, count, PASS, with_pass(meta[8], token)} end
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
   local slid = math.min(ttl, idle - age)
