@@ -595,20 +595,81 @@ async fn a_second_signal_stops_every_server_without_waiting_for_connections() {
     }
 }
 
+/// `binary` on a `redis-server` of its own.
+fn on_redis(binary: &str) -> (RedisServer, Server) {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = [
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--insecure-cookies",
+    ];
+    let server = Server::start(binary, &args);
+    (redis, server)
+}
+
+/// A signal while a server flushes its store at exit ends the process at
+/// once, with status 130, rather than after the flush. Here the flush has
+/// reads counted in memory to write out to a Redis whose writes are
+/// paused: it waits for the store's response timeout (500 ms) and fails,
+/// which would exit with status 1. Signals come every 100 ms from the
+/// first, so some land during the drain (which one skips) and the rest
+/// during the flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_the_flush_at_exit_ends_every_server_at_once() {
+    for (name, binary) in SERVERS {
+        let (redis, mut server) = on_redis(binary);
+        let browser = Browser::new(&server.url);
+        browser.get("/set/foo/bar").await;
+        // A script read, then the session is known fresh: the next is a
+        // plain read, counted in memory.
+        for _ in 0..2 {
+            assert_eq!(
+                browser.get("/get/foo").await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        // Time for the background pass (every second) to write the count
+        // out: one that found a count to send once writes are paused
+        // would hold up the store's connection, and the read below with it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut con = redis.connection();
+        let () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(20_000)
+            .arg("WRITE")
+            .query(&mut con)
+            .unwrap();
+        // A plain read, which a pause of writes lets through: the flush
+        // at exit has its count to write out.
+        assert_eq!(
+            browser.get("/get/foo").await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+        let started = std::time::Instant::now();
+        let status = loop {
+            server.signal("TERM");
+            if let Some(status) = server.exited_within(Duration::from_millis(100)) {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{name} did not exit within 15 s"
+            );
+        };
+        assert_eq!(status.code(), Some(130), "{name} exited with {status}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_keeps_the_contract_on_redis() {
     for (name, binary) in SERVERS {
         eprintln!("{name}");
-        let mut redis = RedisServer::start();
-        let url = redis.url();
-        let args = [
-            "--store",
-            "redis",
-            "--redis-url",
-            &url,
-            "--insecure-cookies",
-        ];
-        let server = Server::start(binary, &args);
+        let (mut redis, server) = on_redis(binary);
         check_routes(&server.url, None).await;
 
         // With Redis down, session routes answer 503 and `/` still works.
