@@ -48,10 +48,12 @@ impl SessionId {
     /// that [`generate`](SessionId::generate) makes (43 characters of URL-safe
     /// base64). Anything else gives `None`.
     pub fn parse(prefix: &str, token: &str) -> Option<SessionId> {
+        // No early exit: every request with a session cookie checks its 43
+        // bytes, and a loop without a branch per byte is checked in blocks.
         let well_formed = token.len() == TOKEN_LEN
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && token.bytes().fold(true, |ok, b| {
+                ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+            });
         well_formed.then(|| SessionId::from_parts(prefix, token))
     }
 
@@ -175,6 +177,20 @@ mod tests {
         assert!(SessionId::parse("", &bad).is_none());
         assert!(SessionId::parse("", "").is_none());
         assert!(SessionId::parse("", &"é".repeat(21)).is_none());
+        // Every byte, in every position, against the alphabet as written.
+        let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        for b in 0..=0x7f_u8 {
+            for at in [0, 1, 15, 16, 31, 32, TOKEN_LEN - 1] {
+                let mut token = good.clone().into_bytes();
+                token[at] = b;
+                let token = String::from_utf8(token).expect("ASCII");
+                assert_eq!(
+                    SessionId::parse("", &token).is_some(),
+                    alphabet(b),
+                    "{b:#04x} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
