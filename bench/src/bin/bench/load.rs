@@ -40,7 +40,7 @@ impl Mix {
     }
 
     /// The `n`th request of a user.
-    fn path(self, n: usize) -> String {
+    pub fn path(self, n: usize) -> String {
         let key = n % KEYS;
         match self {
             Mix::SetGet if n.is_multiple_of(2) => format!("/set/k{key}/v{n}"),

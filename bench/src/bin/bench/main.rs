@@ -14,6 +14,7 @@ mod binaries;
 mod chart;
 mod client;
 mod cpu;
+mod instructions;
 mod load;
 mod lost;
 mod report;
@@ -85,6 +86,17 @@ struct Args {
     /// pays for that too.
     #[arg(long, value_name = "REQ_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
+
+    /// Instead of the load, count each server's instructions per request
+    /// under valgrind's callgrind, which do not drift with the machine as
+    /// CPU time does, and write `instructions.md` (needs valgrind).
+    #[arg(long)]
+    instructions: bool,
+
+    /// With --instructions: requests counted per server and mix [default:
+    /// 2000; --quick 200].
+    #[arg(long, value_name = "N", requires = "instructions", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
 }
 
 impl Args {
@@ -134,15 +146,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| binaries::bench_dir().join("results"));
 
     let needs_redis = specs.iter().any(Spec::uses_redis);
-    // Before the build, which takes minutes: fail at once if Redis is missing.
+    // Before the build, which takes minutes: fail at once if a tool is missing.
     if needs_redis {
         ensure_redis_installed()?;
+    }
+    if args.instructions {
+        instructions::ensure_installed()?;
     }
     let executables = binaries::build()?;
     let redis = needs_redis.then(RedisServer::start);
     let redis_pid = redis.as_ref().map(redis_pid).transpose()?;
     let redis_port = redis.as_ref().map(RedisServer::port);
-    let running = start_servers(&specs, &executables, redis.as_ref())?;
+    let running = start_servers(&specs, &executables, redis.as_ref(), args.instructions)?;
 
     let machine = Machine::describe();
     // The load generator shares the cores with the server under test (and
@@ -152,6 +167,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("start the load generator's runtime")?;
+    if args.instructions {
+        let requests = args.requests.unwrap_or(if args.quick { 200 } else { 2000 }) as usize;
+        let rows = runtime.block_on(count_instructions(&running, requests))?;
+        let markdown = instructions::markdown(&machine, requests, &rows);
+        return write_out(&out, "instructions.md", &markdown);
+    }
     let clock = CpuClock::new();
     let redis = redis_pid.zip(redis_port);
     let (runs, lost) = runtime.block_on(measure(&running, settings, clock, redis))?;
@@ -182,12 +203,52 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `text` to `out/name` and prints it.
+fn write_out(out: &std::path::Path, name: &str, text: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let path = out.join(name);
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    println!("\n{text}");
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Counts every server's instructions on every mix, one server at a time.
+async fn count_instructions(
+    running: &[Running],
+    requests: usize,
+) -> anyhow::Result<Vec<instructions::Counted>> {
+    let mut rows = Vec::new();
+    for server in running {
+        for mix in MIXES {
+            let count = instructions::count(server, mix, requests)
+                .await
+                .with_context(|| format!("{}: counting {}", server.spec.name, mix.name()))?;
+            println!(
+                "{:<14} {:<22} {:>9} instructions/req",
+                mix.name(),
+                server.spec.name,
+                report::thousands(count.per_request())
+            );
+            rows.push(instructions::Counted {
+                server: server.spec.name,
+                raw: server.spec.raw,
+                mix,
+                count,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// Starts every server of `specs`, each on Redis with a database of its
-/// own (numbered by the catalogue's order) so that none sees another's keys.
+/// own (numbered by the catalogue's order) so that none sees another's keys;
+/// under callgrind if `under_callgrind`.
 fn start_servers(
     specs: &[Spec],
     executables: &binaries::Executables,
     redis: Option<&RedisServer>,
+    under_callgrind: bool,
 ) -> anyhow::Result<Vec<Running>> {
     let mut running = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -196,7 +257,7 @@ fn start_servers(
             .position(|known| known.name == spec.name)
             .map_or(0, |index| index + 1);
         let url = redis.map_or(String::new(), |redis| format!("{}/{db}", redis.url()));
-        let server = Running::start(*spec, executables, &url)
+        let server = Running::start(*spec, executables, &url, under_callgrind)
             .context("leave it out with --servers (see --list) if it cannot run here")?;
         println!("{} listening", spec.name);
         running.push(server);

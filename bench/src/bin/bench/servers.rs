@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::binaries::Executables;
+use crate::instructions;
 
 /// Signing keys for this project's servers (`SESSION_KEYS`: comma-separated,
 /// newest first, each at least 32 bytes). A fixed key is fine: the sessions
@@ -180,16 +181,19 @@ pub struct Running {
     child: Child,
     /// Its working directory (data files, `server.log` for stderr), kept
     /// for as long as the server runs and removed after it.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
     /// Starts `spec` with `PORT=0` and waits for its `listening on` line.
     /// `redis_url` names the database of its own it uses if it needs Redis.
+    /// `under_callgrind` runs it under valgrind's callgrind, which counts
+    /// its instructions (see `instructions.rs`).
     pub fn start(
         spec: Spec,
         executables: &Executables,
         redis_url: &str,
+        under_callgrind: bool,
     ) -> anyhow::Result<Running> {
         let binary = executables
             .get(spec.binary)
@@ -200,7 +204,12 @@ impl Running {
             .context("create a temporary directory")?;
         let log =
             std::fs::File::create(dir.path().join("server.log")).context("create server.log")?;
-        let mut child = Command::new(binary)
+        let mut command = if under_callgrind {
+            instructions::wrap(binary, dir.path())
+        } else {
+            Command::new(binary)
+        };
+        let mut child = command
             .current_dir(dir.path())
             .args(arguments(&spec, dir.path(), redis_url))
             .env("PORT", "0")
@@ -226,13 +235,18 @@ impl Running {
             spec,
             url,
             child,
-            _dir: dir,
+            dir,
         })
     }
 
     /// Its process id, for its CPU time.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 }
 
