@@ -52,9 +52,14 @@ impl Count {
         self.instructions as f64 / self.requests.max(1) as f64
     }
 
+    /// Of those, in the SHA-256 compression.
+    pub fn sha256_per_request(&self) -> f64 {
+        self.sha256 as f64 / self.requests.max(1) as f64
+    }
+
     /// Per request, without the SHA-256 compression.
     pub fn per_request_without_sha256(&self) -> f64 {
-        (self.instructions - self.sha256) as f64 / self.requests.max(1) as f64
+        self.per_request() - self.sha256_per_request()
     }
 }
 
@@ -62,10 +67,7 @@ impl Count {
 /// on `PATH`.
 pub fn ensure_installed() -> anyhow::Result<()> {
     for tool in ["valgrind", "callgrind_control"] {
-        let found = std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-            .unwrap_or(false);
-        if !found {
+        if !crate::on_path(tool) {
             bail!("{tool} is not on PATH: install valgrind (Debian: apt-get install valgrind)");
         }
     }
@@ -291,7 +293,7 @@ pub fn markdown(machine: &Machine, requests: usize, rows: &[Counted]) -> String 
             row.mix.name(),
             thousands(c.per_request()),
             ratio(c.per_request(), raw.map(|r| r.per_request())),
-            thousands(c.sha256 as f64 / c.requests.max(1) as f64),
+            thousands(c.sha256_per_request()),
             thousands(c.per_request_without_sha256()),
             ratio(
                 c.per_request_without_sha256(),

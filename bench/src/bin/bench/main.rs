@@ -334,13 +334,17 @@ async fn measure(
 /// (`RedisServer::start`, which runs the bench's own on a free loopback
 /// port, would panic instead).
 fn ensure_redis_installed() -> anyhow::Result<()> {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file()))
-        .unwrap_or(false);
-    if !on_path {
+    if !on_path("redis-server") {
         bail!("redis-server is not on PATH: install redis-server (Debian: apt-get install redis-server)");
     }
     Ok(())
+}
+
+/// Whether `program` is a file in one of `PATH`'s directories.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
 }
 
 /// The redis-server's pid, from `INFO server`, for its CPU time.
