@@ -234,7 +234,8 @@ impl SessionCookie {
             return None;
         }
         // The signature and the token have fixed lengths: cut there rather
-        // than search for the dots (every request with a cookie comes here).
+        // than search for the dots (every request that reads its session
+        // comes here).
         let (payload, signature) =
             value.split_at_checked(value.len().checked_sub(SIGNATURE_LEN + 1)?)?;
         let verified = self

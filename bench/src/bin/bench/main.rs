@@ -192,14 +192,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         rows: &rows,
         lost: &lost,
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
-    let markdown = report.markdown();
-    let table = out.join("results.md");
-    std::fs::write(&table, &markdown).with_context(|| format!("write {}", table.display()))?;
+    write_out(&out, "results.md", &report.markdown())?;
     let svg = out.join("chart.svg");
     chart::write(&svg, &names, &rows, &lost).with_context(|| format!("write {}", svg.display()))?;
-    println!("\n{markdown}");
-    println!("wrote {} and {}", table.display(), svg.display());
+    println!("wrote {}", svg.display());
     Ok(())
 }
 
