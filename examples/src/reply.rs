@@ -1,8 +1,13 @@
 //! The answers of the example servers, errors included, apart from any web
 //! framework's response type.
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use session_core::Error;
+
+/// The content type of session answers and errors.
+pub(crate) const JSON: &str = "application/json";
+/// The content type of the other answers.
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// A response of the example servers: status, content type and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,12 +21,27 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// [`content_type`](Self::content_type) as a header value: checked
+    /// when this compiles for the servers' own two, at run time for others.
+    pub fn content_type_header(&self) -> HeaderValue {
+        const JSON_HEADER: HeaderValue = HeaderValue::from_static(JSON);
+        const TEXT_HEADER: HeaderValue = HeaderValue::from_static(TEXT);
+        match self.content_type {
+            JSON => JSON_HEADER,
+            TEXT => TEXT_HEADER,
+            other => HeaderValue::from_static(other),
+        }
+    }
+
     /// 200 with `value` as JSON; the error replies take its content type.
     pub(crate) fn json(value: serde_json::Value) -> Reply {
+        // `to_string` rather than `Display`, which writes through a
+        // formatter; a `Value` always serializes, so the fallback never runs.
+        let body = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
         Reply {
             status: StatusCode::OK,
-            content_type: "application/json",
-            body: value.to_string(),
+            content_type: JSON,
+            body,
         }
     }
 
@@ -29,7 +49,7 @@ impl Reply {
     pub fn index() -> Reply {
         Reply {
             status: StatusCode::OK,
-            content_type: "text/plain; charset=utf-8",
+            content_type: TEXT,
             body: "ok".into(),
         }
     }
@@ -38,7 +58,7 @@ impl Reply {
     pub fn not_found() -> Reply {
         Reply {
             status: StatusCode::NOT_FOUND,
-            content_type: "text/plain; charset=utf-8",
+            content_type: TEXT,
             body: "not found".into(),
         }
     }
@@ -63,7 +83,7 @@ impl Reply {
     pub fn method_not_allowed() -> Reply {
         Reply {
             status: StatusCode::METHOD_NOT_ALLOWED,
-            content_type: "text/plain; charset=utf-8",
+            content_type: TEXT,
             body: "only GET is served".into(),
         }
     }

@@ -168,6 +168,12 @@ fn decode(segment: &str) -> Option<String> {
         .map(|s| s.into_owned())
 }
 
+/// Whether `path`'s percent-encoding decodes to UTF-8. Text with no `%`
+/// decodes to itself, so most paths need no second look.
+fn decodes_to_utf8(path: &str) -> bool {
+    !path.contains('%') || percent_decode_str(path).decode_utf8().is_ok()
+}
+
 /// The checks every server makes before routing: 405 to any method but GET
 /// (on every path), then 404 to a path whose percent-encoding is not UTF-8
 /// (routers that decode parameters themselves would otherwise answer 400, or
@@ -175,7 +181,7 @@ fn decode(segment: &str) -> Option<String> {
 pub fn precheck(is_get: bool, path: &str) -> Option<Reply> {
     if !is_get {
         Some(Reply::method_not_allowed())
-    } else if percent_decode_str(path).decode_utf8().is_err() {
+    } else if !decodes_to_utf8(path) {
         Some(Reply::not_found())
     } else {
         None

@@ -2,13 +2,18 @@
 //! connection limits, the accept loop, and a graceful shutdown on Ctrl-C or
 //! SIGTERM.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clap::Parser;
-use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
+use futures_util::task::AtomicWaker;
+use hyper_util::server::graceful::GracefulConnection;
 use session_core::{BoxError, SessionConfig, Store};
 
 use crate::Options;
@@ -199,8 +204,9 @@ pub(crate) async fn shutdown_signal() {
 /// own task, at most [`ConnectionLimits::max_connections`] at once, until
 /// the process stops ([`until_shutdown`]): then it stops accepting, has
 /// every open connection close after the request it is serving, and
-/// returns once they have, or after [`DRAIN_TIMEOUT`]. Accept errors (out
-/// of file descriptors and the like) are logged and do not stop the server.
+/// returns once they have, or after [`DRAIN_TIMEOUT`] (dropping the
+/// stragglers). Accept errors (out of file descriptors and the like) are
+/// logged and do not stop the server.
 pub(crate) async fn accept_loop<F, C>(
     listener: std::net::TcpListener,
     mut connection: F,
@@ -215,7 +221,9 @@ where
     let slots = Arc::new(tokio::sync::Semaphore::new(
         connection_limits().max_connections,
     ));
-    let connections = GracefulShutdown::new();
+    // The tasks, to drain and drop; and each one's stop signal, until it ends.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut signals = HashMap::new();
     let stopping = STOPPING.raised();
     tokio::pin!(stopping);
     loop {
@@ -225,7 +233,12 @@ where
             Some((slot, listener.accept().await))
         };
         let (slot, accepted) = tokio::select! {
+            biased;
             () = &mut stopping => break,
+            Some(ended) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                signals.remove(&ended_task(ended));
+                continue;
+            }
             next = next => match next {
                 Some(next) => next,
                 None => break,
@@ -239,27 +252,93 @@ where
                 continue;
             }
         };
-        let served = connections.watch(connection(stream));
-        let dropped = DROPPING.raised();
-        tokio::spawn(async move {
-            tokio::select! {
-                served = served => if let Err(error) = served {
-                    tracing::debug!(%error, "connection ended with an error");
-                },
-                // Dropping the connection closes it, mid-request or not.
-                () = dropped => {}
+        let signal = Arc::new(StopSignal::default());
+        let served = Stoppable {
+            connection: Box::pin(connection(stream)),
+            signal: Arc::clone(&signal),
+            stopping: false,
+        };
+        let task = tasks.spawn(async move {
+            if let Err(error) = served.await {
+                tracing::debug!(%error, "connection ended with an error");
             }
             drop(slot);
         });
+        signals.insert(task.id(), signal);
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(?DRAIN_TIMEOUT, "connections still open; stopping anyway");
+    for signal in signals.values() {
+        signal.raise();
     }
+    let drained = async {
+        while let Some(ended) = tasks.join_next_with_id().await {
+            ended_task(ended);
+        }
+    };
+    tokio::select! {
+        drained = tokio::time::timeout(DRAIN_TIMEOUT, drained) => if drained.is_err() {
+            tracing::warn!(?DRAIN_TIMEOUT, "connections still open; dropping them");
+        },
+        // Dropping a connection closes it, mid-request or not.
+        () = DROPPING.raised() => {}
+    }
+    // Dropping the set aborts the tasks still in it.
+    drop(tasks);
     Ok(())
+}
+
+/// The id of a connection task that ended, saying so if it panicked.
+fn ended_task(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, ())) => id,
+        Err(error) => {
+            if error.is_panic() {
+                tracing::error!(%error, "a connection's task panicked");
+            }
+            error.id()
+        }
+    }
+}
+
+/// A connection's signal to stop: raised once, when the server stops
+/// accepting, and waking the task that serves it. One atomic load a poll,
+/// where a channel's receiver would take the waiter list's lock on every
+/// poll of a busy connection.
+#[derive(Default)]
+struct StopSignal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl StopSignal {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+/// A connection that shuts down gracefully (it finishes the request it is
+/// serving, then closes) once its [`StopSignal`] is raised.
+struct Stoppable<C> {
+    connection: Pin<Box<C>>,
+    signal: Arc<StopSignal>,
+    stopping: bool,
+}
+
+impl<C: GracefulConnection> Future for Stoppable<C> {
+    type Output = Result<(), C::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.stopping {
+            // Registered before the check, so that a raise after it wakes us.
+            self.signal.waker.register(cx.waker());
+            if self.signal.raised.load(Ordering::Acquire) {
+                self.stopping = true;
+                self.connection.as_mut().graceful_shutdown();
+            }
+        }
+        self.connection.as_mut().poll(cx)
+    }
 }
 
 /// hyper's HTTP/1 connection settings for the hyper-based servers: the

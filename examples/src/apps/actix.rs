@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use futures_util::future::Either;
@@ -18,7 +19,7 @@ use session_adapters::{Session, SessionMiddleware};
 use session_core::{SessionConfig, Store};
 
 use super::{Param, PATHS};
-use crate::{handle, handle_some, Reply, Route};
+use crate::{handle, handle_some, reply, Reply, Route};
 
 /// Adds the contract's routes to an actix-web app.
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -172,7 +173,16 @@ fn handler(param: Param) -> actix_web::Route {
 fn response(reply: Reply) -> HttpResponse {
     let status =
         StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // The servers' own two content types as constants, checked when this
+    // compiles rather than parsed and copied on every response.
+    const JSON: HeaderValue = HeaderValue::from_static(reply::JSON);
+    const TEXT: HeaderValue = HeaderValue::from_static(reply::TEXT);
+    let content_type = match reply.content_type {
+        reply::JSON => JSON,
+        reply::TEXT => TEXT,
+        other => HeaderValue::from_static(other),
+    };
     HttpResponse::build(status)
-        .content_type(reply.content_type)
+        .insert_header((CONTENT_TYPE, content_type))
         .body(reply.body)
 }

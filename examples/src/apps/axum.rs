@@ -15,12 +15,13 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method, Request};
+use http::{Method, Request};
 use hyper::body::Incoming;
 use session_adapters::{Session, SessionLayer, SessionService};
 use session_core::{SessionConfig, Store};
@@ -125,10 +126,12 @@ fn handler(param: Param) -> MethodRouter {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.body).into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        // Built whole, not through `(status, body)`, which would set a
+        // content type only to have it replaced.
+        let content_type = self.content_type_header();
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
         response
     }
 }
