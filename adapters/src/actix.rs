@@ -142,6 +142,10 @@ where
 /// Appends what `cookie` says the response needs (`Set-Cookie`, and the
 /// `Cache-Control` and `Vary` that go with it) to `response`.
 fn append_headers<B, C: Codec>(response: &mut ServiceResponse<B>, cookie: ResponseCookie<C>) {
+    // Most often so for routes that never use the session: skip the copy.
+    if cookie.is_untouched() {
+        return;
+    }
     // The core decides from the handler's own `Cache-Control` and `Vary`
     // (copied into `http` 1's types) what to append.
     let mut seen = http::HeaderMap::new();
@@ -155,13 +159,11 @@ fn append_headers<B, C: Codec>(response: &mut ServiceResponse<B>, cookie: Respon
             }
         }
     }
-    for (name, value) in cookie.into_headers(&seen) {
-        match to_actix(&name, &value) {
-            Some((name, value)) => response.headers_mut().append(name, value),
-            // Cannot happen: both were valid a moment ago.
-            None => tracing::error!("session response header dropped"),
-        }
-    }
+    cookie.for_each_header(&seen, |name, value| match to_actix(&name, &value) {
+        Some((name, value)) => response.headers_mut().append(name, value),
+        // Cannot happen: both were valid a moment ago.
+        None => tracing::error!("session response header dropped"),
+    });
 }
 
 /// One of the session's response headers in actix-web's types. The names,

@@ -8,7 +8,7 @@ use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
 use crate::signer::Verified;
-use crate::state::{Current, Lifetime, RequestState, Stage};
+use crate::state::{Current, Lifetime, RequestState, Stage, State};
 use crate::{Codec, JsonCodec, SessionConfig};
 
 /// The response half of a [`GenericSession`](crate::GenericSession): what the response must say
@@ -52,7 +52,11 @@ impl<C: Codec> ResponseCookie<C> {
     /// `<name>.sig` cookie after it. Empty when [`value`](Self::value) is
     /// `None`.
     pub fn values(&self) -> Vec<HeaderValue> {
-        let state = self.request.lock_unverified();
+        self.values_in(&self.request.lock_unverified())
+    }
+
+    /// [`values`](Self::values) for the request's `state`, locked.
+    fn values_in(&self, state: &State) -> Vec<HeaderValue> {
         let cookie = &self.config.cookie;
         let live = match &state.session {
             // Nothing looked at the session, so nothing about it changed.
@@ -97,6 +101,16 @@ impl<C: Codec> ResponseCookie<C> {
         }
     }
 
+    /// Whether the handler left the session alone: it called no method of
+    /// it. Then the response needs no session header, whatever its own
+    /// headers say, and [`into_headers`](Self::into_headers) would return
+    /// none. A cheap check, for adapters that would otherwise copy the
+    /// response's `Cache-Control` and `Vary` only to learn that.
+    pub fn is_untouched(&self) -> bool {
+        let state = self.request.lock_unverified();
+        !state.accessed && matches!(state.session, Current::Unverified)
+    }
+
     /// The headers this response needs, to be appended to the `response`
     /// headers the handler set (which are read, never replaced):
     ///
@@ -108,12 +122,19 @@ impl<C: Codec> ResponseCookie<C> {
     ///   `Vary` already names `Cookie` or is `*`).
     ///
     /// For frameworks whose header types are not `http` 1's: copy in the
-    /// response's `Cache-Control` and `Vary`, and append what this returns.
+    /// response's `Cache-Control` and `Vary`, and append what this returns
+    /// (or what [`for_each_header`](Self::for_each_header) hands over, which
+    /// makes no list).
     pub fn into_headers(self, response: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = Vec::new();
-        self.plan(response)
-            .each(|name, value| headers.push((name, value)));
+        self.for_each_header(response, |name, value| headers.push((name, value)));
         headers
+    }
+
+    /// Hands `add` each header [`into_headers`](Self::into_headers) would
+    /// list, in the same order.
+    pub fn for_each_header(self, response: &HeaderMap, add: impl FnMut(HeaderName, HeaderValue)) {
+        self.plan(response).each(add);
     }
 
     /// Appends the headers the response needs, if any, to the response's
@@ -127,12 +148,15 @@ impl<C: Codec> ResponseCookie<C> {
     }
 
     fn plan(&self, response: &HeaderMap) -> Plan {
-        let cookies = self.values();
+        let (cookies, accessed) = {
+            let state = self.request.lock_unverified();
+            (self.values_in(&state), state.accessed)
+        };
         let cache_control = !cookies.is_empty()
             && !lists(response, &CACHE_CONTROL, |item| {
                 item.eq_ignore_ascii_case("no-cache=\"set-cookie\"")
             });
-        let vary = self.request.lock_unverified().accessed
+        let vary = accessed
             && !lists(response, &VARY, |item| {
                 item == "*" || item.eq_ignore_ascii_case("cookie")
             });
@@ -158,14 +182,15 @@ impl Plan {
         for cookie in self.cookies {
             add(SET_COOKIE, cookie);
         }
+        // Checked when this compiles, not on every response.
+        const NO_CACHE_SET_COOKIE: HeaderValue =
+            HeaderValue::from_static("no-cache=\"Set-Cookie\"");
+        const COOKIE: HeaderValue = HeaderValue::from_static("Cookie");
         if self.cache_control {
-            add(
-                CACHE_CONTROL,
-                HeaderValue::from_static("no-cache=\"Set-Cookie\""),
-            );
+            add(CACHE_CONTROL, NO_CACHE_SET_COOKIE);
         }
         if self.vary {
-            add(VARY, HeaderValue::from_static("Cookie"));
+            add(VARY, COOKIE);
         }
     }
 }
@@ -179,4 +204,59 @@ fn lists(headers: &HeaderMap, name: &HeaderName, matches: impl Fn(&str) -> bool)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|item| matches(item.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::header::{COOKIE, SET_COOKIE, VARY};
+    use http::{HeaderMap, HeaderValue};
+
+    use crate::testkit::MapStore;
+    use crate::{GenericSession, SessionConfig, Store};
+
+    /// A request's session and its response half, with `headers`.
+    fn request(
+        headers: &HeaderMap,
+        store: &Arc<dyn Store>,
+    ) -> (GenericSession, super::ResponseCookie) {
+        let config = SessionConfig::builder()
+            .keys([b"response-test-key-0123456789abcd".to_vec()])
+            .secure(false)
+            .build()
+            .unwrap();
+        GenericSession::new(headers, Arc::clone(store), Arc::new(config))
+    }
+
+    /// Untouched until the handler calls the session, cookie or not; and
+    /// while untouched, the response needs no header.
+    #[test]
+    fn untouched_until_the_session_is_called() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store: Arc<dyn Store> = Arc::new(MapStore::new());
+            let (session, cookie) = request(&HeaderMap::new(), &store);
+            assert!(cookie.is_untouched());
+            session.set("a", &1).await.unwrap();
+            assert!(!cookie.is_untouched());
+            let headers: HeaderMap = cookie.into_headers(&HeaderMap::new()).into_iter().collect();
+            let set = headers[SET_COOKIE].to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+
+            let mut sent = HeaderMap::new();
+            sent.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
+            let (_, cookie) = request(&sent, &store);
+            assert!(cookie.is_untouched());
+            assert!(cookie.into_headers(&HeaderMap::new()).is_empty());
+
+            let (session, cookie) = request(&sent, &store);
+            assert_eq!(session.get::<i32>("a").await.unwrap(), Some(1));
+            assert!(!cookie.is_untouched());
+            let headers = cookie.into_headers(&HeaderMap::new());
+            assert_eq!(headers, [(VARY, HeaderValue::from_static("Cookie"))]);
+        });
+    }
 }

@@ -305,11 +305,17 @@ impl Reads {
     }
 
     /// How a read of `hash` now may go.
-    pub(crate) fn plan(&self, hash: &str) -> Plan {
+    #[cfg(test)]
+    fn plan(&self, hash: &str) -> Plan {
+        self.plan_at(hash, Instant::now())
+    }
+
+    /// How a read of `hash` at `now` (the caller's clock reading, which it
+    /// has anyway) may go.
+    pub(crate) fn plan_at(&self, hash: &str, now: Instant) -> Plan {
         if self.per_shard == 0 {
             return Plan::Script;
         }
-        let now = Instant::now();
         let fresh = self
             .shard(hash.as_bytes())
             .known

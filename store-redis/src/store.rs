@@ -172,7 +172,7 @@ impl RedisStore {
             .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
         if !policy.touch_granularity().is_zero() {
             let at = std::time::Instant::now();
-            let plan = self.reads.plan(hash);
+            let plan = self.reads.plan_at(hash, at);
             if plan != Plan::Script {
                 if let Some(value) = self.plain_read(hash, command, fields).await? {
                     if plan == Plan::Defer {
