@@ -21,15 +21,17 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// [`content_type`](Self::content_type) as a header value: checked
-    /// when this compiles for the servers' own two, at run time for others.
-    pub fn content_type_header(&self) -> HeaderValue {
+    /// [`content_type`](Self::content_type) as a header value: constants
+    /// for the servers' own two, parsed for any other; `None` if it is no
+    /// valid header value (the servers then answer 500, as actix-web does
+    /// for a response it cannot build).
+    pub fn content_type_header(&self) -> Option<HeaderValue> {
         const JSON_HEADER: HeaderValue = HeaderValue::from_static(JSON);
         const TEXT_HEADER: HeaderValue = HeaderValue::from_static(TEXT);
         match self.content_type {
-            JSON => JSON_HEADER,
-            TEXT => TEXT_HEADER,
-            other => HeaderValue::from_static(other),
+            JSON => Some(JSON_HEADER),
+            TEXT => Some(TEXT_HEADER),
+            other => HeaderValue::from_str(other).ok(),
         }
     }
 
@@ -98,5 +100,25 @@ impl Reply {
             status: response.status(),
             ..Reply::json(serde_json::json!({ "error": response.into_body() }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_become_header_values_or_none() {
+        let with = |content_type| Reply {
+            content_type,
+            ..Reply::index()
+        };
+        assert_eq!(with(JSON).content_type_header().unwrap(), JSON);
+        assert_eq!(with(TEXT).content_type_header().unwrap(), TEXT);
+        assert_eq!(
+            with("text/html").content_type_header().unwrap(),
+            "text/html"
+        );
+        assert_eq!(with("text/html\n").content_type_header(), None);
     }
 }

@@ -282,8 +282,9 @@ where
         // Dropping a connection closes it, mid-request or not.
         () = DROPPING.raised() => {}
     }
-    // Dropping the set aborts the tasks still in it.
-    drop(tasks);
+    // The connections still open are dropped, and gone before the store's
+    // flush at exit begins.
+    tasks.shutdown().await;
     Ok(())
 }
 
@@ -301,9 +302,9 @@ fn ended_task(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> t
 }
 
 /// A connection's signal to stop: raised once, when the server stops
-/// accepting, and waking the task that serves it. One atomic load a poll,
-/// where a channel's receiver would take the waiter list's lock on every
-/// poll of a busy connection.
+/// accepting, and waking the task that serves it. A few atomic operations
+/// a poll, where a channel's receiver would take the waiter list's lock on
+/// every poll of a busy connection.
 #[derive(Default)]
 struct StopSignal {
     raised: AtomicBool,

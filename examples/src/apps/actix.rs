@@ -177,12 +177,12 @@ fn response(reply: Reply) -> HttpResponse {
     // compiles rather than parsed and copied on every response.
     const JSON: HeaderValue = HeaderValue::from_static(reply::JSON);
     const TEXT: HeaderValue = HeaderValue::from_static(reply::TEXT);
-    let content_type = match reply.content_type {
-        reply::JSON => JSON,
-        reply::TEXT => TEXT,
-        other => HeaderValue::from_static(other),
+    let mut builder = HttpResponse::build(status);
+    match reply.content_type {
+        reply::JSON => builder.insert_header((CONTENT_TYPE, JSON)),
+        reply::TEXT => builder.insert_header((CONTENT_TYPE, TEXT)),
+        // Parsed: one that is no header value makes the response a 500.
+        other => builder.content_type(other),
     };
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, content_type))
-        .body(reply.body)
+    builder.body(reply.body)
 }

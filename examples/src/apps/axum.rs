@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 use http::header::CONTENT_TYPE;
-use http::{Method, Request};
+use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use session_adapters::{Session, SessionLayer, SessionService};
 use session_core::{SessionConfig, Store};
@@ -128,7 +128,9 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         // Built whole, not through `(status, body)`, which would set a
         // content type only to have it replaced.
-        let content_type = self.content_type_header();
+        let Some(content_type) = self.content_type_header() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
         let mut response = Response::new(Body::from(self.body));
         *response.status_mut() = self.status;
         response.headers_mut().insert(CONTENT_TYPE, content_type);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -55,7 +55,11 @@ pub(crate) async fn route<B>(request: &Request<B>, session: &GenericSession) -> 
 
 /// A [`Reply`] as a hyper response.
 pub(crate) fn response(reply: Reply) -> Response<Full<Bytes>> {
-    let content_type = reply.content_type_header();
+    let Some(content_type) = reply.content_type_header() else {
+        let mut response = Response::new(Full::default());
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return response;
+    };
     let mut response = Response::new(Full::new(Bytes::from(reply.body)));
     *response.status_mut() = reply.status;
     response.headers_mut().insert(CONTENT_TYPE, content_type);

@@ -288,12 +288,13 @@ async fn measure(
                 };
                 let sample = load::run(users, mix, length, settings.rate, processes).await;
                 println!(
-                    "round {}/{} {:<14} {:<22} {:>9} req/s {:>5} errors",
+                    "round {}/{} {:<14} {:<22} {:>9} req/s {:>6.1} µs CPU/req {:>5} errors",
                     round + 1,
                     settings.rounds,
                     mix.name(),
                     server.spec.name,
                     report::thousands(sample.per_second()),
+                    sample.server_us_per_request(),
                     sample.errors
                 );
                 runs.push(Run {

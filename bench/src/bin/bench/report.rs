@@ -117,7 +117,7 @@ impl Report<'_> {
                 thousands(row.range.1),
                 row.ratio.map_or("—".into(), |r| format!("{r:.2}")),
                 row.server_us,
-                row.cpu_vs_raw.map_or("—".into(), |r| format!("{r:.2}")),
+                cpu_vs_raw(row),
                 row.redis_us.map_or("—".into(), |us| format!("{us:.1}")),
                 row.redis_commands
                     .map_or("—".into(), |commands| format!("{commands:.1}")),
@@ -128,7 +128,8 @@ impl Report<'_> {
             "\n¹ Median over rounds of the server's CPU per request over that of the raw \
              baseline on its own framework (`raw-redis` on axum and hyper, `raw-redis-actix` \
              on actix-web), in the same round and mix: what the session work costs, apart \
-             from what one framework costs beside the other.\n",
+             from what one framework costs beside the other. In brackets, with more than one \
+             round: the lowest and highest round's.\n",
         );
         out
     }
@@ -159,6 +160,18 @@ impl Report<'_> {
     }
 }
 
+/// The table's cell for `row`'s CPU over its raw baseline: the median, and
+/// the rounds' range when they differ.
+fn cpu_vs_raw(row: &Row) -> String {
+    match (row.cpu_vs_raw, row.cpu_vs_raw_range) {
+        (Some(median), Some((low, high))) if low < high => {
+            format!("{median:.2} ({low:.2}–{high:.2})")
+        }
+        (Some(median), _) => format!("{median:.2}"),
+        (None, _) => "—".into(),
+    }
+}
+
 /// `12345.6` as `12,346`.
 pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
@@ -182,5 +195,27 @@ mod tests {
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1600.0), "1,600");
         assert_eq!(thousands(1234567.8), "1,234,568");
+    }
+
+    #[test]
+    fn cpu_cells_show_the_rounds_range_when_they_differ() {
+        let mut row = Row {
+            server: "a",
+            mix: crate::load::Mix::Get,
+            per_second: 1.0,
+            range: (1.0, 1.0),
+            ratio: None,
+            server_us: 1.0,
+            cpu_vs_raw: Some(1.08),
+            cpu_vs_raw_range: Some((1.02, 1.154)),
+            redis_us: None,
+            redis_commands: None,
+            errors: 0,
+        };
+        assert_eq!(cpu_vs_raw(&row), "1.08 (1.02–1.15)");
+        row.cpu_vs_raw_range = Some((1.08, 1.08));
+        assert_eq!(cpu_vs_raw(&row), "1.08");
+        row.cpu_vs_raw = None;
+        assert_eq!(cpu_vs_raw(&row), "—");
     }
 }

@@ -32,6 +32,8 @@ pub struct Row {
     /// raw baseline on the same framework, in the same round and mix; `None`
     /// when that baseline did not run.
     pub cpu_vs_raw: Option<f64>,
+    /// The lowest and highest round of those ratios.
+    pub cpu_vs_raw_range: Option<(f64, f64)>,
     /// Median Redis CPU per request, µs, for servers on Redis.
     pub redis_us: Option<f64>,
     /// Median Redis commands per request (those inside scripts included),
@@ -105,6 +107,7 @@ pub fn summarize(
                         .collect::<Vec<_>>(),
                 ),
                 cpu_vs_raw: (!cpu_ratios.is_empty()).then(|| median(&cpu_ratios)),
+                cpu_vs_raw_range: (!cpu_ratios.is_empty()).then(|| range(&cpu_ratios)),
                 redis_us: (!redis.is_empty()).then(|| median(&redis)),
                 redis_commands: (!commands.is_empty()).then(|| median(&commands)),
                 errors: mine.iter().map(|run| run.sample.errors).sum(),
@@ -194,8 +197,23 @@ mod tests {
         let rows = summarize(&runs, &["a", "b"], &[Mix::Get], "base", raw_of);
         assert_eq!(rows[0].cpu_vs_raw, Some(1.0));
         assert_eq!(rows[1].cpu_vs_raw, Some(1.5));
+        assert_eq!(rows[1].cpu_vs_raw_range, Some((1.5, 1.5)));
         // No baseline in the runs: no ratio.
         let rows = summarize(&runs, &["a"], &[Mix::Get], "base", |_| "gone");
         assert_eq!(rows[0].cpu_vs_raw, None);
+        assert_eq!(rows[0].cpu_vs_raw_range, None);
+    }
+
+    #[test]
+    fn cpu_ratios_keep_the_rounds_range() {
+        let mut runs = Vec::new();
+        for (round, cpu_ms) in [(0, 110), (1, 90), (2, 130)] {
+            let mut mine = run("a", round, 100);
+            mine.sample.server_cpu = Duration::from_millis(cpu_ms);
+            runs.extend([mine, run("base", round, 100)]);
+        }
+        let rows = summarize(&runs, &["a"], &[Mix::Get], "base", |_| "base");
+        assert_eq!(rows[0].cpu_vs_raw, Some(1.1));
+        assert_eq!(rows[0].cpu_vs_raw_range, Some((0.9, 1.3)));
     }
 }
