@@ -793,6 +793,8 @@ async fn write_batch(
         }
     };
     let now = Instant::now();
+    // Made once: every session but a doubt sent again goes under it.
+    let call_token = token_arg(token);
     for owed in sessions {
         invocation.key(owed.hash.as_slice()).arg(owed.reads);
         if policy.is_some() {
@@ -804,7 +806,11 @@ async fn write_batch(
             });
             invocation.arg(age);
         }
-        invocation.arg(token_arg(owed.token(token)));
+        // Its reads go under a doubt's own token, or this call's.
+        match owed.again {
+            Some(again) => invocation.arg(token_arg(again)),
+            None => invocation.arg(call_token.as_str()),
+        };
     }
     match policy {
         None => {
@@ -812,9 +818,13 @@ async fn write_batch(
             Ok(found.into_iter().map(counted).collect())
         }
         Some(_) => {
-            let replies: Vec<(i64, i64)> =
-                invoke(connection, invocation, timeout, sessions.len()).await?;
-            Ok(replies.into_iter().map(refreshed).collect())
+            // Flat: due and left of the first session, then of the second, ...
+            let replies: Vec<i64> =
+                invoke(connection, invocation, timeout, 2 * sessions.len()).await?;
+            Ok(replies
+                .chunks_exact(2)
+                .map(|pair| refreshed((pair[0], pair[1])))
+                .collect())
         }
     }
 }
@@ -826,23 +836,15 @@ fn token_arg(token: u64) -> String {
     format!("{:08x}:{}", token >> 32, token & u64::from(u32::MAX))
 }
 
-impl Owed {
-    /// The token its reads go under: a doubt's own, or this call's.
-    fn token(&self, call: u64) -> u64 {
-        self.again.unwrap_or(call)
-    }
-}
-
-/// Runs `invocation` with the timeout, for a reply per session of
-/// `sessions`.
+/// Runs `invocation` with the timeout, for a list of `expected` replies.
 async fn invoke<T: redis::FromRedisValue>(
     mut connection: Connection,
     invocation: redis::ScriptInvocation<'_>,
     timeout: Duration,
-    sessions: usize,
+    expected: usize,
 ) -> Result<Vec<T>, Unknown> {
     match tokio::time::timeout(timeout, invocation.invoke_async::<Vec<T>>(&mut connection)).await {
-        Ok(Ok(replies)) if replies.len() == sessions => Ok(replies),
+        Ok(Ok(replies)) if replies.len() == expected => Ok(replies),
         Ok(Ok(_)) => {
             tracing::debug!("pending reads stay pending: a reply of the wrong length");
             Err(Unknown)

@@ -32,6 +32,7 @@ local function add(key, count, token)
 end
 local found = {}
 for i, key in ipairs(KEYS) do
-  found[i] = guarded(add, key, ARGV[2 * i - 1], ARGV[2 * i]) or 0
+  local ok, added = guarded(add, key, ARGV[2 * i - 1], ARGV[2 * i])
+  found[i] = ok and added or 0
 end
 return found

@@ -16,20 +16,41 @@
 -- (on a new connection), and the store's next call replaces its token
 -- before the first lands: calls on one connection run in order.
 local PASSES_KEPT = 3
+-- Both run for every session of a flush, so they make no strings they do
+-- not keep: Lua interns (hashes) each one it makes.
+local find, sub, byte = string.find, string.sub, string.byte
+local SPACE = 32
 local function passed(list, token)
-  if not list then return false end
-  return string.find(' ' .. list .. ' ', ' ' .. token .. ' ', 1, true) ~= nil
+  if not list or token == '' then return false end
+  local from = 1
+  while true do
+    local i, j = find(list, token, from, true)
+    if not i then return false end
+    -- A whole token, not a part of one.
+    if (i == 1 or byte(list, i - 1) == SPACE) and (j == #list or byte(list, j + 1) == SPACE) then
+      return true
+    end
+    from = i + 1
+  end
 end
 local function with_pass(list, token)
+  if not list then return token end
   -- The store's mark with its ':'; a token without one replaces none.
   local mark = string.match(token, '^[^:]*:')
-  local kept = {}
-  if list then
-    for seen in string.gmatch(list, '%S+') do
-      if not mark or string.sub(seen, 1, #mark) ~= mark then kept[#kept + 1] = seen end
+  local kept, n, from = {}, 0, 1
+  while true do
+    local i, j = find(list, '%S+', from)
+    if not i then break end
+    local at, to
+    if mark then at, to = find(list, mark, i, true) end
+    -- Kept unless it starts with the mark.
+    if at ~= i or to > j then
+      n = n + 1
+      kept[n] = sub(list, i, j)
     end
+    from = j + 1
   end
-  kept[#kept + 1] = token
-  while #kept > PASSES_KEPT do table.remove(kept, 1) end
-  return table.concat(kept, ' ')
+  n = n + 1
+  kept[n] = token
+  return table.concat(kept, ' ', math.max(n - PASSES_KEPT + 1, 1), n)
 end

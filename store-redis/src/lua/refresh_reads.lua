@@ -8,36 +8,52 @@
 -- Slides each session's expiry as that read would have then, from its own
 -- idle timeout and within its absolute lifetime, and never to a sooner
 -- deadline than it has, nor its last activity to an earlier one. For each,
--- {due, left}: in how many ms a read must slide the expiry again (see
--- read_touch) and the time to live it has now; or {-1, 0} for a session
--- that is gone, or whose key refused it (see guard.lua).
+-- due and left: in how many ms a read must slide the expiry again (see
+-- read_touch) and the time to live it has now; or -1 and 0 for a session
+-- that is gone, or whose key refused it (see guard.lua). One flat list,
+-- KEYS[1]'s two numbers, then KEYS[2]'s, ...: a table per session would
+-- cost an allocation each, here and in the reply.
+-- With many sessions, each rarely read within the touch granularity of its
+-- last read, nearly every read comes through here: what a session costs
+-- here is what such a read costs Redis, beyond its HGET.
+local GRANULARITY = tonumber(ARGV[3])
+local FIELDS = {LAST, PASS}
 local function refresh(key, reads, age, token)
-  local ttl, _, counts, meta = live_ttl(key, {LAST, PASS})
-  if not ttl then return {-1, 0} end
+  local ttl, _, counts, meta = live_ttl(key, FIELDS)
+  if not ttl then return -1, 0 end
   if token ~= '' and passed(meta[8], token) then reads = 0 end
-  -- A refresh alone leaves the token as it is: only reads need one.
   local count = (tonumber(counts[1]) or 0) + reads
-  local counted = {READS, count}
-  if reads > 0 and token ~= '' then counted = {READS, count, PASS, with_pass(meta[8], token)} end
   local idle = tonumber(meta[3] or ARGV[1])
-  local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
+  local granularity = math.min(GRANULARITY, math.floor(idle / 2))
   local slid = math.min(ttl, idle - age)
   local left = redis.call('PTTL', key)
+  -- A refresh alone leaves the token as it is: only reads need one; and
+  -- with no reads and no slide, nothing changes.
+  local token_too = reads > 0 and token ~= ''
   if slid > 0 and slid > left then
     redis.call('PEXPIRE', key, slid)
-    local last = math.max(now_ms() - age, tonumber(meta[7]) or 0)
-    redis.call('HSET', key, LAST, int(last), unpack(counted))
+    local last = int(math.max(now_ms() - age, tonumber(meta[7]) or 0))
+    if token_too then
+      redis.call('HSET', key, LAST, last, READS, count, PASS, with_pass(meta[8], token))
+    else
+      redis.call('HSET', key, LAST, last, READS, count)
+    end
     left = slid
-  else
-    redis.call('HSET', key, unpack(counted))
+  elseif token_too then
+    redis.call('HSET', key, READS, count, PASS, with_pass(meta[8], token))
+  elseif reads > 0 then
+    redis.call('HSET', key, READS, count)
   end
-  return {math.max(left - (ttl - granularity), 0), math.max(left, 0)}
+  return math.max(left - (ttl - granularity), 0), math.max(left, 0)
 end
 
 local out = {}
 for i, key in ipairs(KEYS) do
   local reads = tonumber(ARGV[3 * i + 1])
   local age = tonumber(ARGV[3 * i + 2])
-  out[i] = guarded(refresh, key, reads, age, ARGV[3 * i + 3]) or {-1, 0}
+  local ok, due, left = guarded(refresh, key, reads, age, ARGV[3 * i + 3])
+  if not ok then due, left = -1, 0 end
+  out[2 * i - 1] = due
+  out[2 * i] = left
 end
 return out
