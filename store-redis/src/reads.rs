@@ -689,7 +689,7 @@ enum Written {
 
 /// A script call whose outcome is not known: no answer, an error (the
 /// scripts answer for each session, so an error is the server's as a
-/// whole), or not one answer per session.
+/// whole), or not as many answers as the sessions call for.
 struct Unknown;
 
 /// Writes out `owed`, taken from `reads` (whose [`gate`](Reads::gate) the
@@ -765,8 +765,9 @@ fn settle_batch(reads: &Reads, sessions: Vec<Owed>, sent: Instant, written: Vec<
 }
 
 /// Sessions that one script call writes out, on a single server: about a
-/// quarter of a millisecond of Redis's time, short enough not to hold up
-/// the requests queued behind it.
+/// quarter of a millisecond of Redis's time for counts alone, about half a
+/// millisecond for refreshes (measured at 4.6 and 9 µs a session), short
+/// enough not to hold up the requests queued behind it for long.
 const BATCH: usize = 64;
 
 /// One script call for `sessions`: their counts alone (`policy` `None`),

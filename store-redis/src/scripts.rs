@@ -225,4 +225,48 @@ mod tests {
             "{encoding}"
         );
     }
+
+    /// A refresh that has no reads to count and would not move the
+    /// deadline leaves the session's hash untouched, not even rewritten as
+    /// it was: `WATCH` sees any write. With a read to count, it writes.
+    #[test]
+    fn a_refresh_with_nothing_to_count_or_slide_writes_nothing() {
+        let server = RedisServer::start();
+        let mut con = server.connection();
+        let key = "session:still";
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let created = u64::try_from(now.as_millis()).unwrap();
+        let () = con.hset(key, b"\xffcreated".as_slice(), created).unwrap();
+        let () = con.pexpire(key, 600_000).unwrap();
+        // Whether anything wrote the key since `WATCH`, after `run`.
+        let written = |con: &mut redis::Connection, run: &dyn Fn(&mut redis::Connection)| {
+            let () = redis::cmd("WATCH").arg(key).query(con).unwrap();
+            run(con);
+            let exec: Option<(String,)> = redis::pipe().atomic().cmd("PING").query(con).unwrap();
+            exec.is_none()
+        };
+        // Read 599 s ago under a 600 s idle timeout: its slide would put the
+        // deadline a second out, sooner than it is.
+        let refresh = |reads: u64| {
+            move |con: &mut redis::Connection| {
+                let replies: Vec<i64> = NATIVE
+                    .refresh_reads
+                    .arg(600_000)
+                    .arg(0)
+                    .arg(1_000)
+                    .key(key)
+                    .arg(reads)
+                    .arg(599_000)
+                    .arg("a:1")
+                    .invoke(con)
+                    .unwrap();
+                assert_eq!(replies.len(), 2, "due and left: {replies:?}");
+                assert!(replies[1] > 590_000, "not slid sooner: {replies:?}");
+            }
+        };
+        assert!(!written(&mut con, &refresh(0)), "nothing to write");
+        assert!(written(&mut con, &refresh(1)), "a read to count");
+        let reads: u64 = con.hget(key, READS).unwrap();
+        assert_eq!(reads, 1);
+    }
 }

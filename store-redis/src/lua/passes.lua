@@ -16,8 +16,8 @@
 -- (on a new connection), and the store's next call replaces its token
 -- before the first lands: calls on one connection run in order.
 local PASSES_KEPT = 3
--- Both run for every session of a flush, so they make no strings they do
--- not keep: Lua interns (hashes) each one it makes.
+-- Both run for every session of a flush, so they make as few strings as
+-- they can: Lua interns (hashes) each one it makes.
 local find, sub, byte = string.find, string.sub, string.byte
 local SPACE = 32
 local function passed(list, token)
