@@ -133,6 +133,37 @@ mod tests {
     const READS: &[u8] = b"\xffreads";
     const PASS: &[u8] = b"\xffpass";
 
+    /// `refresh_reads.lua` on `key` alone, with a 600 s idle timeout and a
+    /// 1 s granularity: `reads` read, the last `age` ms ago, under `token`.
+    /// Its answer, due and left.
+    fn refresh_one(
+        con: &mut redis::Connection,
+        key: &str,
+        (reads, age): (u64, u64),
+        token: &str,
+    ) -> [i64; 2] {
+        let replies: Vec<i64> = NATIVE
+            .refresh_reads
+            .arg(600_000)
+            .arg(0)
+            .arg(1_000)
+            .key(key)
+            .arg(reads)
+            .arg(age)
+            .arg(token)
+            .invoke(con)
+            .unwrap();
+        replies.try_into().expect("due and left")
+    }
+
+    /// A native session at `key`, created now, with 600 s to live.
+    fn new_session(con: &mut redis::Connection, key: &str) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let created = u64::try_from(now.as_millis()).unwrap();
+        let () = con.hset(key, b"\xffcreated".as_slice(), created).unwrap();
+        let () = con.pexpire(key, 600_000).unwrap();
+    }
+
     /// Reads a flush call sends again add nothing while its token is kept:
     /// the session's hash keeps the latest token of each of the last three
     /// stores that counted reads of it, though calls of other stores
@@ -144,10 +175,7 @@ mod tests {
         let server = RedisServer::start();
         let mut con = server.connection();
         let key = "session:one";
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let created = u64::try_from(now.as_millis()).unwrap();
-        let () = con.hset(key, b"\xffcreated".as_slice(), created).unwrap();
-        let () = con.pexpire(key, 600_000).unwrap();
+        new_session(&mut con, key);
         let add = |con: &mut redis::Connection, reads: u64, token: &str| -> u64 {
             let found: Vec<i64> = NATIVE
                 .add_reads
@@ -184,19 +212,8 @@ mod tests {
         assert_eq!(kept, "b:3 d:1 a:2", "the last three stores");
 
         let refresh = |con: &mut redis::Connection, reads: u64, token: &str| -> u64 {
-            let replies: Vec<i64> = NATIVE
-                .refresh_reads
-                .arg(600_000)
-                .arg(0)
-                .arg(1_000)
-                .key(key)
-                .arg(reads)
-                .arg(0)
-                .arg(token)
-                .invoke(con)
-                .unwrap();
-            assert_eq!(replies.len(), 2, "due and left: {replies:?}");
-            assert!(replies[1] > 0, "the session is there: {replies:?}");
+            let [_, left] = refresh_one(con, key, (reads, 0), token);
+            assert!(left > 0, "the session is there");
             con.hget(key, READS).unwrap()
         };
         assert_eq!(
@@ -234,10 +251,7 @@ mod tests {
         let server = RedisServer::start();
         let mut con = server.connection();
         let key = "session:still";
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let created = u64::try_from(now.as_millis()).unwrap();
-        let () = con.hset(key, b"\xffcreated".as_slice(), created).unwrap();
-        let () = con.pexpire(key, 600_000).unwrap();
+        new_session(&mut con, key);
         // Whether anything wrote the key since `WATCH`, after `run`.
         let written = |con: &mut redis::Connection, run: &dyn Fn(&mut redis::Connection)| {
             let () = redis::cmd("WATCH").arg(key).query(con).unwrap();
@@ -249,19 +263,8 @@ mod tests {
         // deadline a second out, sooner than it is.
         let refresh = |reads: u64| {
             move |con: &mut redis::Connection| {
-                let replies: Vec<i64> = NATIVE
-                    .refresh_reads
-                    .arg(600_000)
-                    .arg(0)
-                    .arg(1_000)
-                    .key(key)
-                    .arg(reads)
-                    .arg(599_000)
-                    .arg("a:1")
-                    .invoke(con)
-                    .unwrap();
-                assert_eq!(replies.len(), 2, "due and left: {replies:?}");
-                assert!(replies[1] > 590_000, "not slid sooner: {replies:?}");
+                let [_, left] = refresh_one(con, key, (reads, 599_000), "a:1");
+                assert!(left > 590_000, "not slid sooner: {left}");
             }
         };
         assert!(!written(&mut con, &refresh(0)), "nothing to write");
