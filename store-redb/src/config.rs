@@ -139,8 +139,9 @@ impl RedbStoreBuilder {
     /// MiB; 0 for none). It fills as pages are read and written (commits
     /// not yet synced take up to half), so a small store never uses it
     /// all. Once the file outgrows it, lookups read pages through the OS:
-    /// README's "As the store grows" tells what a cache that holds the
-    /// database buys at a million sessions.
+    /// PERFORMANCE.md ("The page cache", under "As the store grows, over
+    /// HTTP") tells what a cache that holds the database buys at a million
+    /// sessions.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
         self

@@ -111,8 +111,9 @@ impl SledStoreBuilder {
 
     /// sled's page cache, in bytes (default [`DEFAULT_CACHE_BYTES`], 64 MiB;
     /// sled's own default is 1 GiB; at least 256, sled's least, so 0 is
-    /// taken as that). It fills as pages are read and written. README's
-    /// "As the store grows" tells what a cache that holds the database
+    /// taken as that). It fills as pages are read and written.
+    /// PERFORMANCE.md ("The embedded stores", under "As the store grows,
+    /// straight on the stores") tells what a cache that holds the database
     /// buys at a million sessions.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
