@@ -534,6 +534,11 @@ pub trait Store: Send + Sync + 'static {
     /// expiry now. Returns the session's time to live after the change, or
     /// `None`, changing and creating nothing, if it does not exist.
     ///
+    /// A store whose processes serve reads between refreshes without
+    /// asking it may leave a session whose timeout shrinks up to the touch
+    /// granularity under its old timeout longer, once (store-redis does:
+    /// other processes read it without sliding it until then).
+    ///
     /// The setting moves with the session on [`regenerate`](Store::regenerate).
     async fn set_lifetime(
         &self,

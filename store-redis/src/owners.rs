@@ -284,6 +284,10 @@ impl RedisStore {
             return Ok(None);
         };
         let invocation = self.scripts.info.key(hash);
+        // Not while a pass writes counts out: between its script and its
+        // settling, a read would be in the hash's counter and still pending
+        // here (or, the other way round, in neither).
+        let _gate = self.reads.gate.read().await;
         let row: Vec<String> = self
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;

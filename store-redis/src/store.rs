@@ -85,6 +85,12 @@ fn millis(policy: &ExpiryPolicy) -> (u64, u64) {
     (ms(policy.idle), policy.absolute.map_or(0, ms))
 }
 
+/// The policy's `touch_after` in ms, as the scripts take it (they cap it at
+/// half the session's idle timeout, which may be its own).
+fn touch_after_ms(policy: &ExpiryPolicy) -> u64 {
+    u64::try_from(policy.touch_after.as_millis()).map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS))
+}
+
 impl RedisStore {
     /// A builder with the default settings (`redis://127.0.0.1:6379`).
     pub fn builder() -> RedisStoreBuilder {
@@ -168,8 +174,7 @@ impl RedisStore {
         fields: &[&str],
         policy: &ExpiryPolicy,
     ) -> Result<T> {
-        let granularity = u64::try_from(policy.touch_after.as_millis())
-            .map_or(MAX_MILLIS, |ms| ms.min(MAX_MILLIS));
+        let granularity = touch_after_ms(policy);
         if !policy.touch_granularity().is_zero() {
             let at = std::time::Instant::now();
             let plan = self.reads.plan_at(hash, at);
@@ -684,11 +689,19 @@ impl Store for RedisStore {
         policy: &ExpiryPolicy,
     ) -> Result<Option<Duration>> {
         let own = millis(&policy.with_idle(idle)).0;
+        let granularity = touch_after_ms(policy);
         let hash = self.key(id);
         // A shorter timeout shortens the granularity: the next read asks.
+        // Other processes' reads ask once the refresh their last script
+        // said was due comes: the script leaves the session that long.
         self.reads.forget_fresh(&hash);
         let ttl: i64 = self
-            .script(&self.scripts.set_lifetime, &hash, policy, own)
+            .script(
+                &self.scripts.set_lifetime,
+                &hash,
+                policy,
+                (own, granularity),
+            )
             .await?;
         Ok(u64::try_from(ttl).ok().map(Duration::from_millis))
     }

@@ -221,6 +221,38 @@ async fn reads_inside_the_granularity_are_one_plain_get() {
     assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
 }
 
+/// As in the native layout: a timeout another process shortens leaves the
+/// session for the plain reads this one may serve under what its last read
+/// script said, then holds.
+#[tokio::test]
+async fn a_timeout_shortened_elsewhere_outlasts_the_plain_reads_it_allowed() {
+    let server = RedisServer::start();
+    let (store, other) = (store(&server).await, store(&server).await);
+    let policy = POLICY.with_touch_after(Duration::from_secs(4));
+    let id = read_once(&store, &policy).await;
+    let ttl = other
+        .set_lifetime(&id, Duration::from_secs(3), &policy)
+        .await
+        .unwrap()
+        .expect("alive");
+    // The new timeout, and the old granularity once.
+    assert!(
+        ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
+        "{ttl:?}"
+    );
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            store.get(&id, "a", &policy).await.unwrap(),
+            Some(b"1".to_vec()),
+            "expired while read every 500 ms"
+        );
+    }
+    // Quiet for longer than the new timeout: gone.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+}
+
 /// Reads counted for a record that is deleted before their flush bring
 /// nothing back: the flush finds no record, and the record stays gone.
 #[tokio::test]

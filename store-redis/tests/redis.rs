@@ -741,6 +741,64 @@ async fn reads_inside_the_granularity_are_one_plain_command() {
     assert_eq!(scripted.info(&id).await.unwrap().unwrap().reads, 5);
 }
 
+/// A session whose own idle timeout another process shortens stays alive
+/// while this one reads it: this one serves reads with a plain command,
+/// sliding nothing, until the refresh its last read script said was due
+/// (up to 4 s here, the touch granularity), so the shorter timeout leaves
+/// the session that long once. Read by the script from then on, it ends
+/// the new timeout after its last read.
+#[tokio::test]
+async fn a_timeout_shortened_elsewhere_outlasts_the_plain_reads_it_allowed() {
+    let server = RedisServer::start();
+    let (store, other) = (store(&server).await, store(&server).await);
+    let policy = POLICY.with_touch_after(Duration::from_secs(4));
+    let id = create(&store, &policy).await;
+    // The script read: no refresh due for up to 4 s.
+    store.get(&id, "a", &policy).await.unwrap();
+    let ttl = other
+        .set_lifetime(&id, Duration::from_secs(3), &policy)
+        .await
+        .unwrap()
+        .expect("alive");
+    // The new timeout, and the old granularity once.
+    assert!(
+        ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
+        "{ttl:?}"
+    );
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            store.get(&id, "a", &policy).await.unwrap(),
+            Some(b"1".to_vec()),
+            "expired while read every 500 ms"
+        );
+    }
+    // Quiet for longer than the new timeout: gone.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+}
+
+/// `info` counts each read once while the background pass writes this
+/// process's counts out: not twice (in the hash's counter and still
+/// pending here), nor not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_counts_each_read_once_while_counts_go_out() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let policy = POLICY.with_touch_after(Duration::from_secs(60));
+    let id = create(&store, &policy).await;
+    let mut reads = 0;
+    // Five passes, about one a second (without the care, one run of three
+    // of 3.5 s counted a second's reads twice).
+    let until = Instant::now() + Duration::from_millis(5500);
+    while Instant::now() < until {
+        store.get(&id, "a", &policy).await.unwrap();
+        reads += 1;
+        let info = store.info(&id).await.unwrap().expect("alive");
+        assert_eq!(info.reads, reads, "after {reads} reads");
+    }
+}
+
 /// The reads of many sessions, each read once plainly, go out in a few
 /// script calls, not one per session, and cost Redis two commands for each
 /// session that has a count already (a read and a write); a session gone

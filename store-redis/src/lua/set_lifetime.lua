@@ -1,12 +1,26 @@
 -- set_lifetime: ARGV[3] is the session's own idle timeout in milliseconds,
--- kept in the hash and used by every later operation in place of ARGV[1].
--- Returns the session's new time to live in milliseconds, or -1 (changing
--- nothing) if it is absent or sealed by a cluster regenerate.
+-- kept in the hash and used by every later operation in place of ARGV[1];
+-- ARGV[4] the touch granularity, as for a read. Returns the session's new
+-- time to live in milliseconds, or -1 (changing nothing) if it is absent or
+-- sealed by a cluster regenerate.
+--
+-- A shorter timeout leaves the session, once, up to the touch granularity
+-- under its old timeout beyond the new one, never beyond the time it had
+-- left. Other processes may be serving its reads with a plain command,
+-- sliding nothing, until the refresh their last read script said was due,
+-- at most that granularity from now (see RedisStore's plain read path);
+-- they slide it by the new timeout from then on. Expiring it sooner would
+-- end it while they read it.
 local key = KEYS[1]
-local ttl, sealed = live_ttl(key)
+local ttl, sealed, _, meta = live_ttl(key)
 if not ttl or sealed then return -1 end
+local old_idle = tonumber(meta[3] or ARGV[1])
+local grace = math.min(tonumber(ARGV[4]), math.floor(old_idle / 2))
 redis.call('HSET', key, IDLE, ARGV[3])
 ttl = live_ttl(key)
+if grace > 0 then
+  ttl = math.max(ttl, math.min(redis.call('PTTL', key), ttl + grace))
+end
 redis.call('PEXPIRE', key, ttl)
 touch(key, ttl)
 return ttl
