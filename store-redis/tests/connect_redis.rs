@@ -12,6 +12,8 @@ use store_redis::{Layout, RedisStore};
 
 #[path = "common/commandstats.rs"]
 mod commandstats;
+#[path = "common/lifetime.rs"]
+mod lifetime;
 use commandstats::calls;
 
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(600));
@@ -230,27 +232,7 @@ async fn a_timeout_shortened_elsewhere_outlasts_the_plain_reads_it_allowed() {
     let (store, other) = (store(&server).await, store(&server).await);
     let policy = POLICY.with_touch_after(Duration::from_secs(4));
     let id = read_once(&store, &policy).await;
-    let ttl = other
-        .set_lifetime(&id, Duration::from_secs(3), &policy)
-        .await
-        .unwrap()
-        .expect("alive");
-    // The new timeout, and the old granularity once.
-    assert!(
-        ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
-        "{ttl:?}"
-    );
-    for _ in 0..12 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(
-            store.get(&id, "a", &policy).await.unwrap(),
-            Some(b"1".to_vec()),
-            "expired while read every 500 ms"
-        );
-    }
-    // Quiet for longer than the new timeout: gone.
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+    lifetime::outlasts_the_plain_reads(&store, &other, &id, &policy).await;
 }
 
 /// Reads counted for a record that is deleted before their flush bring

@@ -18,6 +18,8 @@ mod owned;
 
 #[path = "common/commandstats.rs"]
 mod commandstats;
+#[path = "common/lifetime.rs"]
+mod lifetime;
 use commandstats::calls;
 
 const POLICY: ExpiryPolicy = ExpiryPolicy::idle(Duration::from_secs(3600));
@@ -755,27 +757,7 @@ async fn a_timeout_shortened_elsewhere_outlasts_the_plain_reads_it_allowed() {
     let id = create(&store, &policy).await;
     // The script read: no refresh due for up to 4 s.
     store.get(&id, "a", &policy).await.unwrap();
-    let ttl = other
-        .set_lifetime(&id, Duration::from_secs(3), &policy)
-        .await
-        .unwrap()
-        .expect("alive");
-    // The new timeout, and the old granularity once.
-    assert!(
-        ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
-        "{ttl:?}"
-    );
-    for _ in 0..12 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(
-            store.get(&id, "a", &policy).await.unwrap(),
-            Some(b"1".to_vec()),
-            "expired while read every 500 ms"
-        );
-    }
-    // Quiet for longer than the new timeout: gone.
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+    lifetime::outlasts_the_plain_reads(&store, &other, &id, &policy).await;
 }
 
 /// `info` counts each read once while the background pass writes this
