@@ -73,6 +73,36 @@ pub(crate) struct Tables<'t> {
     pub(crate) refreshes: Option<&'t DeferredRefreshes>,
     /// The refreshes this transaction handled, taken out once it commits.
     pub(crate) refreshed: Vec<(String, DeferredRefresh)>,
+    /// The sessions this transaction removed, or renamed away.
+    gone: Vec<String>,
+}
+
+/// What a transaction took from the tally and from the refreshes left,
+/// and the sessions it removed: to settle once it commits.
+pub(crate) struct Taken {
+    folded: HashMap<String, PendingReads>,
+    refreshed: Vec<(String, DeferredRefresh)>,
+    gone: Vec<String>,
+}
+
+impl Taken {
+    /// Takes out of `tally` the reads the transaction folded into rows,
+    /// and out of `refreshes` those it applied; and forgets what `tally`
+    /// still holds of a session it removed or renamed away. Such a read was
+    /// counted after the removal took the session's reads in, from a
+    /// snapshot taken before it committed: it goes with the session, where
+    /// its entry would otherwise stay until the store is flushed.
+    pub(crate) fn settle(self, tally: &ReadTally, refreshes: &DeferredRefreshes) {
+        for (id, reads) in self.folded {
+            tally.settle(&id, reads);
+        }
+        for (id, refresh) in self.refreshed {
+            refreshes.settle(&id, refresh);
+        }
+        for id in self.gone {
+            tally.forget(&id);
+        }
+    }
 }
 
 impl<'t> Tables<'t> {
@@ -86,7 +116,18 @@ impl<'t> Tables<'t> {
             folded: HashMap::new(),
             refreshes: None,
             refreshed: Vec::new(),
+            gone: Vec::new(),
         })
+    }
+
+    /// What this transaction took, to [`settle`](Taken::settle) once it
+    /// commits.
+    pub(crate) fn taken(&mut self) -> Taken {
+        Taken {
+            folded: std::mem::take(&mut self.folded),
+            refreshed: std::mem::take(&mut self.refreshed),
+            gone: std::mem::take(&mut self.gone),
+        }
     }
 
     /// Slides the sessions whose refresh reads left for the writer, in
@@ -425,6 +466,7 @@ impl<'t> Tables<'t> {
     /// remove, by walking both (on this corruption path only).
     fn remove_raw(&mut self, id: &str, filed: u64) -> TxResult<()> {
         self.fold(id);
+        self.gone.push(id.to_owned());
         self.take_data(id)?;
         self.records.remove((id, ROW))?;
         self.expiry.remove((filed, id))?;
@@ -435,6 +477,7 @@ impl<'t> Tables<'t> {
     pub(crate) fn purge(&mut self, id: &str, meta: &Meta) -> TxResult<()> {
         // Its pending reads go with it.
         self.fold(id);
+        self.gone.push(id.to_owned());
         self.take_data(id)?;
         self.unindex(id, meta)
     }
@@ -458,6 +501,7 @@ impl<'t> Tables<'t> {
         }
         let mut meta = live.meta;
         meta.reads += self.fold(old).reads;
+        self.gone.push(old.to_owned());
         let moved = Live { meta, stored: None };
         self.save(new, &moved)
     }
@@ -698,13 +742,56 @@ pub(crate) mod tests {
             let live = tables.live(id, now_ms(), &policy).unwrap().unwrap();
             tables.save(id, &live).unwrap();
             assert_eq!(tables.meta(id).unwrap().unwrap().reads, 4);
-            std::mem::take(&mut tables.folded)
+            tables.taken()
         };
         tx.commit().unwrap();
-        for (id, reads) in folded {
-            tally.settle(&id, reads);
-        }
+        folded.settle(&tally, &DeferredRefreshes::new());
         assert_eq!(tally.get(id).reads, 0);
+    }
+
+    /// A read counted after a removal took its session's reads in (from a
+    /// snapshot taken before the removal committed) goes with the session
+    /// once the removal commits, whether a destroy or a regenerate: the
+    /// tally keeps nothing of the id, which no transaction would touch
+    /// again.
+    #[test]
+    fn reads_racing_a_removal_go_with_the_session() {
+        let (_dir, db) = database();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(3600));
+        let (tally, refreshes) = (ReadTally::new(), DeferredRefreshes::new());
+        for renamed in [false, true] {
+            let id = if renamed { "renamed" } else { "destroyed" };
+            let tx = db.begin_write().unwrap();
+            {
+                let mut tables = Tables::open(&tx).unwrap();
+                let live = Tables::create(now_ms(), &policy).unwrap();
+                tables.save(id, &live).unwrap();
+            }
+            tx.commit().unwrap();
+            tally.add(id, now_ms());
+            let tx = db.begin_write().unwrap();
+            let taken = {
+                let mut tables = Tables::open(&tx).unwrap();
+                tables.tally = Some(&tally);
+                if renamed {
+                    let live = tables.live(id, now_ms(), &policy).unwrap().unwrap();
+                    tables.rename(id, "new", live).unwrap();
+                } else {
+                    let meta = tables.meta(id).unwrap().unwrap();
+                    tables.purge(id, &meta).unwrap();
+                }
+                // The racing read.
+                tally.add(id, now_ms());
+                tables.taken()
+            };
+            tx.commit().unwrap();
+            taken.settle(&tally, &refreshes);
+            assert_eq!(tally.get(id), PendingReads::default(), "{id}");
+        }
+        // The renamed session took the read counted before the rename.
+        let tx = db.begin_write().unwrap();
+        let tables = Tables::open(&tx).unwrap();
+        assert_eq!(tables.meta("new").unwrap().unwrap().reads, 1);
     }
 
     /// A refresh left by a read slides the row as the read would have had

@@ -239,8 +239,7 @@ fn later(now: Instant, after: Duration) -> Instant {
 }
 
 /// Runs `body` in one write transaction and commits it, synced or not;
-/// then takes the pending reads it folded into rows out of the tally, and
-/// the refreshes it applied out of those left.
+/// then settles what it took (see [`Taken::settle`](crate::tables::Taken::settle)).
 fn transaction<T>(
     db: &Database,
     pending: Pending<'_>,
@@ -253,21 +252,15 @@ fn transaction<T>(
     } else {
         redb::Durability::None
     })?;
-    let (value, folded, refreshed) = {
+    let (value, taken) = {
         let mut tables = Tables::open(&tx)?;
         tables.tally = Some(pending.tally);
         tables.refreshes = Some(pending.refreshes);
         let value = body(&mut tables, now_ms())?;
-        let folded = std::mem::take(&mut tables.folded);
-        (value, folded, std::mem::take(&mut tables.refreshed))
+        (value, tables.taken())
     };
     tx.commit()?;
-    for (id, reads) in folded {
-        pending.tally.settle(&id, reads);
-    }
-    for (id, refresh) in refreshed {
-        pending.refreshes.settle(&id, refresh);
-    }
+    taken.settle(pending.tally, pending.refreshes);
     Ok(value)
 }
 

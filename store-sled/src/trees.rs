@@ -80,6 +80,8 @@ pub(crate) struct Tx<'a> {
     /// The pending reads this attempt took out of the tally to write into
     /// `meta` (or to drop with their session), put back unless it commits.
     folded: &'a RefCell<Vec<(String, PendingReads)>>,
+    /// The sessions this attempt removed, or renamed away.
+    gone: &'a RefCell<Vec<String>>,
 }
 
 /// The reads a transaction took out of the tally to fold into `meta`:
@@ -88,6 +90,8 @@ pub(crate) struct Tx<'a> {
 struct Taken<'a> {
     tally: &'a ReadTally,
     reads: RefCell<Vec<(String, PendingReads)>>,
+    /// The sessions the attempt removed or renamed away.
+    gone: RefCell<Vec<String>>,
 }
 
 impl Taken<'_> {
@@ -96,11 +100,20 @@ impl Taken<'_> {
         for (id, pending) in self.reads.borrow_mut().drain(..) {
             self.tally.add_pending(&id, pending);
         }
+        self.gone.borrow_mut().clear();
     }
 
-    /// The transaction committed: the reads are in `meta` now.
+    /// The transaction committed: the reads are in `meta` now. What the
+    /// tally still holds of a session it removed or renamed away was
+    /// counted by a read that raced the removal (it read the trees before
+    /// the commit, and counted after the removal took the reads): it goes
+    /// with the session, where its entry would stay until the store is
+    /// flushed.
     fn keep(self) {
         self.reads.borrow_mut().clear();
+        for id in self.gone.borrow_mut().drain(..) {
+            self.tally.forget(&id);
+        }
     }
 }
 
@@ -253,6 +266,7 @@ impl Trees {
         let taken = Taken {
             tally: &self.tally,
             reads: RefCell::default(),
+            gone: RefCell::default(),
         };
         let result = (
             &self.meta,
@@ -274,6 +288,7 @@ impl Trees {
                     tally: &self.tally,
                     refreshes: &self.refreshes,
                     folded: &taken.reads,
+                    gone: &taken.gone,
                 });
                 // Back while sled still holds its lock, before any other
                 // transaction can run without them.
@@ -999,6 +1014,7 @@ impl Tx<'_> {
         }
         let mut meta = live.meta;
         meta.reads += self.fold(old).reads;
+        self.gone.borrow_mut().push(old.to_owned());
         let moved = Live { meta, placed: None };
         self.save(new, &moved)
     }
@@ -1021,6 +1037,7 @@ impl Tx<'_> {
     pub(crate) fn purge(&self, id: &str, meta: &Meta) -> TxResult<()> {
         // Its pending reads go with it.
         self.fold(id);
+        self.gone.borrow_mut().push(id.to_owned());
         for key in &meta.keys {
             self.data.remove(data_key(id, key))?;
         }
@@ -1178,6 +1195,40 @@ mod tests {
         assert!(trees.refreshes.is_empty());
         let problems = trees.verify().unwrap();
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// A read counted after a removal took its session's reads (it read
+    /// the trees before the removal committed) goes with the session once
+    /// the removal commits, whether a destroy or a regenerate: the tally
+    /// keeps nothing of the id, which no transaction would touch again.
+    #[test]
+    fn reads_racing_a_removal_go_with_the_session() {
+        let trees = trees();
+        let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
+        for renamed in [false, true] {
+            let id = session(&trees, None);
+            trees.tally.add(&id, now_ms());
+            let new = format!("{id}-new");
+            trees
+                .transaction(|tx| {
+                    if renamed {
+                        if let Some(live) = tx.live(&id, now_ms(), &policy)? {
+                            tx.rename(&id, &new, live)?;
+                        }
+                    } else if let Some(meta) = tx.meta(&id)? {
+                        tx.purge(&id, &meta)?;
+                    }
+                    // The racing read.
+                    trees.tally.add(&id, now_ms());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(trees.tally.get(&id), PendingReads::default(), "{id}");
+            if renamed {
+                let meta = trees.transaction(|tx| tx.meta(&new)).unwrap();
+                assert_eq!(meta.expect("renamed").reads, 1, "the read before");
+            }
+        }
     }
 
     /// The reads a transaction takes out of the tally to fold go back if
