@@ -115,7 +115,11 @@ pub struct SessionInfo {
     pub owner: Option<String>,
     /// When the session was created (kept across regeneration).
     pub created_ms: u64,
-    /// When an operation last used it (read, write, extend, bind).
+    /// When an operation last used it (read, write, extend, bind). A read
+    /// between two refreshes (the touch granularity) moves it on the
+    /// embedded stores, which keep each read's time with its count, and not
+    /// on store-memory or store-redis, nor in the activity queries (see
+    /// [`Store::count_active`](crate::Store::count_active)).
     pub last_active_ms: u64,
     /// Reads (`get`, `get_many`, `get_all`) of the live session, kept across
     /// regeneration, counted by the store inside each read.

@@ -592,13 +592,22 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool>;
 
     /// How many live sessions had some activity within the last `within`.
+    ///
+    /// Activity is what moves a session's expiry: a write, `extend`, a
+    /// bind, or a read that refreshes it. A read between two refreshes (see
+    /// [`ExpiryPolicy`]'s touch granularity) writes nothing and is not
+    /// counted here, so a window shorter than the granularity can miss a
+    /// session only read within it. The embedded stores, which see every
+    /// read, report such reads in [`SessionInfo::last_active_ms`] all the
+    /// same.
     async fn count_active(&self, within: Duration) -> Result<u64>;
 
     /// The live sessions active within the last `within`, at most `limit` at
     /// a time, starting at `cursor` (`None` for the first page, then the
     /// previous page's [`ActivePage::next`]). As with Redis's `SCAN`, a
     /// session active throughout the walk is listed at least once; one
-    /// active meanwhile may be listed again.
+    /// active meanwhile may be listed again. Activity is as
+    /// [`count_active`](Store::count_active) counts it.
     async fn active_page(
         &self,
         within: Duration,
