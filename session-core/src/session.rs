@@ -608,7 +608,9 @@ impl<C: Codec> GenericSession<C> {
     /// enforced there ("remember me" at login, or a shorter one for an admin
     /// session), and re-sends the cookie as a persistent one whose `Max-Age`
     /// is the session's time to live: `idle`, bounded by the configured
-    /// absolute lifetime, which still applies. Later cookies for this session
+    /// absolute lifetime, which still applies (on store-redis a shorter one
+    /// may be up to `touch_after` more, see
+    /// [`Store::set_lifetime`](crate::Store::set_lifetime)). Later cookies for this session
     /// carry the lifetime too (signed), so refreshes keep it.
     ///
     /// Returns `false`, creating nothing, when there is no live session.

@@ -535,9 +535,10 @@ pub trait Store: Send + Sync + 'static {
     /// `None`, changing and creating nothing, if it does not exist.
     ///
     /// A store whose processes serve reads between refreshes without
-    /// asking it may leave a session whose timeout shrinks up to the touch
-    /// granularity under its old timeout longer, once (store-redis does:
-    /// other processes read it without sliding it until then).
+    /// asking it may leave a session whose timeout shrinks up to
+    /// `policy.touch_after` longer, never past the deadline it had nor its
+    /// absolute lifetime, and answer that time to live (store-redis does:
+    /// other processes may read it without sliding it until then).
     ///
     /// The setting moves with the session on [`regenerate`](Store::regenerate).
     async fn set_lifetime(

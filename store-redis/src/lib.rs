@@ -91,8 +91,8 @@
 //! set depends on what the hash holds, its creation time and its own idle
 //! timeout (the field `\xffidle`, set by
 //! [`set_lifetime`](session_core::Store::set_lifetime); a shorter one leaves
-//! the session, once, up to the touch granularity under the old one, for
-//! the plain reads below that other processes may serve until then). A
+//! the session up to `touch_after` longer, never past the deadline it had,
+//! for the plain reads below that other processes may serve until then). A
 //! read need not slide it when that would move the deadline by less than
 //! the touch granularity ([`ExpiryPolicy::touch_granularity`](session_core::ExpiryPolicy::touch_granularity),
 //! 60 s by default): each read script answers how long that holds, and until

@@ -760,6 +760,46 @@ async fn a_timeout_shortened_elsewhere_outlasts_the_plain_reads_it_allowed() {
     lifetime::outlasts_the_plain_reads(&store, &other, &id, &policy).await;
 }
 
+/// The time a shorter timeout leaves for other processes' plain reads is
+/// `touch_after`, whatever the timeout was before (a second shortening
+/// gets it too), and never more than the session had left, nor past its
+/// absolute lifetime; a longer timeout gets none.
+#[tokio::test]
+async fn a_shorter_timeouts_grace_stays_within_the_sessions_limits() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let policy = POLICY.with_touch_after(Duration::from_secs(4));
+    let id = create(&store, &policy).await;
+    let lifetime = |idle| store.set_lifetime(&id, Duration::from_secs(idle), &policy);
+    let ttl = lifetime(3).await.unwrap().expect("alive");
+    assert!(
+        ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
+        "{ttl:?}"
+    );
+    let ttl = lifetime(2).await.unwrap().expect("alive");
+    assert!(
+        ttl > Duration::from_secs(5) && ttl <= Duration::from_secs(6),
+        "again: {ttl:?}"
+    );
+    let ttl = lifetime(7200).await.unwrap().expect("alive");
+    assert!(
+        ttl > Duration::from_secs(7190) && ttl <= Duration::from_secs(7200),
+        "longer: {ttl:?}"
+    );
+
+    let bounded = policy.with_absolute(Duration::from_secs(5));
+    let id = create(&store, &bounded).await;
+    let ttl = store
+        .set_lifetime(&id, Duration::from_secs(3), &bounded)
+        .await
+        .unwrap()
+        .expect("alive");
+    assert!(
+        ttl > Duration::from_secs(3) && ttl <= Duration::from_secs(5),
+        "absolute: {ttl:?}"
+    );
+}
+
 /// `info` counts each read once while the background pass writes this
 /// process's counts out: not twice (in the hash's counter and still
 /// pending here), nor not at all.

@@ -80,7 +80,8 @@ pub(crate) struct Tx<'a> {
     /// The pending reads this attempt took out of the tally to write into
     /// `meta` (or to drop with their session), put back unless it commits.
     folded: &'a RefCell<Vec<(String, PendingReads)>>,
-    /// The sessions this attempt removed, or renamed away.
+    /// The sessions this attempt removed, or renamed away, and did not
+    /// save again.
     gone: &'a RefCell<Vec<String>>,
 }
 
@@ -865,6 +866,9 @@ impl Tx<'_> {
     /// and moves its index entries to match it.
     pub(crate) fn save(&self, id: &str, live: &Live) -> TxResult<()> {
         let pending = self.fold(id);
+        // Removed earlier in this transaction and made again (a create
+        // after a destroy): live once it commits.
+        self.gone.borrow_mut().retain(|gone| gone != id);
         // Fitted already where the deadline slid (`live`), not where a
         // caller set it.
         let slot = live.meta.fitted_slot();
@@ -1200,18 +1204,20 @@ mod tests {
     /// A read counted after a removal took its session's reads (it read
     /// the trees before the removal committed) goes with the session once
     /// the removal commits, whether a destroy or a regenerate: the tally
-    /// keeps nothing of the id, which no transaction would touch again.
+    /// keeps nothing of the id, which no transaction would touch again. A
+    /// session destroyed and made again in one transaction keeps such a
+    /// read: it is live.
     #[test]
     fn reads_racing_a_removal_go_with_the_session() {
         let trees = trees();
         let policy = ExpiryPolicy::idle(std::time::Duration::from_secs(60));
-        for renamed in [false, true] {
+        for (case, kept) in [("destroyed", 0), ("renamed", 0), ("made again", 1)] {
             let id = session(&trees, None);
             trees.tally.add(&id, now_ms());
             let new = format!("{id}-new");
             trees
                 .transaction(|tx| {
-                    if renamed {
+                    if case == "renamed" {
                         if let Some(live) = tx.live(&id, now_ms(), &policy)? {
                             tx.rename(&id, &new, live)?;
                         }
@@ -1220,11 +1226,16 @@ mod tests {
                     }
                     // The racing read.
                     trees.tally.add(&id, now_ms());
+                    if case == "made again" {
+                        tx.save(&id, &Tx::create(now_ms(), &policy).expect("time"))?;
+                        // Counted after the save: not in the new record.
+                        trees.tally.add(&id, now_ms());
+                    }
                     Ok(())
                 })
                 .unwrap();
-            assert_eq!(trees.tally.get(&id), PendingReads::default(), "{id}");
-            if renamed {
+            assert_eq!(trees.tally.get(&id).reads, kept, "{case}");
+            if case == "renamed" {
                 let meta = trees.transaction(|tx| tx.meta(&new)).unwrap();
                 assert_eq!(meta.expect("renamed").reads, 1, "the read before");
             }
