@@ -42,6 +42,20 @@ local function int(n)
   return string.format('%.0f', n)
 end
 
+-- How many ms session `meta` (as live_ttl reads it) has before its
+-- absolute lifetime (ARGV[2]) or its owner's hard deadline ends, whichever
+-- comes first; nil if neither bounds it. No activity moves either.
+local function hard_left(meta)
+  local left
+  local absolute = tonumber(ARGV[2])
+  if absolute > 0 then left = tonumber(meta[1]) + absolute - now_ms() end
+  if meta[4] then
+    local owned = tonumber(meta[4]) - now_ms()
+    if not left or owned < left then left = owned end
+  end
+  return left
+end
+
 -- The time to live of a live session touched now, or nil when it is absent
 -- or past its absolute lifetime; whether a cluster regenerate has sealed it,
 -- so that writes must find it gone; its counters {reads, writes}; and the
@@ -56,22 +70,13 @@ local function live_ttl(key, fields)
   end
   if not meta[1] then return nil, false end
   local ttl = tonumber(meta[3] or ARGV[1])
-  local absolute = tonumber(ARGV[2])
-  local now
-  if absolute > 0 then
-    now = now_ms()
-    local left = tonumber(meta[1]) + absolute - now
-    if left <= 0 then return nil, false end
-    ttl = math.min(ttl, left)
-  end
-  if meta[4] then
-    now = now or now_ms()
-    local left = tonumber(meta[4]) - now
-    if left <= 0 then return nil, false end
-    ttl = math.min(ttl, left)
+  local hard = hard_left(meta)
+  if hard then
+    if hard <= 0 then return nil, false end
+    ttl = math.min(ttl, hard)
   end
   local sealed = false
-  if meta[2] then sealed = tonumber(meta[2]) > (now or now_ms()) end
+  if meta[2] then sealed = tonumber(meta[2]) > now_ms() end
   return ttl, sealed, {meta[5], meta[6]}, meta
 end
 

@@ -19,10 +19,7 @@ redis.call('HSET', key, IDLE, ARGV[3])
 ttl = live_ttl(key)
 local grace = tonumber(ARGV[4])
 if shorter and grace > 0 then
-  local limit = ttl + grace
-  local absolute = tonumber(ARGV[2])
-  if absolute > 0 then limit = math.min(limit, tonumber(meta[1]) + absolute - now_ms()) end
-  if meta[4] then limit = math.min(limit, tonumber(meta[4]) - now_ms()) end
+  local limit = math.min(ttl + grace, hard_left(meta) or ttl + grace)
   ttl = math.max(ttl, math.min(redis.call('PTTL', key), limit))
 end
 redis.call('PEXPIRE', key, ttl)
