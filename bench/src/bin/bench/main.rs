@@ -280,7 +280,12 @@ async fn measure(
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
         for mix in MIXES {
-            for (server, users) in running.iter().zip(&users) {
+            // Each round starts one server further on, and every other
+            // round goes the other way, so that no server always runs
+            // first or last, nor always after the same one (whose
+            // background work, a sync say, may not have ended).
+            for i in round_order(running.len(), round) {
+                let (server, users) = (&running[i], &users[i]);
                 let processes = Processes {
                     clock,
                     server: server.pid(),
@@ -327,6 +332,16 @@ async fn measure(
     Ok((runs, lost))
 }
 
+/// The order of `servers` servers in round `round`: from server `round`
+/// on, every other round backwards.
+fn round_order(servers: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers).map(|i| (i + round) % servers).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 /// Fails with a clear message if `redis-server` is not on `PATH`
 /// (`RedisServer::start`, which runs the bench's own on a free loopback
 /// port, would panic instead).
@@ -354,4 +369,23 @@ fn redis_pid(redis: &RedisServer) -> anyhow::Result<u32> {
         .find_map(|line| line.strip_prefix("process_id:"))
         .and_then(|pid| pid.trim().parse().ok())
         .context("no process_id in INFO server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn rounds_change_who_runs_first_last_and_after_whom() {
+        assert_eq!(round_order(4, 0), [0, 1, 2, 3]);
+        assert_eq!(round_order(4, 1), [0, 3, 2, 1]);
+        assert_eq!(round_order(4, 2), [2, 3, 0, 1]);
+        // Every round runs every server once.
+        for round in 0..6 {
+            let mut order = round_order(5, round);
+            order.sort_unstable();
+            assert_eq!(order, [0, 1, 2, 3, 4]);
+        }
+        assert!(round_order(0, 3).is_empty());
+    }
 }

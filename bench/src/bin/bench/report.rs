@@ -102,14 +102,14 @@ impl Report<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | server CPU vs raw¹ | Redis CPU µs/req | Redis commands/req | errors |",
+            "| server | mix | req/s (median) | rounds' range | vs {} | server CPU µs/req | server CPU vs raw¹ | Redis CPU µs/req | server + Redis CPU vs raw² | Redis commands/req | errors |",
             self.baseline
         );
-        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in self.rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {:.1} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {:.1} | {} | {} | {} | {} | {} |",
                 row.server,
                 row.mix.name(),
                 thousands(row.per_second),
@@ -117,8 +117,9 @@ impl Report<'_> {
                 thousands(row.range.1),
                 row.ratio.map_or("—".into(), |r| format!("{r:.2}")),
                 row.server_us,
-                cpu_vs_raw(row),
+                ratio_cell(row.cpu_vs_raw, row.cpu_vs_raw_range),
                 row.redis_us.map_or("—".into(), |us| format!("{us:.1}")),
+                ratio_cell(row.all_vs_raw, row.all_vs_raw_range),
                 row.redis_commands
                     .map_or("—".into(), |commands| format!("{commands:.1}")),
                 row.errors
@@ -129,7 +130,10 @@ impl Report<'_> {
              baseline on its own framework (`raw-redis` on axum and hyper, `raw-redis-actix` \
              on actix-web), in the same round and mix: what the session work costs, apart \
              from what one framework costs beside the other. In brackets, with more than one \
-             round: the lowest and highest round's.\n",
+             round: the lowest and highest round's.\n\
+             \n² The same, with the CPU of the `redis-server` each uses added to the \
+             server's and the baseline's: a store on Redis does part of the session work \
+             in its scripts, inside Redis. A server without Redis adds none.\n",
         );
         out
     }
@@ -160,10 +164,10 @@ impl Report<'_> {
     }
 }
 
-/// The table's cell for `row`'s CPU over its raw baseline: the median, and
-/// the rounds' range when they differ.
-fn cpu_vs_raw(row: &Row) -> String {
-    match (row.cpu_vs_raw, row.cpu_vs_raw_range) {
+/// The table's cell for a ratio of CPU to the raw baseline's: the median,
+/// and the rounds' range when they differ.
+fn ratio_cell(median: Option<f64>, range: Option<(f64, f64)>) -> String {
+    match (median, range) {
         (Some(median), Some((low, high))) if low < high => {
             format!("{median:.2} ({low:.2}–{high:.2})")
         }
@@ -199,23 +203,11 @@ mod tests {
 
     #[test]
     fn cpu_cells_show_the_rounds_range_when_they_differ() {
-        let mut row = Row {
-            server: "a",
-            mix: crate::load::Mix::Get,
-            per_second: 1.0,
-            range: (1.0, 1.0),
-            ratio: None,
-            server_us: 1.0,
-            cpu_vs_raw: Some(1.08),
-            cpu_vs_raw_range: Some((1.02, 1.154)),
-            redis_us: None,
-            redis_commands: None,
-            errors: 0,
-        };
-        assert_eq!(cpu_vs_raw(&row), "1.08 (1.02–1.15)");
-        row.cpu_vs_raw_range = Some((1.08, 1.08));
-        assert_eq!(cpu_vs_raw(&row), "1.08");
-        row.cpu_vs_raw = None;
-        assert_eq!(cpu_vs_raw(&row), "—");
+        assert_eq!(
+            ratio_cell(Some(1.08), Some((1.02, 1.154))),
+            "1.08 (1.02–1.15)"
+        );
+        assert_eq!(ratio_cell(Some(1.08), Some((1.08, 1.08))), "1.08");
+        assert_eq!(ratio_cell(None, None), "—");
     }
 }

@@ -34,6 +34,12 @@ pub struct Row {
     pub cpu_vs_raw: Option<f64>,
     /// The lowest and highest round of those ratios.
     pub cpu_vs_raw_range: Option<(f64, f64)>,
+    /// The same with Redis's CPU added to the server's, here and in the
+    /// baseline: a store on Redis does part of the session work in its
+    /// scripts.
+    pub all_vs_raw: Option<f64>,
+    /// The lowest and highest round of those ratios.
+    pub all_vs_raw_range: Option<(f64, f64)>,
     /// Median Redis CPU per request, µs, for servers on Redis.
     pub redis_us: Option<f64>,
     /// Median Redis commands per request (those inside scripts included),
@@ -86,6 +92,7 @@ pub fn summarize(
             };
             let ratios = ratios_to(baseline, Sample::per_second);
             let cpu_ratios = ratios_to(raw_of(server), Sample::server_us_per_request);
+            let all_ratios = ratios_to(raw_of(server), Sample::all_us_per_request);
             let redis: Vec<f64> = mine
                 .iter()
                 .filter_map(|run| run.sample.redis_us_per_request())
@@ -108,6 +115,8 @@ pub fn summarize(
                 ),
                 cpu_vs_raw: (!cpu_ratios.is_empty()).then(|| median(&cpu_ratios)),
                 cpu_vs_raw_range: (!cpu_ratios.is_empty()).then(|| range(&cpu_ratios)),
+                all_vs_raw: (!all_ratios.is_empty()).then(|| median(&all_ratios)),
+                all_vs_raw_range: (!all_ratios.is_empty()).then(|| range(&all_ratios)),
                 redis_us: (!redis.is_empty()).then(|| median(&redis)),
                 redis_commands: (!commands.is_empty()).then(|| median(&commands)),
                 errors: mine.iter().map(|run| run.sample.errors).sum(),
@@ -215,5 +224,21 @@ mod tests {
         let rows = summarize(&runs, &["a"], &[Mix::Get], "base", |_| "base");
         assert_eq!(rows[0].cpu_vs_raw, Some(1.1));
         assert_eq!(rows[0].cpu_vs_raw_range, Some((0.9, 1.3)));
+    }
+
+    #[test]
+    fn redis_cpu_counts_in_the_ratio_of_all_cpu() {
+        // Same server CPU; the store's Redis does 300 ms of work to the
+        // baseline's 100, and a store without Redis does none.
+        let mut mine = run("a", 0, 100);
+        mine.sample.redis_cpu = Some(Duration::from_millis(300));
+        let mut base = run("base", 0, 100);
+        base.sample.redis_cpu = Some(Duration::from_millis(100));
+        let runs = [mine, base, run("memory", 0, 100)];
+        let rows = summarize(&runs, &["a", "memory"], &[Mix::Get], "base", |_| "base");
+        assert_eq!(rows[0].cpu_vs_raw, Some(1.0));
+        assert_eq!(rows[0].all_vs_raw, Some(2.0));
+        assert_eq!(rows[1].cpu_vs_raw, Some(1.0));
+        assert_eq!(rows[1].all_vs_raw, Some(0.5));
     }
 }
