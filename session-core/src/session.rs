@@ -628,8 +628,7 @@ impl<C: Codec> GenericSession<C> {
         if let Some(live) = self.lock().live(&id) {
             live.lifetime = Lifetime::Own {
                 seconds: idle.as_secs().max(1),
-                // Whole seconds, rounded up, as `Max-Age` counts them.
-                resend: Some(Duration::from_secs(ttl.as_millis().div_ceil(1000) as u64)),
+                resend: Some(max_age_of(ttl)),
             };
         }
         Ok(true)
@@ -809,4 +808,28 @@ fn csrf_token_of(secret: &str, id: &SessionId) -> Result<String> {
         .map_err(|e| crate::Error::Backend(e.to_string().into()))?;
     mac.update(id.as_str().as_bytes());
     Ok(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+/// `ttl` in whole seconds, rounded up, as `Max-Age` counts them; saturated,
+/// so that a lifetime too long to count (`Duration::MAX`, say) never wraps
+/// round to a `Max-Age` that deletes the cookie.
+fn max_age_of(ttl: Duration) -> Duration {
+    Duration::from_secs(u64::try_from(ttl.as_millis().div_ceil(1000)).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_rounds_up_and_never_wraps() {
+        assert_eq!(max_age_of(Duration::from_millis(1)), Duration::from_secs(1));
+        assert_eq!(max_age_of(Duration::from_secs(60)), Duration::from_secs(60));
+        assert_eq!(
+            max_age_of(Duration::from_millis(60_001)),
+            Duration::from_secs(61)
+        );
+        // u64::MAX seconds and more would be 2^64 s rounded up: 0 if cast.
+        assert_eq!(max_age_of(Duration::MAX), Duration::from_secs(u64::MAX));
+    }
 }

@@ -112,7 +112,16 @@ impl MemoryStore {
     where
         F: FnOnce(Option<&Record>) -> Option<Record> + Send,
     {
-        self.compute(id, |current| update(current.map(|r| &**r)).map(Arc::new))
+        let _turn = self.turns.take(id).await;
+        self.update_in_turn(id, update).await
+    }
+
+    /// [`update`](Self::update), by a caller that holds the session's turn.
+    pub(crate) async fn update_in_turn<F>(&self, id: &SessionId, update: F) -> bool
+    where
+        F: FnOnce(Option<&Record>) -> Option<Record> + Send,
+    {
+        self.compute_in_turn(id, |current| update(current.map(|r| &**r)).map(Arc::new))
             .await
     }
 

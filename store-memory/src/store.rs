@@ -267,11 +267,16 @@ impl Store for MemoryStore {
         check_owner(owner)?;
         let owner: Arc<str> = Arc::from(owner);
         let mut before = None;
+        // The index changes in the session's turn too: two binds of one
+        // session must not interleave, or the second's removal of the
+        // owner it replaced could drop the first's entry, or the other way
+        // round, leaving the session listed under no owner.
+        let turn = self.turns.take(id).await;
         // Indexed first: a listing may see the id before the bind lands,
         // and checks the record; it never misses a bound session.
         self.owners.add(&owner, id.as_str());
         let bound = self
-            .update(id, |current| {
+            .update_in_turn(id, |current| {
                 let current = current?;
                 before = current.owner.clone();
                 let record = current.with_owner(&owner, policy);
@@ -286,6 +291,7 @@ impl Store for MemoryStore {
         if let Some(before) = before.filter(|before| *before != owner) {
             self.owners.remove(&before, id.as_str());
         }
+        drop(turn);
         if let Some(cap) = cap {
             let sessions = self.owned(&owner).await;
             let last: Vec<(&str, u64)> = sessions

@@ -271,6 +271,25 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Drops `id` from `owner`'s index, unless the session is `owner`'s
+    /// again by then. The index and the session are separate keys (in
+    /// separate slots, on a cluster), so this is two steps, as a bind is:
+    /// a bind back to `owner` racing this removal has indexed the session
+    /// before its script and again after it, and whichever of those this
+    /// removal undid, the session names `owner` when this looks.
+    async fn unindex_unless_owned(
+        &self,
+        owner: &str,
+        id: &SessionId,
+        policy: &ExpiryPolicy,
+    ) -> Result<()> {
+        self.unindex(owner, &[Handle::of(id)]).await?;
+        if self.owner_of(&self.key(id)).await?.as_deref() == Some(owner) {
+            self.index(owner, id, policy).await?;
+        }
+        Ok(())
+    }
+
     /// `owner`'s index: handle → id.
     async fn indexed(&self, owner: &str) -> Result<Vec<(String, String)>> {
         let key = self.owner_key(owner);
@@ -382,12 +401,16 @@ impl RedisStore {
         let previous = match reply.as_slice() {
             [bound, previous] if bound == "1" => previous,
             _ => {
-                self.unindex(owner, &[Handle::of(id)]).await?;
+                self.unindex_unless_owned(owner, id, policy).await?;
                 return Ok(false);
             }
         };
+        // Again after the script: a bind racing this one, that took the
+        // session from `owner` before this script ran, may have dropped
+        // the entry since (it takes its previous owner out of the index).
+        self.index(owner, id, policy).await?;
         if !previous.is_empty() && previous != owner {
-            self.unindex(previous, &[Handle::of(id)]).await?;
+            self.unindex_unless_owned(previous, id, policy).await?;
         }
         if let Some(cap) = cap {
             let sessions = self.owned(owner).await?;

@@ -346,7 +346,7 @@ impl RedisStore {
     }
 
     /// The owner of the session at `hash`, if it has one.
-    async fn owner_of(&self, hash: &str) -> Result<Option<String>> {
+    pub(crate) async fn owner_of(&self, hash: &str) -> Result<Option<String>> {
         // A script, not a bare HGET, so that it reads either layout.
         self.run(|mut c| {
             let invocation = self.scripts.owner.key(hash);

@@ -337,6 +337,37 @@ pub async fn owner_with_ten_thousand_sessions_lists_correctly(store: Arc<dyn Sto
     assert!(writable(&*store, &other).await);
 }
 
+/// Binds of one session to two owners, racing: the session ends listed
+/// under the owner its metadata names, and under no other, every time.
+pub async fn racing_binds_leave_the_session_listed_under_its_owner(store: Arc<dyn Store>) {
+    for _ in 0..50 {
+        let id = owned(&*store, "ada", &LONG).await;
+        let binds: Vec<_> = ["bob", "ada", "bob", "ada"]
+            .into_iter()
+            .map(|owner| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(async move { store.bind_owner(&id, owner, None, &LONG).await })
+            })
+            .collect();
+        for bind in binds {
+            assert!(bind.await.unwrap().unwrap());
+        }
+        let owner = store.info(&id).await.unwrap().unwrap().owner.unwrap();
+        let other = if owner == "ada" { "bob" } else { "ada" };
+        let listed = handles(&store.owner_sessions(&owner).await.unwrap());
+        assert_eq!(
+            listed,
+            handles_of(&[&id]),
+            "listed under {owner}, its owner"
+        );
+        assert!(
+            store.owner_sessions(other).await.unwrap().is_empty(),
+            "listed under {other} too"
+        );
+        assert_eq!(store.destroy_owner(&owner, None).await.unwrap(), 1);
+    }
+}
+
 /// Writes racing a log-out-everywhere bring no session back.
 pub async fn writes_racing_logout_everywhere_revive_nothing(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
