@@ -271,6 +271,23 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Indexes `id` under the owner session `hash` has now, if it has one
+    /// and it is not `indexed`: a bind of the id it came from, that landed
+    /// between a regenerate's reading of the owner and its move, gave it
+    /// another (see [`Store::regenerate`](session_core::Store::regenerate)).
+    pub(crate) async fn index_moved(
+        &self,
+        hash: &str,
+        id: &SessionId,
+        indexed: Option<&str>,
+        policy: &ExpiryPolicy,
+    ) -> Result<()> {
+        match self.owner_of(hash).await? {
+            Some(owner) if indexed != Some(owner.as_str()) => self.index(&owner, id, policy).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Drops `id` from `owner`'s index, unless the session is `owner`'s
     /// again by then. The index and the session are separate keys (in
     /// separate slots, on a cluster), so this is two steps, as a bind is:
@@ -398,19 +415,33 @@ impl RedisStore {
                 (owner, ms(self.owned_lifetime).min(crate::store::MAX_MILLIS)),
             )
             .await?;
+        // What follows the script mends the index; the bind itself is done
+        // (or refused), and its answer stands whatever Redis says next.
         let previous = match reply.as_slice() {
             [bound, previous] if bound == "1" => previous,
             _ => {
-                self.unindex_unless_owned(owner, id, policy).await?;
+                let unindexed = self.unindex_unless_owned(owner, id, policy).await;
+                mended(
+                    unindexed,
+                    "a refused bind's index entry is left for a listing to hide",
+                );
                 return Ok(false);
             }
         };
         // Again after the script: a bind racing this one, that took the
         // session from `owner` before this script ran, may have dropped
         // the entry since (it takes its previous owner out of the index).
-        self.index(owner, id, policy).await?;
+        let indexed = self.index(owner, id, policy).await;
+        mended(
+            indexed,
+            "a racing bind may have left a bound session out of its owner's index",
+        );
         if !previous.is_empty() && previous != owner {
-            self.unindex_unless_owned(previous, id, policy).await?;
+            let unindexed = self.unindex_unless_owned(previous, id, policy).await;
+            mended(
+                unindexed,
+                "a previous owner's index entry is left for a listing to hide",
+            );
         }
         if let Some(cap) = cap {
             let sessions = self.owned(owner).await?;
@@ -845,5 +876,15 @@ mod tests {
             assert_eq!(usize::from(slot(tag.as_bytes())), slot_number);
             assert!(tag.len() <= 4, "{tag}");
         }
+    }
+}
+
+/// Logs a step that mends an owner's index after the session's own step
+/// is done, and failed: the operation's answer stands. A stale entry is
+/// harmless (listings check the session's owner); a missing one needed a
+/// racing operation and this failure together.
+fn mended(result: Result<()>, what: &str) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "{what}");
     }
 }

@@ -731,6 +731,11 @@ impl Store for RedisStore {
             }
             moved
         };
+        if matches!(moved, Ok(true)) {
+            if let Err(error) = self.index_moved(&to, to_id, owner.as_deref(), policy).await {
+                tracing::warn!(%error, "a regenerated session's new owner may miss it in its index");
+            }
+        }
         // After a failure the move may or may not have happened: both
         // entries stay, for a lookup to prune the one that names nothing.
         if let (Some(owner), Ok(moved)) = (&owner, &moved) {

@@ -333,13 +333,18 @@ async fn measure(
 }
 
 /// The order of `servers` servers in round `round`: from server `round`
-/// on, every other round backwards.
+/// on, forwards in even rounds and backwards in odd ones.
 fn round_order(servers: usize, round: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..servers).map(|i| (i + round) % servers).collect();
-    if round % 2 == 1 {
-        order.reverse();
-    }
-    order
+    let start = round % servers.max(1);
+    (0..servers)
+        .map(|i| {
+            if round.is_multiple_of(2) {
+                (start + i) % servers
+            } else {
+                (start + servers - i) % servers
+            }
+        })
+        .collect()
 }
 
 /// Fails with a clear message if `redis-server` is not on `PATH`
@@ -378,13 +383,16 @@ mod tests {
     #[test]
     fn rounds_change_who_runs_first_last_and_after_whom() {
         assert_eq!(round_order(4, 0), [0, 1, 2, 3]);
-        assert_eq!(round_order(4, 1), [0, 3, 2, 1]);
+        assert_eq!(round_order(4, 1), [1, 0, 3, 2]);
         assert_eq!(round_order(4, 2), [2, 3, 0, 1]);
-        // Every round runs every server once.
-        for round in 0..6 {
-            let mut order = round_order(5, round);
-            order.sort_unstable();
-            assert_eq!(order, [0, 1, 2, 3, 4]);
+        assert_eq!(round_order(4, 3), [3, 2, 1, 0]);
+        // Every round runs every server once, starting with server `round`.
+        for round in 0..12 {
+            let order = round_order(5, round);
+            assert_eq!(order[0], round % 5);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3, 4]);
         }
         assert!(round_order(0, 3).is_empty());
     }

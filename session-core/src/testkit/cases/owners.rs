@@ -368,6 +368,39 @@ pub async fn racing_binds_leave_the_session_listed_under_its_owner(store: Arc<dy
     }
 }
 
+/// A bind racing a regenerate of the same session: wherever the bind
+/// lands, the session ends listed under the owner its metadata names.
+pub async fn a_bind_racing_a_regenerate_leaves_the_session_listed(store: Arc<dyn Store>) {
+    for round in 0..50 {
+        let from = if round % 2 == 0 {
+            owned(&*store, "ada", &LONG).await
+        } else {
+            create(&*store, &[("k", "v")], &LONG).await
+        };
+        let to = new_id();
+        let bind = {
+            let (store, from) = (store.clone(), from.clone());
+            tokio::spawn(async move { store.bind_owner(&from, "bob", None, &LONG).await })
+        };
+        let moved = store.regenerate(&from, &to, &LONG).await.unwrap();
+        bind.await.unwrap().unwrap();
+        assert!(moved);
+        let info = store.info(&to).await.unwrap().expect("the moved session");
+        if let Some(owner) = &info.owner {
+            let listed = handles(&store.owner_sessions(owner).await.unwrap());
+            assert_eq!(
+                listed,
+                handles_of(&[&to]),
+                "listed under {owner}, its owner"
+            );
+            assert_eq!(store.destroy_owner(owner, None).await.unwrap(), 1);
+        }
+        for owner in ["ada", "bob"] {
+            assert!(store.owner_sessions(owner).await.unwrap().is_empty());
+        }
+    }
+}
+
 /// Writes racing a log-out-everywhere bring no session back.
 pub async fn writes_racing_logout_everywhere_revive_nothing(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
