@@ -271,23 +271,6 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Indexes `id` under the owner session `hash` has now, if it has one
-    /// and it is not `indexed`: a bind of the id it came from, that landed
-    /// between a regenerate's reading of the owner and its move, gave it
-    /// another (see [`Store::regenerate`](session_core::Store::regenerate)).
-    pub(crate) async fn index_moved(
-        &self,
-        hash: &str,
-        id: &SessionId,
-        indexed: Option<&str>,
-        policy: &ExpiryPolicy,
-    ) -> Result<()> {
-        match self.owner_of(hash).await? {
-            Some(owner) if indexed != Some(owner.as_str()) => self.index(&owner, id, policy).await,
-            _ => Ok(()),
-        }
-    }
-
     /// Drops `id` from `owner`'s index, unless the session is `owner`'s
     /// again by then. The index and the session are separate keys (in
     /// separate slots, on a cluster), so this is two steps, as a bind is:

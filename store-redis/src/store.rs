@@ -356,11 +356,22 @@ impl RedisStore {
     }
 
     /// Moves the session at hash `from` to the fresh hash `to`: one script
-    /// on a server, a copy across slots on a cluster.
-    async fn move_session(&self, from: &str, to: &str, policy: &ExpiryPolicy) -> Result<bool> {
+    /// on a server, a copy across slots on a cluster. `None` if there was
+    /// no live session to move; else the moved session's owner, as it
+    /// stood when it moved.
+    async fn move_session(
+        &self,
+        from: &str,
+        to: &str,
+        policy: &ExpiryPolicy,
+    ) -> Result<Option<Option<String>>> {
         #[cfg(feature = "cluster")]
         if self.connection.is_cluster() {
-            return self.regenerate_across_slots(from, to, policy).await;
+            if !self.regenerate_across_slots(from, to, policy).await? {
+                return Ok(None);
+            }
+            // The copy carried the owner; the reply did not.
+            return self.owner_of(to).await.map(Some);
         }
         let (idle, absolute) = millis(policy);
         let indexes = self.index_keys(from);
@@ -371,7 +382,10 @@ impl RedisStore {
                 async move { invocation.invoke_async(&mut c).await }
             })
             .await?;
-        Ok(matches!(reply.first().map(String::as_str), Some("1")))
+        Ok(match reply.as_slice() {
+            [moved, owner] if moved == "1" => Some((!owner.is_empty()).then(|| owner.clone())),
+            _ => None,
+        })
     }
 
     /// Whether `key` exists.
@@ -726,16 +740,21 @@ impl Store for RedisStore {
             // between a flush pass's reading and settling them.
             let _gate = self.reads.gate.read().await;
             let moved = self.move_session(&from, &to, policy).await;
-            if matches!(moved, Ok(true)) {
+            if matches!(moved, Ok(Some(_))) {
                 self.reads.moved(&from, &to);
             }
             moved
         };
-        if matches!(moved, Ok(true)) {
-            if let Err(error) = self.index_moved(&to, to_id, owner.as_deref(), policy).await {
-                tracing::warn!(%error, "a regenerated session's new owner may miss it in its index");
+        // A bind of the old id that landed between the owner's reading above
+        // and the move gave the session another owner: index it there too.
+        if let Ok(Some(Some(moved_owner))) = &moved {
+            if owner.as_ref() != Some(moved_owner) {
+                if let Err(error) = self.index(moved_owner, to_id, policy).await {
+                    tracing::warn!(%error, "a regenerated session's new owner may miss it in its index");
+                }
             }
         }
+        let moved = moved.map(|moved| moved.is_some());
         // After a failure the move may or may not have happened: both
         // entries stay, for a lookup to prune the one that names nothing.
         if let (Some(owner), Ok(moved)) = (&owner, &moved) {
