@@ -58,7 +58,18 @@ impl MemoryStore {
                 // Not yet bound (a bind in flight added the entry first), or
                 // bound elsewhere since (that bind drops the entry): kept.
                 Some(_) => {}
-                None => self.owners.remove(owner, &id),
+                None => {
+                    self.owners.remove(owner, &id);
+                    // Dropped, then looked at again: a regenerate indexes
+                    // its new id before the session is there, and again
+                    // after; if this drop came in between, it is here now.
+                    if let Some(record) = self.peek(&id).await {
+                        if record.owner.as_deref() == Some(owner) {
+                            self.owners.add(&Arc::from(owner), &id);
+                            live.push((id, record));
+                        }
+                    }
+                }
             }
         }
         live

@@ -244,10 +244,17 @@ impl Store for MemoryStore {
                     Some(record) => {
                         let moved = Arc::new(record.with_changes(&[], policy));
                         moved.stats.touch();
-                        if let Some(owner) = &moved.owner {
+                        let owner = moved.owner.clone();
+                        if let Some(owner) = &owner {
                             self.owners.add(owner, to.as_str());
                         }
                         self.cache.insert(to.as_str().to_owned(), moved).await;
+                        // Again: a listing that looked for the new id
+                        // before it was there may have dropped the entry
+                        // (it looks again after dropping, see `owned`).
+                        if let Some(owner) = &owner {
+                            self.owners.add(owner, to.as_str());
+                        }
                         Op::Remove
                     }
                     None => Op::Nop,

@@ -237,11 +237,14 @@ impl RedisStore {
         id: &SessionId,
         policy: &ExpiryPolicy,
     ) -> Result<()> {
-        let keep = policy
-            .absolute
-            .unwrap_or_default()
-            .max(self.owned_lifetime)
-            .saturating_add(INDEX_MARGIN);
+        let keep = policy.absolute.unwrap_or_default();
+        self.index_for(owner, id, keep).await
+    }
+
+    /// Adds `id` to `owner`'s index, which then lives at least `keep`, or
+    /// as long as a bound session may, if that is longer.
+    async fn index_for(&self, owner: &str, id: &SessionId, keep: Duration) -> Result<()> {
+        let keep = keep.max(self.owned_lifetime).saturating_add(INDEX_MARGIN);
         let key = self.owner_key(owner);
         let mut invocation = self.scripts.owner_add.key(&key);
         invocation
@@ -363,6 +366,7 @@ impl RedisStore {
             .await?;
         let mut live = Vec::new();
         let mut ended = Vec::new();
+        let mut ended_ids = Vec::new();
         for ((handle, id), info) in ids.into_iter().zip(infos) {
             match (id, info) {
                 (Some(id), Some(info)) => {
@@ -372,10 +376,30 @@ impl RedisStore {
                         live.push((id, info));
                     }
                 }
-                _ => ended.extend(Handle::parse(&handle)),
+                (id, _) => {
+                    ended.extend(Handle::parse(&handle));
+                    ended_ids.extend(id);
+                }
             }
         }
         self.unindex(owner, &ended).await?;
+        // Dropped, then looked at again: a regenerate indexes its new id
+        // before the session is there (it was not, above), and again after
+        // the move; if this drop came in between, the session is here now.
+        let again: Vec<_> = ended_ids
+            .iter()
+            .map(|id| self.info_of_id(Some(id)))
+            .collect();
+        let again: Vec<Option<SessionInfo>> = stream::iter(again)
+            .buffered(CONCURRENT)
+            .try_collect()
+            .await?;
+        for (id, info) in ended_ids.into_iter().zip(again) {
+            if let Some(info) = info.filter(|info| info.owner.as_deref() == Some(owner)) {
+                self.index_for(owner, &id, info.ttl).await?;
+                live.push((id, info));
+            }
+        }
         Ok(live)
     }
 
@@ -398,8 +422,9 @@ impl RedisStore {
                 (owner, ms(self.owned_lifetime).min(crate::store::MAX_MILLIS)),
             )
             .await?;
-        // What follows the script mends the index; the bind itself is done
-        // (or refused), and its answer stands whatever Redis says next.
+        // The index steps that follow the script only mend the index: the
+        // bind itself is done (or refused), and its answer stands whatever
+        // Redis says to them. (A cap that cannot be applied is an error.)
         let previous = match reply.as_slice() {
             [bound, previous] if bound == "1" => previous,
             _ => {

@@ -370,8 +370,13 @@ impl RedisStore {
             if !self.regenerate_across_slots(from, to, policy).await? {
                 return Ok(None);
             }
-            // The copy carried the owner; the reply did not.
-            return self.owner_of(to).await.map(Some);
+            // The copy carried the owner; the reply did not. The move is
+            // done: a failure to read it is no failure of the move.
+            let owner = self.owner_of(to).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "a regenerated session's owner could not be read");
+                None
+            });
+            return Ok(Some(owner));
         }
         let (idle, absolute) = millis(policy);
         let indexes = self.index_keys(from);
@@ -383,7 +388,9 @@ impl RedisStore {
             })
             .await?;
         Ok(match reply.as_slice() {
-            [moved, owner] if moved == "1" => Some((!owner.is_empty()).then(|| owner.clone())),
+            [moved, rest @ ..] if moved == "1" => {
+                Some(rest.first().filter(|owner| !owner.is_empty()).cloned())
+            }
             _ => None,
         })
     }
@@ -745,13 +752,14 @@ impl Store for RedisStore {
             }
             moved
         };
-        // A bind of the old id that landed between the owner's reading above
-        // and the move gave the session another owner: index it there too.
+        // Indexed again under the owner it moved with: a bind of the old id
+        // that landed between the owner's reading above and the move gave
+        // it another; and a listing that looked for the new id before the
+        // move found nothing and may have dropped the entry (it looks
+        // again after dropping, see `owned`).
         if let Ok(Some(Some(moved_owner))) = &moved {
-            if owner.as_ref() != Some(moved_owner) {
-                if let Err(error) = self.index(moved_owner, to_id, policy).await {
-                    tracing::warn!(%error, "a regenerated session's new owner may miss it in its index");
-                }
+            if let Err(error) = self.index(moved_owner, to_id, policy).await {
+                tracing::warn!(%error, "a regenerated session may be missing from its owner's index");
             }
         }
         let moved = moved.map(|moved| moved.is_some());

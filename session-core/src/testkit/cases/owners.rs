@@ -368,8 +368,10 @@ pub async fn racing_binds_leave_the_session_listed_under_its_owner(store: Arc<dy
     }
 }
 
-/// A bind racing a regenerate of the same session: wherever the bind
-/// lands, the session ends listed under the owner its metadata names.
+/// A bind and a listing racing a regenerate of the same session: wherever
+/// the bind lands, and whatever the listing drops of entries it found
+/// naming nothing, the session ends listed under the owner its metadata
+/// names.
 pub async fn a_bind_racing_a_regenerate_leaves_the_session_listed(store: Arc<dyn Store>) {
     for round in 0..50 {
         let from = if round % 2 == 0 {
@@ -382,8 +384,13 @@ pub async fn a_bind_racing_a_regenerate_leaves_the_session_listed(store: Arc<dyn
             let (store, from) = (store.clone(), from.clone());
             tokio::spawn(async move { store.bind_owner(&from, "bob", None, &LONG).await })
         };
+        let listing = {
+            let store = store.clone();
+            tokio::spawn(async move { store.owner_sessions("ada").await })
+        };
         let moved = store.regenerate(&from, &to, &LONG).await.unwrap();
         bind.await.unwrap().unwrap();
+        listing.await.unwrap().unwrap();
         assert!(moved);
         let info = store.info(&to).await.unwrap().expect("the moved session");
         if let Some(owner) = &info.owner {
