@@ -342,6 +342,12 @@ impl Store for MemoryStore {
                 self.owners.remove(owner, &id);
             } else if self.peek(&id).await.is_none() {
                 self.owners.remove(owner, &id);
+                // Dropped, then tried again: a regenerate indexes its new id
+                // before the session is there, and again after; if this
+                // drop came in between, the session is here now, and ends.
+                if self.remove_owned(&id, Some(owner)).await {
+                    destroyed += 1;
+                }
             }
         }
         Ok(destroyed)

@@ -477,17 +477,33 @@ impl RedisStore {
             .await?;
         let mut destroyed = 0;
         let mut drop = Vec::new();
+        let mut absent = Vec::new();
         for (id, result) in ids.iter().zip(results) {
             match result {
                 Destroyed::Yes(_) => {
                     destroyed += 1;
                     drop.push(Handle::of(id));
                 }
-                Destroyed::Absent => drop.push(Handle::of(id)),
+                Destroyed::Absent => {
+                    drop.push(Handle::of(id));
+                    absent.push(id);
+                }
                 Destroyed::NotOwners => {}
             }
         }
         self.unindex(owner, &drop).await?;
+        // Dropped, then tried again: a regenerate indexes its new id before
+        // the session is there, and again after the move; if this drop came
+        // in between, the session is here now, and ends.
+        let again: Vec<_> = absent.iter().map(|id| self.destroy_id(id, owner)).collect();
+        let again: Vec<Destroyed> = stream::iter(again)
+            .buffered(CONCURRENT)
+            .try_collect()
+            .await?;
+        destroyed += again
+            .iter()
+            .filter(|result| matches!(result, Destroyed::Yes(_)))
+            .count() as u64;
         Ok(destroyed)
     }
 

@@ -97,6 +97,7 @@ macro_rules! __conformance_case_list {
                 owners::writes_racing_logout_everywhere_revive_nothing,
                 owners::racing_binds_leave_the_session_listed_under_its_owner,
                 owners::a_bind_racing_a_regenerate_leaves_the_session_listed,
+                owners::logout_everywhere_racing_a_regenerate_misses_nothing,
                 owners::active_sessions_are_counted_and_paged,
                 owners::destroy_all_ends_every_session,
                 atomic::increments_from_eight_tasks_are_exact,

@@ -408,6 +408,27 @@ pub async fn a_bind_racing_a_regenerate_leaves_the_session_listed(store: Arc<dyn
     }
 }
 
+/// A log-out-everywhere racing a regenerate of one of the owner's
+/// sessions: the session either ends or stays listed under its owner.
+pub async fn logout_everywhere_racing_a_regenerate_misses_nothing(store: Arc<dyn Store>) {
+    for _ in 0..50 {
+        let from = owned(&*store, "ada", &LONG).await;
+        let to = new_id();
+        let logout = {
+            let store = store.clone();
+            tokio::spawn(async move { store.destroy_owner("ada", None).await })
+        };
+        store.regenerate(&from, &to, &LONG).await.unwrap();
+        logout.await.unwrap().unwrap();
+        if store.info(&to).await.unwrap().is_some() {
+            let listed = handles(&store.owner_sessions("ada").await.unwrap());
+            assert_eq!(listed, handles_of(&[&to]), "a live session went unlisted");
+            assert_eq!(store.destroy_owner("ada", None).await.unwrap(), 1);
+        }
+        assert!(store.owner_sessions("ada").await.unwrap().is_empty());
+    }
+}
+
 /// Writes racing a log-out-everywhere bring no session back.
 pub async fn writes_racing_logout_everywhere_revive_nothing(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
