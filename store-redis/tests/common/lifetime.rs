@@ -22,7 +22,7 @@ pub async fn outlasts_the_plain_reads(
         .await
         .unwrap()
         .expect("alive");
-    // The new timeout, and the old granularity once.
+    // The new timeout, and the policy's `touch_after` (4 s) once more.
     assert!(
         ttl > Duration::from_secs(6) && ttl <= Duration::from_secs(7),
         "{ttl:?}"
