@@ -76,6 +76,8 @@ pub(crate) struct Tables<'t> {
     /// The sessions this transaction removed, or renamed away, and did
     /// not save again.
     gone: Vec<String>,
+    /// The sessions it renamed, old id and new.
+    renamed: Vec<(String, String)>,
 }
 
 /// What a transaction took from the tally and from the refreshes left,
@@ -84,21 +86,29 @@ pub(crate) struct Taken {
     folded: HashMap<String, PendingReads>,
     refreshed: Vec<(String, DeferredRefresh)>,
     gone: Vec<String>,
+    renamed: Vec<(String, String)>,
 }
 
 impl Taken {
     /// Takes out of `tally` the reads the transaction folded into rows,
     /// and out of `refreshes` those it applied; and forgets what `tally`
-    /// still holds of a session it removed or renamed away. Such a read was
-    /// counted after the removal took the session's reads in, from a
-    /// snapshot taken before it committed: it goes with the session, where
-    /// its entry would otherwise stay until the store is flushed.
+    /// still holds of a session it removed. Such a read was counted after
+    /// the removal took the session's reads in, from a snapshot taken
+    /// before it committed: it goes with the session, where its entry would
+    /// otherwise stay until the store is flushed. Of a session it renamed
+    /// (a regenerate), such reads move to the new id: the session lives on
+    /// there.
     pub(crate) fn settle(self, tally: &ReadTally, refreshes: &DeferredRefreshes) {
         for (id, reads) in self.folded {
             tally.settle(&id, reads);
         }
         for (id, refresh) in self.refreshed {
             refreshes.settle(&id, refresh);
+        }
+        for (old, new) in self.renamed {
+            if self.gone.contains(&old) {
+                tally.add_pending(&new, tally.take(&old));
+            }
         }
         for id in self.gone {
             tally.forget(&id);
@@ -118,6 +128,7 @@ impl<'t> Tables<'t> {
             refreshes: None,
             refreshed: Vec::new(),
             gone: Vec::new(),
+            renamed: Vec::new(),
         })
     }
 
@@ -128,6 +139,7 @@ impl<'t> Tables<'t> {
             folded: std::mem::take(&mut self.folded),
             refreshed: std::mem::take(&mut self.refreshed),
             gone: std::mem::take(&mut self.gone),
+            renamed: std::mem::take(&mut self.renamed),
         }
     }
 
@@ -506,6 +518,7 @@ impl<'t> Tables<'t> {
         let mut meta = live.meta;
         meta.reads += self.fold(old).reads;
         self.gone.push(old.to_owned());
+        self.renamed.push((old.to_owned(), new.to_owned()));
         let moved = Live { meta, stored: None };
         self.save(new, &moved)
     }
@@ -647,7 +660,10 @@ impl<'t> Tables<'t> {
         let mut sessions = Vec::new();
         for (_, other, meta) in owned(&self.owners, &self.records, owner)? {
             if self.alive(&other, &meta, now) {
-                sessions.push((other, meta.last));
+                // Reads inside the touch granularity are activity too,
+                // though only the tally has them yet.
+                let pending = self.tally.map_or(0, |tally| tally.get(&other).last_ms);
+                sessions.push((other, meta.last.max(pending)));
             } else {
                 // Dead already: it goes now, and does not count.
                 self.purge(&other, &meta)?;
@@ -755,10 +771,10 @@ pub(crate) mod tests {
 
     /// A read counted after a removal took its session's reads in (from a
     /// snapshot taken before the removal committed) goes with the session
-    /// once the removal commits, whether a destroy or a regenerate: the
-    /// tally keeps nothing of the id, which no transaction would touch
-    /// again. A session destroyed and made again in one transaction keeps
-    /// such a read: it is live.
+    /// once a destroy commits, and moves to the new id once a regenerate
+    /// does: the tally keeps nothing of the old id, which no transaction
+    /// would touch again. A session destroyed and made again in one
+    /// transaction keeps such a read: it is live.
     #[test]
     fn reads_racing_a_removal_go_with_the_session() {
         let (_dir, db) = database();
@@ -798,10 +814,12 @@ pub(crate) mod tests {
             taken.settle(&tally, &refreshes);
             assert_eq!(tally.get(id).reads, kept, "{id}");
         }
-        // The renamed session took the read counted before the rename.
+        // The renamed session took the read counted before the rename into
+        // its row, and the racing one is pending under its new id.
         let tx = db.begin_write().unwrap();
         let tables = Tables::open(&tx).unwrap();
         assert_eq!(tables.meta("new").unwrap().unwrap().reads, 1);
+        assert_eq!(tally.get("new").reads, 1, "the racing read was lost");
     }
 
     /// A refresh left by a read slides the row as the read would have had

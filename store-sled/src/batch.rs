@@ -105,6 +105,10 @@ fn run(trees: &Trees, limits: &Limits, writes: &mpsc::Receiver<Write>) {
             }
             Err(_) => {
                 for write in batch {
+                    // The time of its own transaction: the replays before it
+                    // may have waited for sled's lock, and a session that
+                    // has expired since must stay expired.
+                    let now = now_ms();
                     let alone = trees.transaction(|tx| apply(tx, &write, now, limits));
                     let _ = write.reply.send(alone);
                 }

@@ -151,7 +151,10 @@ impl Trees {
                     tx.remove_owned_if_expired(&session.id, owner, &session.key, now)
                 })?;
             if alive {
-                live.push((session.id.as_str(), session.meta.last));
+                // Reads inside the touch granularity are activity too,
+                // though only the tally has them yet.
+                let last = session.meta.last.max(self.tally.get(&session.id).last_ms);
+                live.push((session.id.as_str(), last));
             }
         }
         for evicted in beyond_cap(&live, cap, id) {

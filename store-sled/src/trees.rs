@@ -83,6 +83,8 @@ pub(crate) struct Tx<'a> {
     /// The sessions this attempt removed, or renamed away, and did not
     /// save again.
     gone: &'a RefCell<Vec<String>>,
+    /// The sessions this attempt renamed, old id and new.
+    renamed: &'a RefCell<Vec<(String, String)>>,
 }
 
 /// The reads a transaction took out of the tally to fold into `meta`:
@@ -93,6 +95,8 @@ struct Taken<'a> {
     reads: RefCell<Vec<(String, PendingReads)>>,
     /// The sessions the attempt removed or renamed away.
     gone: RefCell<Vec<String>>,
+    /// The sessions the attempt renamed, old id and new.
+    renamed: RefCell<Vec<(String, String)>>,
 }
 
 impl Taken<'_> {
@@ -102,16 +106,25 @@ impl Taken<'_> {
             self.tally.add_pending(&id, pending);
         }
         self.gone.borrow_mut().clear();
+        self.renamed.borrow_mut().clear();
     }
 
     /// The transaction committed: the reads are in `meta` now. What the
-    /// tally still holds of a session it removed or renamed away was
-    /// counted by a read that raced the removal (it read the trees before
-    /// the commit, and counted after the removal took the reads): it goes
-    /// with the session, where its entry would stay until the store is
-    /// flushed.
+    /// tally still holds of a session it removed was counted by a read
+    /// that raced the removal (it read the trees before the commit, and
+    /// counted after the removal took the reads): it goes with the session,
+    /// where its entry would stay until the store is flushed. Of a session
+    /// it renamed (a regenerate), such reads move to the new id: the
+    /// session lives on there.
     fn keep(self) {
         self.reads.borrow_mut().clear();
+        let gone = self.gone.borrow();
+        for (old, new) in self.renamed.borrow_mut().drain(..) {
+            if gone.contains(&old) {
+                self.tally.add_pending(&new, self.tally.take(&old));
+            }
+        }
+        drop(gone);
         for id in self.gone.borrow_mut().drain(..) {
             self.tally.forget(&id);
         }
@@ -268,6 +281,7 @@ impl Trees {
             tally: &self.tally,
             reads: RefCell::default(),
             gone: RefCell::default(),
+            renamed: RefCell::default(),
         };
         let result = (
             &self.meta,
@@ -290,6 +304,7 @@ impl Trees {
                     refreshes: &self.refreshes,
                     folded: &taken.reads,
                     gone: &taken.gone,
+                    renamed: &taken.renamed,
                 });
                 // Back while sled still holds its lock, before any other
                 // transaction can run without them.
@@ -1019,6 +1034,9 @@ impl Tx<'_> {
         let mut meta = live.meta;
         meta.reads += self.fold(old).reads;
         self.gone.borrow_mut().push(old.to_owned());
+        self.renamed
+            .borrow_mut()
+            .push((old.to_owned(), new.to_owned()));
         let moved = Live { meta, placed: None };
         self.save(new, &moved)
     }
@@ -1203,10 +1221,10 @@ mod tests {
 
     /// A read counted after a removal took its session's reads (it read
     /// the trees before the removal committed) goes with the session once
-    /// the removal commits, whether a destroy or a regenerate: the tally
-    /// keeps nothing of the id, which no transaction would touch again. A
-    /// session destroyed and made again in one transaction keeps such a
-    /// read: it is live.
+    /// a destroy commits, and moves to the new id once a regenerate does:
+    /// the tally keeps nothing of the old id, which no transaction would
+    /// touch again. A session destroyed and made again in one transaction
+    /// keeps such a read: it is live.
     #[test]
     fn reads_racing_a_removal_go_with_the_session() {
         let trees = trees();
@@ -1238,6 +1256,7 @@ mod tests {
             if case == "renamed" {
                 let meta = trees.transaction(|tx| tx.meta(&new)).unwrap();
                 assert_eq!(meta.expect("renamed").reads, 1, "the read before");
+                assert_eq!(trees.tally.get(&new).reads, 1, "the racing read");
             }
         }
     }

@@ -90,6 +90,7 @@ macro_rules! __conformance_case_list {
                 owners::revoke_by_handle_within_its_owner,
                 owners::logout_others_and_everywhere,
                 owners::cap_evicts_least_recently_active,
+                owners::cap_counts_reads_as_activity,
                 owners::expiry_removes_from_listings_and_counts,
                 owners::regenerate_keeps_owner_and_counters,
                 owners::destroy_removes_from_the_index,

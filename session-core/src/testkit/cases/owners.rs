@@ -193,40 +193,67 @@ pub async fn logout_others_and_everywhere(store: Arc<dyn Store>) {
     );
 }
 
-/// Binding past the cap ends the owner's least recently active sessions.
-pub async fn cap_evicts_least_recently_active(store: Arc<dyn Store>) {
-    let ids: Vec<SessionId> = [
-        owned(&*store, "ada", &LONG).await,
-        owned(&*store, "ada", &LONG).await,
-        owned(&*store, "ada", &LONG).await,
-    ]
-    .into();
-    // Activity order, oldest first: 1, 0, 2.
+/// Three sessions of "ada", then activity on them in the order 1, 0, 2 (by
+/// their writes alone 0 is the least recent): an `extend` each, or with
+/// `reads` a `get` each, which inside the default touch granularity (a
+/// minute) is not due a refresh, so a store may keep it in memory a while.
+async fn three_active_in_order_1_0_2(store: &dyn Store, reads: bool) -> Vec<SessionId> {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(owned(store, "ada", &LONG).await);
+    }
     for i in [1, 0, 2] {
         tokio::time::sleep(Duration::from_millis(15)).await;
-        store.extend(&ids[i], &LONG).await.unwrap();
+        if reads {
+            let value = store.get(&ids[i], "k", &LONG).await.unwrap();
+            assert_eq!(value.as_deref(), Some(&b"v"[..]));
+        } else {
+            store.extend(&ids[i], &LONG).await.unwrap();
+        }
     }
     tokio::time::sleep(Duration::from_millis(15)).await;
-    let fourth = create(&*store, &[("k", "v")], &LONG).await;
+    ids
+}
+
+/// A new session, bound to "ada" with `cap`.
+async fn bound_with_cap(store: &dyn Store, cap: usize) -> SessionId {
+    let id = create(store, &[("k", "v")], &LONG).await;
     assert!(store
-        .bind_owner(&fourth, "ada", Some(3), &LONG)
+        .bind_owner(&id, "ada", Some(cap), &LONG)
         .await
         .unwrap());
+    id
+}
+
+/// Binding past the cap ends the owner's least recently active sessions.
+pub async fn cap_evicts_least_recently_active(store: Arc<dyn Store>) {
+    let ids = three_active_in_order_1_0_2(&*store, false).await;
+    let fourth = bound_with_cap(&*store, 3).await;
     assert!(!writable(&*store, &ids[1]).await, "the least recent went");
     assert_eq!(
         handles(&store.owner_sessions("ada").await.unwrap()),
         handles_of(&[&ids[0], &ids[2], &fourth])
     );
-    let fifth = create(&*store, &[("k", "v")], &LONG).await;
-    assert!(store
-        .bind_owner(&fifth, "ada", Some(1), &LONG)
-        .await
-        .unwrap());
+    let fifth = bound_with_cap(&*store, 1).await;
     assert_eq!(
         handles(&store.owner_sessions("ada").await.unwrap()),
         handles_of(&[&fifth])
     );
     assert!(writable(&*store, &fifth).await);
+}
+
+/// Reads are activity to the cap too, though inside the touch granularity
+/// they write nothing: binding past the cap ends the session least recently
+/// read or written, not the one least recently written.
+pub async fn cap_counts_reads_as_activity(store: Arc<dyn Store>) {
+    let ids = three_active_in_order_1_0_2(&*store, true).await;
+    let fourth = bound_with_cap(&*store, 3).await;
+    assert_eq!(
+        handles(&store.owner_sessions("ada").await.unwrap()),
+        handles_of(&[&ids[0], &ids[2], &fourth]),
+        "the cap ended a session read since the one least recently read"
+    );
+    assert!(!writable(&*store, &ids[1]).await, "the least recent went");
 }
 
 /// An expired session leaves listings and counts.
