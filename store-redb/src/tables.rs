@@ -156,14 +156,11 @@ impl<'t> Tables<'t> {
             match self.meta(id) {
                 Ok(Some(meta)) => self.slide(id, left, meta, now)?,
                 // Gone (destroyed, regenerated, swept) while the read was
-                // counted: its count goes with it. So does a row that does
-                // not decode (`verify` names it), which would otherwise
-                // fail every pass.
-                Ok(None) | Err(redb::Error::Corrupted(_)) => {
-                    if let Some(tally) = self.tally {
-                        tally.forget(id);
-                    }
-                }
+                // counted: its count goes with it, once this commits (a
+                // removal in the same commit may yet fail). So does a row
+                // that does not decode (`verify` names it), which would
+                // otherwise fail every pass.
+                Ok(None) | Err(redb::Error::Corrupted(_)) => self.gone.push(id.clone()),
                 Err(error) => return Err(error),
             }
         }
@@ -836,7 +833,7 @@ pub(crate) mod tests {
         let t0 = now_ms();
         let read_at = t0 + 10_000;
         let tx = db.begin_write().unwrap();
-        {
+        let taken = {
             let mut tables = Tables::open(&tx).unwrap();
             tables.tally = Some(&tally);
             tables.refreshes = Some(&refreshes);
@@ -890,14 +887,16 @@ pub(crate) mod tests {
                 read_at + 60_000,
                 "the read undid a shorter lifetime"
             );
-            assert_eq!(tally.get("gone").reads, 0, "a gone session kept its reads");
             assert!(problems(&tables).is_empty(), "{:?}", problems(&tables));
             assert_eq!(tables.refreshed.len(), 4);
-            for (id, refresh) in std::mem::take(&mut tables.refreshed) {
-                refreshes.settle(&id, refresh);
-            }
-        }
+            tables.taken()
+        };
+        // Until the commit, a gone session's reads stay: a removal in the
+        // same commit may yet fail.
+        assert_eq!(tally.get("gone").reads, 2);
         tx.commit().unwrap();
+        taken.settle(&tally, &refreshes);
+        assert_eq!(tally.get("gone").reads, 0, "a gone session kept its reads");
         assert!(refreshes.is_empty());
     }
 
