@@ -74,14 +74,15 @@ pub(crate) struct Tables<'t> {
     /// The refreshes this transaction handled, taken out once it commits.
     pub(crate) refreshed: Vec<(String, DeferredRefresh)>,
     /// The sessions this transaction removed, or renamed away, and did
-    /// not save again.
+    /// not save again; and those a refresh pass found gone.
     gone: Vec<String>,
     /// The sessions it renamed, old id and new.
     renamed: Vec<(String, String)>,
 }
 
 /// What a transaction took from the tally and from the refreshes left,
-/// and the sessions it removed: to settle once it commits.
+/// and the sessions it removed, renamed or found gone: to settle once it
+/// commits.
 pub(crate) struct Taken {
     folded: HashMap<String, PendingReads>,
     refreshed: Vec<(String, DeferredRefresh)>,

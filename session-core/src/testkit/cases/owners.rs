@@ -195,8 +195,9 @@ pub async fn logout_others_and_everywhere(store: Arc<dyn Store>) {
 
 /// Three sessions of "ada", then activity on them in the order 1, 0, 2 (by
 /// their writes alone 0 is the least recent): an `extend` each, or with
-/// `reads` a `get` each, which inside the default touch granularity (a
-/// minute) is not due a refresh, so a store may keep it in memory a while.
+/// `reads` a `get` each. `LONG` has no touch granularity, so each read is
+/// due a refresh, which a store may leave to a later pass, with the read's
+/// time.
 async fn three_active_in_order_1_0_2(store: &dyn Store, reads: bool) -> Vec<SessionId> {
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -242,9 +243,9 @@ pub async fn cap_evicts_least_recently_active(store: Arc<dyn Store>) {
     assert!(writable(&*store, &fifth).await);
 }
 
-/// Reads are activity to the cap too, though inside the touch granularity
-/// they write nothing: binding past the cap ends the session least recently
-/// read or written, not the one least recently written.
+/// Reads are activity to the cap, as to the listings, whatever a store has
+/// written of them yet: binding past the cap ends the session least
+/// recently read or written, not the one least recently written.
 pub async fn cap_counts_reads_as_activity(store: Arc<dyn Store>) {
     let ids = three_active_in_order_1_0_2(&*store, true).await;
     let fourth = bound_with_cap(&*store, 3).await;
