@@ -658,8 +658,8 @@ impl<'t> Tables<'t> {
         let mut sessions = Vec::new();
         for (_, other, meta) in owned(&self.owners, &self.records, owner)? {
             if self.alive(&other, &meta, now) {
-                // Reads inside the touch granularity are activity too,
-                // though only the tally has them yet.
+                // A read's time waits in the tally until a pass or the
+                // session's next write takes it in: activity all the same.
                 let pending = self.tally.map_or(0, |tally| tally.get(&other).last_ms);
                 sessions.push((other, meta.last.max(pending)));
             } else {

@@ -151,8 +151,8 @@ impl Trees {
                     tx.remove_owned_if_expired(&session.id, owner, &session.key, now)
                 })?;
             if alive {
-                // Reads inside the touch granularity are activity too,
-                // though only the tally has them yet.
+                // A read's time waits in the tally until a pass or the
+                // session's next write takes it in: activity all the same.
                 let last = session.meta.last.max(self.tally.get(&session.id).last_ms);
                 live.push((session.id.as_str(), last));
             }
