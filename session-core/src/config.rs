@@ -309,7 +309,11 @@ impl<C: Codec> SessionConfigBuilder<C> {
     }
 
     /// Persistent cookie (with `Max-Age`: the absolute lifetime if set, else
-    /// the idle timeout) or browser-session cookie (without).
+    /// the idle timeout, in whole seconds rounded up) or browser-session
+    /// cookie (without). A `Max-Age` that is the idle timeout is re-sent
+    /// whenever the session's deadline slides (after the touch
+    /// granularity), so the browser keeps the cookie as long as the store
+    /// keeps the session; one that is the absolute lifetime, halfway through.
     pub fn persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
         self

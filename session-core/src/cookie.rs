@@ -8,9 +8,15 @@
 //! `<cookie name>=<token>.<issued>` (see [`Signer`]). A session given its own
 //! lifetime carries it too, signed: `<token>.<issued>.<lifetime>.<signature>`,
 //! so that a later re-issue keeps its `Max-Age`. The issue time lets a
-//! persistent cookie be refreshed once half its `Max-Age` has passed, so an
-//! active user's browser never drops a cookie whose session is still alive,
-//! while most responses still carry no `Set-Cookie`.
+//! persistent cookie be refreshed only when it is due, so an active user's
+//! browser never drops a cookie whose session is still alive, while most
+//! responses still carry no `Set-Cookie`. A `Max-Age` that is the absolute
+//! lifetime is due once half of it has passed. One that is an idle timeout
+//! (no absolute lifetime, or a session's own shorter one) slides with the
+//! session, so it is due once the touch granularity has passed since it
+//! was issued, as the store's deadline is: the browser then drops it no
+//! sooner than the session may expire (see
+//! [`ExpiryPolicy`](crate::ExpiryPolicy)'s touch granularity).
 //!
 //! That is the native [`CookieFormat`]; the formats of Node's session
 //! libraries, for sharing sessions with a Node app, are in `formats.rs`.
@@ -27,7 +33,7 @@ use http::{HeaderMap, HeaderValue};
 use crate::formats::{self, MAX_FOREIGN_VALUE_LEN};
 use crate::id::TOKEN_LEN;
 use crate::signer::{Signer, Verified, SIGNATURE_LEN};
-use crate::{CookieFormat, SessionId};
+use crate::{CookieFormat, ExpiryPolicy, SessionId};
 
 /// The longest cookie value even looked at: a token, a 20-digit time, a
 /// 20-digit lifetime, a signature and three dots.
@@ -259,17 +265,42 @@ impl SessionCookie {
         })
     }
 
-    /// Whether `found` has used half its `Max-Age` (the session's own
-    /// lifetime, or the configured one) and should be refreshed: always, for
-    /// a persistent cookie whose format does not say when it was issued.
-    /// Browser-session cookies never need it.
-    pub(crate) fn needs_refresh(&self, found: &Found) -> bool {
-        let max_age = found.lifetime.or(self.max_age.map(|age| age.as_secs()));
-        max_age.is_some_and(|max_age| {
-            found
-                .issued
-                .is_none_or(|issued| now_secs().saturating_sub(issued) >= max_age / 2)
-        })
+    /// Whether `found` should be re-issued when its session is used, under
+    /// `policy`: always, for a persistent cookie whose format does not say
+    /// when it was issued; never, for a browser-session cookie. Otherwise
+    /// its `Max-Age` (the session's own lifetime, or the configured one)
+    /// decides. Equal to the absolute lifetime, it outlives the session
+    /// wherever it started, and is re-issued once half of it has passed.
+    /// Shorter, it is an idle timeout, and every refresh of the session
+    /// slides the session past it: it is re-issued once the touch
+    /// granularity has passed, so that the browser keeps it at least until
+    /// the idle timeout after the last use, less that granularity, which
+    /// is how soon the store may end the session too. Halfway would let
+    /// the browser drop it after half the idle timeout.
+    pub(crate) fn needs_refresh(&self, found: &Found, policy: &ExpiryPolicy) -> bool {
+        let Some(max_age) = found
+            .lifetime
+            .or(self.max_age.map(|age| whole_seconds(age).as_secs()))
+        else {
+            return false;
+        };
+        let Some(issued) = found.issued else {
+            return true;
+        };
+        let slides = policy
+            .absolute
+            .is_none_or(|absolute| max_age < whole_seconds(absolute).as_secs());
+        let due_after = if slides {
+            ExpiryPolicy {
+                idle: Duration::from_secs(max_age),
+                ..*policy
+            }
+            .touch_granularity()
+            .as_secs()
+        } else {
+            max_age / 2
+        };
+        now_secs().saturating_sub(issued) >= due_after
     }
 
     /// The `Set-Cookie` headers carrying `id`, issued now, signed with the
@@ -305,7 +336,7 @@ impl SessionCookie {
         };
         if let Some(max_age) = lifetime.map(|(_, max_age)| max_age).or(self.max_age) {
             for cookie in &mut cookies {
-                cookie.set_max_age(to_time(max_age));
+                cookie.set_max_age(to_time(whole_seconds(max_age)));
             }
         }
         cookies.iter().map(header).collect()
@@ -392,6 +423,14 @@ fn all_cookie_octets(value: &[u8]) -> bool {
     value.iter().fold(true, |ok, &b| {
         ok & (0x21..=0x7e).contains(&b) & (b != b'"') & (b != b',') & (b != b';') & (b != b'\\')
     })
+}
+
+/// `duration` in whole seconds, rounded up, as `Max-Age` counts them:
+/// truncated, a lifetime under a second would become `Max-Age=0`, which
+/// deletes the cookie it comes with. Saturated, so that a lifetime too long
+/// to count (`Duration::MAX`, say) never wraps round to one that does.
+pub(crate) fn whole_seconds(duration: Duration) -> Duration {
+    Duration::from_secs(u64::try_from(duration.as_millis().div_ceil(1000)).unwrap_or(u64::MAX))
 }
 
 fn to_time(duration: Duration) -> cookie::time::Duration {
@@ -561,23 +600,82 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_persistent_cookie_needs_refresh_after_half_its_max_age() {
-        let mut cookie = settings();
-        let found = |issued_ago: u64, lifetime: Option<u64>| Found {
+    fn found_issued(issued_ago: u64, lifetime: Option<u64>) -> Found {
+        Found {
             id: cookie_id(),
             verified: Verified::Current,
             issued: Some(now_secs() - issued_ago),
             lifetime,
-        };
+        }
+    }
+
+    #[test]
+    fn a_persistent_cookie_of_the_absolute_lifetime_needs_refresh_halfway() {
+        let mut cookie = settings();
+        let policy = ExpiryPolicy::idle(Duration::from_secs(30))
+            .with_absolute(Duration::from_secs(100))
+            .with_touch_after(Duration::from_secs(10));
         // A browser-session cookie never does.
-        assert!(!cookie.needs_refresh(&found(1_000_000, None)));
+        assert!(!cookie.needs_refresh(&found_issued(1_000_000, None), &policy));
         cookie.max_age = Some(Duration::from_secs(100));
-        assert!(!cookie.needs_refresh(&found(10, None)));
-        assert!(cookie.needs_refresh(&found(50, None)));
-        // A session's own lifetime counts instead of the configured one.
-        assert!(!cookie.needs_refresh(&found(50, Some(1000))));
-        assert!(cookie.needs_refresh(&found(500, Some(1000))));
+        assert!(!cookie.needs_refresh(&found_issued(40, None), &policy));
+        assert!(cookie.needs_refresh(&found_issued(50, None), &policy));
+        // A session's own lifetime as long counts the same way.
+        assert!(!cookie.needs_refresh(&found_issued(40, Some(100)), &policy));
+        assert!(cookie.needs_refresh(&found_issued(50, Some(100)), &policy));
+    }
+
+    #[test]
+    fn a_persistent_cookie_of_an_idle_timeout_needs_refresh_at_the_touch_granularity() {
+        // No absolute lifetime: Max-Age is the idle timeout, which every
+        // refresh of the session slides. Refreshed halfway, the cookie
+        // issued 45 s ago would expire 55 s from now while a read now keeps
+        // the session 100 s.
+        let mut cookie = settings();
+        cookie.max_age = Some(Duration::from_secs(100));
+        let idle =
+            ExpiryPolicy::idle(Duration::from_secs(100)).with_touch_after(Duration::from_secs(10));
+        assert!(!cookie.needs_refresh(&found_issued(5, None), &idle));
+        assert!(cookie.needs_refresh(&found_issued(10, None), &idle));
+        assert!(cookie.needs_refresh(&found_issued(45, None), &idle));
+        // No granularity: every refresh slides the session, and the cookie.
+        assert!(cookie.needs_refresh(
+            &found_issued(0, None),
+            &ExpiryPolicy::idle(Duration::from_secs(100))
+        ));
+        // A session's own lifetime shorter than the absolute one is an idle
+        // timeout too; the granularity is at most half of it.
+        let absolute = ExpiryPolicy::idle(Duration::from_secs(1800))
+            .with_absolute(Duration::from_secs(43_200))
+            .with_touch_after(Duration::from_secs(60));
+        assert!(!cookie.needs_refresh(&found_issued(50, Some(3600)), &absolute));
+        assert!(cookie.needs_refresh(&found_issued(60, Some(3600)), &absolute));
+        assert!(!cookie.needs_refresh(&found_issued(5, Some(20)), &absolute));
+        assert!(cookie.needs_refresh(&found_issued(10, Some(20)), &absolute));
+    }
+
+    #[test]
+    fn max_age_counts_whole_seconds_rounded_up() {
+        assert_eq!(
+            whole_seconds(Duration::from_millis(1)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            whole_seconds(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            whole_seconds(Duration::from_millis(60_001)),
+            Duration::from_secs(61)
+        );
+        // u64::MAX seconds and more would be 2^64 s rounded up: 0 if cast.
+        assert_eq!(whole_seconds(Duration::MAX), Duration::from_secs(u64::MAX));
+        // A lifetime under a second is no Max-Age=0, which deletes the cookie.
+        let mut cookie = settings();
+        cookie.max_age = Some(Duration::from_millis(900));
+        let lines = cookie.issue(&cookie.mint(), None);
+        let line = lines[0].to_str().unwrap();
+        assert!(line.contains("Max-Age=1"), "{line}");
     }
 
     /// The `Cookie` header a browser sends back for `lines`.
@@ -622,9 +720,10 @@ mod tests {
         // A cookie that says nothing of when it was issued is refreshed
         // whenever a persistent one is used.
         let found = keygrip.verify_first(&keygrip.read_values([header.as_bytes()]));
-        assert!(!keygrip.needs_refresh(found.as_ref().unwrap()));
+        let policy = ExpiryPolicy::idle(Duration::from_secs(100));
+        assert!(!keygrip.needs_refresh(found.as_ref().unwrap(), &policy));
         keygrip.max_age = Some(Duration::from_secs(100));
-        assert!(keygrip.needs_refresh(found.as_ref().unwrap()));
+        assert!(keygrip.needs_refresh(found.as_ref().unwrap(), &policy));
         // Both are removed.
         let removal = keygrip.removal();
         let removal: Vec<&str> = removal.iter().map(|l| l.to_str().unwrap()).collect();

@@ -45,7 +45,9 @@ use crate::SessionId;
 pub enum CookieFormat {
     /// `<token>.<issued>.<signature>` in one cookie, HMAC-SHA256 over the
     /// cookie's name, the token and its issue time: a persistent cookie is
-    /// refreshed only once half its `Max-Age` has passed.
+    /// refreshed only when due (halfway through a `Max-Age` that is the
+    /// absolute lifetime; after the touch granularity, one that is an idle
+    /// timeout).
     #[default]
     Native,
     /// The `cookies` package's signed cookies, as Node's generic-session and

@@ -184,21 +184,43 @@ impl ActivePage {
 /// An owner's sessions beyond `cap`, least recently active first: the ones a
 /// bind must end so that `cap` remain, never `keep` (the session being
 /// bound). For stores, which call it at bind time with the owner's live
-/// sessions (their ids beside their metadata).
+/// sessions (their ids beside their last activity), `keep`'s as the bind
+/// has just set it.
+///
+/// Only sessions no more recently active than `keep` are ended, and none
+/// when `keep` is not among `sessions` (a racing bind has ended it). Two
+/// binds of one owner can race, and each ending the other's session would
+/// leave the owner with none. Stores run one owner's cap steps (the listing
+/// and the ends) one at a time, so the second step finds its own session
+/// ended, or the other's more recent, and ends nothing. Where two steps
+/// cannot be kept apart (store-redis's binds in two processes), the
+/// earlier bind's step still never ends the later bind's session, unless
+/// both binds fell in the same millisecond.
 ///
 /// ```
 /// use session_core::beyond_cap;
 /// // Last activity in ms; "new" is being bound, and counts towards the cap.
-/// let sessions = [("a", 30), ("b", 10), ("c", 20), ("new", 5)];
+/// let sessions = [("a", 30), ("b", 10), ("c", 20), ("new", 40)];
 /// assert_eq!(beyond_cap(&sessions, 3, "new"), vec!["b"]);
 /// assert_eq!(beyond_cap(&sessions, 2, "new"), vec!["b", "c"]);
 /// assert!(beyond_cap(&sessions, 4, "new").is_empty());
+/// // A racing bind's session, more recent, is not this bind's to end.
+/// let racing = [("new", 40), ("other", 41)];
+/// assert!(beyond_cap(&racing, 1, "new").is_empty());
+/// assert_eq!(beyond_cap(&racing, 1, "other"), vec!["new"]);
 /// ```
 pub fn beyond_cap<'a, I: AsRef<str> + ?Sized>(
     sessions: &'a [(&'a I, u64)],
     cap: usize,
     keep: &str,
 ) -> Vec<&'a str> {
+    let Some(kept) = sessions
+        .iter()
+        .find(|(id, _)| (*id).as_ref() == keep)
+        .map(|(_, last)| *last)
+    else {
+        return Vec::new();
+    };
     let mut others: Vec<(&str, u64)> = sessions
         .iter()
         .map(|(id, last)| ((*id).as_ref(), *last))
@@ -211,7 +233,12 @@ pub fn beyond_cap<'a, I: AsRef<str> + ?Sized>(
     }
     others.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
     let excess = others.len() - room;
-    others.into_iter().take(excess).map(|(id, _)| id).collect()
+    others
+        .into_iter()
+        .take(excess)
+        .take_while(|(_, last)| *last <= kept)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 #[cfg(test)]
@@ -254,9 +281,27 @@ mod tests {
 
     #[test]
     fn the_bound_session_is_never_beyond_the_cap() {
-        let sessions = [("new", 1), ("old", 2)];
-        assert_eq!(beyond_cap(&sessions, 1, "new"), vec!["old"]);
-        assert!(beyond_cap(&sessions, 0, "new").contains(&"old"));
-        assert!(!beyond_cap(&sessions, 0, "new").contains(&"new"));
+        let sessions = [("new", 3), ("old", 2), ("older", 1)];
+        assert_eq!(beyond_cap(&sessions, 1, "new"), vec!["older", "old"]);
+        assert_eq!(beyond_cap(&sessions, 0, "new"), vec!["older", "old"]);
+        assert_eq!(beyond_cap(&sessions, 2, "new"), vec!["older"]);
+    }
+
+    #[test]
+    fn racing_binds_end_one_session_not_both() {
+        // Each of two binds of one owner, cap 1, lists both sessions.
+        let both = [("first", 10), ("second", 11)];
+        let by_first = beyond_cap(&both, 1, "first");
+        let by_second = beyond_cap(&both, 1, "second");
+        assert!(by_first.is_empty(), "{by_first:?}");
+        assert_eq!(by_second, vec!["first"]);
+        // The same activity: a bind that lists the other after its bind
+        // ends it (the other's cap step, run after, finds its own session
+        // gone).
+        let tied = [("a", 10), ("b", 10)];
+        assert_eq!(beyond_cap(&tied, 1, "a"), vec!["b"]);
+        assert_eq!(beyond_cap(&tied, 1, "b"), vec!["a"]);
+        // A bind whose own session a racing bind has ended ends nothing.
+        assert!(beyond_cap(&[("first", 10)], 1, "second").is_empty());
     }
 }

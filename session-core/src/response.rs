@@ -35,7 +35,9 @@ impl<C: Codec> ResponseCookie<C> {
 
     /// The `Set-Cookie` value this response needs, if any: the new id after a
     /// creation or regeneration; the same id re-issued when the session was used
-    /// and its cookie was signed by an older key or has lived half its `Max-Age`;
+    /// and its cookie was signed by an older key or is due a refresh (halfway
+    /// through a `Max-Age` that is the absolute lifetime; after the touch
+    /// granularity, one that is an idle timeout);
     /// or an expired cookie after [`destroy`](crate::GenericSession::destroy). `None`
     /// when the session was not touched or its cookie did not change.
     ///
@@ -90,7 +92,8 @@ impl<C: Codec> ResponseCookie<C> {
                 let found = self.request.found(cookie).filter(|f| f.id == live.id);
                 state.accessed
                     && found.is_some_and(|found| {
-                        found.verified == Verified::Rotated || cookie.needs_refresh(found)
+                        found.verified == Verified::Rotated
+                            || cookie.needs_refresh(found, &self.config.policy)
                     })
             }
         };

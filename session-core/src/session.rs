@@ -27,8 +27,9 @@ use crate::{
 /// it finds the cookie at once, verifies its signature on first use, and
 /// does no store I/O until a method is called, and then one store operation
 /// per call (a write to a session that has expired meanwhile costs a second
-/// one, to create the fresh session; [`update`](Self::update) one more per
-/// lost race; [`login`](Self::login) a few). A session is created on the
+/// one, to create the fresh session; [`update`](Self::update) costs a read
+/// and a write, and one more per lost race; [`login`](Self::login) a few,
+/// the owner queries such as [`sessions`](Self::sessions) two). A session is created on the
 /// first write, never on a read. When the handler is done,
 /// [`ResponseCookie::write`] adds the `Set-Cookie` header the response needs,
 /// if any, once: it consumes the `ResponseCookie`, and the session half has
@@ -628,7 +629,7 @@ impl<C: Codec> GenericSession<C> {
         if let Some(live) = self.lock().live(&id) {
             live.lifetime = Lifetime::Own {
                 seconds: idle.as_secs().max(1),
-                resend: Some(max_age_of(ttl)),
+                resend: Some(crate::cookie::whole_seconds(ttl)),
             };
         }
         Ok(true)
@@ -808,28 +809,4 @@ fn csrf_token_of(secret: &str, id: &SessionId) -> Result<String> {
         .map_err(|e| crate::Error::Backend(e.to_string().into()))?;
     mac.update(id.as_str().as_bytes());
     Ok(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
-}
-
-/// `ttl` in whole seconds, rounded up, as `Max-Age` counts them; saturated,
-/// so that a lifetime too long to count (`Duration::MAX`, say) never wraps
-/// round to a `Max-Age` that deletes the cookie.
-fn max_age_of(ttl: Duration) -> Duration {
-    Duration::from_secs(u64::try_from(ttl.as_millis().div_ceil(1000)).unwrap_or(u64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_age_rounds_up_and_never_wraps() {
-        assert_eq!(max_age_of(Duration::from_millis(1)), Duration::from_secs(1));
-        assert_eq!(max_age_of(Duration::from_secs(60)), Duration::from_secs(60));
-        assert_eq!(
-            max_age_of(Duration::from_millis(60_001)),
-            Duration::from_secs(61)
-        );
-        // u64::MAX seconds and more would be 2^64 s rounded up: 0 if cast.
-        assert_eq!(max_age_of(Duration::MAX), Duration::from_secs(u64::MAX));
-    }
 }

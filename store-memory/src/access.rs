@@ -36,8 +36,14 @@ impl Turns {
 
     /// Waits for the turn of the writers of `id`.
     pub(crate) async fn take(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+        self.take_named(id.as_str()).await
+    }
+
+    /// Waits for the turn of whatever `name` names (an owner, for the
+    /// store's cap steps).
+    pub(crate) async fn take_named(&self, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::BuildHasher;
-        let stripe = self.hasher.hash_one(id.as_str()) as usize % self.locks.len();
+        let stripe = self.hasher.hash_one(name) as usize % self.locks.len();
         self.locks[stripe].lock().await
     }
 }

@@ -71,6 +71,7 @@ impl MemoryStoreBuilder {
             cache,
             limits: self.limits,
             turns: Arc::new(Turns::new()),
+            cap_turns: Arc::new(Turns::new()),
             owners,
         }
     }

@@ -24,6 +24,11 @@ pub struct MemoryStore {
     pub(crate) cache: Cache<String, Arc<Record>>,
     pub(crate) limits: Limits,
     pub(crate) turns: Arc<Turns>,
+    /// One owner's cap steps, one at a time, so that two binds of one
+    /// owner racing cannot each end the other's session (see
+    /// [`beyond_cap`]). Apart from `turns`: a cap step takes the turns of
+    /// the sessions it ends.
+    pub(crate) cap_turns: Arc<Turns>,
     pub(crate) owners: Arc<Owners>,
 }
 
@@ -78,10 +83,21 @@ impl Store for MemoryStore {
         _: &ExpiryPolicy,
     ) -> Result<Vec<Option<Vec<u8>>>> {
         self.limits.check_keys(keys)?;
-        let record = self.read(id).await;
-        Ok(keys
-            .iter()
-            .map(|key| record.as_ref().and_then(|r| r.value(key)))
+        let Some(record) = self.read(id).await else {
+            return Ok(vec![None; keys.len()]);
+        };
+        // Every value from one look under the lock, so that a write in
+        // place between two keys cannot mix two states of the session;
+        // copied after it.
+        let shared: Vec<Option<Arc<[u8]>>> = {
+            let fields = record.fields();
+            keys.iter()
+                .map(|key| fields.map.get(*key).cloned())
+                .collect()
+        };
+        Ok(shared
+            .into_iter()
+            .map(|value| value.map(|v| v.to_vec()))
             .collect())
     }
 
@@ -300,6 +316,7 @@ impl Store for MemoryStore {
         }
         drop(turn);
         if let Some(cap) = cap {
+            let _cap_turn = self.cap_turns.take_named(&owner).await;
             let sessions = self.owned(&owner).await;
             let last: Vec<(&str, u64)> = sessions
                 .iter()

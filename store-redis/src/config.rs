@@ -499,6 +499,7 @@ impl RedisStoreBuilder {
         }
         Ok(RedisStore {
             reads,
+            cap_turns: Arc::new(crate::owners::CapTurns::new()),
             connection,
             layout: self.layout,
             prefix: Arc::from(prefix),

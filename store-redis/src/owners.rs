@@ -29,6 +29,35 @@ use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionId, SessionI
 
 use crate::RedisStore;
 
+/// This process's cap steps (a bind's listing of its owner's sessions and
+/// the ends of those beyond the cap), one at a time for each owner, so
+/// that two binds of one owner racing in this process cannot each end the
+/// other's session (see [`beyond_cap`]). Striped by the owner's hash: two
+/// owners rarely share a stripe, and then only wait. Binds in two processes
+/// that race in the same millisecond can still each end the other's.
+pub(crate) struct CapTurns {
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl CapTurns {
+    const STRIPES: usize = 64;
+
+    pub(crate) fn new() -> CapTurns {
+        CapTurns {
+            stripes: (0..Self::STRIPES).map(|_| Default::default()).collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    /// Waits for `owner`'s turn.
+    async fn take(&self, owner: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let stripe = self.hasher.hash_one(owner) as usize % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+}
+
 /// How many buckets' indexes one step of a listing asks at once.
 const BATCH: usize = 2048;
 
@@ -452,6 +481,7 @@ impl RedisStore {
             );
         }
         if let Some(cap) = cap {
+            let _turn = self.cap_turns.take(owner).await;
             let sessions = self.owned(owner).await?;
             let last: Vec<(&str, u64)> = sessions
                 .iter()

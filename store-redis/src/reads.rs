@@ -29,7 +29,10 @@
 //!
 //! Redis still expires the hash by itself at its deadline, so a plain read
 //! of an expired, destroyed or regenerated session finds nothing, as the
-//! script would.
+//! script would. A hash whose expiry something else set past the session's
+//! absolute lifetime (a Node app's touch on the connect-redis layout, say)
+//! has it cut back by the read script that allows the plain reads (see
+//! `bounded_pttl` in `lua/prelude.lua`).
 //!
 //! A read that is due a refresh is a plain command too while the session's
 //! deadline, as the last script told it, is more than [`MARGIN`] (10 s)

@@ -51,6 +51,8 @@ pub struct RedisStore {
     pub(crate) activity_index: bool,
     /// Sessions readable with a plain command, and the reads that were.
     pub(crate) reads: Arc<Reads>,
+    /// One owner's cap steps at a time, in this process.
+    pub(crate) cap_turns: Arc<crate::owners::CapTurns>,
 }
 
 impl std::fmt::Debug for RedisStore {

@@ -800,6 +800,40 @@ async fn a_shorter_timeouts_grace_stays_within_the_sessions_limits() {
     );
 }
 
+/// A hash whose expiry something else set past the session's absolute
+/// lifetime (a Node app's touch on the connect-redis layout, or a store
+/// whose absolute lifetime was shortened since) is cut to it by the next
+/// read script: the plain reads that script allows find nothing once the
+/// lifetime is over, as another process's script reads do.
+#[tokio::test]
+async fn a_hash_set_to_outlive_its_absolute_lifetime_ends_with_it() {
+    let server = RedisServer::start();
+    let (store, other) = (store(&server).await, store(&server).await);
+    let mut con = server.connection();
+    let policy = ExpiryPolicy::idle(Duration::from_secs(600))
+        .with_absolute(Duration::from_secs(2))
+        .with_touch_after(Duration::from_secs(60));
+    let id = create(&store, &policy).await;
+    let stretched: i64 = redis::cmd("PEXPIRE")
+        .arg(store.key(&id))
+        .arg(600_000)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(stretched, 1);
+    assert_eq!(
+        store.get(&id, "a", &policy).await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    let ttl: i64 = con.pttl(store.key(&id)).unwrap();
+    assert!(
+        ttl > 0 && ttl <= 2000,
+        "PTTL {ttl} past the absolute lifetime"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(store.get(&id, "a", &policy).await.unwrap(), None);
+    assert_eq!(other.get(&id, "a", &policy).await.unwrap(), None);
+}
+
 /// `info` counts each read once while the background pass writes this
 /// process's counts out: not twice (in the hash's counter and still
 /// pending here), nor not at all.

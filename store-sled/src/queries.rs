@@ -140,6 +140,12 @@ impl Trees {
         let Some(cap) = cap else {
             return Ok(true);
         };
+        // It guards no data: a step that panicked left nothing this one
+        // relies on, so a poisoned lock is taken all the same.
+        let _step = self
+            .cap_step
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let owned = self.owned(owner)?;
         let mut live = Vec::with_capacity(owned.len());
         for session in &owned {

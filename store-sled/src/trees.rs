@@ -48,6 +48,12 @@ pub(crate) struct Trees {
     pub(crate) refreshes: Arc<DeferredRefreshes>,
     /// Transactions running or waiting to (see [`Trees::quiet`]).
     transactions: Arc<AtomicUsize>,
+    /// Held through a bind's cap step (its listing of the owner's sessions
+    /// and the ends of those beyond the cap), so that two binds of one
+    /// owner racing cannot each end the other's session (see
+    /// `session_core::beyond_cap`). One for all owners: binds with a cap
+    /// are logins, and each step's transactions take sled's one lock anyway.
+    pub(crate) cap_step: Arc<std::sync::Mutex<()>>,
 }
 
 /// One transaction counted in [`Trees::quiet`]'s figure while it lives,
@@ -215,6 +221,7 @@ impl Trees {
             tally: Arc::new(ReadTally::new()),
             refreshes: Arc::new(DeferredRefreshes::new()),
             transactions: Arc::new(AtomicUsize::new(0)),
+            cap_step: Arc::default(),
         })
     }
 

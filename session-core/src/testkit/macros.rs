@@ -55,6 +55,7 @@ macro_rules! __conformance_case_list {
                 store::get_all_returns_user_keys_only,
                 store::set_many_applies_all_and_none_deletes,
                 store::set_many_is_atomic_for_readers,
+                store::get_many_reads_one_state_of_the_session,
                 store::create_write_on_live_session_updates_it,
                 store::del_removes_one_key,
                 store::del_many_removes_keys,
@@ -91,6 +92,7 @@ macro_rules! __conformance_case_list {
                 owners::logout_others_and_everywhere,
                 owners::cap_evicts_least_recently_active,
                 owners::cap_counts_reads_as_activity,
+                owners::racing_capped_binds_leave_one_session,
                 owners::expiry_removes_from_listings_and_counts,
                 owners::regenerate_keeps_owner_and_counters,
                 owners::destroy_removes_from_the_index,
@@ -143,6 +145,7 @@ macro_rules! __conformance_case_list {
                 session::session_tampered_cookie_is_no_session_and_no_store_call,
                 session::session_rotated_key_is_resigned,
                 session::session_persistent_cookie_is_refreshed_when_half_used,
+                session::session_sliding_cookie_is_refreshed_at_the_touch_granularity,
                 session::session_typed_values_roundtrip,
             ]
         }

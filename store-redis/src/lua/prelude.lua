@@ -56,6 +56,22 @@ local function hard_left(meta)
   return left
 end
 
+-- The time to live Redis gives live session `key` (`meta` as live_ttl reads
+-- it), cut to hard_left: our scripts never set it past that, but something
+-- else can (a Node app's touch on the connect-redis layout, or a store
+-- whose absolute lifetime was shortened since), and a read that takes it
+-- as it is lets this process serve plain reads of the session after its
+-- end. Cut, Redis removes the hash at its end, as from any process.
+local function bounded_pttl(key, meta)
+  local left = redis.call('PTTL', key)
+  local hard = hard_left(meta)
+  if hard and left > hard then
+    redis.call('PEXPIRE', key, hard)
+    left = hard
+  end
+  return left
+end
+
 -- The time to live of a live session touched now, or nil when it is absent
 -- or past its absolute lifetime; whether a cluster regenerate has sealed it,
 -- so that writes must find it gone; its counters {reads, writes}; and the
@@ -149,7 +165,7 @@ local function read_touch(key, ttl, count, meta)
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
   if granularity > 0 then
-    local left = redis.call('PTTL', key)
+    local left = bounded_pttl(key, meta)
     if left > ttl - granularity then
       redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
       return left - (ttl - granularity), math.max(left, 0)

@@ -26,7 +26,7 @@ local function refresh(key, reads, age, token)
   local idle = tonumber(meta[3] or ARGV[1])
   local granularity = math.min(GRANULARITY, math.floor(idle / 2))
   local slid = math.min(ttl, idle - age)
-  local left = redis.call('PTTL', key)
+  local left = bounded_pttl(key, meta)
   -- A refresh alone leaves the token as it is: only reads need one; and
   -- with no reads and no slide, nothing changes.
   local token_too = reads > 0 and token ~= ''

@@ -243,6 +243,43 @@ pub async fn cap_evicts_least_recently_active(store: Arc<dyn Store>) {
     assert!(writable(&*store, &fifth).await);
 }
 
+/// Two logins of one owner racing past a cap of 1 leave the owner one
+/// session, not none: each bind may list the other's session beside its
+/// own, and only one of them ends the other's.
+pub async fn racing_capped_binds_leave_one_session(store: Arc<dyn Store>) {
+    for round in 0..40 {
+        let owner = format!("racer-{round}");
+        let first = create(&*store, &[("k", "v")], &LONG).await;
+        let second = create(&*store, &[("k", "v")], &LONG).await;
+        let binds: Vec<_> = [&first, &second]
+            .into_iter()
+            .map(|id| {
+                let (store, id, owner) = (store.clone(), id.clone(), owner.clone());
+                tokio::spawn(async move { store.bind_owner(&id, &owner, Some(1), &LONG).await })
+            })
+            .collect();
+        for bind in binds {
+            assert!(bind.await.unwrap().unwrap());
+        }
+        let listed = store.owner_sessions(&owner).await.unwrap();
+        assert_eq!(
+            listed.len(),
+            1,
+            "round {round}: {} sessions left",
+            listed.len()
+        );
+        let alive = [
+            exists(&*store, &first).await,
+            exists(&*store, &second).await,
+        ];
+        assert_eq!(
+            alive.iter().filter(|alive| **alive).count(),
+            1,
+            "round {round}: {alive:?}"
+        );
+    }
+}
+
 /// Reads are activity to the cap, as to the listings, whatever a store has
 /// written of them yet: binding past the cap ends the session least
 /// recently read or written, not the one least recently written.

@@ -198,7 +198,9 @@ fn config_signature(key: &[u8; 32], payload: &str) -> String {
 }
 
 /// A persistent cookie that has lived half its `Max-Age` is re-issued when the
-/// session is used, so an active user's browser keeps it; not before.
+/// session is used, so an active user's browser keeps it; not before. (Its
+/// `Max-Age` is the 4 s idle timeout, so it is due after the touch
+/// granularity, which is capped at half of it.)
 pub async fn session_persistent_cookie_is_refreshed_when_half_used(store: Arc<dyn Store>) {
     let config = Arc::new(
         SessionConfig::builder()
@@ -243,6 +245,38 @@ pub async fn session_persistent_cookie_is_refreshed_when_half_used(store: Arc<dy
     assert!(
         !browser.respond(&again),
         "the refreshed cookie is fresh again"
+    );
+}
+
+/// A persistent cookie whose `Max-Age` is the idle timeout (no absolute
+/// lifetime) slides with the session: it is re-issued once the touch
+/// granularity has passed, not halfway, or an idle user's browser would
+/// drop it while the session lives on.
+pub async fn session_sliding_cookie_is_refreshed_at_the_touch_granularity(store: Arc<dyn Store>) {
+    let config = Arc::new(
+        SessionConfig::builder()
+            .key(KEY_NEW.to_vec())
+            .secure(false)
+            .idle_timeout(Duration::from_secs(6))
+            .absolute_timeout(None)
+            .touch_after(Duration::from_secs(1))
+            .persistent(true)
+            .build()
+            .unwrap(),
+    );
+    let mut browser = Browser::new(&store, &config);
+    let first = browser.start("a", "1").await;
+    assert!(sent_cookie_line(&first).is_some_and(|line| line.contains("Max-Age=6")));
+    // Past the granularity, well before half the Max-Age.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = browser.request();
+    assert_eq!(
+        later.get::<String>("a").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert!(
+        browser.respond(&later),
+        "a read that slides the session slides its cookie"
     );
 }
 

@@ -128,6 +128,48 @@ pub async fn set_many_is_atomic_for_readers(store: Arc<dyn Store>) {
     assert_eq!(store.get(&id, "a", &LONG).await.unwrap(), Some(v("200")));
 }
 
+/// `get_many` answers every key from one state of the session: a write
+/// between two of its keys (here while it copies a large value between
+/// them) does not show in the one and not the other.
+pub async fn get_many_reads_one_state_of_the_session(store: Arc<dyn Store>) {
+    let big = vec![b'x'; 256 * 1024];
+    let id = create(&*store, &[("a", "0")], &LONG).await;
+    assert_eq!(
+        store
+            .set(&id, "big", &big, WriteMode::Existing, &LONG)
+            .await
+            .unwrap(),
+        WriteOutcome::Applied
+    );
+    let writer = {
+        let (store, id) = (store.clone(), id.clone());
+        tokio::spawn(async move {
+            for i in 1..=200 {
+                let n = v(&i.to_string());
+                assert_eq!(
+                    store
+                        .set(&id, "a", &n, WriteMode::Existing, &LONG)
+                        .await
+                        .unwrap(),
+                    WriteOutcome::Applied
+                );
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 10 {
+        let got = store
+            .get_many(&id, &["a", "big", "a"], &LONG)
+            .await
+            .unwrap();
+        assert_eq!(got[1].as_deref(), Some(&big[..]));
+        assert_eq!(got[0], got[2], "get_many mixed two states of the session");
+        reads += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+}
+
 /// A `Create` write to a live session updates it and keeps its other keys.
 pub async fn create_write_on_live_session_updates_it(store: Arc<dyn Store>) {
     let id = create(&*store, &[("a", "1")], &LONG).await;
