@@ -23,8 +23,11 @@
 //!
 //! Errors answer `{"error": "..."}`: 400 for bad input (an oversized key or
 //! value, an increment of a value that is not an integer), 401 for a user route without a logged-in session, 404 for an
-//! unknown path or handle, 503 for a store that is down or slow, 500 for
-//! the rest.
+//! unknown handle, 503 for a store that is down or slow, 500 for
+//! the rest. An unknown path answers 404 `not found` as plain text, and
+//! any method but GET 405, before a session is looked at. Paths are matched
+//! as they come: a percent-encoded fixed part (`/%64estroy`) or digit
+//! (`/active/%35`) names no route, on every server.
 //!
 //! The parts, one module each: the flags ([`Options`]), the store they name
 //! ([`Options::store`]), the routes ([`Route`], [`precheck`]), running one
@@ -42,7 +45,7 @@ mod stores;
 pub use dispatch::{handle, handle_some};
 pub use options::{Options, StoreKind};
 pub use reply::Reply;
-pub use routes::{precheck, Route};
+pub use routes::{precheck, precheck_routed, Route};
 pub(crate) use serve::{accept_loop, http1_builder};
 pub use serve::{
     connection_limits, flush_at_exit, init_tracing, setup, until_shutdown, ConnectionLimits,

@@ -188,6 +188,16 @@ pub fn precheck(is_get: bool, path: &str) -> Option<Reply> {
     }
 }
 
+/// [`precheck`], then 404 to a path that names no route as it came, before
+/// any decoding: for servers whose router matches a decoded path (actix-web
+/// decodes all but `%`, `/` and `+` first) or hands handlers a decoded
+/// parameter (axum's `Path`). Without it `/%64estroy` and `/active/%35`
+/// would be routes there and unknown paths on the servers that route with
+/// [`Route::parse`].
+pub fn precheck_routed(is_get: bool, path: &str) -> Option<Reply> {
+    precheck(is_get, path).or_else(|| Route::parse(path).is_none().then(Reply::not_found))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

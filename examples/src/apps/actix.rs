@@ -50,7 +50,8 @@ pub fn server(
         App::new()
             .wrap(sessions.clone())
             // Outermost, before routing, as on the other servers: 405 to every
-            // method but GET, 404 to paths that do not decode.
+            // method but GET, 404 to paths that do not decode or name no
+            // route as they came (actix-web routes on a decoded path).
             .wrap(Precheck)
             .configure(routes)
     })
@@ -131,7 +132,7 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        match crate::precheck(request.method() == Method::GET, request.path()) {
+        match crate::precheck_routed(request.method() == Method::GET, request.path()) {
             Some(refused) => Either::Left(ready(Ok(request.into_response(response(refused))))),
             None => Either::Right(self.service.call(request)),
         }

@@ -7,7 +7,7 @@
 //!   route (`Router::layer`), which would box another service and future per
 //!   request; handlers find the session in the request's extensions alike.
 //! - The contract's precheck (405 to every method but GET, 404 to paths that
-//!   do not decode) runs in the connection's service, ahead of routing, rather
+//!   do not decode or name no route before decoding) runs in the connection's service, ahead of routing, rather
 //!   than as `middleware::from_fn`, which boxes a clone of the inner route and
 //!   its future per request (measured: a few per cent of this server's CPU
 //!   per request on a Redis read), for a check that needs neither.
@@ -52,9 +52,10 @@ pub async fn serve(
     config: Arc<SessionConfig>,
 ) -> std::io::Result<()> {
     // Before routing, as on the other servers: 405 to every method but GET
-    // (HEAD included), 404 to paths that do not decode.
+    // (HEAD included), 404 to paths that do not decode or name no route as
+    // they came (`Path` hands handlers its parameter decoded).
     let precheck = |request: &Request<Incoming>| {
-        crate::precheck(request.method() == Method::GET, request.uri().path())
+        crate::precheck_routed(request.method() == Method::GET, request.uri().path())
             .map(IntoResponse::into_response)
     };
     serve_checked(listener, app(store, config), precheck).await

@@ -43,8 +43,9 @@ pub struct User {
     pub since: u64,
 }
 
-/// The login form's fields.
-#[derive(Debug, Deserialize)]
+/// The login form's fields. Its `Debug` shows the user name alone: never
+/// the password, nor the CSRF token.
+#[derive(Deserialize)]
 pub struct Credentials {
     username: String,
     password: String,
@@ -53,12 +54,26 @@ pub struct Credentials {
     csrf: String,
 }
 
-/// The logout form's field.
-#[derive(Debug, Deserialize)]
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The logout form's field. Its `Debug` shows nothing of the token.
+#[derive(Deserialize)]
 pub struct Logout {
     /// The session's CSRF token.
     #[serde(default)]
     csrf: String,
+}
+
+impl std::fmt::Debug for Logout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logout").finish_non_exhaustive()
+    }
 }
 
 /// The app's router, sessions included.
@@ -217,4 +232,28 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_never_print_a_password_or_a_csrf_token() {
+        let credentials = Credentials {
+            username: "ada".into(),
+            password: "lovelace".into(),
+            csrf: "token-of-the-session".into(),
+        };
+        let shown = format!("{credentials:?}");
+        assert!(shown.contains("ada"), "{shown}");
+        assert!(
+            !shown.contains("lovelace") && !shown.contains("token-of"),
+            "{shown}"
+        );
+        let logout = Logout {
+            csrf: "token-of-the-session".into(),
+        };
+        assert!(!format!("{logout:?}").contains("token-of"));
+    }
 }

@@ -809,7 +809,7 @@ pub async fn join_all<T>(
 /// server: status and body.
 pub async fn check_edges(base: &str) {
     // GETs of paths that are no route: 404.
-    const UNKNOWN: [&str; 10] = [
+    const UNKNOWN: [&str; 14] = [
         "/nope",
         "/get/",
         "/del/",
@@ -820,6 +820,12 @@ pub async fn check_edges(base: &str) {
         "/get/%FF",
         "/set/x/%FF",
         "/destroy/x",
+        // A fixed part or a number percent-encoded is no route, on the
+        // servers whose routers decode before they match too.
+        "/%64estroy",
+        "/g%65t/foo",
+        "/active/%35",
+        "/lifetime/%36%30",
     ];
     // GETs whose paths look odd but are routes: 200 and the body.
     const ODD_BUT_VALID: [(&str, &str); 4] = [
