@@ -193,9 +193,11 @@ pub fn precheck(is_get: bool, path: &str) -> Option<Reply> {
 /// decodes all but `%`, `/` and `+` first) or hands handlers a decoded
 /// parameter (axum's `Path`). Without it `/%64estroy` and `/active/%35`
 /// would be routes there and unknown paths on the servers that route with
-/// [`Route::parse`].
+/// [`Route::parse`]. Only a path with a `%` is parsed: without one, the
+/// decoded path is the path.
 pub fn precheck_routed(is_get: bool, path: &str) -> Option<Reply> {
-    precheck(is_get, path).or_else(|| Route::parse(path).is_none().then(Reply::not_found))
+    precheck(is_get, path)
+        .or_else(|| (path.contains('%') && Route::parse(path).is_none()).then(Reply::not_found))
 }
 
 #[cfg(test)]
