@@ -311,9 +311,10 @@ impl<C: Codec> SessionConfigBuilder<C> {
     /// Persistent cookie (with `Max-Age`: the absolute lifetime if set, else
     /// the idle timeout, in whole seconds rounded up) or browser-session
     /// cookie (without). A `Max-Age` that is the idle timeout is re-sent
-    /// whenever the session's deadline slides (after the touch
-    /// granularity), so the browser keeps the cookie as long as the store
-    /// keeps the session; one that is the absolute lifetime, halfway through.
+    /// once the touch granularity has passed since it was, so the browser
+    /// keeps the cookie at least the idle timeout after the session's last
+    /// use, less that granularity, as the store keeps the session; one that
+    /// is the absolute lifetime, halfway through.
     pub fn persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
         self

@@ -565,10 +565,9 @@ pub trait Store: Send + Sync + 'static {
     /// Binds the live session `id` to `owner` (replacing any owner it had)
     /// and slides its expiry. With a `cap`, the owner's least recently active
     /// other sessions are destroyed until at most `cap` remain, this one
-    /// included: only sessions no more recently active than this one, and
-    /// none if a racing bind of the same owner has ended this one (see
-    /// [`beyond_cap`](crate::beyond_cap)), so that two binds racing leave
-    /// one session, not none. Returns `false`, changing and creating nothing, if the
+    /// included; none if a racing bind of the same owner has ended this one
+    /// (see [`beyond_cap`](crate::beyond_cap)), so that two binds racing
+    /// leave one session, not none. Returns `false`, changing and creating nothing, if the
     /// session does not exist.
     async fn bind_owner(
         &self,

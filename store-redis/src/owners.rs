@@ -29,12 +29,13 @@ use session_core::{ActivePage, ExpiryPolicy, Handle, Result, SessionId, SessionI
 
 use crate::RedisStore;
 
-/// This process's cap steps (a bind's listing of its owner's sessions and
-/// the ends of those beyond the cap), one at a time for each owner, so
-/// that two binds of one owner racing in this process cannot each end the
-/// other's session (see [`beyond_cap`]). Striped by the owner's hash: two
-/// owners rarely share a stripe, and then only wait. Binds in two processes
-/// that race in the same millisecond can still each end the other's.
+/// A store's cap steps (a bind's listing of its owner's sessions and the
+/// ends of those beyond the cap), one at a time for each owner, so that two
+/// binds of one owner racing through one `RedisStore` (or its clones)
+/// cannot each end the other's session (see [`beyond_cap`]). Striped by
+/// the owner's hash: two owners rarely share a stripe, and then only wait.
+/// Binds through two stores (two processes) whose steps overlap can still
+/// each end the other's.
 pub(crate) struct CapTurns {
     stripes: Box<[tokio::sync::Mutex<()>]>,
     hasher: foldhash::fast::RandomState,

@@ -51,7 +51,7 @@ pub struct RedisStore {
     pub(crate) activity_index: bool,
     /// Sessions readable with a plain command, and the reads that were.
     pub(crate) reads: Arc<Reads>,
-    /// One owner's cap steps at a time, in this process.
+    /// One owner's cap steps at a time, through this store and its clones.
     pub(crate) cap_turns: Arc<crate::owners::CapTurns>,
 }
 

@@ -143,7 +143,7 @@ impl Trees {
         // It guards no data: a step that panicked left nothing this one
         // relies on, so a poisoned lock is taken all the same.
         let _step = self
-            .cap_step
+            .cap_step(owner)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let owned = self.owned(owner)?;

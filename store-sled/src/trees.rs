@@ -34,6 +34,9 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// How many locks the owners' cap steps are striped over.
+const CAP_STRIPES: usize = 64;
+
 /// The trees of one database. Cloning is cheap (sled's trees are `Arc`s).
 #[derive(Clone, Debug)]
 pub(crate) struct Trees {
@@ -51,9 +54,10 @@ pub(crate) struct Trees {
     /// Held through a bind's cap step (its listing of the owner's sessions
     /// and the ends of those beyond the cap), so that two binds of one
     /// owner racing cannot each end the other's session (see
-    /// `session_core::beyond_cap`). One for all owners: binds with a cap
-    /// are logins, and each step's transactions take sled's one lock anyway.
-    pub(crate) cap_step: Arc<std::sync::Mutex<()>>,
+    /// `session_core::beyond_cap`). Striped by the owner's hash, so that a
+    /// burst of logins waits (holding the store's permits) only behind
+    /// steps of the same stripe.
+    pub(crate) cap_steps: Arc<[std::sync::Mutex<()>]>,
 }
 
 /// One transaction counted in [`Trees::quiet`]'s figure while it lives,
@@ -221,8 +225,18 @@ impl Trees {
             tally: Arc::new(ReadTally::new()),
             refreshes: Arc::new(DeferredRefreshes::new()),
             transactions: Arc::new(AtomicUsize::new(0)),
-            cap_step: Arc::default(),
+            cap_steps: (0..CAP_STRIPES).map(|_| Default::default()).collect(),
         })
+    }
+
+    /// The lock of `owner`'s cap steps (see [`Trees::cap_steps`]).
+    pub(crate) fn cap_step(&self, owner: &str) -> &std::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        owner.hash(&mut hasher);
+        // The remainder is below the stripe count, a usize.
+        let stripe = hasher.finish() % self.cap_steps.len() as u64;
+        &self.cap_steps[usize::try_from(stripe).unwrap_or(0)]
     }
 
     /// Whether no transaction of the store's is running or waiting for

@@ -168,7 +168,12 @@ local function read_touch(key, ttl, count, meta)
     local left = bounded_pttl(key, meta)
     if left > ttl - granularity then
       redis.call('HSET', key, READS, (tonumber(count) or 0) + 1)
-      return left - (ttl - granularity), math.max(left, 0)
+      -- Never past the session's end: with less of its lifetime left than
+      -- the granularity, plain reads stop there, even if something else
+      -- stretches the hash's expiry meanwhile. (A hash with no expiry, -1,
+      -- gets none: the client takes both as unsigned.)
+      left = math.max(left, 0)
+      return math.min(left - (ttl - granularity), left), left
     end
   end
   redis.call('PEXPIRE', key, ttl)

@@ -44,7 +44,8 @@ local function refresh(key, reads, age, token)
   elseif reads > 0 then
     redis.call('HSET', key, READS, count)
   end
-  return math.max(left - (ttl - granularity), 0), math.max(left, 0)
+  -- Never past the session's end (see read_touch).
+  return math.max(math.min(left - (ttl - granularity), left), 0), math.max(left, 0)
 end
 
 local out = {}
