@@ -19,10 +19,12 @@ pub enum Durability {
     /// `revoke`, `destroy_all`) is in a commit synced to disk before it
     /// returns: a crash loses no acknowledged write. Concurrent writes share
     /// one commit and one sync (group commit). Reads and `extend` slide
-    /// expiry in commits that do not wait for the disk; those reach it
-    /// within 500 ms, so after a crash a session may expire up to that much
-    /// earlier than it would have, never later, and report the reads since
-    /// its last refresh less. If a commit or its sync fails, its
+    /// expiry in commits that do not wait for the disk; a slide reaches it
+    /// within about a second (a read's waits for the writer's next pass of
+    /// refreshes, then for the next sync). A crash may lose the slides of
+    /// about that last second: the sessions they slid keep their previous
+    /// deadlines, so may expire earlier than they would have (never later),
+    /// and report the reads since their last refresh less. If a commit or its sync fails, its
     /// operations return an error; after a failed commit redb refuses
     /// further writes until the database is opened again. The default.
     EveryWrite,

@@ -60,8 +60,10 @@
 //!   free (up to [`RedbStoreBuilder::max_batch`]) into one transaction and
 //!   one commit, and answers each once the commit is done. With
 //!   [`Durability::EveryWrite`], 64 concurrent writers share one disk sync
-//!   instead of queueing behind 64. Operations never block an async worker
-//!   on redb: the store-wide queries run on tokio's blocking pool.
+//!   instead of queueing behind 64. Writes never wait for redb on an
+//!   async worker, and the store-wide queries run on tokio's blocking pool;
+//!   reads of one session run where they are called, as a lookup in memory
+//!   while the file fits the page cache, and a read from disk when not.
 //! - Expiry is checked on every access: a session past its idle timeout or
 //!   absolute lifetime is removed in the same transaction and behaves as
 //!   absent. Every operation but `del_all` slides the deadline and the last

@@ -78,6 +78,8 @@ pub(crate) struct Tables<'t> {
     gone: Vec<String>,
     /// The sessions it renamed, old id and new.
     renamed: Vec<(String, String)>,
+    /// Whether it removed every session (`clear`).
+    cleared: bool,
 }
 
 /// What a transaction took from the tally and from the refreshes left,
@@ -88,6 +90,7 @@ pub(crate) struct Taken {
     refreshed: Vec<(String, DeferredRefresh)>,
     gone: Vec<String>,
     renamed: Vec<(String, String)>,
+    cleared: bool,
 }
 
 impl Taken {
@@ -114,6 +117,13 @@ impl Taken {
         for id in self.gone {
             tally.forget(&id);
         }
+        // Every session went, their pending reads with them; only once the
+        // removal has committed, so a failed one keeps the counts. Sessions
+        // saved after it in the same commit took no counts (see `fold`);
+        // reads of them counted before this settles are lost with the rest.
+        if self.cleared {
+            tally.clear();
+        }
     }
 }
 
@@ -130,6 +140,7 @@ impl<'t> Tables<'t> {
             refreshed: Vec::new(),
             gone: Vec::new(),
             renamed: Vec::new(),
+            cleared: false,
         })
     }
 
@@ -141,6 +152,7 @@ impl<'t> Tables<'t> {
             refreshed: std::mem::take(&mut self.refreshed),
             gone: std::mem::take(&mut self.gone),
             renamed: std::mem::take(&mut self.renamed),
+            cleared: std::mem::take(&mut self.cleared),
         }
     }
 
@@ -245,6 +257,11 @@ impl<'t> Tables<'t> {
     /// taken in yet (a session saved twice in one commit takes each read
     /// once), noted as taken in.
     fn fold(&mut self, id: &str) -> PendingReads {
+        // After a `clear` in this commit every session saved is new: the
+        // tally's counts, cleared once it commits, are of those it removed.
+        if self.cleared {
+            return PendingReads::default();
+        }
         let mut pending = self.tally.map(|tally| tally.get(id)).unwrap_or_default();
         if let Some(taken) = self.folded.get_mut(id) {
             pending.reads = pending.reads.saturating_sub(taken.reads);
@@ -623,11 +640,9 @@ impl<'t> Tables<'t> {
                 live += u64::from(meta.is_some_and(|m| self.alive(key.value().0, &m, now)));
             }
         }
-        // Their pending reads go with them (a failed commit loses no data,
-        // only those counts).
-        if let Some(tally) = self.tally {
-            tally.clear();
-        }
+        // Their pending reads go with them, once this commits (see
+        // `Taken::settle`).
+        self.cleared = true;
         self.records.retain(|_, _| false)?;
         self.expiry.retain(|_, _| false)?;
         self.owners.retain(|_, _| false)?;

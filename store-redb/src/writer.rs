@@ -299,7 +299,9 @@ fn write_out_reads(db: &Database, pending: Pending<'_>) -> bool {
 
 /// Runs `jobs` in one transaction and answers each. If that fails, runs each
 /// in a transaction of its own, so that one operation that cannot succeed
-/// (a damaged page, say) fails alone. Returns whether everything committed.
+/// (a damaged page, say) fails alone. Returns whether any transaction
+/// committed: the others' writes, answered, must be synced all the same
+/// (and a synced commit syncs every commit before it).
 fn commit(db: &Database, pending: Pending<'_>, jobs: Vec<Job>, synced: bool) -> bool {
     let together = transaction(db, pending, synced, |tables, now| {
         jobs.iter()
@@ -317,15 +319,15 @@ fn commit(db: &Database, pending: Pending<'_>, jobs: Vec<Job>, synced: bool) -> 
         }
         Err(error) if jobs.len() > 1 => {
             tracing::warn!(%error, operations = jobs.len(), "store-redb: a grouped commit failed; retrying its operations one by one");
-            let mut all = true;
+            let mut any = false;
             for job in jobs {
                 let alone = transaction(db, pending, synced, |tables, now| (job.step)(tables, now));
-                all &= alone.is_ok();
+                any |= alone.is_ok();
                 let _ = job
                     .reply
                     .send(alone.map_err(|error| failed(&Arc::new(error))));
             }
-            all
+            any
         }
         Err(error) => {
             tracing::error!(%error, "store-redb: a commit failed; its operation is not applied");

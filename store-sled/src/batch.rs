@@ -10,6 +10,7 @@
 //! say) is replayed one write at a time, so each gets its own answer and no
 //! write is refused for another's sake.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -88,30 +89,49 @@ fn run(trees: &Trees, limits: &Limits, writes: &mpsc::Receiver<Write>) {
     while let Ok(first) = writes.recv() {
         let batch = gather(first, writes, busy.then_some(LINGER));
         busy = batch.len() > 1;
-        // A caller that gave up (its deadline passed) still gets its write
-        // applied, as with any timed-out write: it may or may not land.
-        let now = now_ms();
-        let together = trees.transaction(|tx| {
+        apply_all(trees, limits, batch);
+    }
+}
+
+/// Applies `batch` in one transaction and answers each write; if that
+/// aborts, or panics, one transaction per write.
+///
+/// A panic (a bug, sled's or ours) must not end the thread that every later
+/// write needs, nor fail the writes of the batch that did not cause it: a
+/// write that panics alone gets no answer, and its caller an error.
+fn apply_all(trees: &Trees, limits: &Limits, batch: Vec<Write>) {
+    // A caller that gave up (its deadline passed) still gets its write
+    // applied, as with any timed-out write: it may or may not land. The
+    // time is read inside the transaction, past sled's lock (see
+    // `SledStore::with_live`).
+    let together = catch_unwind(AssertUnwindSafe(|| {
+        trees.transaction(|tx| {
+            let now = now_ms();
             batch
                 .iter()
                 .map(|write| apply(tx, write, now, limits))
                 .collect::<TxResult<Vec<_>>>()
-        });
-        match together {
-            Ok(outcomes) => {
-                for (write, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = write.reply.send(Ok(outcome));
-                }
+        })
+    }));
+    if let Ok(Ok(outcomes)) = together {
+        for (write, outcome) in batch.into_iter().zip(outcomes) {
+            let _ = write.reply.send(Ok(outcome));
+        }
+        return;
+    }
+    for write in batch {
+        // The time of its own transaction: the replays before it may have
+        // waited for sled's lock, and a session that has expired since
+        // must stay expired.
+        let alone = catch_unwind(AssertUnwindSafe(|| {
+            trees.transaction(|tx| apply(tx, &write, now_ms(), limits))
+        }));
+        match alone {
+            Ok(answer) => {
+                let _ = write.reply.send(answer);
             }
             Err(_) => {
-                for write in batch {
-                    // The time of its own transaction: the replays before it
-                    // may have waited for sled's lock, and a session that
-                    // has expired since must stay expired.
-                    let now = now_ms();
-                    let alone = trees.transaction(|tx| apply(tx, &write, now, limits));
-                    let _ = write.reply.send(alone);
-                }
+                tracing::error!("store-sled: a write panicked; it failed, and the writer goes on")
             }
         }
     }

@@ -69,8 +69,9 @@ pub(crate) const EXPIRY_GRAIN_MS: u64 = 1000;
 const HAS_IDLE: u8 = 1;
 const HAS_OWNER: u8 = 2;
 
-/// A session's metadata: the `meta` tree's value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A session's metadata: the `meta` tree's value. Its `Debug` leaves out
+/// the owner and the keys' names.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Meta {
     /// Creation time, ms since the Unix epoch.
     pub(crate) created: u64,
@@ -93,6 +94,23 @@ pub(crate) struct Meta {
     pub(crate) owner: Option<String>,
     /// The user keys that have a value in `data`.
     pub(crate) keys: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("created", &self.created)
+            .field("deadline", &self.deadline)
+            .field("slot", &self.slot)
+            .field("last", &self.last)
+            .field("mark", &self.mark)
+            .field("reads", &self.reads)
+            .field("writes", &self.writes)
+            .field("idle", &self.idle)
+            .field("owned", &self.owner.is_some())
+            .field("keys", &self.keys.len())
+            .finish()
+    }
 }
 
 impl Meta {

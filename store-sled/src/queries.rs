@@ -17,7 +17,7 @@ use crate::layout::{
     ACTIVITY_GRAIN_MS, EXPIRY_GRAIN_MS,
 };
 use crate::refresh;
-use crate::trees::{Trees, BATCH};
+use crate::trees::{now_ms, Trees, BATCH};
 
 /// One session an owner's index names: its `owners` key, id and metadata.
 struct Owned {
@@ -95,9 +95,9 @@ impl Trees {
     }
 
     /// Removes the sessions `owners` names for `owner`, but `keep`, up to
-    /// [`BATCH`] per transaction; returns how many were alive at `now`
+    /// [`BATCH`] per transaction; returns how many were alive when removed
     /// (expired ones go too, uncounted).
-    pub(crate) fn destroy_owner(&self, owner: &str, keep: Option<&str>, now: u64) -> Result<u64> {
+    pub(crate) fn destroy_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64> {
         let mut destroyed = 0;
         let mut entries = self.owners.scan_prefix(owner_prefix(owner)).peekable();
         while entries.peek().is_some() {
@@ -113,6 +113,7 @@ impl Trees {
                 }
             }
             destroyed += self.transaction(|tx| {
+                let now = now_ms();
                 let mut destroyed = 0;
                 for (key, id) in &batch {
                     destroyed += u64::from(tx.remove_owned(id, owner, key, now)? == Some(true));
@@ -131,10 +132,11 @@ impl Trees {
         id: &str,
         owner: &str,
         cap: Option<usize>,
-        now: u64,
         policy: &ExpiryPolicy,
     ) -> Result<bool> {
-        if !self.transaction(|tx| tx.bind(id, owner, now, policy))? {
+        // The time inside the transaction, past sled's lock (see
+        // `SledStore::with_live`).
+        if !self.transaction(|tx| tx.bind(id, owner, now_ms(), policy))? {
             return Ok(false);
         }
         let Some(cap) = cap else {
@@ -146,6 +148,7 @@ impl Trees {
             .cap_step(owner)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = now_ms();
         let owned = self.owned(owner)?;
         let mut live = Vec::with_capacity(owned.len());
         for session in &owned {
@@ -154,7 +157,7 @@ impl Trees {
             // keeps it alive between the read of its metadata and here.
             let alive = refresh::alive(&self.refreshes, &session.id, &session.meta, now)
                 || !self.transaction(|tx| {
-                    tx.remove_owned_if_expired(&session.id, owner, &session.key, now)
+                    tx.remove_owned_if_expired(&session.id, owner, &session.key, now_ms())
                 })?;
             if alive {
                 // A read's time waits in the tally until a pass or the
@@ -165,7 +168,7 @@ impl Trees {
         }
         for evicted in beyond_cap(&live, cap, id) {
             if let Some(session) = owned.iter().find(|s| s.id == evicted) {
-                self.transaction(|tx| tx.remove_owned(&session.id, owner, &session.key, now))?;
+                self.transaction(|tx| tx.remove_owned(&session.id, owner, &session.key, now_ms()))?;
             }
         }
         Ok(true)

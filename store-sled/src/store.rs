@@ -153,6 +153,10 @@ impl SledStore {
                 .await?;
         }
         self.run(|trees| Ok(trees.apply_refreshes()), never).await?;
+        // Off a runtime there is no timer for a deadline (as in `run`).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.flusher.flush().await;
+        }
         deadline(self.timeout, self.flusher.flush()).await
     }
 
@@ -269,9 +273,12 @@ impl SledStore {
         persist: impl FnOnce(&T) -> bool,
     ) -> Result<T> {
         let (id, policy) = (id.as_str().to_owned(), *policy);
+        // The time inside the transaction, as everywhere a transaction
+        // judges a session alive: taken before sled's lock, which may wait
+        // behind a disk sync, it could take a session that expired
+        // meanwhile for alive, and slide it back to life.
         let op = move |trees: &Trees| {
-            let now = now_ms();
-            trees.transaction(|tx| match tx.live(&id, now, &policy)? {
+            trees.transaction(|tx| match tx.live(&id, now_ms(), &policy)? {
                 Some(mut live) => {
                     let result = step(tx, &id, &mut live)?;
                     live.count(count);
@@ -342,13 +349,15 @@ impl SledStore {
                     continue;
                 }
                 if slide {
-                    let alive = trees.transaction(|tx| match tx.live(&id, now, &policy)? {
-                        Some(mut live) => {
-                            live.count(Count::Read);
-                            tx.save(&id, &live).map(|()| true)
-                        }
-                        None => Ok(false),
-                    })?;
+                    // Past sled's lock, a time of its own (see `with_live`).
+                    let alive =
+                        trees.transaction(|tx| match tx.live(&id, now_ms(), &policy)? {
+                            Some(mut live) => {
+                                live.count(Count::Read);
+                                tx.save(&id, &live).map(|()| true)
+                            }
+                            None => Ok(false),
+                        })?;
                     if !alive {
                         return Ok(Some(Quick::Absent));
                     }
@@ -438,8 +447,8 @@ impl SledStore {
         let (id, key, policy) = (id.as_str().to_owned(), key.to_owned(), *policy);
         let limits = self.limits;
         let op = move |trees: &Trees| {
-            let now = now_ms();
             trees.transaction(|tx| {
+                let now = now_ms();
                 let found = tx.live(&id, now, &policy)?;
                 let current = match &found {
                     Some(live) => tx.value(&id, live, &key)?,
@@ -653,9 +662,8 @@ impl Store for SledStore {
         let applied = |outcome: &WriteOutcome| *outcome == WriteOutcome::Applied;
         self.run(
             move |trees| {
-                let now = now_ms();
                 trees.transaction(|tx| {
-                    batch::set_many(tx, &id, &changes, mode, &policy, now, &limits)
+                    batch::set_many(tx, &id, &changes, mode, &policy, now_ms(), &limits)
                 })
             },
             applied,
@@ -786,8 +794,7 @@ impl Store for SledStore {
     ) -> Result<bool> {
         let (old, new, policy) = (from.as_str().to_owned(), to.as_str().to_owned(), *policy);
         let rename = move |trees: &Trees| {
-            let now = now_ms();
-            trees.transaction(|tx| match tx.live(&old, now, &policy)? {
+            trees.transaction(|tx| match tx.live(&old, now_ms(), &policy)? {
                 Some(live) => {
                     tx.rename(&old, &new, live)?;
                     Ok(true)
@@ -807,7 +814,7 @@ impl Store for SledStore {
     ) -> Result<bool> {
         check_owner(owner)?;
         let (id, owner, policy) = (id.as_str().to_owned(), owner.to_owned(), *policy);
-        let bind = move |trees: &Trees| trees.bind_owner(&id, &owner, cap, now_ms(), &policy);
+        let bind = move |trees: &Trees| trees.bind_owner(&id, &owner, cap, &policy);
         self.run(bind, |bound| *bound).await
     }
 
@@ -826,16 +833,14 @@ impl Store for SledStore {
     async fn destroy_owner(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64> {
         let owner = owner.to_owned();
         let keep = keep.map(|id| id.as_str().to_owned());
-        let destroy = move |trees: &Trees| trees.destroy_owner(&owner, keep.as_deref(), now_ms());
+        let destroy = move |trees: &Trees| trees.destroy_owner(&owner, keep.as_deref());
         self.run(destroy, |destroyed| *destroyed > 0).await
     }
 
     async fn revoke(&self, owner: &str, handle: &Handle) -> Result<bool> {
         let (owner, handle) = (owner.to_owned(), handle.clone());
-        let revoke = move |trees: &Trees| {
-            let now = now_ms();
-            trees.transaction(|tx| tx.revoke(&owner, &handle, now))
-        };
+        let revoke =
+            move |trees: &Trees| trees.transaction(|tx| tx.revoke(&owner, &handle, now_ms()));
         self.run(revoke, |revoked| *revoked).await
     }
 

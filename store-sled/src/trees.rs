@@ -38,7 +38,7 @@ pub(crate) fn now_ms() -> u64 {
 const CAP_STRIPES: usize = 64;
 
 /// The trees of one database. Cloning is cheap (sled's trees are `Arc`s).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Trees {
     pub(crate) meta: Tree,
     pub(crate) data: Tree,
@@ -58,6 +58,16 @@ pub(crate) struct Trees {
     /// burst of logins waits (holding the store's permits) only behind
     /// steps of the same stripe.
     pub(crate) cap_steps: Arc<[std::sync::Mutex<()>]>,
+}
+
+/// Never the trees' contents: sled's own `Debug` of a tree prints every
+/// key and value, session ids and data among them.
+impl std::fmt::Debug for Trees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trees")
+            .field("transactions", &self.transactions.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 /// One transaction counted in [`Trees::quiet`]'s figure while it lives,
@@ -393,8 +403,9 @@ impl Trees {
     pub(crate) fn write_out_reads(&self, ids: &[String]) -> Result<usize> {
         let (mut written, mut failed) = (0, None);
         for batch in ids.chunks(BATCH) {
-            let now = now_ms();
             let result = self.transaction(|tx| {
+                // Past sled's lock: see `apply_batch`.
+                let now = now_ms();
                 let (mut wrote, mut applied) = (0, Vec::new());
                 for id in batch {
                     let meta = match tx.meta.get(id.as_str())? {
@@ -456,10 +467,11 @@ impl Trees {
     /// Applies `batch` of the refreshes left in one transaction, and takes
     /// them out once it commits.
     fn apply_batch(&self, batch: &[(String, DeferredRefresh)]) -> Result<()> {
-        // Now for each batch: a long pass must not take a session that
-        // expired during it for alive.
-        let now = now_ms();
+        // Now for each batch, inside its transaction: a long pass, or a
+        // wait for sled's lock, must not take a session that expired
+        // meanwhile for alive.
         let gone = self.transaction(|tx| {
+            let now = now_ms();
             let mut gone = Vec::new();
             for (id, left) in batch {
                 if !tx.apply_refresh(id, left, now)? {

@@ -180,7 +180,15 @@ pub async fn run(
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu = |pid| processes.clock.process_tree(pid).unwrap_or_default();
+    // A process gone mid-run (or exited, not yet reaped) would read as
+    // having spent what it had when it died, and rank as cheap: the bench
+    // stops instead.
+    let cpu = |pid| {
+        processes
+            .clock
+            .process_tree(pid)
+            .unwrap_or_else(|| panic!("process {pid} (a server or redis-server) exited during a run"))
+    };
     let server_before = cpu(processes.server);
     let redis_before = processes.redis.map(|(pid, _)| cpu(pid));
     let commands_before = processes.redis.and_then(|(_, port)| redis_commands(port));
