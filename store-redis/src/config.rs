@@ -347,7 +347,7 @@ impl RedisStoreBuilder {
     /// outlive, or it would drop out of its owner's listings and log-outs;
     /// so binding a session to an owner gives it a hard deadline: its
     /// creation plus the absolute lifetime, or without one, the bind plus
-    /// this.
+    /// this. At least 1 ms: [`build`](Self::build) refuses less.
     pub fn owned_lifetime(mut self, lifetime: Duration) -> Self {
         self.owned_lifetime = lifetime;
         self
@@ -416,6 +416,13 @@ impl RedisStoreBuilder {
         {
             return Err(Error::Config(
                 "scan count and timeouts must be greater than zero".into(),
+            ));
+        }
+        // Counted in whole ms by the scripts: under one, a bind would give
+        // the session a deadline already past, yet leave it indexed.
+        if self.owned_lifetime < Duration::from_millis(1) {
+            return Err(Error::Config(
+                "the owned lifetime must be at least 1 ms".into(),
             ));
         }
         if self.layout == Layout::ConnectRedis {

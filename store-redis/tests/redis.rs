@@ -517,6 +517,12 @@ async fn bad_options_are_typed_errors() {
     assert!(config(RedisStore::builder().scan_count(0).build().await));
     assert!(config(
         RedisStore::builder()
+            .owned_lifetime(Duration::from_micros(999))
+            .build()
+            .await
+    ));
+    assert!(config(
+        RedisStore::builder()
             .response_timeout(Duration::ZERO)
             .build()
             .await
